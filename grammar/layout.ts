@@ -1,0 +1,60 @@
+/**
+ * The vocabulary in which grammar/ describes wire records.
+ *
+ * A Layout is an ordered list of fields. The same table drives the binary-parser
+ * decoder (src/layout/parser.ts), the streaming reader (src/layout/read.ts) and the
+ * writer (src/layout/write.ts), so the two directions cannot drift apart.
+ */
+
+/** Wire types. Integers are big-endian unless the name says `le`. */
+export type FieldType =
+  | 'u8'
+  | 'be16'
+  | 'be32'
+  | 'be64'
+  | 'le64'
+  /** u8 length + that many bytes, no NUL (QEMU's counted string); decoded as latin1 */
+  | 'counted'
+  /** raw bytes; `length` is a constant or the name of an earlier integer field */
+  | 'bytes'
+  /** a nested layout repeated until the enclosing payload ends */
+  | 'repeat-to-end'
+  /** a nested layout repeated `count` times (`count` names an earlier integer field) */
+  | 'repeat';
+
+export interface LayoutField {
+  readonly name: string;
+  readonly type: FieldType;
+  /** for `bytes`: a constant byte count, or the name of an earlier field holding it */
+  readonly length?: number | string;
+  /** for `repeat`: name of the earlier field holding the element count */
+  readonly count?: string;
+  /** for `repeat` / `repeat-to-end` */
+  readonly element?: Layout;
+  /** the value QEMU always writes here; readers report a different value as an error */
+  readonly expect?: number;
+  /** human description, shown in error messages */
+  readonly doc?: string;
+}
+
+export type Layout = readonly LayoutField[];
+
+/** Size in bytes of a layout made only of fixed-size fields, or undefined. */
+export function fixedSize(layout: Layout): number | undefined {
+  let n = 0;
+  for (const f of layout) {
+    switch (f.type) {
+      case 'u8': n += 1; break;
+      case 'be16': n += 2; break;
+      case 'be32': n += 4; break;
+      case 'be64': case 'le64': n += 8; break;
+      case 'bytes':
+        if (typeof f.length !== 'number') return undefined;
+        n += f.length;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,71 @@
+/**
+ * The "ram" section (migration/ram.c, ram.h). Spec: savevm-main-channel.md §6.
+ * Every record starts with be64 (offset | flags); flags live below TARGET_PAGE_SIZE.
+ */
+import type { Layout } from './layout.js';
+
+export const RAM_SECTION_IDSTR = 'ram';
+export const RAM_SECTION_VERSION = 4;
+
+export const RamFlag = {
+  RAM_SAVE_FLAG_FULL: 0x001,
+  RAM_SAVE_FLAG_ZERO: 0x002,
+  RAM_SAVE_FLAG_MEM_SIZE: 0x004,
+  RAM_SAVE_FLAG_PAGE: 0x008,
+  RAM_SAVE_FLAG_EOS: 0x010,
+  RAM_SAVE_FLAG_CONTINUE: 0x020,
+  RAM_SAVE_FLAG_XBZRLE: 0x040,
+  RAM_SAVE_FLAG_HOOK: 0x080,
+  RAM_SAVE_FLAG_COMPRESS_PAGE: 0x100,
+  RAM_SAVE_FLAG_MULTIFD_FLUSH: 0x200,
+} as const;
+export type RamFlagName = keyof typeof RamFlag;
+
+/** The record kinds a RAM record header can announce (flags without CONTINUE). */
+export type RamOp = 'mem_size' | 'zero' | 'page' | 'eos' | 'xbzrle' | 'compress_page' | 'multifd_flush' | 'hook';
+
+export const ramOpByFlag: ReadonlyMap<number, RamOp> = new Map<number, RamOp>([
+  [RamFlag.RAM_SAVE_FLAG_MEM_SIZE, 'mem_size'],
+  [RamFlag.RAM_SAVE_FLAG_ZERO, 'zero'],
+  [RamFlag.RAM_SAVE_FLAG_PAGE, 'page'],
+  [RamFlag.RAM_SAVE_FLAG_EOS, 'eos'],
+  [RamFlag.RAM_SAVE_FLAG_XBZRLE, 'xbzrle'],
+  [RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE, 'compress_page'],
+  [RamFlag.RAM_SAVE_FLAG_MULTIFD_FLUSH, 'multifd_flush'],
+  [RamFlag.RAM_SAVE_FLAG_HOOK, 'hook'],
+]);
+
+/** Records that name a RAMBlock (unless CONTINUE says "same block as before"). */
+export const RAM_OPS_WITH_BLOCK: ReadonlySet<RamOp> = new Set<RamOp>(['zero', 'page', 'xbzrle', 'compress_page']);
+
+/** Payload after the header (and block name) of each page-carrying record. */
+export const RamZeroPayload: Layout = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer' }];
+export const ENCODING_FLAG_XBZRLE = 0x01;
+export const RamXbzrlePayload: Layout = [
+  { name: 'encoding', type: 'u8', expect: ENCODING_FLAG_XBZRLE },
+  { name: 'encodedLength', type: 'be16' },
+  { name: 'data', type: 'bytes', length: 'encodedLength' },
+];
+export const RamCompressPayload: Layout = [
+  { name: 'compressedLength', type: 'be32' },
+  { name: 'data', type: 'bytes', length: 'compressedLength' },
+];
+
+/** One RAMBlock entry of MEM_SIZE; optional parts depend on capabilities. */
+export const RamBlockEntry: Layout = [
+  { name: 'idstr', type: 'counted' },
+  { name: 'usedLength', type: 'be64' },
+];
+
+/** MappedRamHeader (9.0+), packed, big-endian, 28 bytes. */
+export const MAPPED_RAM_HDR_VERSION = 1;
+export const MAPPED_RAM_FILE_OFFSET_ALIGNMENT = 0x100000;
+export const MappedRamHeader: Layout = [
+  { name: 'version', type: 'be32' },
+  { name: 'pageSize', type: 'be64' },
+  { name: 'bitmapOffset', type: 'be64' },
+  { name: 'pagesOffset', type: 'be64' },
+];
+
+/** Default TARGET_PAGE_SIZE (x86); the configuration's target-page-bits overrides it. */
+export const DEFAULT_TARGET_PAGE_SIZE = 4096;

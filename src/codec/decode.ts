@@ -1,0 +1,528 @@
+import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
+import {
+  DEFAULT_TARGET_PAGE_SIZE,
+  MappedRamHeader,
+  RAM_SECTION_IDSTR,
+  RamFlag,
+  ramOpByFlag,
+} from '../../grammar/ram.js';
+import {
+  MIG_CMD_PACKAGED,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_POSTCOPY_RUN,
+  migCommandByValue,
+  QEMU_VM_FILE_MAGIC,
+  QEMU_VM_FILE_VERSION,
+  SectionType,
+  type SectionKind,
+} from '../../grammar/savevm.js';
+import { hex, StreamError } from '../errors.js';
+import { latin1, StreamReader } from '../io/reader.js';
+import { readLayout } from '../layout/read.js';
+import type { LayoutValue } from '../layout/types.js';
+import { readVmstate } from '../vmstate/decode.js';
+import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
+import { BufferSource } from '../io/source.js';
+import type {
+  CommandRecord,
+  ConfigurationSubsectionValue,
+  DecodeWarning,
+  MainRecord,
+  RamBlockRecord,
+  SectionHeaderRecord,
+} from './records.js';
+import { scanForFooter } from './section-scan.js';
+
+export interface DecodeOptions {
+  /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
+  pageSize?: number;
+  /** copy page data out of the read buffer so records can be kept */
+  copyData?: boolean;
+  /** largest undescribed section kept as raw bytes (footer scan window) */
+  maxRawSection?: number;
+  /** the stream's vmdescription (located ahead of time) or one given by the user */
+  vmdesc?: VmDescription;
+  /** capabilities the stream does not carry (destination settings), e.g. "x-ignore-shared" */
+  capabilities?: Iterable<string>;
+  onWarning?: (w: DecodeWarning) => void;
+}
+
+export interface SectionInfo {
+  sectionId: number;
+  idstr: string;
+  instanceId: number;
+  versionId: number;
+}
+
+interface RamBlockState {
+  usedLength: number;
+}
+
+/**
+ * Streaming decoder of the main channel: bytes in, Records out, in stream order.
+ * Throws StreamError at the first byte it cannot account for; everything decoded before
+ * it has already been yielded.
+ */
+export class MainChannelDecoder {
+  readonly sections = new Map<number, SectionInfo>();
+  readonly capabilities = new Set<string>();
+  readonly ramBlocks = new Map<string, RamBlockState>();
+  pageSize: number;
+  /** undefined until the first section tells whether footers are sent */
+  footers: boolean | undefined;
+  private lastRamBlock: string | undefined;
+  private postcopyAdvised = false;
+  private readonly copy: boolean;
+  private readonly maxRaw: number;
+  private readonly devices: DeviceIndex | undefined;
+
+  constructor(readonly r: StreamReader, private readonly opts: DecodeOptions = {}) {
+    this.pageSize = opts.pageSize ?? DEFAULT_TARGET_PAGE_SIZE;
+    this.copy = opts.copyData ?? false;
+    this.maxRaw = opts.maxRawSection ?? r.capacity - 1024;
+    for (const c of opts.capabilities ?? []) this.capabilities.add(c);
+    this.devices = opts.vmdesc ? new DeviceIndex(opts.vmdesc) : undefined;
+    if (opts.vmdesc?.page_size && opts.pageSize === undefined) this.pageSize = opts.vmdesc.page_size;
+  }
+
+  private warn(message: string, offset = this.r.offset): void {
+    this.opts.onWarning?.({ offset, path: this.r.path.join(' > '), message });
+  }
+
+  private data(n: number, what: string): Uint8Array {
+    return this.copy ? this.r.copyBytes(n, what) : this.r.bytes(n, what);
+  }
+
+  *records(): Generator<MainRecord> {
+    const r = this.r;
+    yield this.fileHeader();
+    if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
+    const sawEof = yield* this.recordLoop(undefined, 0);
+    if (!sawEof) return;
+    // After QEMU_VM_EOF: the vmdescription, if the source sent one. Nothing else belongs here.
+    if (r.peekU8() === SectionType.QEMU_VM_VMDESCRIPTION) {
+      const offset = r.offset;
+      r.path.push(`vmdescription @${hex(offset)}`);
+      r.u8();
+      const n = r.be32('vmdescription length');
+      const parts: string[] = [];
+      r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
+      r.path.pop();
+      yield { kind: 'vmdescription', offset, length: r.offset - offset, json: parts.join('') };
+    }
+    while (!r.atEnd()) {
+      const offset = r.offset;
+      const n = Math.min(r.available, 1 << 20);
+      this.warn(`${n} bytes after the end of the stream`, offset);
+      yield { kind: 'raw', offset, length: n, reason: 'trailing bytes after the stream', data: this.data(n, 'trailing bytes') };
+    }
+  }
+
+  private fileHeader(): MainRecord {
+    const r = this.r;
+    r.path.push('file header');
+    const magic = r.be32('QEMU_VM_FILE_MAGIC');
+    if (magic !== QEMU_VM_FILE_MAGIC) {
+      throw r.error('bad-magic', `QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`, hex(magic), 0);
+    }
+    const version = r.be32('QEMU_VM_FILE_VERSION');
+    if (version !== QEMU_VM_FILE_VERSION) {
+      throw r.error('bad-version', `QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`, `${version}`, 4);
+    }
+    r.path.pop();
+    return { kind: 'file_header', offset: 0, length: 8, magic, version };
+  }
+
+  private configuration(): MainRecord {
+    const r = this.r;
+    const offset = r.offset;
+    r.path.push(`QEMU_VM_CONFIGURATION @${hex(offset)}`);
+    r.u8();
+    const len = r.be32('machine type length');
+    if (len > 256) throw r.error('bad-configuration', 'a machine type name of at most 256 bytes', `${len}`, offset + 1);
+    const machineType = latin1(r.bytes(len, 'machine type name'));
+    const subsections: ConfigurationSubsectionValue[] = [];
+    while (r.peekU8() === SectionType.QEMU_VM_SUBSECTION) {
+      const subAt = r.offset;
+      const head = readLayout(r, SubsectionHeader, 'subsection');
+      const name = head.name as string;
+      const def = ConfigurationSubsections.find((s) => s.name === name);
+      if (!def) {
+        throw r.error('bad-configuration', `a configuration subsection (${ConfigurationSubsections.map((s) => s.name).join(', ')})`, JSON.stringify(name), subAt);
+      }
+      r.path.push(name);
+      const fields = readLayout(r, def.fields, name);
+      r.path.pop();
+      subsections.push({ name, version: head.version as number, fields });
+      if (name === 'configuration/target-page-bits') {
+        const bits = fields.targetPageBits as number;
+        if (bits < 10 || bits > 30) throw r.error('bad-configuration', 'target-page-bits between 10 and 30', `${bits}`, subAt);
+        this.pageSize = 2 ** bits;
+      }
+      if (name === 'configuration/capabilities') {
+        for (const c of fields.capabilities as LayoutValue[]) this.capabilities.add(c.name as string);
+      }
+    }
+    r.path.pop();
+    return { kind: 'configuration', offset, length: r.offset - offset, machineType, subsections };
+  }
+
+  /**
+   * Top-level records until QEMU_VM_EOF (returns true), or until `limit` for the
+   * contents of a PACKAGED blob (returns false).
+   */
+  private *recordLoop(limit: number | undefined, depth: number): Generator<MainRecord, boolean> {
+    const r = this.r;
+    for (;;) {
+      if (limit !== undefined && r.offset >= limit) {
+        if (r.offset > limit) throw r.error('bad-command', `records ending at the PACKAGED blob end ${hex(limit)}`, `a record ending at ${hex(r.offset)}`);
+        return false;
+      }
+      const offset = r.offset;
+      const type = r.peekU8();
+      if (type < 0) {
+        throw r.error('truncated', depth ? 'the rest of the PACKAGED blob' : 'a record type byte (the stream has no QEMU_VM_EOF)', 'end of stream');
+      }
+      switch (type) {
+        case SectionType.QEMU_VM_EOF:
+          r.u8();
+          yield withDepth({ kind: 'eof', offset, length: 1 }, depth);
+          if (depth) this.warn('QEMU_VM_EOF inside a PACKAGED blob', offset);
+          else return true;
+          break;
+        case SectionType.QEMU_VM_SECTION_START:
+        case SectionType.QEMU_VM_SECTION_FULL:
+        case SectionType.QEMU_VM_SECTION_PART:
+        case SectionType.QEMU_VM_SECTION_END:
+          yield* this.section(depth);
+          break;
+        case SectionType.QEMU_VM_COMMAND: {
+          const cmd = this.command(depth);
+          yield cmd;
+          if (cmd.cmd === MIG_CMD_PACKAGED) {
+            const blobEnd = r.offset + (cmd.fields!.blobLength as number);
+            r.path.push(`MIG_CMD_PACKAGED @${hex(offset)}`);
+            yield* this.recordLoop(blobEnd, depth + 1);
+            r.path.pop();
+          }
+          if (depth && cmd.cmd === MIG_CMD_POSTCOPY_RUN && limit !== undefined && r.offset < limit) {
+            // QEMU's nested loader stops at RUN and drops the rest of the blob: keep it.
+            const n = limit - r.offset;
+            this.warn(`${n} bytes after MIG_CMD_POSTCOPY_RUN inside the PACKAGED blob`);
+            yield* this.rawChunks(n, 'bytes after POSTCOPY_RUN in the PACKAGED blob', depth);
+          }
+          break;
+        }
+        default:
+          throw r.error(
+            'unknown-section-type',
+            'a top-level record type (QEMU_VM_EOF, QEMU_VM_SECTION_START/PART/END/FULL or QEMU_VM_COMMAND)',
+            `byte ${hex(type)}`,
+          );
+      }
+    }
+  }
+
+  private *rawChunks(n: number, reason: string, depth: number): Generator<MainRecord> {
+    let left = n;
+    while (left > 0) {
+      const offset = this.r.offset;
+      const take = Math.min(left, 1 << 20);
+      yield withDepth({ kind: 'raw', offset, length: take, reason, data: this.data(take, reason) }, depth);
+      left -= take;
+    }
+  }
+
+  private command(depth: number): CommandRecord {
+    const r = this.r;
+    const offset = r.offset;
+    r.u8();
+    const cmd = r.be16('MIG_CMD');
+    const len = r.be16('command length');
+    const def = migCommandByValue.get(cmd);
+    const name = def?.name ?? `MIG_CMD_${cmd}`;
+    r.path.push(`${name} @${hex(offset)}`);
+    if (!def) {
+      this.warn(`unknown command ${cmd} (QEMU rejects it); payload kept raw`, offset);
+      const data = r.copyBytes(len, 'command payload');
+      r.path.pop();
+      return withDepth({ kind: 'command', offset, length: 5 + len, cmd, name, len, data }, depth);
+    }
+    const lenOk = def.len !== undefined ? len === def.len : def.lens ? def.lens.includes(len) : len >= (def.minLen ?? 0);
+    if (!lenOk) {
+      const want = def.len !== undefined ? `${def.len}` : def.lens ? def.lens.join(' or ') : `at least ${def.minLen}`;
+      throw r.error('command-length', `${name} length ${want}`, `${len}`, offset + 3);
+    }
+    const payloadEnd = r.offset + len;
+    const fields = len === 0 && def.value === MIG_CMD_POSTCOPY_ADVISE ? {} : readLayout(r, def.payload, name, payloadEnd);
+    if (r.offset !== payloadEnd) {
+      throw r.error('command-length', `${name} payload of ${len} bytes`, `${r.offset - (payloadEnd - len)} bytes decoded`);
+    }
+    if (def.value === MIG_CMD_POSTCOPY_ADVISE) this.postcopyAdvised = true;
+    r.path.pop();
+    return withDepth({ kind: 'command', offset, length: 5 + len, cmd, name, len, fields }, depth);
+  }
+
+  private *section(depth: number): Generator<MainRecord> {
+    const r = this.r;
+    const offset = r.offset;
+    const type = r.u8();
+    const kind: SectionKind =
+      type === SectionType.QEMU_VM_SECTION_START ? 'START'
+      : type === SectionType.QEMU_VM_SECTION_FULL ? 'FULL'
+      : type === SectionType.QEMU_VM_SECTION_PART ? 'PART'
+      : 'END';
+    const sectionId = r.be32('section id');
+    let info: SectionInfo;
+    if (kind === 'START' || kind === 'FULL') {
+      const idstr = r.counted('section idstr');
+      const instanceId = r.be32('instance id');
+      const versionId = r.be32('version id');
+      info = { sectionId, idstr, instanceId, versionId };
+      this.sections.set(sectionId, info);
+    } else {
+      const known = this.sections.get(sectionId);
+      if (!known) {
+        throw r.error('unknown-section-id', `the id of a section opened by QEMU_VM_SECTION_START`, `section id ${sectionId} in ${kind}`, offset + 1);
+      }
+      info = known;
+    }
+    const label = `section ${sectionId} ${JSON.stringify(info.idstr)} (${kind})`;
+    r.path.push(label);
+    const header: SectionHeaderRecord = {
+      kind: 'section', offset, length: r.offset - offset, section: kind, sectionId,
+      idstr: info.idstr, instanceId: info.instanceId, versionId: info.versionId,
+    };
+    yield withDepth(header, depth);
+
+    if (info.idstr === RAM_SECTION_IDSTR) yield* this.ramPayload(kind, depth);
+    else yield* this.devicePayload(info, depth);
+
+    // Section footer: sent by every QEMU with send-section-footer on (the default).
+    const t = r.peekU8();
+    if (t === SectionType.QEMU_VM_SECTION_FOOTER) {
+      const fOffset = r.offset;
+      r.u8();
+      const fid = r.be32('footer section id');
+      if (fid !== sectionId) {
+        throw r.error('footer-mismatch', `QEMU_VM_SECTION_FOOTER for section ${sectionId}`, `footer for section ${fid}`, fOffset);
+      }
+      if (this.footers === false) throw r.error('missing-footer', 'no section footers (earlier sections had none)', 'a footer', fOffset);
+      this.footers = true;
+      yield withDepth({ kind: 'section_footer', offset: fOffset, length: 5, sectionId }, depth);
+    } else if (this.footers === true) {
+      if (t < 0) throw r.error('truncated', `QEMU_VM_SECTION_FOOTER (0x7e) for section ${sectionId}`, 'end of stream');
+      throw r.error('missing-footer', `QEMU_VM_SECTION_FOOTER (0x7e) for section ${sectionId}`, `byte ${hex(t)}`);
+    } else {
+      this.footers = false;
+    }
+    r.path.pop();
+  }
+
+  private *devicePayload(info: SectionInfo, depth: number): Generator<MainRecord> {
+    const r = this.r;
+    const offset = r.offset;
+    const desc = this.devices?.take(info.idstr, info.instanceId);
+    if (this.footers !== false) {
+      // With footers the section's end is known before its contents are read: a
+      // vmdescription that disagrees with the bytes cannot derail the rest of the stream.
+      const n = scanForFooter(r, info.sectionId, new Set(this.sections.keys()), this.maxRaw);
+      if (n !== undefined) {
+        const bytes = r.copyBytes(n, 'section payload');
+        if (desc) {
+          const sub = new StreamReader(new BufferSource(bytes, r.source.name, offset), Math.max(n, 16), offset);
+          sub.path.push(...r.path);
+          try {
+            const node = readVmstate(sub, desc);
+            if (sub.offset === offset + n) {
+              yield withDepth({ kind: 'vmstate', offset, length: n, idstr: info.idstr, instanceId: info.instanceId, node }, depth);
+              return;
+            }
+            this.warn(`the vmdescription describes ${sub.offset - offset} of the ${n} payload bytes; kept raw`, offset);
+          } catch (e) {
+            if (!(e instanceof StreamError)) throw e;
+            this.warn(`the vmdescription does not fit the payload (${e.message}); kept raw`, offset);
+          }
+        } else {
+          this.warn(`no vmdescription entry; ${n} payload bytes kept raw (delimited by the section footer)`, offset);
+        }
+        yield withDepth({ kind: 'raw', offset, length: n, reason: 'undescribed section payload', data: bytes }, depth);
+        return;
+      }
+    }
+    if (desc) {
+      const node = readVmstate(r, desc);
+      yield withDepth({ kind: 'vmstate', offset, length: r.offset - offset, idstr: info.idstr, instanceId: info.instanceId, node }, depth);
+      return;
+    }
+    if (this.footers === false) {
+      throw r.error('undelimited-section', `a vmdescription entry for ${JSON.stringify(info.idstr)} instance ${info.instanceId} (this stream has no section footers to find its end)`, 'none');
+    }
+    throw r.error('undelimited-section', `QEMU_VM_SECTION_FOOTER for section ${info.sectionId} within ${this.maxRaw} bytes`, 'none (and no vmdescription entry describes the section)');
+  }
+
+  /** RAM records until RAM_SAVE_FLAG_EOS. */
+  private *ramPayload(kind: SectionKind, depth: number): Generator<MainRecord> {
+    const r = this.r;
+    const pageSize = this.pageSize;
+    const flagMask = pageSize - 1;
+    const copy = this.copy;
+    for (;;) {
+      const offset = r.offset;
+      const [hi, lo] = r.be64Words('RAM record header');
+      const flags = lo & flagMask;
+      const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
+      const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
+      if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
+        let block: string;
+        if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
+          if (this.lastRamBlock === undefined) {
+            throw r.error('bad-ram-record', 'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)', `flags ${hex(flags)}`, offset);
+          }
+          block = this.lastRamBlock;
+        } else {
+          block = r.counted('RAMBlock name');
+          if (!this.ramBlocks.has(block)) {
+            throw r.error('bad-ram-record', 'a RAMBlock announced by MEM_SIZE', JSON.stringify(block), offset + 8);
+          }
+          this.lastRamBlock = block;
+        }
+        if (op === 'page') {
+          const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+        } else if (op === 'zero') {
+          const fill = r.u8('zero page fill byte');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
+        } else if (op === 'xbzrle') {
+          const encoding = r.u8('XBZRLE encoding flag');
+          const n = r.be16('XBZRLE length');
+          if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
+          const data = this.data(n, 'XBZRLE data');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
+        } else {
+          const n = r.be32('COMPRESS_PAGE length');
+          // compressBound(page) is a little over the page size; QEMU rejects anything larger.
+          const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
+          if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
+          const data = this.data(n, 'compressed page');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+        }
+        continue;
+      }
+      if (op === 'eos' || op === 'multifd_flush') {
+        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
+        if (op === 'eos') return;
+        continue;
+      }
+      if (op === 'mem_size') {
+        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
+        yield* this.memSizeBlocks(addr, depth);
+        continue;
+      }
+      if (op === 'hook') {
+        throw r.error('bad-ram-record', 'RAM records of a non-RDMA stream', 'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)', offset);
+      }
+      throw r.error('bad-ram-record', 'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)', `flags ${hex(flags)} in ${kind}`, offset);
+    }
+  }
+
+  private *memSizeBlocks(total: number, depth: number): Generator<MainRecord> {
+    const r = this.r;
+    const ignoreShared = this.capabilities.has('x-ignore-shared');
+    const mappedRam = this.capabilities.has('mapped-ram');
+    let sum = 0;
+    while (sum < total) {
+      const offset = r.offset;
+      r.path.push(`RAMBlock entry @${hex(offset)}`);
+      const idstr = r.counted('RAMBlock idstr');
+      const usedLength = r.be64Number('RAMBlock used_length');
+      const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
+      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = r.be64Number('RAMBlock page size');
+      if (ignoreShared) rec.mrAddr = r.be64Number('RAMBlock mr_addr');
+      if (mappedRam) {
+        const h = readLayout(r, MappedRamHeader, 'MappedRamHeader');
+        rec.mappedRam = {
+          version: h.version as number,
+          pageSize: Number(h.pageSize),
+          bitmapOffset: Number(h.bitmapOffset),
+          pagesOffset: Number(h.pagesOffset),
+        };
+      }
+      rec.length = r.offset - offset;
+      sum += usedLength;
+      if (sum > total) {
+        throw r.error('bad-ram-record', `RAMBlock lengths adding up to the MEM_SIZE total ${hex(total)}`, `${hex(sum)} after ${JSON.stringify(idstr)}`, offset);
+      }
+      this.ramBlocks.set(idstr, { usedLength });
+      yield withDepth(rec, depth);
+      if (rec.mappedRam && rec.mappedRam.pagesOffset !== 0) yield* this.mappedRamArea(rec, rec.mappedRam, depth);
+      r.path.pop();
+    }
+  }
+
+  /**
+   * postcopy-ram streams carry a be64 page size after used_length for huge-page blocks
+   * only; the destination knows which from its own RAM. From the stream alone: a block
+   * name never starts with a 0 length byte, so 8 bytes that read as a power of two page
+   * size are that field.
+   */
+  private looksLikeHugePageSize(): boolean {
+    const r = this.r;
+    if (!r.fill(8)) return false;
+    if (r.peekAt(0) !== 0 || r.peekAt(1) !== 0 || r.peekAt(2) !== 0 || r.peekAt(3) !== 0) return false;
+    const v = ((r.peekAt(4) << 24) | (r.peekAt(5) << 16) | (r.peekAt(6) << 8) | r.peekAt(7)) >>> 0;
+    return v > this.pageSize && (v & (v - 1)) === 0;
+  }
+
+  /** mapped-ram: bitmap, alignment padding, page slots; then the stream continues after the area. */
+  private *mappedRamArea(block: RamBlockRecord, h: NonNullable<RamBlockRecord['mappedRam']>, depth: number): Generator<MainRecord> {
+    const r = this.r;
+    const pageSize = h.pageSize;
+    if (pageSize !== this.pageSize || pageSize <= 0) {
+      throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.pageSize}`, `${pageSize}`, block.offset);
+    }
+    if (h.bitmapOffset !== r.offset) {
+      throw r.error('bad-ram-record', `MappedRamHeader bitmap_offset ${hex(r.offset)} (right after the header)`, hex(h.bitmapOffset));
+    }
+    const numPages = Math.ceil(block.usedLength / pageSize);
+    const bitmapSize = Math.ceil(numPages / 64) * 8;
+    if (h.pagesOffset < h.bitmapOffset + bitmapSize || h.pagesOffset % pageSize !== 0) {
+      throw r.error('bad-ram-record', `a page-aligned MappedRamHeader pages_offset after the ${bitmapSize}-byte bitmap`, hex(h.pagesOffset));
+    }
+    const bmAt = r.offset;
+    const bitmap = r.copyBytes(bitmapSize, 'mapped-ram bitmap');
+    yield withDepth({ kind: 'mapped_ram_bitmap', offset: bmAt, length: bitmapSize, block: block.idstr, data: bitmap }, depth);
+    const padAt = r.offset;
+    const padLen = h.pagesOffset - padAt;
+    if (padLen > 0 && !this.zeroRun(padLen)) {
+      yield* this.rawChunks(padLen, 'mapped-ram padding (not zero)', depth);
+    } else {
+      r.skip(padLen, 'mapped-ram padding');
+    }
+    for (let i = 0; i < numPages; i++) {
+      const at = r.offset;
+      const present = ((bitmap[i >>> 3] >>> (i & 7)) & 1) === 1;
+      const size = Math.min(pageSize, block.usedLength - i * pageSize);
+      const data = this.data(size, 'mapped-ram page');
+      if (present || !isZero(data)) {
+        yield withDepth({ kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data }, depth);
+      }
+    }
+  }
+
+  /** true if the next n bytes (n within the buffer) are all zero; consumes nothing */
+  private zeroRun(n: number): boolean {
+    if (n > this.r.capacity || !this.r.fill(n)) return false;
+    return isZero(this.r.window().subarray(0, n));
+  }
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function withDepth<T extends MainRecord>(rec: T, depth: number): T {
+  if (depth) rec.depth = depth;
+  return rec;
+}

@@ -1,0 +1,65 @@
+import { SectionType } from '../../grammar/savevm.js';
+import type { ByteSource } from '../io/source.js';
+
+export interface VmdescLocation {
+  /** offset of the QEMU_VM_VMDESCRIPTION type byte */
+  offset: number;
+  jsonOffset: number;
+  jsonLength: number;
+}
+
+const TAIL_LIMIT = 64 << 20;
+
+/**
+ * Finds the vmdescription of a seekable stream before decoding it, so device sections can
+ * be read field by field on the way. QEMU writes it last: `00` (QEMU_VM_EOF), `06`, be32
+ * length, JSON to the very end of the stream. A candidate counts only if its length field
+ * reaches exactly the end of the stream and the JSON opens with '{'; the forward decode
+ * then confirms it is really where the stream's EOF record leads.
+ */
+export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
+  const size = src.size;
+  if (!src.seekable || size === undefined || size < 7) return undefined;
+  const CHUNK = 1 << 20;
+  const buf = new Uint8Array(CHUNK + 6);
+  const stop = Math.max(0, size - TAIL_LIMIT);
+  let hi = size - 6; // last possible position of the 0x06 byte
+  while (hi >= stop) {
+    const lo = Math.max(stop, hi - CHUNK + 1);
+    const n = readAll(src, buf, hi - lo + 6, lo);
+    for (let p = hi; p >= lo; p--) {
+      const i = p - lo;
+      if (buf[i] !== SectionType.QEMU_VM_VMDESCRIPTION || buf[i + 5] !== 0x7b) continue;
+      if (i + 5 >= n) continue;
+      const len = ((buf[i + 1] << 24) | (buf[i + 2] << 16) | (buf[i + 3] << 8) | buf[i + 4]) >>> 0;
+      if (p + 5 + len !== size) continue;
+      if (p > 0 && !precededByEof(src, p)) continue;
+      return { offset: p, jsonOffset: p + 5, jsonLength: len };
+    }
+    hi = lo - 1;
+  }
+  return undefined;
+}
+
+function precededByEof(src: ByteSource, p: number): boolean {
+  const b = new Uint8Array(1);
+  return readAll(src, b, 1, p - 1) === 1 && b[0] === SectionType.QEMU_VM_EOF;
+}
+
+function readAll(src: ByteSource, into: Uint8Array, n: number, at: number): number {
+  let got = 0;
+  while (got < n) {
+    const k = src.read(into, got, n - got, at + got);
+    if (k === 0) break;
+    got += k;
+  }
+  return got;
+}
+
+export function readVmdescJson(src: ByteSource, loc: VmdescLocation): string {
+  const b = new Uint8Array(loc.jsonLength);
+  readAll(src, b, loc.jsonLength, loc.jsonOffset);
+  let s = '';
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return s;
+}

@@ -1,0 +1,101 @@
+import { StreamError } from '../errors.js';
+import { StreamReader } from '../io/reader.js';
+import { CompareSink, StreamWriter, type ByteSink } from '../io/sink.js';
+import { FileSource, type ByteSource } from '../io/source.js';
+import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
+import { MainChannelDecoder, type DecodeOptions } from './decode.js';
+import { MainChannelEncoder } from './encode.js';
+import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
+import type { DecodeWarning, MainRecord } from './records.js';
+
+export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'> {
+  /** a vmdescription to use instead of the stream's own (--vmsd FILE) */
+  vmdesc?: VmDescription;
+  /** do not look for the stream's own vmdescription ahead of time */
+  noLocate?: boolean;
+}
+
+export interface OpenedStream {
+  source: ByteSource;
+  reader: StreamReader;
+  decoder: MainChannelDecoder;
+  warnings: DecodeWarning[];
+  /** where the vmdescription was found ahead of time, if it was */
+  vmdescOffset: number | undefined;
+  records(): Generator<MainRecord>;
+  close(): void;
+}
+
+/** Open a main-channel stream for decoding, finding its vmdescription first when it can. */
+export function openMainStream(source: ByteSource, opts: OpenOptions = {}): OpenedStream {
+  const warnings: DecodeWarning[] = [];
+  let vmdesc = opts.vmdesc;
+  let vmdescOffset: number | undefined;
+  if (!vmdesc && !opts.noLocate) {
+    const loc = locateVmdesc(source);
+    if (loc) {
+      try {
+        vmdesc = parseVmDescription(readVmdescJson(source, loc));
+        vmdescOffset = loc.offset;
+      } catch (e) {
+        warnings.push({ offset: loc.jsonOffset, path: 'vmdescription', message: `unreadable vmdescription JSON: ${(e as Error).message}` });
+      }
+    }
+  }
+  const reader = new StreamReader(source);
+  const decoder = new MainChannelDecoder(reader, { ...opts, vmdesc, onWarning: (w) => warnings.push(w) });
+  return {
+    source,
+    reader,
+    decoder,
+    warnings,
+    vmdescOffset,
+    records: () => decoder.records(),
+    close: () => source.close(),
+  };
+}
+
+export function openMainFile(path: string, opts: OpenOptions = {}): OpenedStream {
+  return openMainStream(new FileSource(path), opts);
+}
+
+export interface RoundtripResult {
+  identical: boolean;
+  /** first offset where re-encoded bytes differ from the input */
+  firstDifference?: number;
+  records: number;
+  bytes: number;
+  /** the decode error, if the stream is invalid */
+  error?: StreamError;
+  warnings: DecodeWarning[];
+}
+
+/** Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is held). */
+export function roundtripSource(source: ByteSource, compareWith: ByteSource, opts: OpenOptions = {}): RoundtripResult {
+  const s = openMainStream(source, opts);
+  const sink = new CompareSink(compareWith);
+  const w = new StreamWriter(sink);
+  const enc = new MainChannelEncoder(w);
+  let n = 0;
+  try {
+    for (const rec of s.records()) {
+      enc.write(rec);
+      n++;
+    }
+    enc.finish();
+  } catch (e) {
+    if (e instanceof StreamError) return { identical: false, records: n, bytes: s.reader.offset, error: e, warnings: s.warnings };
+    throw e;
+  }
+  const diff = sink.finish();
+  return { identical: diff === undefined, firstDifference: diff, records: n, bytes: w.position, warnings: s.warnings };
+}
+
+/** Encode a record sequence into a sink. */
+export function encodeRecords(records: Iterable<MainRecord>, sink: ByteSink): number {
+  const w = new StreamWriter(sink);
+  const enc = new MainChannelEncoder(w);
+  for (const r of records) enc.write(r);
+  enc.finish();
+  return w.position;
+}

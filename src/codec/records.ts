@@ -1,0 +1,191 @@
+/**
+ * The Record model of the main channel: one discriminated union (`kind`) for everything
+ * decode yields and encode consumes. Every record knows its absolute byte offset and
+ * length; `depth` is 1 for records inside a MIG_CMD_PACKAGED blob.
+ *
+ * Byte payloads (`data`) are views into the reader's buffer while streaming: valid until
+ * the next record is pulled, unless decoding was asked to copy them.
+ */
+import type { SectionKind } from '../../grammar/savevm.js';
+import type { LayoutValue } from '../layout/types.js';
+import type { VmstateNode } from '../vmstate/nodes.js';
+
+export interface RecordBase {
+  offset: number;
+  length: number;
+  depth?: number;
+}
+
+export interface FileHeaderRecord extends RecordBase {
+  kind: 'file_header';
+  magic: number;
+  version: number;
+}
+
+export interface ConfigurationSubsectionValue {
+  name: string;
+  version: number;
+  fields: LayoutValue;
+}
+
+export interface ConfigurationRecord extends RecordBase {
+  kind: 'configuration';
+  /** machine type name bytes as latin1 (e.g. "pc-i440fx-11.1") */
+  machineType: string;
+  subsections: ConfigurationSubsectionValue[];
+}
+
+export interface SectionHeaderRecord extends RecordBase {
+  kind: 'section';
+  section: SectionKind;
+  sectionId: number;
+  /** written only for START/FULL; for PART/END copied from the START for readability */
+  idstr: string;
+  instanceId: number;
+  versionId: number;
+}
+
+export interface SectionFooterRecord extends RecordBase {
+  kind: 'section_footer';
+  sectionId: number;
+}
+
+interface RamRecordBase extends RecordBase {
+  kind: 'ram';
+  /** the flag bits of the record header, CONTINUE included */
+  flags: number;
+  /** the address bits: offset inside the RAMBlock, or the total for MEM_SIZE */
+  addr: number;
+}
+
+export interface RamMemSizeRecord extends RamRecordBase {
+  op: 'mem_size';
+}
+export interface RamMarkerRecord extends RamRecordBase {
+  op: 'eos' | 'multifd_flush';
+}
+export interface RamZeroRecord extends RamRecordBase {
+  op: 'zero';
+  block: string;
+  fill: number;
+}
+export interface RamPageRecord extends RamRecordBase {
+  op: 'page';
+  block: string;
+  data: Uint8Array;
+}
+export interface RamXbzrleRecord extends RamRecordBase {
+  op: 'xbzrle';
+  block: string;
+  encoding: number;
+  data: Uint8Array;
+}
+export interface RamCompressRecord extends RamRecordBase {
+  op: 'compress_page';
+  block: string;
+  data: Uint8Array;
+}
+export type RamRecord =
+  | RamMemSizeRecord
+  | RamMarkerRecord
+  | RamZeroRecord
+  | RamPageRecord
+  | RamXbzrleRecord
+  | RamCompressRecord;
+
+export interface MappedRamHeaderValue {
+  version: number;
+  pageSize: number;
+  bitmapOffset: number;
+  pagesOffset: number;
+}
+
+/** One RAMBlock entry of the MEM_SIZE record. */
+export interface RamBlockRecord extends RecordBase {
+  kind: 'ram_block';
+  idstr: string;
+  usedLength: number;
+  /** postcopy-ram with a huge-page block */
+  pageSize?: number;
+  /** x-ignore-shared */
+  mrAddr?: number;
+  /** mapped-ram */
+  mappedRam?: MappedRamHeaderValue;
+}
+
+/** mapped-ram: the page-presence bitmap of a block (host-long layout). */
+export interface MappedRamBitmapRecord extends RecordBase {
+  kind: 'mapped_ram_bitmap';
+  block: string;
+  data: Uint8Array;
+}
+
+/** mapped-ram: one page slot at pagesOffset + index * pageSize. Absent slots that are all zero are not listed. */
+export interface MappedRamPageRecord extends RecordBase {
+  kind: 'mapped_ram_page';
+  block: string;
+  index: number;
+  present: boolean;
+  data: Uint8Array;
+}
+
+/** Bytes kept as they are: payloads not understood (yet), padding, trailing data. */
+export interface RawRecord extends RecordBase {
+  kind: 'raw';
+  reason: string;
+  data: Uint8Array;
+}
+
+/** A device section payload decoded with its vmdescription entry. */
+export interface VmstateRecord extends RecordBase {
+  kind: 'vmstate';
+  idstr: string;
+  instanceId: number;
+  node: VmstateNode;
+}
+
+export interface CommandRecord extends RecordBase {
+  kind: 'command';
+  cmd: number;
+  /** MIG_CMD_* name, or "MIG_CMD_<n>" when unknown */
+  name: string;
+  /** the len field as found */
+  len: number;
+  /** payload decoded with the grammar's layout */
+  fields?: LayoutValue;
+  /** payload kept raw (unknown command) */
+  data?: Uint8Array;
+}
+
+export interface EofRecord extends RecordBase {
+  kind: 'eof';
+}
+
+export interface VmDescriptionRecord extends RecordBase {
+  kind: 'vmdescription';
+  /** JSON text, bytes as latin1 (QEMU writes ASCII) */
+  json: string;
+}
+
+export type MainRecord =
+  | FileHeaderRecord
+  | ConfigurationRecord
+  | SectionHeaderRecord
+  | SectionFooterRecord
+  | RamRecord
+  | RamBlockRecord
+  | MappedRamBitmapRecord
+  | MappedRamPageRecord
+  | RawRecord
+  | VmstateRecord
+  | CommandRecord
+  | EofRecord
+  | VmDescriptionRecord;
+
+export type RecordKind = MainRecord['kind'];
+
+export interface DecodeWarning {
+  offset: number;
+  path: string;
+  message: string;
+}

@@ -1,0 +1,67 @@
+import { migCommandByValue, SectionType } from '../../grammar/savevm.js';
+import type { StreamReader } from '../io/reader.js';
+
+/**
+ * Finds where an undescribed section payload ends when the stream has section footers:
+ * the first `0x7e be32(sectionId)` that is followed by something that parses as the next
+ * top-level record. Looks at most `limit` bytes ahead; returns the payload length or
+ * undefined.
+ */
+export function scanForFooter(
+  r: StreamReader,
+  sectionId: number,
+  knownIds: ReadonlySet<number>,
+  limit: number,
+): number | undefined {
+  const LOOKAHEAD = 5 + 1 + 4 + 1 + 255 + 8;
+  let from = 0;
+  for (;;) {
+    const haveAll = !r.fill(Math.min(r.capacity, from + 4096 + LOOKAHEAD));
+    const win = r.window();
+    const last = haveAll ? win.length - 5 : win.length - LOOKAHEAD;
+    for (let i = from; i <= last && i <= limit; i++) {
+      if (win[i] !== SectionType.QEMU_VM_SECTION_FOOTER) continue;
+      const id = ((win[i + 1] << 24) | (win[i + 2] << 16) | (win[i + 3] << 8) | win[i + 4]) >>> 0;
+      if (id !== sectionId) continue;
+      if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) return i;
+    }
+    if (haveAll || last >= limit || win.length >= r.capacity) return undefined;
+    from = Math.max(from, last + 1);
+  }
+}
+
+function be32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
+function plausibleNextRecord(b: Uint8Array, j: number, atEnd: boolean, knownIds: ReadonlySet<number>): boolean {
+  if (j >= b.length) return atEnd;
+  switch (b[j]) {
+    case SectionType.QEMU_VM_EOF:
+      return j + 1 >= b.length ? atEnd : b[j + 1] === SectionType.QEMU_VM_VMDESCRIPTION;
+    case SectionType.QEMU_VM_SECTION_START:
+    case SectionType.QEMU_VM_SECTION_FULL: {
+      if (j + 6 > b.length) return atEnd;
+      const n = b[j + 5];
+      if (n === 0 || j + 6 + n + 8 > b.length) return n > 0 && atEnd;
+      for (let k = 0; k < n; k++) {
+        const c = b[j + 6 + k];
+        if (c < 0x20 || c > 0x7e) return false;
+      }
+      return true;
+    }
+    case SectionType.QEMU_VM_SECTION_PART:
+    case SectionType.QEMU_VM_SECTION_END:
+      if (j + 5 > b.length) return atEnd;
+      return knownIds.has(be32(b, j + 1));
+    case SectionType.QEMU_VM_COMMAND: {
+      if (j + 5 > b.length) return atEnd;
+      const cmd = (b[j + 1] << 8) | b[j + 2];
+      const len = (b[j + 3] << 8) | b[j + 4];
+      const def = migCommandByValue.get(cmd);
+      return def !== undefined && (def.len === undefined || def.len === len);
+    }
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * One error type for everything wrong with a stream: where (absolute byte offset and the
+ * record/section path that led there), what was expected and what was found.
+ */
+export type StreamErrorCode =
+  | 'truncated'
+  | 'bad-magic'
+  | 'bad-version'
+  | 'unknown-section-type'
+  | 'unknown-section-id'
+  | 'footer-mismatch'
+  | 'missing-footer'
+  | 'bad-command'
+  | 'command-length'
+  | 'bad-ram-record'
+  | 'bad-string'
+  | 'bad-configuration'
+  | 'undelimited-section'
+  | 'bad-vmstate'
+  | 'bad-vmdesc'
+  | 'bad-value'
+  | 'limit';
+
+export class StreamError extends Error {
+  readonly code: StreamErrorCode;
+  readonly offset: number;
+  readonly path: readonly string[];
+  readonly expected: string;
+  readonly found: string;
+
+  constructor(code: StreamErrorCode, offset: number, path: readonly string[], expected: string, found: string) {
+    super(formatStreamError(offset, path, expected, found));
+    this.name = 'StreamError';
+    this.code = code;
+    this.offset = offset;
+    this.path = path;
+    this.expected = expected;
+    this.found = found;
+  }
+
+  toJSON(): object {
+    return { code: this.code, offset: this.offset, path: this.path, expected: this.expected, found: this.found };
+  }
+}
+
+export function hex(n: number | bigint): string {
+  return '0x' + n.toString(16);
+}
+
+function formatStreamError(offset: number, path: readonly string[], expected: string, found: string): string {
+  const where = path.length ? `${path.join(' > ')}: ` : '';
+  return `at ${hex(offset)}: ${where}expected ${expected}, found ${found}`;
+}
+
+/** Usage or I/O problems (exit code 2), as opposed to an invalid stream (exit code 1). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,0 +1,222 @@
+import { StreamError, type StreamErrorCode } from '../errors.js';
+import type { ByteSource } from './source.js';
+
+const DEFAULT_CAPACITY = 1 << 22; // 4 MiB: large reads, few syscalls
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * Pull reader over a ByteSource with absolute offsets and a bounded buffer.
+ *
+ * `bytes(n)` returns a view into the buffer: it stays valid only until the next call
+ * that reads. Callers that keep data copy it (`copyBytes`). Nothing here allocates per
+ * record except those views.
+ */
+export class StreamReader {
+  private buf: Uint8Array;
+  private view: DataView;
+  /** absolute offset of buf[0] */
+  private base = 0;
+  private pos = 0;
+  private end = 0;
+  private eof = false;
+  /** context for error messages, maintained by the decoders: outermost first */
+  readonly path: string[] = [];
+
+  constructor(readonly source: ByteSource, capacity = DEFAULT_CAPACITY, startOffset = 0) {
+    this.base = startOffset;
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  get offset(): number {
+    return this.base + this.pos;
+  }
+
+  get available(): number {
+    return this.end - this.pos;
+  }
+
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  error(code: StreamErrorCode, expected: string, found: string, at = this.offset): StreamError {
+    return new StreamError(code, at, [...this.path], expected, found);
+  }
+
+  /** Make sure `n` bytes are buffered; false at end of stream. n must fit the buffer. */
+  fill(n: number): boolean {
+    if (this.end - this.pos >= n) return true;
+    if (n > this.buf.length) throw this.error('limit', `a read of at most ${this.buf.length} bytes`, `${n}`);
+    if (this.pos > 0) {
+      this.buf.copyWithin(0, this.pos, this.end);
+      this.base += this.pos;
+      this.end -= this.pos;
+      this.pos = 0;
+    }
+    while (this.end < n && !this.eof) {
+      const got = this.source.read(this.buf, this.end, this.buf.length - this.end, this.base + this.end);
+      if (got === 0) this.eof = true;
+      else this.end += got;
+    }
+    return this.end - this.pos >= n;
+  }
+
+  ensure(n: number, what: string): void {
+    if (!this.fill(n)) {
+      throw this.error('truncated', `${n} bytes of ${what}`, `end of stream after ${this.end - this.pos}`);
+    }
+  }
+
+  /** Next byte without consuming it, or -1 at end of stream. */
+  peekU8(): number {
+    if (this.pos < this.end || this.fill(1)) return this.buf[this.pos];
+    return -1;
+  }
+
+  /** Byte at `ahead` positions from the current one (must have been filled). */
+  peekAt(ahead: number): number {
+    return this.buf[this.pos + ahead];
+  }
+
+  atEnd(): boolean {
+    return this.peekU8() < 0;
+  }
+
+  u8(what = 'u8'): number {
+    if (this.pos >= this.end) this.ensure(1, what);
+    return this.buf[this.pos++];
+  }
+
+  be16(what = 'be16'): number {
+    if (this.end - this.pos < 2) this.ensure(2, what);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  be32(what = 'be32'): number {
+    if (this.end - this.pos < 4) this.ensure(4, what);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  /** be64 as a BigInt: for values that can exceed 2^53 (never on the per-page path). */
+  be64(what = 'be64'): bigint {
+    if (this.end - this.pos < 8) this.ensure(8, what);
+    const v = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  le64(what = 'le64'): bigint {
+    if (this.end - this.pos < 8) this.ensure(8, what);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** High and low 32-bit words of a be64, without BigInt: the RAM hot path. */
+  be64Words(what = 'be64'): [number, number] {
+    if (this.end - this.pos < 8) this.ensure(8, what);
+    const hi = this.view.getUint32(this.pos);
+    const lo = this.view.getUint32(this.pos + 4);
+    this.pos += 8;
+    return [hi, lo];
+  }
+
+  /** be64 that must fit a JS number (offsets, lengths); larger values are stream errors. */
+  be64Number(what = 'be64'): number {
+    const at = this.offset;
+    const [hi, lo] = this.be64Words(what);
+    if (hi >= 0x200000) throw this.error('bad-value', `${what} below 2^53`, `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`, at);
+    return hi * TWO32 + lo;
+  }
+
+  /** A view of the next n bytes (valid until the next read). */
+  bytes(n: number, what = 'bytes'): Uint8Array {
+    if (this.end - this.pos < n) this.ensure(n, what);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  /** A copy of the next n bytes, for data that outlives the next read. */
+  copyBytes(n: number, what = 'bytes'): Uint8Array {
+    return this.bytes(n, what).slice();
+  }
+
+  /** QEMU counted string: u8 length + bytes, decoded 1:1 as latin1 so it re-encodes exactly. */
+  counted(what = 'counted string'): string {
+    const len = this.u8(`${what} length`);
+    const b = this.bytes(len, what);
+    return latin1(b);
+  }
+
+  /**
+   * Skip n bytes. Seekable sources jump; others read and discard. The data is never held.
+   */
+  skip(n: number, what = 'bytes'): void {
+    const buffered = this.end - this.pos;
+    if (n <= buffered) {
+      this.pos += n;
+      return;
+    }
+    const target = this.offset + n;
+    this.pos = this.end;
+    if (this.source.seekable) {
+      this.base = target;
+      this.pos = 0;
+      this.end = 0;
+      if (this.source.size !== undefined && target > this.source.size) {
+        throw this.error('truncated', `${n} bytes of ${what}`, 'end of stream', this.source.size);
+      }
+      return;
+    }
+    while (this.offset < target) {
+      if (!this.fill(1)) throw this.error('truncated', `${n} bytes of ${what}`, 'end of stream');
+      this.pos = Math.min(this.end, this.pos + (target - this.offset));
+    }
+  }
+
+  /** Move forward to an absolute offset (mapped-ram areas). */
+  seekTo(abs: number, what: string): void {
+    if (abs < this.offset) throw this.error('bad-value', `an offset at or after ${this.offset} for ${what}`, `${abs}`);
+    this.skip(abs - this.offset, what);
+  }
+
+  /**
+   * Stream the next n bytes in chunks (a VFIO device state of tens of GB never sits in
+   * memory). Each chunk is a view valid only inside the callback.
+   */
+  chunks(n: number, what: string, onChunk: (chunk: Uint8Array) => void): void {
+    let left = n;
+    while (left > 0) {
+      if (this.pos >= this.end && !this.fill(1)) {
+        throw this.error('truncated', `${left} more bytes of ${what}`, 'end of stream');
+      }
+      const take = Math.min(left, this.end - this.pos);
+      onChunk(this.buf.subarray(this.pos, this.pos + take));
+      this.pos += take;
+      left -= take;
+    }
+  }
+
+  /** Buffered bytes from the current position (for bounded look-ahead scans). */
+  window(): Uint8Array {
+    return this.buf.subarray(this.pos, this.end);
+  }
+}
+
+export function latin1(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+export function latin1Bytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}

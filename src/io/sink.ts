@@ -1,0 +1,181 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { ByteSource } from './source.js';
+
+/** Where encoded bytes go. Chunks are only valid during the call. */
+export interface ByteSink {
+  write(chunk: Uint8Array): void;
+  close(): void;
+}
+
+export class FileSink implements ByteSink {
+  private fd: number;
+  constructor(readonly name: string) {
+    this.fd = name === '-' ? 1 : openSync(name, 'w');
+  }
+  write(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
+  }
+  close(): void {
+    if (this.fd > 2) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+export class MemorySink implements ByteSink {
+  private parts: Uint8Array[] = [];
+  private total = 0;
+  write(chunk: Uint8Array): void {
+    this.parts.push(chunk.slice());
+    this.total += chunk.length;
+  }
+  close(): void {}
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.total);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+/**
+ * Compares what is written with an existing source, without storing either: the
+ * round-trip check for streams of any size. Remembers the first differing offset.
+ */
+export class CompareSink implements ByteSink {
+  private pos = 0;
+  private scratch = new Uint8Array(1 << 20);
+  firstDifference: number | undefined;
+
+  constructor(private readonly expected: ByteSource) {}
+
+  write(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length && this.firstDifference === undefined) {
+      const want = Math.min(chunk.length - off, this.scratch.length);
+      const got = readFully(this.expected, this.scratch, want, this.pos);
+      for (let i = 0; i < want; i++) {
+        if (i >= got || this.scratch[i] !== chunk[off + i]) {
+          this.firstDifference = this.pos + i;
+          return;
+        }
+      }
+      off += want;
+      this.pos += want;
+    }
+  }
+
+  /** Call after the last write: a longer original also differs (at the end of ours). */
+  finish(): number | undefined {
+    if (this.firstDifference === undefined) {
+      const got = this.expected.read(this.scratch, 0, 1, this.pos);
+      if (got > 0) this.firstDifference = this.pos;
+    }
+    return this.firstDifference;
+  }
+
+  close(): void {}
+}
+
+function readFully(src: ByteSource, into: Uint8Array, n: number, at: number): number {
+  let got = 0;
+  while (got < n) {
+    const r = src.read(into, got, n - got, at + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return got;
+}
+
+const DEFAULT_CAPACITY = 1 << 20;
+
+/** Buffered writer mirroring StreamReader. `position` is the absolute output offset. */
+export class StreamWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private len = 0;
+  private flushed = 0;
+
+  constructor(readonly sink: ByteSink, capacity = DEFAULT_CAPACITY) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  get position(): number {
+    return this.flushed + this.len;
+  }
+
+  private room(n: number): void {
+    if (this.len + n > this.buf.length) this.flush();
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v;
+  }
+  be16(v: number): void {
+    this.room(2);
+    this.view.setUint16(this.len, v);
+    this.len += 2;
+  }
+  be32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.len, v >>> 0);
+    this.len += 4;
+  }
+  be64(v: bigint): void {
+    this.room(8);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, v));
+    this.len += 8;
+  }
+  le64(v: bigint): void {
+    this.room(8);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, v), true);
+    this.len += 8;
+  }
+  be64Words(hi: number, lo: number): void {
+    this.room(8);
+    this.view.setUint32(this.len, hi >>> 0);
+    this.view.setUint32(this.len + 4, lo >>> 0);
+    this.len += 8;
+  }
+  /** be64 of a non-negative safe integer */
+  be64Number(v: number): void {
+    this.be64Words(Math.floor(v / 0x1_0000_0000), v % 0x1_0000_0000);
+  }
+  bytes(b: Uint8Array): void {
+    if (b.length > this.buf.length - this.len) {
+      this.flush();
+      if (b.length > this.buf.length) {
+        this.sink.write(b);
+        this.flushed += b.length;
+        return;
+      }
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  counted(s: string): void {
+    this.u8(s.length);
+    for (let i = 0; i < s.length; i++) this.u8(s.charCodeAt(i) & 0xff);
+  }
+  /** Zero-fill up to an absolute offset (mapped-ram areas: holes of a sparse file). */
+  fillTo(abs: number): void {
+    while (this.position < abs) {
+      this.room(1);
+      const n = Math.min(abs - this.position, this.buf.length - this.len);
+      this.buf.fill(0, this.len, this.len + n);
+      this.len += n;
+    }
+  }
+  flush(): void {
+    if (this.len > 0) {
+      this.sink.write(this.buf.subarray(0, this.len));
+      this.flushed += this.len;
+      this.len = 0;
+    }
+  }
+}

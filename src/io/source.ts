@@ -1,0 +1,85 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/**
+ * Where bytes come from. `read` fills `into` from absolute position `at` and returns how
+ * many bytes it got (0 = end). Sequential sources ignore `at` beyond checking it moves
+ * forward; the reader only ever asks for the next bytes or skips ahead.
+ */
+export interface ByteSource {
+  readonly name: string;
+  /** total size when known (regular files, buffers) */
+  readonly size: number | undefined;
+  /** true when `read` may jump forward without reading the bytes in between */
+  readonly seekable: boolean;
+  read(into: Uint8Array, intoOffset: number, length: number, at: number): number;
+  close(): void;
+}
+
+export class BufferSource implements ByteSource {
+  readonly seekable = true;
+  readonly size: number;
+  /** `origin`: the absolute offset of data[0], for buffers cut out of a larger stream */
+  constructor(private readonly data: Uint8Array, readonly name = '<buffer>', readonly origin = 0) {
+    this.size = origin + data.length;
+  }
+  read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
+    const rel = at - this.origin;
+    if (rel >= this.data.length) return 0;
+    const n = Math.min(length, this.data.length - rel);
+    into.set(this.data.subarray(rel, rel + n), intoOffset);
+    return n;
+  }
+  close(): void {}
+}
+
+/** A file, or a pipe such as stdin ("-"), read with blocking positional reads. */
+export class FileSource implements ByteSource {
+  readonly seekable: boolean;
+  readonly size: number | undefined;
+  private fd: number;
+  private sequentialPos = 0;
+
+  constructor(readonly name: string) {
+    this.fd = name === '-' ? 0 : openSync(name, 'r');
+    const st = fstatSync(this.fd);
+    this.seekable = st.isFile();
+    this.size = st.isFile() ? st.size : undefined;
+  }
+
+  read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
+    if (this.seekable) return readSync(this.fd, into, intoOffset, length, at);
+    // A pipe: discard up to `at`, then read. The reader never asks to go backwards.
+    while (this.sequentialPos < at) {
+      const n = readSyncRetry(this.fd, into, intoOffset, Math.min(length, at - this.sequentialPos));
+      if (n === 0) return 0;
+      this.sequentialPos += n;
+    }
+    const n = readSyncRetry(this.fd, into, intoOffset, length);
+    this.sequentialPos += n;
+    return n;
+  }
+
+  close(): void {
+    if (this.fd > 2) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+function readSyncRetry(fd: number, into: Uint8Array, off: number, len: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, into, off, len, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        // non-blocking stdin: wait briefly for data instead of spinning
+        Atomics.wait(sleepCell, 0, 0, 2);
+        continue;
+      }
+      if (code === 'EOF') return 0;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { SectionType } from '../../grammar/savevm.js';
+import { hex } from '../errors.js';
+import type { StreamReader } from '../io/reader.js';
+import type { VmstateElement, VmstateField, VmstateNode, VmstateSubsection } from './nodes.js';
+import type { FieldDescription, VmsdDescription } from './vmdesc.js';
+
+/** Largest single field we read into memory; bigger ones come from a lying vmdescription. */
+const MAX_FIELD_BYTES = 1 << 26;
+
+/**
+ * Reads one VMState payload (fields, then subsections) as its vmdescription entry
+ * describes it, the way analyze-migration.py walks it: every element is `size` bytes,
+ * except structs (walked recursively) and capabilities (length-prefixed).
+ */
+export function readVmstate(r: StreamReader, desc: VmsdDescription): VmstateNode {
+  const fields: VmstateField[] = [];
+  for (const f of desc.fields ?? []) fields.push(readField(r, f));
+  const subsections: VmstateSubsection[] = [];
+  for (const sub of desc.subsections ?? []) {
+    const at = r.offset;
+    const marker = r.u8('subsection marker');
+    if (marker !== SectionType.QEMU_VM_SUBSECTION) {
+      throw r.error('bad-vmstate', `QEMU_VM_SUBSECTION (0x05) for ${JSON.stringify(sub.vmsd_name)}`, `byte ${hex(marker)}`, at);
+    }
+    const name = r.counted('subsection name');
+    if (name !== sub.vmsd_name) {
+      throw r.error('bad-vmstate', `subsection ${JSON.stringify(sub.vmsd_name)}`, JSON.stringify(name), at + 1);
+    }
+    const version = r.be32('subsection version');
+    r.path.push(`subsection ${name}`);
+    const node = readVmstate(r, sub);
+    r.path.pop();
+    subsections.push({ name, version, node });
+  }
+  return { fields, subsections };
+}
+
+function readField(r: StreamReader, f: FieldDescription): VmstateField {
+  const count = f.array_len ?? 1;
+  if (!Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(f.size) || f.size < 0) {
+    throw r.error('bad-vmdesc', `a sane array_len/size for field ${f.name}`, `array_len ${f.array_len}, size ${f.size}`);
+  }
+  r.path.push(`field ${f.name}`);
+  const elements: VmstateElement[] = [];
+  for (let i = 0; i < count; i++) elements.push(readElement(r, f));
+  r.path.pop();
+  const out: VmstateField = { name: f.name, type: f.type, size: f.size, elements };
+  if (f.array_len !== undefined) out.arrayLen = f.array_len;
+  if (f.index !== undefined) out.index = f.index;
+  return out;
+}
+
+function readElement(r: StreamReader, f: FieldDescription): VmstateElement {
+  if (f.type === 'struct' && f.struct) {
+    return { kind: 'struct', node: readVmstate(r, f.struct) };
+  }
+  if (f.type === 'capability') {
+    return { kind: 'capability', name: r.counted('capability') };
+  }
+  if (f.size > MAX_FIELD_BYTES) {
+    throw r.error('limit', `a field of at most ${MAX_FIELD_BYTES} bytes`, `size ${f.size} in the vmdescription`);
+  }
+  return { kind: 'bytes', data: r.copyBytes(f.size, `field ${f.name}`) };
+}

@@ -1,0 +1,77 @@
+/**
+ * The vmdescription JSON QEMU appends after QEMU_VM_EOF (savevm-main-channel.md §5.5),
+ * typed. QEMU's writer is loose about nested infos (tmp, qtailq, gtree put their own keys
+ * into the field object), so everything beyond the documented keys is optional.
+ */
+export interface VmsdDescription {
+  vmsd_name?: string;
+  version?: number;
+  fields?: FieldDescription[];
+  subsections?: VmsdDescription[];
+}
+
+export interface FieldDescription {
+  name: string;
+  array_len?: number;
+  index?: number;
+  type: string;
+  struct?: VmsdDescription;
+  size: number;
+  /** nested infos (tmp, vstruct, qtailq, ...) may inline their own vmsd keys */
+  vmsd_name?: string;
+  fields?: FieldDescription[];
+}
+
+export interface DeviceDescription extends VmsdDescription {
+  name: string;
+  instance_id: number;
+  /** old-style (save_state) sections: total payload bytes */
+  size?: number;
+}
+
+export interface VmDescription {
+  configuration?: VmsdDescription;
+  page_size?: number;
+  devices: DeviceDescription[];
+}
+
+export function parseVmDescription(json: string): VmDescription {
+  const v = JSON.parse(json) as unknown;
+  if (typeof v !== 'object' || v === null || !Array.isArray((v as VmDescription).devices)) {
+    throw new Error('vmdescription JSON has no "devices" list');
+  }
+  return v as VmDescription;
+}
+
+/** Device descriptions by (idstr, instance id), in stream order for repeated keys. */
+export class DeviceIndex {
+  private map = new Map<string, DeviceDescription[]>();
+  private used = new Map<string, number>();
+
+  constructor(readonly desc: VmDescription) {
+    for (const d of desc.devices) {
+      const k = key(d.name, d.instance_id);
+      const list = this.map.get(k);
+      if (list) list.push(d);
+      else this.map.set(k, [d]);
+    }
+  }
+
+  peek(idstr: string, instanceId: number): DeviceDescription | undefined {
+    const k = key(idstr, instanceId);
+    const list = this.map.get(k);
+    if (!list) return undefined;
+    return list[Math.min(this.used.get(k) ?? 0, list.length - 1)];
+  }
+
+  take(idstr: string, instanceId: number): DeviceDescription | undefined {
+    const d = this.peek(idstr, instanceId);
+    const k = key(idstr, instanceId);
+    if (d) this.used.set(k, (this.used.get(k) ?? 0) + 1);
+    return d;
+  }
+}
+
+function key(name: string, instance: number): string {
+  return `${name}\u0000${instance}`;
+}
