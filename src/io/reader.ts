@@ -203,6 +203,12 @@ export class StreamReader {
     }
   }
 
+  /** Input offset of a view returned by `bytes`, or undefined for other arrays. */
+  offsetOf(view: Uint8Array): number | undefined {
+    if (view.buffer !== this.buf.buffer) return undefined;
+    return this.base + (view.byteOffset - this.buf.byteOffset);
+  }
+
   /** Buffered bytes from the current position (for bounded look-ahead scans). */
   window(): Uint8Array {
     return this.buf.subarray(this.pos, this.end);

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { openMainStream, type OpenedStream } from '../codec/open.js';
+import { UsageError } from '../errors.js';
+import { FileSource } from '../io/source.js';
+import { parseVmDescription } from '../vmstate/vmdesc.js';
+import { warnLine } from './errors.js';
+
+export interface StreamCliOptions {
+  vmsd?: string;
+  pageSize?: number;
+  capability?: string[];
+}
+
+export function openSource(path: string): FileSource {
+  try {
+    return new FileSource(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(`cannot open ${path}: ${err.code ?? err.message}`);
+  }
+}
+
+export function openFromCli(path: string, o: StreamCliOptions): OpenedStream {
+  let vmdesc;
+  if (o.vmsd) {
+    try {
+      vmdesc = parseVmDescription(readFileSync(o.vmsd, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`cannot use --vmsd ${o.vmsd}: ${(e as Error).message}`);
+    }
+  }
+  return openMainStream(openSource(path), { vmdesc, pageSize: o.pageSize, capabilities: o.capability ?? [] });
+}
+
+export function printWarnings(s: OpenedStream, max = 20): void {
+  const ws = s.warnings;
+  for (const w of ws.slice(0, max)) warnLine(`at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}${w.message}`);
+  if (ws.length > max) warnLine(`${ws.length - max} more warnings`);
+}

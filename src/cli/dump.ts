@@ -1,0 +1,105 @@
+import { Command, Option } from 'commander';
+import type { MainRecord } from '../codec/records.js';
+import { StreamError, UsageError } from '../errors.js';
+import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
+import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.js';
+import { pyDumps } from '../formats/pyjson.js';
+import { RamExtractor } from '../formats/ram-extract.js';
+import { StreamSummary } from '../formats/summary.js';
+import { parseVmDescription } from '../vmstate/vmdesc.js';
+import { openFromCli, printWarnings, type StreamCliOptions } from './common.js';
+import { reportError } from './errors.js';
+import { streamOptions } from './main.js';
+import { TextOut } from './output.js';
+
+interface DumpOptions extends StreamCliOptions {
+  format: 'analyze' | 'ir' | 'summary' | 'desc';
+  output?: string;
+  inline?: boolean;
+  ram: string;
+}
+
+export function registerDump(program: Command): void {
+  const cmd = program
+    .command('dump')
+    .description('decode a stream to JSON (analyze = analyze-migration.py\'s state dump; ir = lossless; desc = its vmdescription)')
+    .argument('<file>', 'stream file, or - for stdin')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['analyze', 'ir', 'summary', 'desc']).default('analyze'))
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
+    .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes');
+  streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
+    (c as unknown as { exitCode?: number }).exitCode = runDump(file, o);
+  });
+}
+
+function runDump(file: string, o: DumpOptions): number {
+  const s = openFromCli(file, o);
+  const out = new TextOut(o.output);
+  let error: StreamError | undefined;
+  const each = (fn: (rec: MainRecord) => void): void => {
+    try {
+      for (const rec of s.records()) fn(rec);
+    } catch (e) {
+      if (!(e instanceof StreamError)) throw e;
+      error = e;
+    }
+  };
+  try {
+    switch (o.format) {
+      case 'ir': {
+        const ir = new IrWriter(out.write, { format: IR_FORMAT, version: IR_VERSION, channel: 'main', source: file, sourceSize: s.source.size });
+        const mode = o.inline ? 'inline' : 'ref';
+        if (mode === 'ref' && !s.source.seekable) throw new UsageError('dump --format ir of stdin needs --inline (payloads cannot refer to a pipe)');
+        each((rec) => ir.record(recordToIrLine(rec, mode, (b) => s.reader.offsetOf(b))));
+        ir.end({ warnings: s.warnings, error: error?.toJSON() });
+        break;
+      }
+      case 'summary': {
+        const sum = new StreamSummary();
+        each((rec) => {
+          sum.closeOpenSection(rec);
+          sum.add(rec);
+        });
+        out.write(JSON.stringify({ file, ...sum.toJSON(), warnings: s.warnings.length, error: error?.message ?? null }, null, 2) + '\n');
+        break;
+      }
+      case 'desc': {
+        let json: string | undefined;
+        each((rec) => {
+          if (rec.kind === 'vmdescription') json = rec.json;
+        });
+        if (json !== undefined) out.write(pyDumps(parseVmDescription(json) as never) + '\n');
+        else if (!error) {
+          error = new StreamError('bad-vmdesc', s.reader.offset, [], 'a QEMU_VM_VMDESCRIPTION record after QEMU_VM_EOF', 'none (suppress-vmdesc, postcopy or a device-state-only stream)');
+        }
+        break;
+      }
+      case 'analyze': {
+        const ram = parseRamMode(o.ram);
+        const dump = new AnalyzeDump(ram.mode);
+        const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
+        each((rec) => {
+          dump.add(rec);
+          extract?.add(rec);
+        });
+        extract?.close();
+        out.write(pyDumps(dump.toPy()) + '\n');
+        break;
+      }
+    }
+  } finally {
+    out.close();
+    s.close();
+  }
+  printWarnings(s);
+  if (error) return reportError(error);
+  return 0;
+}
+
+function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
+  if (v === 'sizes' || v === 'summary' || v === 'hex') return { mode: v };
+  if (v.startsWith('extract:') && v.length > 8) return { mode: 'sizes', dir: v.slice(8) };
+  throw new UsageError(`--ram takes sizes, summary, hex or extract:DIR (got ${JSON.stringify(v)})`);
+}
+

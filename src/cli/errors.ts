@@ -1,0 +1,33 @@
+import chalk from 'chalk';
+import { CommanderError } from 'commander';
+import { StreamError, UsageError } from '../errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_INVALID = 1;
+export const EXIT_USAGE = 2;
+
+/** One line on stderr, never a stack trace; returns the exit code the error maps to. */
+export function reportError(e: unknown): number {
+  if (e instanceof StreamError) {
+    process.stderr.write(`${chalk.red('migstream: invalid stream')}: ${e.message}\n`);
+    return EXIT_INVALID;
+  }
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  if (e instanceof UsageError) {
+    process.stderr.write(`${chalk.red('migstream')}: ${e.message}\n`);
+    return EXIT_USAGE;
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
+    process.stderr.write(`${chalk.red('migstream')}: ${err.syscall} ${err.path ?? ''}: ${err.code}\n`);
+    return EXIT_USAGE;
+  }
+  const msg = err instanceof Error ? err.message : String(e);
+  process.stderr.write(`${chalk.red('migstream: internal error')}: ${msg}\n`);
+  if (process.env.MIGSTREAM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return EXIT_USAGE;
+}
+
+export function warnLine(text: string): void {
+  process.stderr.write(`${chalk.yellow('migstream: warning')}: ${text}\n`);
+}

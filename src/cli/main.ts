@@ -1,0 +1,52 @@
+import { Command, Option } from 'commander';
+import { registerDump } from './dump.js';
+import { registerEncode } from './encode.js';
+import { reportError } from './errors.js';
+import { registerRoundtrip } from './roundtrip.js';
+import { registerStats } from './stats.js';
+
+export function buildProgram(): Command {
+  const program = new Command('migstream')
+    .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+  registerDump(program);
+  registerEncode(program);
+  registerRoundtrip(program);
+  registerStats(program);
+  return program;
+}
+
+/** Shared options that describe what the stream alone does not say. */
+export function streamOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--vmsd <file>', 'vmdescription JSON to decode device sections with (instead of the stream\'s own)'))
+    .addOption(new Option('--page-size <bytes>', 'TARGET_PAGE_SIZE when the stream does not carry target-page-bits').argParser(parsePositiveInt))
+    .addOption(new Option('--capability <name>', 'destination capability (QEMU name), repeatable').argParser(collect).default([]));
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0 || (n & (n - 1)) !== 0) throw new Error(`not a power of two: ${v}`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const program = buildProgram();
+    let code = 0;
+    program.hook('postAction', (_cmd, action) => {
+      code = (action as unknown as { exitCode?: number }).exitCode ?? code;
+    });
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? code : Number(process.exitCode);
+  } catch (e) {
+    return reportError(e);
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * analyze-migration.py's `-d state` document, built from Records: section keys
+ * "<idstr> (<section id>)" in first-appearance order, VMState fields as that script
+ * renders them, RAM as "section sizes" (+ "memory" for --ram hex).
+ * Where the script gives up (commands, XBZRLE, undescribed sections), this keeps going.
+ */
+import type { MainRecord } from '../codec/records.js';
+import type { VmstateElement, VmstateNode } from '../vmstate/nodes.js';
+import type { PyValue } from './pyjson.js';
+
+export type RamDumpMode = 'sizes' | 'summary' | 'hex';
+
+const SIGNED = new Set(['int8', 'int16', 'int32', 'int32 equal', 'int32 le', 'int64', 'int64 equal', 'uint8 equal', 'uint16 equal']);
+const UNSIGNED = new Set(['uint8', 'uint16', 'uint32', 'uint32 equal', 'uint64']);
+/** iterative sections the script reads but renders as an empty string */
+const EMPTY_STRING_SECTIONS = new Set(['spapr/htab', 's390-storage_attributes']);
+
+interface RamBlockSummary {
+  pages: number;
+  zeroPages: number;
+  xbzrlePages: number;
+  compressedPages: number;
+  bytes: number;
+}
+
+class RamSectionDump {
+  readonly sizes = new Map<string, PyValue>();
+  readonly memory = new Map<string, PyValue>();
+  readonly summary = new Map<string, RamBlockSummary>();
+  constructor(private readonly mode: RamDumpMode) {}
+
+  add(rec: MainRecord): void {
+    if (rec.kind === 'ram_block') {
+      this.sizes.set(utf8(rec.idstr), hex16(rec.usedLength));
+      return;
+    }
+    if (rec.kind === 'mapped_ram_page') {
+      if (rec.present) this.count(rec.block).pages++;
+      if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.index * rec.data.length), rec.present ? hexBytes(rec.data) : 'Filled with 0x00');
+      return;
+    }
+    if (rec.kind !== 'ram') return;
+    switch (rec.op) {
+      case 'zero':
+        this.count(rec.block).zeroPages++;
+        if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.addr), 'Filled with 0x00');
+        break;
+      case 'page': {
+        const c = this.count(rec.block);
+        c.pages++;
+        c.bytes += rec.data.length;
+        if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.addr), hexBytes(rec.data));
+        break;
+      }
+      case 'xbzrle':
+        this.count(rec.block).xbzrlePages++;
+        this.count(rec.block).bytes += rec.data.length;
+        break;
+      case 'compress_page':
+        this.count(rec.block).compressedPages++;
+        this.count(rec.block).bytes += rec.data.length;
+        break;
+      default:
+        break;
+    }
+  }
+
+  private count(block: string): RamBlockSummary {
+    let c = this.summary.get(block);
+    if (!c) {
+      c = { pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0, bytes: 0 };
+      this.summary.set(block, c);
+    }
+    return c;
+  }
+
+  toPy(): PyValue {
+    const out = new Map<string, PyValue>([['section sizes', this.sizes]]);
+    if (this.mode === 'hex') out.set('memory', this.memory);
+    if (this.mode === 'summary') {
+      const s = new Map<string, PyValue>();
+      for (const [b, c] of this.summary) {
+        s.set(utf8(b), new Map<string, PyValue>([
+          ['normal pages', c.pages],
+          ['zero pages', c.zeroPages],
+          ['xbzrle pages', c.xbzrlePages],
+          ['compressed pages', c.compressedPages],
+          ['payload bytes', c.bytes],
+        ]));
+      }
+      out.set('ram summary', s);
+    }
+    return out;
+  }
+}
+
+type SectionDump = { idstr: string; ram?: RamSectionDump; value: PyValue };
+
+/** Accumulates the analyze document while records stream by; memory use is per section, not per page (except --ram hex). */
+export class AnalyzeDump {
+  private sections = new Map<number, SectionDump>();
+  private current: SectionDump | undefined;
+
+  constructor(private readonly ramMode: RamDumpMode = 'sizes') {}
+
+  add(rec: MainRecord): void {
+    switch (rec.kind) {
+      case 'section': {
+        if (rec.section === 'START' || rec.section === 'FULL') {
+          const d: SectionDump = { idstr: rec.idstr, value: '' };
+          if (rec.idstr === 'ram') d.ram = new RamSectionDump(this.ramMode);
+          this.sections.set(rec.sectionId, d);
+          this.current = d;
+        } else {
+          this.current = this.sections.get(rec.sectionId);
+        }
+        break;
+      }
+      case 'vmstate':
+        if (this.current) this.current.value = vmstateToPy(rec.node);
+        break;
+      case 'raw':
+        if (this.current && !this.current.ram && rec.reason === 'undescribed section payload' && !EMPTY_STRING_SECTIONS.has(this.current.idstr)) {
+          this.current.value = new Map<string, PyValue>([
+            ['$raw', new Map<string, PyValue>([['offset', '0x' + rec.offset.toString(16)], ['length', rec.length], ['reason', 'no vmdescription entry']])],
+          ]);
+        }
+        break;
+      case 'ram':
+      case 'ram_block':
+      case 'mapped_ram_page':
+        this.current?.ram?.add(rec);
+        break;
+      default:
+        break;
+    }
+  }
+
+  toPy(): Map<string, PyValue> {
+    const out = new Map<string, PyValue>();
+    for (const [id, d] of this.sections) out.set(`${utf8(d.idstr)} (${id})`, d.ram ? d.ram.toPy() : d.value);
+    return out;
+  }
+}
+
+/** A VMState node as analyze-migration.py renders it: repeated names merge into lists. */
+export function vmstateToPy(node: VmstateNode): Map<string, PyValue> {
+  const out = new Map<string, PyValue>();
+  const merged = new Set<string>();
+  for (const f of node.fields) {
+    for (const el of f.elements) {
+      const v = elementToPy(f.type, el);
+      const prev = out.get(f.name);
+      if (prev === undefined) out.set(f.name, v);
+      else if (merged.has(f.name)) (prev as PyValue[]).push(v);
+      else {
+        out.set(f.name, [prev, v]);
+        merged.add(f.name);
+      }
+    }
+  }
+  for (const s of node.subsections) out.set(s.name, vmstateToPy(s.node));
+  return out;
+}
+
+function elementToPy(type: string, el: VmstateElement): PyValue {
+  if (el.kind === 'struct') return vmstateToPy(el.node);
+  if (el.kind === 'capability') return el.name;
+  const b = el.data;
+  if (type === 'bool') return b.length > 0 && b[0] !== 0;
+  if (type === 'nullptr') return 'nullptr';
+  if (SIGNED.has(type) || UNSIGNED.has(type)) {
+    let u = 0n;
+    for (const x of b) u = (u << 8n) | BigInt(x);
+    const text = '0x' + u.toString(16).padStart(b.length * 2, '0');
+    if (SIGNED.has(type) && b.length > 0 && b[0] & 0x80) {
+      const s = u - (1n << BigInt(b.length * 8));
+      return `${text} (${s})`;
+    }
+    return text;
+  }
+  return hexBytes(b);
+}
+
+function hexBytes(b: Uint8Array): string {
+  const parts = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) parts[i] = (b[i] < 16 ? '0' : '') + b[i].toString(16);
+  return parts.join(' ');
+}
+
+function hex16(n: number): string {
+  return '0x' + n.toString(16).padStart(16, '0');
+}
+
+function memKey(block: string, addr: number): string {
+  return `${utf8(block)} (${hex16(addr)})`;
+}
+
+/** Names are kept as latin1 (one char per byte); the script decodes them as UTF-8. */
+function utf8(latin1: string): string {
+  return /^[\x00-\x7f]*$/.test(latin1) ? latin1 : Buffer.from(latin1, 'latin1').toString('utf8');
+}

@@ -1,0 +1,130 @@
+/**
+ * The lossless IR: JSON with one record per line, so dumps and re-encodes of streams of
+ * any size run in bounded memory. Byte payloads are `{"$hex"}` when small, `{"$ref"}` to
+ * the input file (default) or `{"$base64"}` (--inline); 64-bit integers are `{"$u64"}`.
+ */
+import { readFileSync } from 'node:fs';
+import type { MainRecord } from '../codec/records.js';
+import type { DecodeWarning } from '../codec/records.js';
+import type { StreamError } from '../errors.js';
+import type { ByteSource } from '../io/source.js';
+
+export const IR_FORMAT = 'migstream-ir';
+export const IR_VERSION = 1;
+const SMALL = 64;
+
+export interface IrHeader {
+  format: typeof IR_FORMAT;
+  version: number;
+  channel: 'main';
+  /** the input the `$ref` payloads point into */
+  source: string;
+  sourceSize?: number;
+}
+
+export interface IrTrailer {
+  warnings: DecodeWarning[];
+  error?: ReturnType<StreamError['toJSON']>;
+}
+
+export type DataMode = 'ref' | 'inline';
+
+/** Serialize one record as a single JSON line. `offsetOf` gives the input offset of a payload view, if it has one. */
+export function recordToIrLine(rec: MainRecord, mode: DataMode, offsetOf: (b: Uint8Array) => number | undefined): string {
+  return JSON.stringify(rec, (_k, v: unknown) => {
+    if (typeof v === 'bigint') return { $u64: '0x' + v.toString(16) };
+    if (v instanceof Uint8Array) {
+      if (v.length <= SMALL) return { $hex: Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex') };
+      if (mode === 'ref') {
+        const at = rec.kind === 'raw' ? rec.offset : offsetOf(v);
+        if (at !== undefined) return { $ref: { offset: at, length: v.length } };
+      }
+      return { $base64: Buffer.from(v.buffer, v.byteOffset, v.length).toString('base64') };
+    }
+    return v;
+  });
+}
+
+/** Turns `$`-tagged values back into bytes and BigInts. */
+export function irReviver(source: ByteSource | undefined): (key: string, value: unknown) => unknown {
+  return (_k, v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const o = v as Record<string, unknown>;
+    if (typeof o.$u64 === 'string') return BigInt(o.$u64);
+    if (typeof o.$hex === 'string') return new Uint8Array(Buffer.from(o.$hex, 'hex'));
+    if (typeof o.$base64 === 'string') return new Uint8Array(Buffer.from(o.$base64, 'base64'));
+    if (o.$ref && typeof o.$ref === 'object') {
+      const { offset, length } = o.$ref as { offset: number; length: number };
+      if (!source) throw new Error('the IR refers to its input file, which is not available (use --source FILE)');
+      const b = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = source.read(b, got, length - got, offset + got);
+        if (n === 0) throw new Error(`the IR's input ${source.name} ends before ${offset + length}`);
+        got += n;
+      }
+      return b;
+    }
+    return v;
+  };
+}
+
+/** Writes an IR document line by line. */
+export class IrWriter {
+  private first = true;
+  constructor(private readonly out: (s: string) => void, header: IrHeader) {
+    out('{\n');
+    for (const [k, v] of Object.entries(header)) out(`${JSON.stringify(k)}: ${JSON.stringify(v)},\n`);
+    out('"records": [\n');
+  }
+  record(line: string): void {
+    this.out(this.first ? line : ',\n' + line);
+    this.first = false;
+  }
+  end(trailer: IrTrailer): void {
+    this.out('\n],\n');
+    this.out(`"warnings": ${JSON.stringify(trailer.warnings)}`);
+    if (trailer.error) this.out(`,\n"error": ${JSON.stringify(trailer.error)}`);
+    this.out('\n}\n');
+  }
+}
+
+/**
+ * Reads an IR document: the header first (to open the `$ref` source), then records one
+ * at a time. Documents not in the one-record-per-line layout (edited by hand) are parsed
+ * whole.
+ */
+export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): { header: IrHeader; records: Generator<MainRecord> } {
+  const text = readFileSync(path, 'utf8');
+  const marker = text.indexOf('"records": [\n');
+  if (marker < 0) {
+    const doc = JSON.parse(text) as IrHeader & { records: unknown[] };
+    checkHeader(doc);
+    const src = openSource(doc);
+    const revive = irReviver(src);
+    const whole = JSON.parse(text, revive) as { records: MainRecord[] };
+    return { header: doc, records: (function* () { yield* whole.records; })() };
+  }
+  const header = JSON.parse(text.slice(0, marker).replace(/,\s*$/, '') + '}') as IrHeader;
+  checkHeader(header);
+  const src = openSource(header);
+  const revive = irReviver(src);
+  function* records(): Generator<MainRecord> {
+    let pos = marker + '"records": [\n'.length;
+    for (;;) {
+      const nl = text.indexOf('\n', pos);
+      const line = text.slice(pos, nl < 0 ? undefined : nl);
+      if (line.startsWith(']')) return;
+      const body = line.endsWith(',') ? line.slice(0, -1) : line;
+      if (body.length) yield JSON.parse(body, revive) as MainRecord;
+      if (nl < 0) return;
+      pos = nl + 1;
+    }
+  }
+  return { header, records: records() };
+}
+
+function checkHeader(h: Partial<IrHeader>): void {
+  if (h.format !== IR_FORMAT) throw new Error(`not a migstream IR document (format ${JSON.stringify(h.format)})`);
+  if (h.version !== IR_VERSION) throw new Error(`IR version ${h.version} is not supported (this is ${IR_VERSION})`);
+}

@@ -1,0 +1,47 @@
+/**
+ * JSON text exactly as Python's json.dumps(indent=4, separators=(',', ': ')) writes it
+ * (ensure_ascii on): what analyze-migration.py prints, so diffs against it are empty.
+ * Objects are Maps (key order is the point) or plain objects from JSON.parse.
+ */
+export type PyValue = string | number | boolean | null | PyValue[] | Map<string, PyValue> | { [k: string]: PyValue };
+
+export function pyDumps(v: PyValue, indent = 4): string {
+  const parts: string[] = [];
+  write(v, 0);
+  return parts.join('');
+
+  function write(x: PyValue, level: number): void {
+    if (x === null) parts.push('null');
+    else if (typeof x === 'string') parts.push(pyString(x));
+    else if (typeof x === 'boolean') parts.push(x ? 'true' : 'false');
+    else if (typeof x === 'number') parts.push(Number.isInteger(x) ? String(x) : pyFloat(x));
+    else if (Array.isArray(x)) {
+      if (x.length === 0) return void parts.push('[]');
+      parts.push('[');
+      x.forEach((item, i) => {
+        parts.push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)));
+        write(item, level + 1);
+      });
+      parts.push('\n', ' '.repeat(indent * level), ']');
+    } else {
+      const entries = x instanceof Map ? [...x.entries()] : Object.entries(x);
+      if (entries.length === 0) return void parts.push('{}');
+      parts.push('{');
+      entries.forEach(([k, item], i) => {
+        parts.push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)), pyString(k), ': ');
+        write(item, level + 1);
+      });
+      parts.push('\n', ' '.repeat(indent * level), '}');
+    }
+  }
+}
+
+function pyFloat(x: number): string {
+  const s = String(x);
+  return s.includes('.') || s.includes('e') ? s : s + '.0';
+}
+
+/** Python escapes every non-ASCII code unit as \uxxxx (lowercase hex). */
+export function pyString(s: string): string {
+  return JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
