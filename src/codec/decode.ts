@@ -45,6 +45,8 @@ export interface DecodeOptions {
   /** capabilities the stream does not carry (destination settings), e.g. "x-ignore-shared" */
   capabilities?: Iterable<string>;
   onWarning?: (w: DecodeWarning) => void;
+  /** the vmdescription will only come at the end (a pipe): keep device sections raw without a warning each */
+  vmdescLater?: boolean;
 }
 
 export interface SectionInfo {
@@ -343,7 +345,7 @@ export class MainChannelDecoder {
             if (!(e instanceof StreamError)) throw e;
             this.warn(`the vmdescription does not fit the payload (${e.message}); kept raw`, offset);
           }
-        } else {
+        } else if (!this.opts.vmdescLater) {
           this.warn(`no vmdescription entry; ${n} payload bytes kept raw (delimited by the section footer)`, offset);
         }
         yield withDepth({ kind: 'raw', offset, length: n, reason: 'undescribed section payload', data: bytes }, depth);

@@ -43,7 +43,8 @@ export function openMainStream(source: ByteSource, opts: OpenOptions = {}): Open
     }
   }
   const reader = new StreamReader(source);
-  const decoder = new MainChannelDecoder(reader, { ...opts, vmdesc, onWarning: (w) => warnings.push(w) });
+  const vmdescLater = !vmdesc && !source.seekable;
+  const decoder = new MainChannelDecoder(reader, { ...opts, vmdesc, vmdescLater, onWarning: (w) => warnings.push(w) });
   return {
     source,
     reader,

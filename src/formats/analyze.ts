@@ -5,7 +5,12 @@
  * Where the script gives up (commands, XBZRLE, undescribed sections), this keeps going.
  */
 import type { MainRecord } from '../codec/records.js';
+import { StreamError } from '../errors.js';
+import { StreamReader } from '../io/reader.js';
+import { BufferSource } from '../io/source.js';
+import { readVmstate } from '../vmstate/decode.js';
 import type { VmstateElement, VmstateNode } from '../vmstate/nodes.js';
+import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import type { PyValue } from './pyjson.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
@@ -94,12 +99,15 @@ class RamSectionDump {
   }
 }
 
-type SectionDump = { idstr: string; ram?: RamSectionDump; value: PyValue };
+type SectionDump = { idstr: string; instanceId: number; ram?: RamSectionDump; value: PyValue };
+type PendingRaw = { dump: SectionDump; offset: number; data: Uint8Array };
 
 /** Accumulates the analyze document while records stream by; memory use is per section, not per page (except --ram hex). */
 export class AnalyzeDump {
   private sections = new Map<number, SectionDump>();
   private current: SectionDump | undefined;
+  /** device sections read before the vmdescription was known (a pipe): decoded when it arrives */
+  private pending: PendingRaw[] = [];
 
   constructor(private readonly ramMode: RamDumpMode = 'sizes') {}
 
@@ -107,7 +115,7 @@ export class AnalyzeDump {
     switch (rec.kind) {
       case 'section': {
         if (rec.section === 'START' || rec.section === 'FULL') {
-          const d: SectionDump = { idstr: rec.idstr, value: '' };
+          const d: SectionDump = { idstr: rec.idstr, instanceId: rec.instanceId, value: '' };
           if (rec.idstr === 'ram') d.ram = new RamSectionDump(this.ramMode);
           this.sections.set(rec.sectionId, d);
           this.current = d;
@@ -124,7 +132,11 @@ export class AnalyzeDump {
           this.current.value = new Map<string, PyValue>([
             ['$raw', new Map<string, PyValue>([['offset', '0x' + rec.offset.toString(16)], ['length', rec.length], ['reason', 'no vmdescription entry']])],
           ]);
+          this.pending.push({ dump: this.current, offset: rec.offset, data: rec.data.slice() });
         }
+        break;
+      case 'vmdescription':
+        this.decodePending(rec.json);
         break;
       case 'ram':
       case 'ram_block':
@@ -134,6 +146,28 @@ export class AnalyzeDump {
       default:
         break;
     }
+  }
+
+  private decodePending(json: string): void {
+    if (!this.pending.length) return;
+    let index: DeviceIndex;
+    try {
+      index = new DeviceIndex(parseVmDescription(json));
+    } catch {
+      return;
+    }
+    for (const p of this.pending) {
+      const desc = index.take(p.dump.idstr, p.dump.instanceId);
+      if (!desc) continue;
+      const r = new StreamReader(new BufferSource(p.data, '<section>', p.offset), Math.max(16, p.data.length), p.offset);
+      try {
+        const node = readVmstate(r, desc);
+        if (r.offset === p.offset + p.data.length) p.dump.value = vmstateToPy(node);
+      } catch (e) {
+        if (!(e instanceof StreamError)) throw e;
+      }
+    }
+    this.pending = [];
   }
 
   toPy(): Map<string, PyValue> {

@@ -74,7 +74,7 @@ export class IrWriter {
   private first = true;
   constructor(private readonly out: (s: string) => void, header: IrHeader) {
     out('{\n');
-    for (const [k, v] of Object.entries(header)) out(`${JSON.stringify(k)}: ${JSON.stringify(v)},\n`);
+    for (const [k, v] of Object.entries(header)) if (v !== undefined) out(`${JSON.stringify(k)}: ${JSON.stringify(v)},\n`);
     out('"records": [\n');
   }
   record(line: string): void {

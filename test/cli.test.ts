@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REAL, ROOT } from './helpers.js';
+
+// `npm test` compiles first; these run the real executable as a user would.
+const BIN = join(ROOT, 'bin', 'migstream');
+const tmp = mkdtempSync(join(tmpdir(), 'migstream-cli-'));
+
+function run(args: string[], input?: Uint8Array) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'buffer', maxBuffer: 1 << 28, env: { ...process.env, FORCE_COLOR: '0' } });
+  return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
+}
+
+const paused = join(REAL, 'qemu-11.1', 'pc-paused.mig');
+const xbzrle = join(REAL, 'qemu-10.0', 'pc-xbzrle.mig');
+const mapped = join(REAL, 'qemu-11.1', 'pc-mapped-ram.mig');
+
+describe('migstream CLI', () => {
+  it('dump (default analyze) prints what analyze-migration.py printed', () => {
+    const r = run(['dump', paused]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(join(REAL, 'qemu-11.1', 'pc-paused.analyze.json'), 'utf8'));
+    expect(r.stderr).toBe('');
+  });
+
+  it('dump from a pipe: the vmdescription arrives last, the output is the same', () => {
+    const q35 = join(REAL, 'qemu-11.1', 'q35-devices-running.mig');
+    const r = run(['dump', '-'], readFileSync(q35));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(join(REAL, 'qemu-11.1', 'q35-devices-running.analyze.json'), 'utf8'));
+  });
+
+  for (const f of [paused, xbzrle, mapped, join(REAL, 'qemu-7.2', 'pc-compress-7.2.mig')]) {
+    it(`dump --format ir then encode reproduces ${f.split('/').slice(-2).join('/')} byte for byte`, () => {
+      const ir = join(tmp, 'x.ir.json');
+      const out = join(tmp, 'x.mig');
+      expect(run(['dump', '--format', 'ir', f, '-o', ir]).code).toBe(0);
+      const e = run(['encode', ir, '-o', out]);
+      expect(e.stderr).toBe('');
+      expect(e.code).toBe(0);
+      expect(Buffer.compare(readFileSync(out), readFileSync(f))).toBe(0);
+    });
+  }
+
+  it('dump --format ir --inline from stdin is self-contained', () => {
+    const ir = join(tmp, 'inline.ir.json');
+    const out = join(tmp, 'inline.mig');
+    expect(run(['dump', '--format', 'ir', '--inline', '-', '-o', ir], readFileSync(paused)).code).toBe(0);
+    expect(readFileSync(ir, 'utf8')).not.toContain('$ref');
+    expect(run(['encode', ir, '-o', out]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(out), readFileSync(paused))).toBe(0);
+  });
+
+  it('roundtrip: exit 0 for identical files', () => {
+    const r = run(['roundtrip', paused, xbzrle]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/pc-paused.mig: identical/);
+  });
+
+  it('roundtrip: exit 1 with the offset for an invalid stream, one line, no stack trace', () => {
+    const r = run(['roundtrip', join(REAL, 'qemu-10.0', 'pc-no-configuration.mig')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/at 0x45589: section 1 "ram" \(END\): expected QEMU_VM_SECTION_FOOTER/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('dump of a damaged stream: partial output, exit 1, one error line', () => {
+    const bad = readFileSync(paused).subarray(0, 0x5000);
+    const f = join(tmp, 'cut.mig');
+    writeFileSync(f, bad);
+    const r = run(['dump', '--format', 'summary', f]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).ramRecords.zero).toBeGreaterThan(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // the page record that the cut runs through starts at most a page and a header before it
+    const at = parseInt(/at 0x([0-9a-f]+)/.exec(r.stderr)![1], 16);
+    expect(at).toBeLessThanOrEqual(0x5000);
+    expect(at).toBeGreaterThan(0x5000 - 4096 - 16);
+    expect(r.stderr).toContain('end of stream');
+  });
+
+  it('garbage input: exit 1 with the magic error', () => {
+    const f = join(tmp, 'garbage.bin');
+    writeFileSync(f, Buffer.from('not a migration stream'));
+    const r = run(['dump', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('expected QEMU_VM_FILE_MAGIC');
+  });
+
+  it('usage and I/O errors: exit 2', () => {
+    expect(run(['dump', join(tmp, 'missing.mig')]).code).toBe(2);
+    expect(run(['dump', '--format', 'nope', paused]).code).toBe(2);
+    expect(run(['frobnicate']).code).toBe(2);
+    expect(run(['encode', paused, '-o', join(tmp, 'o')]).code).toBe(2);
+  });
+
+  it('stats prints the per-section table', () => {
+    const r = run(['stats', paused]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ram\s+0\s+1\s+1\s+1\s+0\s+\d+$/m);
+    expect(r.stdout).toMatch(/^pc\.ram\s+33554432\s+/m);
+  });
+
+  it('dump --ram extract writes the RAMBlocks; XBZRLE pages applied', () => {
+    const dir = join(tmp, 'ram');
+    const r = run(['dump', '--ram', `extract:${dir}`, xbzrle]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, 'pc.ram')).length).toBe(16 << 20);
+  });
+});

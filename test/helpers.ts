@@ -1,0 +1,83 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MainChannelDecoder } from '../src/codec/decode.js';
+import { openMainStream } from '../src/codec/open.js';
+import type { MainRecord } from '../src/codec/records.js';
+import { StreamError } from '../src/errors.js';
+import { StreamReader } from '../src/io/reader.js';
+import { BufferSource } from '../src/io/source.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const REAL = join(ROOT, 'fixtures', 'real');
+export const VERSIONS = ['qemu-7.2', 'qemu-10.0', 'qemu-11.1'] as const;
+
+export interface Fixture {
+  version: string;
+  name: string;
+  path: string;
+  base: string;
+}
+
+/** Every main-channel recording shipped in fixtures/real. */
+export function mainStreams(): Fixture[] {
+  const out: Fixture[] = [];
+  for (const v of VERSIONS) {
+    for (const f of readdirSync(join(REAL, v)).sort()) {
+      if (f.endsWith('.mig')) out.push({ version: v, name: f, path: join(REAL, v, f), base: join(REAL, v, f.slice(0, -4)) });
+    }
+  }
+  return out;
+}
+
+/** The census the recording harness took of each file (fixtures/real/index.json). */
+export interface IndexFile {
+  file: string;
+  size: number;
+  kind: string;
+  scan: {
+    end_offset?: number;
+    records?: Record<string, number>;
+    commands?: Record<string, number>;
+    ram?: Record<string, number>;
+    capabilities?: string[];
+    subsections?: number;
+    vmdescription?: boolean;
+    page_size?: number;
+  };
+}
+export interface IndexCase {
+  version: string;
+  case: string;
+  dir: string;
+  files: IndexFile[];
+}
+export function fixtureIndex(): IndexCase[] {
+  return JSON.parse(readFileSync(join(REAL, 'index.json'), 'utf8')) as IndexCase[];
+}
+
+export function decodeBytes(bytes: Uint8Array, opts: { capacity?: number } = {}): { records: MainRecord[]; error?: StreamError } {
+  const r = new StreamReader(new BufferSource(bytes), opts.capacity);
+  const d = new MainChannelDecoder(r, { copyData: true });
+  const records: MainRecord[] = [];
+  try {
+    for (const rec of d.records()) records.push(rec);
+  } catch (e) {
+    if (e instanceof StreamError) return { records, error: e };
+    throw e;
+  }
+  return { records };
+}
+
+/** Decode a file the way the CLI does (vmdescription located first), keeping copies of every record. */
+export function decodeFile(path: string): { records: MainRecord[]; error?: StreamError; warnings: number } {
+  const s = openMainStream(new BufferSource(new Uint8Array(readFileSync(path)), path), { copyData: true });
+  const records: MainRecord[] = [];
+  try {
+    for (const rec of s.records()) records.push(rec);
+  } catch (e) {
+    if (e instanceof StreamError) return { records, error: e, warnings: s.warnings.length };
+    throw e;
+  }
+  return { records, warnings: s.warnings.length };
+}
