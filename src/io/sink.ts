@@ -57,11 +57,14 @@ export class CompareSink implements ByteSink {
     while (off < chunk.length && this.firstDifference === undefined) {
       const want = Math.min(chunk.length - off, this.scratch.length);
       const got = readFully(this.expected, this.scratch, want, this.pos);
-      for (let i = 0; i < want; i++) {
-        if (i >= got || this.scratch[i] !== chunk[off + i]) {
-          this.firstDifference = this.pos + i;
-          return;
-        }
+      const a = Buffer.from(this.scratch.buffer, this.scratch.byteOffset, got);
+      const b = Buffer.from(chunk.buffer, chunk.byteOffset + off, want);
+      if (got !== want || a.compare(b) !== 0) {
+        // slow path only once: find the first differing byte
+        let i = 0;
+        while (i < got && this.scratch[i] === chunk[off + i]) i++;
+        this.firstDifference = this.pos + i;
+        return;
       }
       off += want;
       this.pos += want;

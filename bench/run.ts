@@ -1,0 +1,90 @@
+/**
+ * npm run bench: decode throughput and peak RSS on a generated RAM-heavy stream.
+ * Not a test; numbers go into issue notes. Usage: node dist/bench/run.js [GiB] [file]
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RamFlag } from '../grammar/ram.js';
+import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../grammar/savevm.js';
+import { MainChannelEncoder } from '../src/codec/encode.js';
+import { openMainStream, roundtripSource } from '../src/codec/open.js';
+import { FileSink, StreamWriter } from '../src/io/sink.js';
+import { FileSource } from '../src/io/source.js';
+
+const PAGE = 4096;
+
+/** A precopy-shaped stream: one RAMBlock of `bytes`, every page a normal PAGE record. */
+function generate(path: string, bytes: number): void {
+  const w = new StreamWriter(new FileSink(path), 1 << 22);
+  const enc = new MainChannelEncoder(w);
+  enc.write({ kind: 'file_header', offset: 0, length: 8, magic: QEMU_VM_FILE_MAGIC, version: QEMU_VM_FILE_VERSION });
+  enc.write({ kind: 'configuration', offset: 0, length: 0, machineType: 'pc-i440fx-11.1', subsections: [] });
+  enc.write({ kind: 'section', offset: 0, length: 0, section: 'START', sectionId: 1, idstr: 'ram', instanceId: 0, versionId: 4 });
+  enc.write({ kind: 'ram', op: 'mem_size', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_MEM_SIZE, addr: bytes });
+  enc.write({ kind: 'ram_block', offset: 0, length: 0, idstr: 'pc.ram', usedLength: bytes });
+  enc.write({ kind: 'ram', op: 'eos', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
+  enc.write({ kind: 'section_footer', offset: 0, length: 0, sectionId: 1 });
+  enc.write({ kind: 'section', offset: 0, length: 0, section: 'END', sectionId: 1, idstr: 'ram', instanceId: 0, versionId: 4 });
+  const data = new Uint8Array(PAGE);
+  for (let a = 0; a < bytes; a += PAGE) {
+    data[0] = a >>> 12;
+    data[PAGE - 1] = a >>> 20;
+    const flags = RamFlag.RAM_SAVE_FLAG_PAGE | (a ? RamFlag.RAM_SAVE_FLAG_CONTINUE : 0);
+    enc.write({ kind: 'ram', op: 'page', offset: 0, length: 0, flags, addr: a, block: 'pc.ram', data });
+  }
+  enc.write({ kind: 'ram', op: 'eos', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
+  enc.write({ kind: 'section_footer', offset: 0, length: 0, sectionId: 1 });
+  enc.write({ kind: 'eof', offset: 0, length: 1 });
+  enc.finish();
+  (w.sink as FileSink).close();
+}
+
+function child(mode: string, path: string): void {
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  if (mode === 'decode') {
+    const s = openMainStream(new FileSource(path));
+    for (const _ of s.records()) n++;
+  } else if (mode === 'roundtrip') {
+    const r = roundtripSource(new FileSource(path), new FileSource(path));
+    if (!r.identical) throw new Error('round trip differs');
+    n = r.records;
+  } else {
+    const fd = openSync(path, 'r');
+    const buf = new Uint8Array(1 << 22);
+    let pos = 0;
+    for (;;) {
+      const k = readSync(fd, buf, 0, buf.length, pos);
+      if (!k) break;
+      pos += k;
+    }
+    closeSync(fd);
+  }
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const size = statSync(path).size;
+  process.stdout.write(JSON.stringify({ mode, seconds: s, gbPerSecond: size / s / 1e9, records: n, maxRssMiB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+}
+
+function main(): void {
+  const [, , a1, a2, a3] = process.argv;
+  if (a1 === '--child') return child(a2, a3);
+  const gib = Number(a1 ?? '1');
+  const path = a2 ?? join(tmpdir(), `migstream-bench-${gib}g.mig`);
+  if (!existsSync(path)) {
+    process.stdout.write(`generating ${path} (${gib} GiB of pages)...\n`);
+    generate(path, Math.round(gib * 2 ** 30));
+  }
+  const self = fileURLToPath(import.meta.url);
+  for (const mode of ['read-loop', 'decode', 'roundtrip']) {
+    // warm the page cache, then measure
+    const r = spawnSync(process.execPath, [self, '--child', mode, path], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    process.stdout.write(r.stdout);
+  }
+  if (!a2 && process.env.MIGSTREAM_BENCH_KEEP !== '1') unlinkSync(path);
+}
+
+main();
