@@ -75,7 +75,7 @@ function readSyncRetry(fd: number, into: Uint8Array, off: number, len: number): 
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') {
         // non-blocking stdin: wait briefly for data instead of spinning
-        Atomics.wait(sleepCell, 0, 0, 2);
+        Atomics.wait(sleepCell, 0, 0, 0.1);
         continue;
       }
       if (code === 'EOF') return 0;
