@@ -31,18 +31,41 @@ export interface LayoutField {
   readonly count?: string;
   /** for `repeat` / `repeat-to-end` */
   readonly element?: Layout;
+  /** for `bytes` with a field-named length: the length is that field times `scale` */
+  readonly scale?: number;
+  /** present only when every condition holds (flag bits of an earlier integer field) */
+  readonly when?: readonly FieldCondition[];
   /** the value QEMU always writes here; readers report a different value as an error */
   readonly expect?: number;
   /** human description, shown in error messages */
   readonly doc?: string;
 }
 
+export interface FieldCondition {
+  readonly field: string;
+  readonly mask: number;
+  /** true: all mask bits set; false: none of them */
+  readonly set: boolean;
+}
+
 export type Layout = readonly LayoutField[];
+
+/** Whether a conditional field is present, given the integer fields decoded so far. */
+export function fieldPresent(f: LayoutField, sofar: { readonly [name: string]: unknown }): boolean {
+  if (!f.when) return true;
+  for (const c of f.when) {
+    const v = sofar[c.field];
+    const bits = typeof v === 'bigint' ? Number(v & BigInt(c.mask)) : typeof v === 'number' ? v & c.mask : 0;
+    if (c.set ? bits !== c.mask : bits !== 0) return false;
+  }
+  return true;
+}
 
 /** Size in bytes of a layout made only of fixed-size fields, or undefined. */
 export function fixedSize(layout: Layout): number | undefined {
   let n = 0;
   for (const f of layout) {
+    if (f.when) return undefined;
     switch (f.type) {
       case 'u8': n += 1; break;
       case 'be16': n += 2; break;

@@ -71,3 +71,34 @@ describe('streams without a vmdescription (suppress-vmdesc)', () => {
     });
   }
 });
+
+describe('where analyze-migration.py crashes, migstream is right', () => {
+  it('section names of 128 bytes or more (the script reads the length byte as signed)', async () => {
+    const { HEADER, full, footer, EOF, vmdesc, be32, stream } = await import('./bytes.js');
+    const name = 'n'.repeat(130);
+    // uint32 is a be32 on the wire (spec §5.2); the script renders it as "0x%08x" (§8.3)
+    const json = `{"page_size": 4096, "devices": [{"name": "${name}", "instance_id": 0, "vmsd_name": "n", "version": 1, "fields": [{"name": "v", "type": "uint32", "size": 4}]}]}`;
+    const b = stream(HEADER, full(3, name, 0, 1), be32(0xdeadbeef), footer(3), EOF, vmdesc(json));
+    const { openMainStream } = await import('../src/codec/open.js');
+    const { BufferSource } = await import('../src/io/source.js');
+    const s = openMainStream(new BufferSource(b));
+    const dump = new AnalyzeDump();
+    for (const r of s.records()) dump.add(r);
+    expect(pyDumps(dump.toPy())).toBe(`{\n    "${name} (3)": {\n        "v": "0xdeadbeef"\n    }\n}`);
+  });
+
+  it('--ram hex (the script\'s -m fails on any normal page): pages as hex, zero pages as fill', () => {
+    const f = mainStreams().find((x) => x.version === 'qemu-11.1' && x.name === 'pc-paused.mig')!;
+    const { records } = decodeFile(f.path);
+    const dump = new AnalyzeDump('hex');
+    for (const r of records) dump.add(r);
+    const mem = ((dump.toPy().get('ram (1)') as Map<string, unknown>).get('memory')) as Map<string, string>;
+    const page = records.find((r) => r.kind === 'ram' && r.op === 'page');
+    if (page?.kind !== 'ram' || page.op !== 'page') throw new Error('no page');
+    const bytes = readFileSync(f.path).subarray(page.offset + page.length - 4096, page.offset + page.length);
+    const key = `${page.block} (0x${page.addr.toString(16).padStart(16, '0')})`;
+    expect(mem.get(key)).toBe([...bytes].map((x) => x.toString(16).padStart(2, '0')).join(' '));
+    expect(mem.get('pc.ram (0x0000000000000000)')).toBe('Filled with 0x00'); // worked-example.md: first record is ZERO at 0
+    expect(mem.size).toBe(8273 + 49); // index.json census: ZERO 8273, PAGE 49
+  });
+});

@@ -32,6 +32,7 @@ import type {
   SectionHeaderRecord,
 } from './records.js';
 import { scanForFooter } from './section-scan.js';
+import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -297,8 +298,14 @@ export class MainChannelDecoder {
     };
     yield withDepth(header, depth);
 
+    const builtin = builtinByIdstr.get(info.idstr);
     if (info.idstr === RAM_SECTION_IDSTR) yield* this.ramPayload(kind, depth);
-    else yield* this.devicePayload(info, depth);
+    // s390-skeys is old-style: described (as one buffer) whenever a vmdescription exists
+    else if (builtin && !(info.idstr === 's390-skeys' && this.devices?.peek(info.idstr, info.instanceId))) {
+      for (const it of readBuiltinPayload(r, builtin)) {
+        yield withDepth({ kind: 'section_item', offset: it.offset, length: it.length, handler: builtin.idstr, item: it.item, fields: it.fields }, depth);
+      }
+    } else yield* this.devicePayload(info, depth);
 
     // Section footer: sent by every QEMU with send-section-footer on (the default).
     const t = r.peekU8();

@@ -5,6 +5,7 @@ import { latin1Bytes } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { writeLayout } from '../layout/write.js';
 import { writeVmstateNode } from '../vmstate/encode.js';
+import { itemLayout } from '../sections/builtin.js';
 import type { MainRecord, MappedRamHeaderValue, RamRecord } from './records.js';
 
 /**
@@ -92,6 +93,9 @@ export class MainChannelEncoder {
       }
       case 'raw':
         w.bytes(rec.data);
+        break;
+      case 'section_item':
+        writeLayout(w, itemLayout(rec.handler, rec.item), rec.fields);
         break;
       case 'vmstate':
         writeVmstateNode(w, rec.node);

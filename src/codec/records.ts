@@ -136,6 +136,15 @@ export interface RawRecord extends RecordBase {
   data: Uint8Array;
 }
 
+/** One item of a section the vmdescription never describes (spapr/htab, dirty-bitmap, s390-*). */
+export interface SectionItemRecord extends RecordBase {
+  kind: 'section_item';
+  /** the idstr of the grammar in grammar/sections.ts */
+  handler: string;
+  item: string;
+  fields: LayoutValue;
+}
+
 /** A device section payload decoded with its vmdescription entry. */
 export interface VmstateRecord extends RecordBase {
   kind: 'vmstate';
@@ -177,6 +186,7 @@ export type MainRecord =
   | MappedRamBitmapRecord
   | MappedRamPageRecord
   | RawRecord
+  | SectionItemRecord
   | VmstateRecord
   | CommandRecord
   | EofRecord

@@ -142,9 +142,23 @@ export class StreamReader {
     return v;
   }
 
-  /** A copy of the next n bytes, for data that outlives the next read. */
+  /**
+   * A copy of the next n bytes, for data that outlives the next read. Larger than the
+   * buffer is fine; the length is checked against the stream size before allocating.
+   */
   copyBytes(n: number, what = 'bytes'): Uint8Array {
-    return this.bytes(n, what).slice();
+    if (n <= this.buf.length) return this.bytes(n, what).slice();
+    const size = this.source.size;
+    if (size !== undefined && this.offset + n > size) {
+      throw this.error('truncated', `${n} bytes of ${what}`, `end of stream after ${size - this.offset}`);
+    }
+    const out = new Uint8Array(n);
+    let o = 0;
+    this.chunks(n, what, (c) => {
+      out.set(c, o);
+      o += c.length;
+    });
+    return out;
   }
 
   /** QEMU counted string: u8 length + bytes, decoded 1:1 as latin1 so it re-encodes exactly. */

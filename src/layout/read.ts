@@ -1,4 +1,4 @@
-import type { Layout, LayoutField } from '../../grammar/layout.js';
+import { fieldPresent, type Layout, type LayoutField } from '../../grammar/layout.js';
 import type { StreamReader } from '../io/reader.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
@@ -7,11 +7,21 @@ import type { FieldValue, LayoutValue } from './types.js';
  * is checked by the caller. Integer-valued `length`/`count` references must name fields
  * read earlier in the same layout.
  */
-export function readLayout(r: StreamReader, layout: Layout, what: string, end?: number): LayoutValue {
+export function readLayout(r: StreamReader, layout: Layout, what: string, end?: number, context?: LayoutValue): LayoutValue {
   const out: LayoutValue = {};
-  for (const f of layout) out[f.name] = readField(r, f, out, what, end);
+  // `context`: fields read before (a flag byte peeked by the caller) that conditions refer to
+  const scope: LayoutValue = context ? { ...context } : out;
+  for (const f of layout) {
+    if (!fieldPresent(f, scope)) continue;
+    const v = readField(r, f, scope, what, end);
+    out[f.name] = v;
+    if (scope !== out) scope[f.name] = v;
+  }
   return out;
 }
+
+/** Largest `bytes` field read into memory; a larger length field is treated as a lie. */
+export const MAX_LAYOUT_BYTES = 1 << 26;
 
 function refNumber(v: LayoutValue, ref: number | string | undefined, f: LayoutField): number {
   if (typeof ref === 'number') return ref;
@@ -34,8 +44,8 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
     case 'le64': v = r.le64(label); break;
     case 'counted': v = r.counted(label); break;
     case 'bytes': {
-      const n = refNumber(sofar, f.length, f);
-      // Bounded by the caller: layouts with `bytes` describe small records (uuid, xbzrle).
+      const n = refNumber(sofar, f.length, f) * (f.scale ?? 1);
+      if (n > MAX_LAYOUT_BYTES) throw r.error('limit', `${label} of at most ${MAX_LAYOUT_BYTES} bytes`, `${n}`, at);
       v = r.copyBytes(n, label);
       break;
     }

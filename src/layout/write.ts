@@ -1,10 +1,10 @@
-import type { Layout, LayoutField } from '../../grammar/layout.js';
+import { fieldPresent, type Layout, type LayoutField } from '../../grammar/layout.js';
 import type { StreamWriter } from '../io/sink.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
 /** Write a layout: the mirror of readLayout, driven by the same table. */
 export function writeLayout(w: StreamWriter, layout: Layout, value: LayoutValue): void {
-  for (const f of layout) writeField(w, f, value[f.name]);
+  for (const f of layout) if (fieldPresent(f, value)) writeField(w, f, value[f.name]);
 }
 
 function asNumber(v: FieldValue | undefined, f: LayoutField): number {
@@ -48,6 +48,7 @@ function writeField(w: StreamWriter, f: LayoutField, v: FieldValue | undefined):
 export function layoutSize(layout: Layout, value: LayoutValue): number {
   let n = 0;
   for (const f of layout) {
+    if (!fieldPresent(f, value)) continue;
     const v = value[f.name];
     switch (f.type) {
       case 'u8': n += 1; break;

@@ -1,0 +1,25 @@
+/** Hand assembly of wire bytes for tests whose expected layout comes from the spec. */
+export const u8 = (v: number): number[] => [v & 0xff];
+export const be16 = (v: number): number[] => [(v >>> 8) & 0xff, v & 0xff];
+export const be32 = (v: number): number[] => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+export const be64 = (v: number | bigint): number[] => {
+  const b = BigInt(v);
+  return [...be32(Number(b >> 32n)), ...be32(Number(b & 0xffffffffn))];
+};
+export const counted = (s: string): number[] => [s.length, ...Buffer.from(s, 'latin1')];
+export const bytes = (n: number, fill = 0xab): number[] => new Array<number>(n).fill(fill);
+export const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
+
+/** QEVM, version 3 */
+export const HEADER = [...be32(0x5145564d), ...be32(3)];
+export const start = (id: number, idstr: string, instance: number, version: number): number[] => [0x01, ...be32(id), ...counted(idstr), ...be32(instance), ...be32(version)];
+export const full = (id: number, idstr: string, instance: number, version: number): number[] => [0x04, ...be32(id), ...counted(idstr), ...be32(instance), ...be32(version)];
+export const part = (id: number): number[] => [0x02, ...be32(id)];
+export const end = (id: number): number[] => [0x03, ...be32(id)];
+export const footer = (id: number): number[] => [0x7e, ...be32(id)];
+export const EOF = [0x00];
+export const vmdesc = (json: string): number[] => [0x06, ...be32(json.length), ...ascii(json)];
+
+export function stream(...parts: number[][]): Uint8Array {
+  return new Uint8Array(parts.flat());
+}
