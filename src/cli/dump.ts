@@ -7,7 +7,12 @@ import { pyDumps } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
 import { StreamSummary } from '../formats/summary.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
-import { openFromCli, printWarnings, type StreamCliOptions } from './common.js';
+import { openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
+import { detectChannelKind } from '../codec/detect.js';
+import { decodeMultifdChannel } from '../multifd/codec.js';
+import { MultifdSummary } from '../multifd/summary.js';
+import { StreamReader } from '../io/reader.js';
+import type { FileSource } from '../io/source.js';
 import { reportError } from './errors.js';
 import { streamOptions } from './main.js';
 import { TextOut } from './output.js';
@@ -34,6 +39,9 @@ export function registerDump(program: Command): void {
 }
 
 function runDump(file: string, o: DumpOptions): number {
+  const src = openSource(file);
+  if (detectChannelKind(src) === 'multifd') return dumpMultifd(file, src, o);
+  src.close();
   const s = openFromCli(file, o);
   const out = new TextOut(o.output);
   let error: StreamError | undefined;
@@ -103,3 +111,25 @@ function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
   throw new UsageError(`--ram takes sizes, summary, hex or extract:DIR (got ${JSON.stringify(v)})`);
 }
 
+
+/** A multifd channel capture: `--format summary` (the other formats are for the main channel). */
+function dumpMultifd(file: string, src: FileSource, o: DumpOptions): number {
+  if (o.format !== 'summary') {
+    src.close();
+    throw new UsageError(`${file} is a multifd channel: use dump --format summary (or roundtrip)`);
+  }
+  const out = new TextOut(o.output);
+  const sum = new MultifdSummary();
+  let error: StreamError | undefined;
+  try {
+    for (const rec of decodeMultifdChannel(new StreamReader(src), o.pageSize)) sum.add(rec);
+  } catch (e) {
+    if (!(e instanceof StreamError)) throw e;
+    error = e;
+  } finally {
+    out.write(JSON.stringify({ file, ...sum.toJSON(), error: error?.message ?? null }, null, 2) + '\n');
+    out.close();
+    src.close();
+  }
+  return error ? reportError(error) : 0;
+}

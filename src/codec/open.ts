@@ -6,6 +6,8 @@ import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
 import { MainChannelEncoder } from './encode.js';
 import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
+import { detectChannelKind } from './detect.js';
+import { decodeMultifdChannel, encodeMultifdRecord } from '../multifd/codec.js';
 import type { DecodeWarning, MainRecord } from './records.js';
 
 export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'> {
@@ -73,6 +75,7 @@ export interface RoundtripResult {
 
 /** Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is held). */
 export function roundtripSource(source: ByteSource, compareWith: ByteSource, opts: OpenOptions = {}): RoundtripResult {
+  if (detectChannelKind(source) === 'multifd') return roundtripMultifd(source, compareWith, opts.pageSize);
   const s = openMainStream(source, opts);
   const sink = new CompareSink(compareWith);
   const w = new StreamWriter(sink);
@@ -99,4 +102,24 @@ export function encodeRecords(records: Iterable<MainRecord>, sink: ByteSink): nu
   for (const r of records) enc.write(r);
   enc.finish();
   return w.position;
+}
+
+/** The same for a multifd channel capture. */
+export function roundtripMultifd(source: ByteSource, compareWith: ByteSource, pageSize?: number): RoundtripResult {
+  const r = new StreamReader(source);
+  const sink = new CompareSink(compareWith);
+  const w = new StreamWriter(sink);
+  let n = 0;
+  try {
+    for (const rec of decodeMultifdChannel(r, pageSize)) {
+      encodeMultifdRecord(w, rec);
+      n++;
+    }
+    w.flush();
+  } catch (e) {
+    if (e instanceof StreamError) return { identical: false, records: n, bytes: r.offset, error: e, warnings: [] };
+    throw e;
+  }
+  const diff = sink.finish();
+  return { identical: diff === undefined, firstDifference: diff, records: n, bytes: w.position, warnings: [] };
 }

@@ -1,0 +1,58 @@
+/**
+ * Multifd channels (migration/multifd.h): each its own byte stream, opened by a
+ * MultiFDInit, then packets. Spec: vfio-and-multifd.md §8 with its verification file.
+ */
+import type { Layout } from './layout.js';
+
+export const MULTIFD_MAGIC = 0x11223344;
+export const MULTIFD_VERSION = 1;
+
+export const MultifdFlag = {
+  MULTIFD_FLAG_SYNC: 0x01,
+  MULTIFD_FLAG_NOCOMP: 0x00,
+  MULTIFD_FLAG_ZLIB: 0x02,
+  MULTIFD_FLAG_ZSTD: 0x04,
+  MULTIFD_FLAG_QPL: 0x08,
+  MULTIFD_FLAG_UADK: 0x10,
+  MULTIFD_FLAG_QATZIP: 0x20,
+  MULTIFD_FLAG_DEVICE_STATE: 0x40,
+} as const;
+/** the compression method is a value in these bits (9.2+ width; older ones are a subset) */
+export const MULTIFD_FLAG_COMPRESSION_MASK = 0x3e;
+
+/** MultiFDInit_t: 64 bytes, once per channel. */
+export const MultifdInit: Layout = [
+  { name: 'magic', type: 'be32', expect: MULTIFD_MAGIC },
+  { name: 'version', type: 'be32' },
+  { name: 'uuid', type: 'bytes', length: 16 },
+  { name: 'id', type: 'u8' },
+  { name: 'unused', type: 'bytes', length: 7 + 32, doc: 'unused1[7] + unused2[4] (u64), zero' },
+];
+
+/** MultiFDPacketHdr_t: the first 12 bytes of every packet. */
+export const MultifdPacketHeader: Layout = [
+  { name: 'magic', type: 'be32', expect: MULTIFD_MAGIC },
+  { name: 'version', type: 'be32' },
+  { name: 'flags', type: 'be32' },
+];
+
+/** MultiFDPacket_t after the header: 308 bytes, then the offset array. */
+export const MultifdRamPacketBody: Layout = [
+  { name: 'pagesAlloc', type: 'be32' },
+  { name: 'normalPages', type: 'be32', doc: 'pages_used before 7.0' },
+  { name: 'nextPacketSize', type: 'be32' },
+  { name: 'packetNum', type: 'be64' },
+  { name: 'zeroPages', type: 'be32', doc: '9.0+; part of unused[4] before' },
+  { name: 'unused', type: 'bytes', length: 28 },
+  { name: 'ramblock', type: 'bytes', length: 256, doc: 'NUL-padded name; old senders leave stale bytes' },
+];
+export const MULTIFD_RAM_PACKET_FIXED = 320;
+/** the offset array holds 512 KiB worth of pages, whatever the page size */
+export const MULTIFD_PACKET_BYTES_OF_PAGES = 512 * 1024;
+
+/** MultiFDPacketDeviceState_t after the header (10.0+). */
+export const MultifdDeviceStateBody: Layout = [
+  { name: 'idstr', type: 'bytes', length: 256 },
+  { name: 'instanceId', type: 'be32' },
+  { name: 'nextPacketSize', type: 'be32' },
+];

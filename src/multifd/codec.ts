@@ -1,0 +1,90 @@
+import { DEFAULT_TARGET_PAGE_SIZE } from '../../grammar/ram.js';
+import {
+  MULTIFD_FLAG_COMPRESSION_MASK,
+  MULTIFD_PACKET_BYTES_OF_PAGES,
+  MultifdDeviceStateBody,
+  MultifdFlag,
+  MultifdInit,
+  MultifdPacketHeader,
+  MultifdRamPacketBody,
+} from '../../grammar/multifd.js';
+import { hex } from '../errors.js';
+import type { StreamReader } from '../io/reader.js';
+import type { StreamWriter } from '../io/sink.js';
+import { compileLayout } from '../layout/parser.js';
+import { readLayout } from '../layout/read.js';
+import { writeLayout } from '../layout/write.js';
+import type { MultifdRecord } from './records.js';
+
+/** Largest payload we accept after one packet (a device-state buffer is chunked by the sender). */
+const MAX_PAYLOAD = 64 << 20;
+
+/**
+ * Decodes one multifd channel: MultiFDInit, then packets and their payloads. The fixed
+ * parts are parsed with binary-parser decoders compiled from grammar/multifd.ts.
+ */
+export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET_PAGE_SIZE): Generator<MultifdRecord> {
+  const init = compileLayout(MultifdInit);
+  const head = compileLayout(MultifdPacketHeader);
+  const ram = compileLayout(MultifdRamPacketBody);
+  const dev = compileLayout(MultifdDeviceStateBody);
+  const offsetsBytes = (MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) * 8;
+  r.path.push('MultiFDInit');
+  const fields = init.parse(r.bytes(init.size, 'MultiFDInit'));
+  if (fields.magic !== 0x11223344) throw r.error('bad-magic', 'MultiFDInit magic 0x11223344', hex(fields.magic as number), 0);
+  r.path.pop();
+  yield { kind: 'multifd_init', offset: 0, length: init.size, fields };
+  while (!r.atEnd()) {
+    const offset = r.offset;
+    r.path.push(`multifd packet @${hex(offset)}`);
+    const header = head.parse(r.bytes(head.size, 'packet header'));
+    if (header.magic !== 0x11223344) throw r.error('bad-magic', 'packet magic 0x11223344', hex(header.magic as number), offset);
+    const flags = header.flags as number;
+    let payload: number;
+    if (flags & MultifdFlag.MULTIFD_FLAG_DEVICE_STATE) {
+      const body = dev.parse(r.bytes(dev.size, 'device state packet'));
+      payload = body.nextPacketSize as number;
+      yield { kind: 'multifd_device_state', offset, length: r.offset - offset, header, fields: body };
+    } else {
+      const body = ram.parse(r.bytes(ram.size, 'RAM packet'));
+      const offsets = r.copyBytes(offsetsBytes, 'page offsets');
+      const normal = body.normalPages as number;
+      if (normal > MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) {
+        throw r.error('bad-value', `at most ${MULTIFD_PACKET_BYTES_OF_PAGES / pageSize} normal pages`, `${normal}`, offset + 16);
+      }
+      // nocomp: the pages themselves (7.2 leaves stale next_packet_size in empty packets);
+      // compressed: next_packet_size bytes of the channel's compressed stream
+      payload = flags & MULTIFD_FLAG_COMPRESSION_MASK ? (body.nextPacketSize as number) : normal * pageSize;
+      yield { kind: 'multifd_packet', offset, length: r.offset - offset, header, fields: body, offsets };
+    }
+    if (payload > MAX_PAYLOAD) throw r.error('limit', `a packet payload of at most ${MAX_PAYLOAD} bytes`, `${payload}`, offset);
+    let left = payload;
+    while (left > 0) {
+      const at = r.offset;
+      const n = Math.min(left, 1 << 20);
+      yield { kind: 'multifd_payload', offset: at, length: n, data: r.bytes(n, 'packet payload') };
+      left -= n;
+    }
+    r.path.pop();
+  }
+}
+
+export function encodeMultifdRecord(w: StreamWriter, rec: MultifdRecord): void {
+  switch (rec.kind) {
+    case 'multifd_init':
+      writeLayout(w, MultifdInit, rec.fields);
+      break;
+    case 'multifd_packet':
+      writeLayout(w, MultifdPacketHeader, rec.header);
+      writeLayout(w, MultifdRamPacketBody, rec.fields);
+      w.bytes(rec.offsets);
+      break;
+    case 'multifd_device_state':
+      writeLayout(w, MultifdPacketHeader, rec.header);
+      writeLayout(w, MultifdDeviceStateBody, rec.fields);
+      break;
+    case 'multifd_payload':
+      w.bytes(rec.data);
+      break;
+  }
+}

@@ -1,0 +1,57 @@
+import type { MultifdRecord } from './records.js';
+
+/** Per-channel figures for `dump --format summary` of a multifd capture. */
+export class MultifdSummary {
+  channelId: number | undefined;
+  packets = 0;
+  syncPackets = 0;
+  normalPages = 0;
+  zeroPages = 0;
+  payloadBytes = 0;
+  compression = 0;
+  readonly deviceState = new Map<string, number>();
+  private lastDevice: string | undefined;
+
+  add(rec: MultifdRecord): void {
+    switch (rec.kind) {
+      case 'multifd_init':
+        this.channelId = rec.fields.id as number;
+        break;
+      case 'multifd_packet': {
+        this.packets++;
+        const flags = rec.header.flags as number;
+        if (flags & 0x01) this.syncPackets++;
+        this.compression = flags & 0x3e;
+        this.normalPages += rec.fields.normalPages as number;
+        this.zeroPages += rec.fields.zeroPages as number;
+        this.lastDevice = undefined;
+        break;
+      }
+      case 'multifd_device_state': {
+        this.packets++;
+        const raw = rec.fields.idstr as Uint8Array;
+        const end = raw.indexOf(0);
+        this.lastDevice = `${Buffer.from(raw.subarray(0, end < 0 ? raw.length : end)).toString('latin1')} (instance ${rec.fields.instanceId})`;
+        break;
+      }
+      case 'multifd_payload':
+        this.payloadBytes += rec.data.length;
+        if (this.lastDevice) this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.data.length);
+        break;
+    }
+  }
+
+  toJSON(): object {
+    return {
+      channel: 'multifd',
+      channelId: this.channelId,
+      packets: this.packets,
+      syncPackets: this.syncPackets,
+      normalPages: this.normalPages,
+      zeroPages: this.zeroPages,
+      payloadBytes: this.payloadBytes,
+      compression: this.compression,
+      deviceStateBytes: Object.fromEntries(this.deviceState),
+    };
+  }
+}
