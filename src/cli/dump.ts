@@ -5,6 +5,7 @@ import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
 import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.js';
 import { pyDumps } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
+import { VfioExtractor } from '../formats/vfio-extract.js';
 import { StreamSummary } from '../formats/summary.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
 import { openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
@@ -22,6 +23,7 @@ interface DumpOptions extends StreamCliOptions {
   output?: string;
   inline?: boolean;
   ram: string;
+  vfioExtract?: string;
 }
 
 export function registerDump(program: Command): void {
@@ -32,6 +34,7 @@ export function registerDump(program: Command): void {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['analyze', 'ir', 'summary', 'desc']).default('analyze'))
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
+    .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
     .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes');
   streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
     (c as unknown as { exitCode?: number }).exitCode = runDump(file, o);
@@ -87,11 +90,14 @@ function runDump(file: string, o: DumpOptions): number {
         const ram = parseRamMode(o.ram);
         const dump = new AnalyzeDump(ram.mode);
         const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
+        const vfio = o.vfioExtract ? new VfioExtractor(o.vfioExtract) : undefined;
         each((rec) => {
           dump.add(rec);
           extract?.add(rec);
+          vfio?.add(rec);
         });
         extract?.close();
+        vfio?.close();
         out.write(pyDumps(dump.toPy()) + '\n');
         break;
       }

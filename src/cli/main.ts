@@ -4,6 +4,8 @@ import { registerEncode } from './encode.js';
 import { reportError } from './errors.js';
 import { registerRoundtrip } from './roundtrip.js';
 import { registerStats } from './stats.js';
+import { registerValidate } from './validate.js';
+import { registerGen } from './gen.js';
 
 export function buildProgram(): Command {
   const program = new Command('migstream')
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerEncode(program);
   registerRoundtrip(program);
   registerStats(program);
+  registerValidate(program);
+  registerGen(program);
   return program;
 }
 

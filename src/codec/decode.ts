@@ -33,6 +33,8 @@ import type {
 } from './records.js';
 import { scanForFooter } from './section-scan.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
+import { isVfioIdstr } from '../../grammar/vfio.js';
+import { readVfioPayload } from '../vfio/decode.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -300,6 +302,11 @@ export class MainChannelDecoder {
 
     const builtin = builtinByIdstr.get(info.idstr);
     if (info.idstr === RAM_SECTION_IDSTR) yield* this.ramPayload(kind, depth);
+    else if (isVfioIdstr(info.idstr)) {
+      const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
+      const ctx = { copy: this.copy, warn: (m: string, o?: number) => this.warn(m, o), describedSize: described };
+      for (const rec of readVfioPayload(r, ctx)) yield withDepth(rec, depth);
+    }
     // s390-skeys is old-style: described (as one buffer) whenever a vmdescription exists
     else if (builtin && !(info.idstr === 's390-skeys' && this.devices?.peek(info.idstr, info.instanceId))) {
       for (const it of readBuiltinPayload(r, builtin)) {

@@ -97,6 +97,26 @@ export class MainChannelEncoder {
       case 'section_item':
         writeLayout(w, itemLayout(rec.handler, rec.item), rec.fields);
         break;
+      case 'vfio_tag':
+        w.be64(rec.value);
+        if (rec.tag === 'DEV_DATA_STATE') w.be64Number(rec.size ?? 0);
+        break;
+      case 'vfio_data':
+        w.bytes(rec.data);
+        break;
+      case 'vfio_pci_config':
+        w.be32(rec.pciVersion);
+        w.bytes(rec.config);
+        for (const v of rec.irqState) w.be32(v);
+        if (rec.msixTable) w.bytes(rec.msixTable);
+        if (rec.msixPba) w.bytes(rec.msixPba);
+        if (rec.display) {
+          w.u8(SectionType.QEMU_VM_SUBSECTION);
+          w.counted(rec.display.name);
+          w.be32(rec.display.version);
+          w.bytes(rec.display.ramfb);
+        }
+        break;
       case 'vmstate':
         writeVmstateNode(w, rec.node);
         break;

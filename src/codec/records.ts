@@ -7,6 +7,7 @@
  * the next record is pulled, unless decoding was asked to copy them.
  */
 import type { SectionKind } from '../../grammar/savevm.js';
+import type { VfioTagName } from '../../grammar/vfio.js';
 import type { LayoutValue } from '../layout/types.js';
 import type { VmstateNode } from '../vmstate/nodes.js';
 
@@ -145,6 +146,37 @@ export interface SectionItemRecord extends RecordBase {
   fields: LayoutValue;
 }
 
+/** One VFIO_MIG_FLAG_* tag of a VFIO section (`tag` null: a value QEMU does not define). */
+export interface VfioTagRecord extends RecordBase {
+  kind: 'vfio_tag';
+  tag: VfioTagName | null;
+  value: bigint;
+  /** DEV_DATA_STATE: the be64 size of the device data that follows (vfio_data records) */
+  size?: number;
+}
+
+/** A chunk of the opaque device data after DEV_DATA_STATE (a device state of any size is streamed). */
+export interface VfioDataRecord extends RecordBase {
+  kind: 'vfio_data';
+  data: Uint8Array;
+}
+
+/** The VFIOPCIDevice state after DEV_CONFIG_STATE, field by field. */
+export interface VfioPciConfigRecord extends RecordBase {
+  kind: 'vfio_pci_config';
+  /** PCIDevice version_id (2) */
+  pciVersion: number;
+  /** 256 bytes (conventional PCI) or 4096 (PCI Express) */
+  config: Uint8Array;
+  /** INTA..INTD levels */
+  irqState: number[];
+  /** MSI-X table (16 bytes per vector) and PBA, sized from the MSI-X capability in `config` */
+  msixTable?: Uint8Array;
+  msixPba?: Uint8Array;
+  /** the optional VFIOPCIDevice/VFIODisplay subsection (ramfb configuration) */
+  display?: { name: string; version: number; ramfb: Uint8Array };
+}
+
 /** A device section payload decoded with its vmdescription entry. */
 export interface VmstateRecord extends RecordBase {
   kind: 'vmstate';
@@ -187,6 +219,9 @@ export type MainRecord =
   | MappedRamPageRecord
   | RawRecord
   | SectionItemRecord
+  | VfioTagRecord
+  | VfioDataRecord
+  | VfioPciConfigRecord
   | VmstateRecord
   | CommandRecord
   | EofRecord

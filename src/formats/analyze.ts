@@ -11,6 +11,8 @@ import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/decode.js';
 import type { VmstateElement, VmstateNode } from '../vmstate/nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
+import { isVfioIdstr } from '../../grammar/vfio.js';
+import { VfioSectionDump } from './vfio-dump.js';
 import type { PyValue } from './pyjson.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
@@ -99,7 +101,7 @@ class RamSectionDump {
   }
 }
 
-type SectionDump = { idstr: string; instanceId: number; ram?: RamSectionDump; value: PyValue };
+type SectionDump = { idstr: string; instanceId: number; ram?: RamSectionDump; vfio?: VfioSectionDump; value: PyValue };
 type PendingRaw = { dump: SectionDump; offset: number; data: Uint8Array };
 
 /** Accumulates the analyze document while records stream by; memory use is per section, not per page (except --ram hex). */
@@ -114,8 +116,17 @@ export class AnalyzeDump {
   add(rec: MainRecord): void {
     switch (rec.kind) {
       case 'section': {
-        if (rec.section === 'START' || rec.section === 'FULL') {
+        const prev = this.sections.get(rec.sectionId);
+        if (prev?.vfio) {
+          // VFIO's START/PART/END/FULL sections share one id: one entry with every phase
+          prev.vfio.section(rec.section);
+          this.current = prev;
+        } else if (rec.section === 'START' || rec.section === 'FULL') {
           const d: SectionDump = { idstr: rec.idstr, instanceId: rec.instanceId, value: '' };
+          if (isVfioIdstr(rec.idstr)) {
+            d.vfio = new VfioSectionDump();
+            d.vfio.section(rec.section);
+          }
           if (rec.idstr === 'ram') d.ram = new RamSectionDump(this.ramMode);
           this.sections.set(rec.sectionId, d);
           this.current = d;
@@ -137,6 +148,10 @@ export class AnalyzeDump {
         break;
       case 'vmdescription':
         this.decodePending(rec.json);
+        break;
+      case 'vfio_tag':
+      case 'vfio_pci_config':
+        this.current?.vfio?.add(rec);
         break;
       case 'ram':
       case 'ram_block':
@@ -172,7 +187,7 @@ export class AnalyzeDump {
 
   toPy(): Map<string, PyValue> {
     const out = new Map<string, PyValue>();
-    for (const [id, d] of this.sections) out.set(`${utf8(d.idstr)} (${id})`, d.ram ? d.ram.toPy() : d.value);
+    for (const [id, d] of this.sections) out.set(`${utf8(d.idstr)} (${id})`, d.ram ? d.ram.toPy() : d.vfio ? d.vfio.toPy() : d.value);
     return out;
   }
 }

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { applyMutations } from '../engine/mutate.js';
+import { encodeMain, save } from '../engine/save.js';
+import type { Scenario } from '../engine/scenario.js';
+import { encodeMultifd } from '../multifd/encode.js';
+
+export function registerGen(program: Command): void {
+  program
+    .command('gen')
+    .description('reference save engine: write the stream QEMU would for a scenario (VFIO devices, multifd, capabilities)')
+    .argument('<scenario>', 'scenario JSON (see src/engine/scenario.ts)')
+    .requiredOption('-o, --output <file>', 'main-channel stream to write')
+    .option('--multifd-dir <dir>', 'where multifd channels go (<name>.multifd<N>.bin); default: next to the output')
+    .action((path: string, o: { output: string; multifdDir?: string }) => {
+      let scenario: Scenario;
+      try {
+        scenario = JSON.parse(readFileSync(path, 'utf8')) as Scenario;
+      } catch (e) {
+        throw new UsageError(`cannot read scenario ${path}: ${(e as Error).message}`);
+      }
+      const files = generate(scenario);
+      writeFileSync(o.output, files.main);
+      const stem = basename(o.output).replace(/\.mig$/, '');
+      files.multifd.forEach((b, i) => writeFileSync(join(o.multifdDir ?? dirname(o.output), `${stem}.multifd${i}.bin`), b));
+    });
+}
+
+export function generate(s: Scenario): { main: Uint8Array; multifd: Uint8Array[] } {
+  let saved = save(s);
+  if (s.mutations?.length) saved = applyMutations(saved, s.mutations);
+  return { main: encodeMain(saved.main), multifd: saved.multifd.map(encodeMultifd) };
+}

@@ -1,0 +1,47 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { NEWEST_QEMU } from '../engine/load.js';
+import { validateMain } from '../engine/validate.js';
+import { openSource } from './common.js';
+import { streamOptions } from './main.js';
+
+interface ValidateOptions {
+  capability: string[];
+  qemuVersion: string;
+  format: 'text' | 'json';
+  configuration: boolean;
+  vfioMultifdTransfer: 'auto' | 'on' | 'off';
+  vfioLoadConfigAfterIter?: boolean;
+  pageSize?: number;
+}
+
+export function registerValidate(program: Command): void {
+  const cmd = program
+    .command('validate')
+    .description('run the reference loader (QEMU\'s destination rules) over a stream: exit 0 valid, 1 invalid')
+    .argument('<file>', 'main-channel stream, or - for stdin')
+    .option('--qemu-version <x.y>', 'destination QEMU release', NEWEST_QEMU)
+    .addOption(new Option('--format <format>', 'diagnostics as text lines or one JSON document').choices(['text', 'json']).default('text'))
+    .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
+    .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
+    .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)');
+  streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
+    if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
+    const r = validateMain(openSource(file), {
+      capabilities: o.capability,
+      qemuVersion: o.qemuVersion,
+      sendConfiguration: o.configuration,
+      vfioMultifdTransfer: o.vfioMultifdTransfer,
+      vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+    }, { pageSize: o.pageSize });
+    if (o.format === 'json') {
+      process.stdout.write(JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n');
+    } else {
+      for (const d of r.diagnostics) {
+        process.stdout.write(`${file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
+      }
+      process.stdout.write(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
+    }
+    (c as unknown as { exitCode?: number }).exitCode = r.valid ? 0 : 1;
+  });
+}

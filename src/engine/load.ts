@@ -1,0 +1,273 @@
+/**
+ * Reference loader: checks a decoded stream against the rules QEMU's destination applies
+ * (qemu_loadvm_state and the handlers' load functions), and reports each violation as a
+ * Diagnostic with its offset, section path and the rule's name. Destination settings the
+ * stream does not carry come in LoadOptions (capabilities, QEMU version, device properties).
+ */
+import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
+import { RAM_SECTION_VERSION } from '../../grammar/ram.js';
+import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
+import type { MainRecord } from '../codec/records.js';
+import { hex, StreamError } from '../errors.js';
+import { versionAtLeast } from './save.js';
+
+export interface Diagnostic {
+  rule: string;
+  severity: 'error' | 'warning';
+  offset: number;
+  path: string;
+  message: string;
+}
+
+export interface LoadOptions {
+  /** destination capabilities (QEMU names) */
+  capabilities?: readonly string[];
+  /** destination QEMU release, "X.Y"; default: the newest modelled */
+  qemuVersion?: string;
+  /** the destination expects a CONFIGURATION record (migration property send-configuration) */
+  sendConfiguration?: boolean;
+  /** vfio-pci x-migration-multifd-transfer: auto = on iff multifd is on and QEMU >= 10.0 */
+  vfioMultifdTransfer?: 'auto' | 'on' | 'off';
+  /** vfio-pci x-migration-load-config-after-iter (10.1+; AUTO is on only for ARM targets) */
+  vfioLoadConfigAfterIter?: boolean;
+}
+
+export const NEWEST_QEMU = '11.1';
+
+interface VfioDeviceState {
+  name: string;
+  sawPart: boolean;
+  loadReady: boolean;
+  /** last tag that demands a specific follower */
+  expect?: 'setup-eos' | 'config-eos';
+}
+
+interface InitDataSent {
+  device: string;
+  offset: number;
+  path: string;
+}
+
+export class ReferenceLoader {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly caps: Set<string>;
+  private readonly version: string;
+  private readonly multifdTransfer: boolean;
+  private sections = new Map<number, { idstr: string; instanceId: number }>();
+  private current: { sectionId: number; name: string; kind: string } | undefined;
+  private returnPathAt: number | undefined;
+  private sawConfiguration = false;
+  private sawEof = false;
+  private vfio = new Map<string, VfioDeviceState>();
+  private initDataSent: InitDataSent[] = [];
+  private firstRecord = true;
+
+  constructor(private readonly opts: LoadOptions = {}) {
+    this.caps = new Set(opts.capabilities ?? []);
+    this.version = opts.qemuVersion ?? NEWEST_QEMU;
+    const mt = opts.vfioMultifdTransfer ?? 'auto';
+    this.multifdTransfer = mt === 'on' || (mt === 'auto' && this.caps.has('multifd') && versionAtLeast(this.version, 10, 0));
+    if (this.caps.has('switchover-ack') && !this.caps.has('return-path')) {
+      this.report('migration/switchover-ack-needs-return-path', 0, 'capability switchover-ack requires capability return-path');
+    }
+  }
+
+  private path(): string {
+    return this.current ? `section ${this.current.sectionId} ${JSON.stringify(this.current.name)} (${this.current.kind})` : '';
+  }
+
+  private report(rule: string, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void {
+    this.diagnostics.push({ rule, severity, offset, path: this.path(), message });
+  }
+
+  /** A decode error ends the stream: QEMU would have failed reading it. */
+  streamError(e: StreamError): void {
+    this.diagnostics.push({ rule: `stream/${e.code}`, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+  }
+
+  add(rec: MainRecord): void {
+    if (this.firstRecord && rec.kind === 'file_header') {
+      this.firstRecord = false;
+      return;
+    }
+    if (!this.sawConfiguration && rec.kind !== 'configuration' && !this.firstRecord && (this.opts.sendConfiguration ?? true) && !rec.depth) {
+      this.report('savevm/configuration-missing', rec.offset, 'Configuration section missing (the destination has send-configuration on)');
+      this.sawConfiguration = true; // once
+    }
+    switch (rec.kind) {
+      case 'configuration':
+        this.sawConfiguration = true;
+        this.checkCapabilities(rec);
+        break;
+      case 'command':
+        this.command(rec);
+        break;
+      case 'section': {
+        this.sections.set(rec.sectionId, { idstr: rec.idstr, instanceId: rec.instanceId });
+        this.current = { sectionId: rec.sectionId, name: rec.idstr, kind: rec.section };
+        if (rec.section === 'START' || rec.section === 'FULL') this.checkVersion(rec.idstr, rec.versionId, rec.offset);
+        if (isVfioIdstr(rec.idstr)) {
+          const dev = this.vfioDevice(rec.idstr, rec.instanceId);
+          if (rec.section === 'PART') dev.sawPart = true;
+        }
+        break;
+      }
+      case 'section_footer':
+        if (this.current && isVfioIdstr(this.current.name)) {
+          const dev = this.vfio.get(this.current.name);
+          if (dev?.expect) this.report(dev.expect === 'setup-eos' ? 'vfio/setup-eos' : 'vfio/config-end-flag', rec.offset, `${dev.name}: section ended where VFIO_MIG_FLAG_END_OF_STATE was due`);
+          if (dev) dev.expect = undefined;
+        }
+        this.current = undefined;
+        break;
+      case 'vfio_tag':
+        this.vfioTag(rec);
+        break;
+      case 'vfio_pci_config': {
+        const dev = this.current && this.vfio.get(this.current.name);
+        const name = dev?.name ?? '?';
+        if (rec.pciVersion > 2 || rec.pciVersion < 0) this.report('vfio/pci-version', rec.offset, `${name}: PCIDevice version_id ${rec.pciVersion} is above the destination's 2`);
+        rec.irqState.forEach((v, i) => {
+          if (v !== 0 && v !== 1) this.report('vfio/irq-state', rec.offset + 4 + rec.config.length + 4 * i, `${name}: irq state ${i}: must be 0 or 1 (found ${v})`);
+        });
+        break;
+      }
+      case 'eof':
+        if (!rec.depth) this.sawEof = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  private vfioDevice(idstr: string, instanceId: number): VfioDeviceState {
+    let d = this.vfio.get(idstr);
+    if (!d) {
+      d = { name: instanceId ? `${idstr} (instance ${instanceId})` : idstr, sawPart: false, loadReady: false };
+      this.vfio.set(idstr, d);
+    }
+    return d;
+  }
+
+  private checkCapabilities(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+    const source = new Set<string>();
+    for (const s of rec.subsections) {
+      const list = s.fields.capabilities;
+      if (Array.isArray(list)) for (const c of list) source.add(String(c.name));
+    }
+    for (const c of VALIDATED_CAPABILITIES) {
+      if (source.has(c) && !this.caps.has(c)) this.report('savevm/configuration-capabilities', rec.offset, `Capability ${c} is on in the source but off in the destination (configuration_validate_capabilities)`);
+      if (!source.has(c) && this.caps.has(c)) this.report('savevm/configuration-capabilities', rec.offset, `Capability ${c} is off in the source but on in the destination (configuration_validate_capabilities)`);
+    }
+  }
+
+  private checkVersion(idstr: string, version: number, offset: number): void {
+    const local = idstr === 'ram' ? RAM_SECTION_VERSION : isVfioIdstr(idstr) ? VFIO_SECTION_VERSION : undefined;
+    if (local !== undefined && version > local) {
+      this.report('savevm/section-version', offset, `${idstr}: savevm: unsupported version ${version} for '${idstr}' v${local}`);
+    }
+  }
+
+  private command(rec: Extract<MainRecord, { kind: 'command' }>): void {
+    if (rec.data) {
+      this.report('savevm/unknown-command', rec.offset, `${rec.name}: Invalid command number ${rec.cmd}`);
+      return;
+    }
+    switch (rec.cmd) {
+      case 1:
+        this.returnPathAt ??= rec.offset;
+        break;
+      case 2:
+        if (this.returnPathAt === undefined) this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
+        break;
+      case 3: {
+        const postcopy = this.caps.has('postcopy-ram');
+        if (rec.len === 16 && !postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE with RAM page sizes, but postcopy-ram is off in the destination');
+        if (rec.len === 0 && postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE without RAM page sizes, but postcopy-ram is on in the destination');
+        break;
+      }
+      case 11:
+        if (!versionAtLeast(this.version, 10, 0)) this.report('savevm/unknown-command', rec.offset, `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private vfioTag(rec: Extract<MainRecord, { kind: 'vfio_tag' }>): void {
+    const cur = this.current;
+    if (!cur) return;
+    const dev = this.vfioDevice(cur.name, this.sections.get(cur.sectionId)?.instanceId ?? 0);
+    const n = dev.name;
+    if (dev.expect) {
+      const want = dev.expect;
+      dev.expect = undefined;
+      if (rec.tag !== 'END_OF_STATE') {
+        if (want === 'setup-eos') this.report('vfio/setup-eos', rec.offset, `${n}: SETUP STATE: EOS not found ${hex(rec.value)}`);
+        else this.report('vfio/config-end-flag', rec.offset, `${n}: Failed loading device config space, end flag incorrect ${hex(rec.value)}`);
+      }
+      return;
+    }
+    if (rec.tag === null) {
+      this.report('vfio/unknown-tag', rec.offset, `${n}: Unknown tag ${hex(rec.value)}`);
+      return;
+    }
+    const [maj, min] = VFIO_TAG_SINCE[rec.tag];
+    if (!versionAtLeast(this.version, maj, min)) {
+      this.report('vfio/unknown-tag', rec.offset, `${n}: Unknown tag ${hex(rec.value)} (${VFIO_TAG_QEMU_NAME[rec.tag]} is newer than QEMU ${this.version})`);
+      return;
+    }
+    switch (rec.tag) {
+      case 'DEV_SETUP_STATE':
+        dev.expect = 'setup-eos';
+        break;
+      case 'DEV_CONFIG_STATE':
+        if (this.multifdTransfer) {
+          this.report('vfio/config-in-multifd', rec.offset, `${n}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`);
+        }
+        dev.expect = 'config-eos';
+        break;
+      case 'DEV_INIT_DATA_SENT':
+        if (!this.caps.has('switchover-ack')) {
+          this.report('vfio/init-data-sent-without-ack', rec.offset, `${n}: Received INIT_DATA_SENT but switchover ack is not used`);
+        } else {
+          this.initDataSent.push({ device: cur.name, offset: rec.offset, path: this.path() });
+        }
+        break;
+      case 'DEV_CONFIG_LOAD_READY':
+        if (!this.multifdTransfer) this.report('vfio/load-ready-outside-multifd', rec.offset, `${n}: got DEV_CONFIG_LOAD_READY outside multifd transfer`);
+        else if (!this.opts.vfioLoadConfigAfterIter) this.report('vfio/load-ready-disabled', rec.offset, `${n}: got DEV_CONFIG_LOAD_READY but was disabled`);
+        else if (dev.loadReady) this.report('vfio/load-ready-duplicate', rec.offset, `${n}: duplicate DEV_CONFIG_LOAD_READY`);
+        dev.loadReady = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Rules that need the whole stream: switchover-ack accounting, EOF. */
+  finish(): Diagnostic[] {
+    // qemu_loadvm_state counts the handlers that need an ack (VFIO devices with PRE_COPY:
+    // in the stream, those that iterate); each INIT_DATA_SENT approves one.
+    let pending = [...this.vfio.values()].filter((d) => d.sawPart).length;
+    const newMode = versionAtLeast(this.version, 11, 1);
+    const seen = new Set<string>();
+    for (const e of this.initDataSent) {
+      if (newMode && seen.has(e.device)) continue; // 11.1: a device may report initial data again after a re-init
+      seen.add(e.device);
+      if (pending === 0) {
+        this.diagnostics.push({ rule: 'vfio/switchover-ack-count', severity: 'error', offset: e.offset, path: e.path, message: `${e.device}: qemu_loadvm_approve_switchover failed, err=-22 (Invalid argument): no switchover ack pending` });
+        continue;
+      }
+      pending--;
+      if (pending === 0 && (this.returnPathAt === undefined || this.returnPathAt > e.offset)) {
+        this.diagnostics.push({ rule: 'vfio/switchover-ack-no-return-path', severity: 'error', offset: e.offset, path: e.path, message: `${e.device}: qemu_loadvm_approve_switchover failed, err=-5 (Input/output error): MIG_RP_MSG_SWITCHOVER_ACK needs the return path, never opened (MIG_CMD_OPEN_RETURN_PATH)` });
+      }
+    }
+    return this.diagnostics;
+  }
+
+  get complete(): boolean {
+    return this.sawEof;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Edits that turn a valid generated stream into one that breaks a single loader rule.
+ * They work on records, so every edited stream is still encoded by the one encoder.
+ */
+import { VfioTag, type VfioTagName } from '../../grammar/vfio.js';
+import type { MainRecord } from '../codec/records.js';
+import type { MultifdRecord } from '../multifd/records.js';
+import type { Mutation, RecordMatch } from './scenario.js';
+import type { SavedStream } from './save.js';
+
+function matches(rec: MainRecord, m: RecordMatch, sectionName: string | undefined): boolean {
+  if (rec.kind !== m.kind) return false;
+  if (m.tag !== undefined && !(rec.kind === 'vfio_tag' && rec.tag === m.tag)) return false;
+  if (m.section !== undefined && sectionName !== m.section && !(rec.kind === 'section' && rec.section === m.section)) return false;
+  return true;
+}
+
+function find(main: MainRecord[], m: RecordMatch): number {
+  let seen = 0;
+  let section: string | undefined;
+  for (let i = 0; i < main.length; i++) {
+    const r = main[i];
+    if (r.kind === 'section') section = r.section;
+    if (matches(r, m, section) && seen++ === (m.nth ?? 0)) return i;
+  }
+  throw new Error(`mutation: no record matches ${JSON.stringify(m)}`);
+}
+
+function tagRecord(name: string): MainRecord {
+  const value = (VfioTag as Record<string, bigint>)[name];
+  if (value === undefined) {
+    return { kind: 'vfio_tag', offset: 0, length: 8, tag: null, value: BigInt(name) };
+  }
+  return { kind: 'vfio_tag', offset: 0, length: 8, tag: name as VfioTagName, value };
+}
+
+export function applyMutations(s: SavedStream, mutations: readonly Mutation[]): SavedStream {
+  const main = [...s.main];
+  const multifd = s.multifd.map((c) => [...c]);
+  for (const m of mutations) {
+    switch (m.op) {
+      case 'drop':
+        main.splice(find(main, m.match), 1);
+        break;
+      case 'replaceTag':
+        main[find(main, m.match)] = tagRecord(m.tag);
+        break;
+      case 'insertTagAfter':
+        main.splice(find(main, m.match) + 1, 0, tagRecord(m.tag));
+        break;
+      case 'setIrqState': {
+        const i = main.findIndex((r) => r.kind === 'vfio_pci_config');
+        const r = main[i];
+        if (r.kind === 'vfio_pci_config') main[i] = { ...r, irqState: [m.value, 0, 0, 0] };
+        break;
+      }
+      default:
+        mutateMultifd(multifd, m);
+    }
+  }
+  return { main, multifd };
+}
+
+/** Device-state buffers of all channels, in the order they were queued. */
+function deviceBuffers(channels: MultifdRecord[][]): { ch: number; at: number }[] {
+  const out: { ch: number; at: number }[] = [];
+  channels.forEach((c, ch) => c.forEach((r, at) => {
+    if (r.kind === 'multifd_payload' && at > 0 && c[at - 1].kind === 'multifd_device_state') out.push({ ch, at });
+  }));
+  return out.sort((a, b) => bufIdx(channels, a) - bufIdx(channels, b));
+}
+
+function bufIdx(channels: MultifdRecord[][], p: { ch: number; at: number }): number {
+  const r = channels[p.ch][p.at];
+  return r.kind === 'multifd_payload' ? new DataView(r.data.buffer, r.data.byteOffset).getUint32(4) : -1;
+}
+
+function setWord(channels: MultifdRecord[][], p: { ch: number; at: number }, word: number, value: number): void {
+  const r = channels[p.ch][p.at];
+  if (r.kind !== 'multifd_payload') return;
+  const data = r.data.slice();
+  new DataView(data.buffer).setUint32(word * 4, value);
+  channels[p.ch][p.at] = { ...r, data };
+}
+
+function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
+  const bufs = deviceBuffers(channels);
+  const pick = bufs[('index' in m ? m.index : undefined) ?? 0];
+  if (!pick) throw new Error(`mutation ${m.op}: no device-state buffer`);
+  switch (m.op) {
+    case 'multifdVersion':
+      setWord(channels, pick, 0, 1);
+      break;
+    case 'multifdInvalidIdx':
+      setWord(channels, pick, 1, 0xffffffff);
+      break;
+    case 'multifdDuplicateIdx': {
+      // a second copy of the buffer on the next channel
+      const ch = channels[(pick.ch + 1) % channels.length];
+      ch.push(channels[pick.ch][pick.at - 1], channels[pick.ch][pick.at]);
+      break;
+    }
+    case 'multifdDropIdx':
+      channels[pick.ch].splice(pick.at - 1, 2);
+      break;
+    case 'multifdMoveConfigFirst': {
+      // the config buffer claims idx 0 and buffer 0 takes the config's idx: config no longer last
+      const last = bufs[bufs.length - 1];
+      const lastIdx = bufIdx(channels, last);
+      setWord(channels, last, 1, 0);
+      setWord(channels, bufs[0], 1, lastIdx);
+      break;
+    }
+    default:
+      break;
+  }
+}

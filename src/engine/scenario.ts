@@ -1,0 +1,55 @@
+/**
+ * What `migstream gen` builds: a migration as QEMU's source would write it, described by
+ * the settings that shape the wire (QEMU version, capabilities, devices). JSON input.
+ */
+export interface VfioDeviceScenario {
+  /** qdev path, the idstr becomes "<path>/vfio" */
+  path: string;
+  /** 'v1' (QEMU <= 7.2, migration region) or 'v2' (8.0+) */
+  protocol?: 'v1' | 'v2';
+  /** v2: device data read in each precopy iteration (one read per PART); empty: no PRE_COPY support */
+  precopy?: number[];
+  /** initial bytes: DEV_INIT_DATA_SENT goes out in the PART where they have all been sent (switchover-ack on) */
+  initialBytes?: number;
+  /** stop-copy reads at switchover */
+  stopCopy?: number[];
+  /** the device transfers its switchover state over multifd (10.0+) */
+  multifd?: boolean;
+  /** 10.1+: x-migration-load-config-after-iter on (FULL carries DEV_CONFIG_LOAD_READY) */
+  loadConfigAfterIter?: boolean;
+  config?: { express?: boolean; msixVectors?: number; display?: boolean };
+}
+
+export interface Scenario {
+  /** QEMU release whose behaviour to model, e.g. "8.1" */
+  qemu: string;
+  machine?: string;
+  /** source capabilities (QEMU names): return-path, switchover-ack, multifd, ... */
+  capabilities?: string[];
+  /** RAM: one block of this many bytes (zero pages in setup, a few normal pages at completion) */
+  ramBytes?: number;
+  /** precopy iterations */
+  iterations?: number;
+  /** multifd channels (with capability multifd) */
+  multifdChannels?: number;
+  vfio?: VfioDeviceScenario[];
+  /** seed of the device-data bytes */
+  seed?: number;
+  /** edits applied after building, to make invalid streams: see engine/mutate.ts */
+  mutations?: Mutation[];
+}
+
+export type Mutation =
+  | { op: 'drop'; match: RecordMatch }
+  | { op: 'replaceTag'; match: RecordMatch; tag: string }
+  | { op: 'insertTagAfter'; match: RecordMatch; tag: string }
+  | { op: 'setIrqState'; value: number }
+  | { op: 'multifdDuplicateIdx' | 'multifdDropIdx' | 'multifdVersion' | 'multifdInvalidIdx' | 'multifdMoveConfigFirst'; index?: number };
+
+export interface RecordMatch {
+  kind: string;
+  tag?: string;
+  section?: string;
+  /** nth match (0-based); default 0 */
+  nth?: number;
+}
