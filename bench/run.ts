@@ -13,6 +13,8 @@ import { MainChannelEncoder } from '../src/codec/encode.js';
 import { openMainStream, roundtripSource } from '../src/codec/open.js';
 import { FileSink, StreamWriter } from '../src/io/sink.js';
 import { FileSource } from '../src/io/source.js';
+import { save } from '../src/engine/save.js';
+import { validateMain } from '../src/engine/validate.js';
 
 const PAGE = 4096;
 
@@ -42,10 +44,30 @@ function generate(path: string, bytes: number): void {
   (w.sink as FileSink).close();
 }
 
+/** A VFIO stream whose stop-copy state is `bytes` long (one DEV_DATA_STATE), written as it is generated. */
+function generateVfio(path: string, bytes: number): void {
+  const w = new StreamWriter(new FileSink(path), 1 << 22);
+  const enc = new MainChannelEncoder(w);
+  const base = save({ qemu: '8.0', vfio: [{ path: '0000:00:02.0', stopCopy: [1] }] }).main;
+  const chunk = new Uint8Array(1 << 20).fill(0x5a);
+  for (const rec of base) {
+    if (rec.kind === 'vfio_tag' && rec.tag === 'DEV_DATA_STATE') {
+      enc.write({ ...rec, size: bytes });
+      for (let left = bytes; left > 0; left -= chunk.length) enc.write({ kind: 'vfio_data', offset: 0, length: 0, data: chunk.subarray(0, Math.min(left, chunk.length)) });
+    } else if (rec.kind !== 'vfio_data') enc.write(rec);
+  }
+  enc.finish();
+  (w.sink as FileSink).close();
+}
+
 function child(mode: string, path: string): void {
   const t0 = process.hrtime.bigint();
   let n = 0;
-  if (mode === 'decode') {
+  if (mode === 'validate') {
+    const r = validateMain(new FileSource(path), { qemuVersion: '8.0' });
+    if (!r.valid) throw new Error(JSON.stringify(r.diagnostics));
+    n = r.diagnostics.length;
+  } else if (mode === 'decode') {
     const s = openMainStream(new FileSource(path));
     for (const _ of s.records()) n++;
   } else if (mode === 'roundtrip') {
@@ -85,6 +107,17 @@ function main(): void {
     process.stdout.write(r.stdout);
   }
   if (!a2 && process.env.MIGSTREAM_BENCH_KEEP !== '1') unlinkSync(path);
+
+  // VFIO: 4 GiB of DEV_DATA_STATE through the reference loader
+  const vfio = join(tmpdir(), `migstream-bench-vfio-${gib * 4}g.mig`);
+  if (!existsSync(vfio)) {
+    process.stdout.write(`generating ${vfio} (${gib * 4} GiB of VFIO device state)...\n`);
+    generateVfio(vfio, Math.round(gib * 4 * 2 ** 30));
+  }
+  const r = spawnSync(process.execPath, [self, '--child', 'validate', vfio], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  process.stdout.write(r.stdout);
+  if (process.env.MIGSTREAM_BENCH_KEEP !== '1') unlinkSync(vfio);
 }
 
 main();

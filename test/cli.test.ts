@@ -111,4 +111,50 @@ describe('migstream CLI', () => {
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'pc.ram')).length).toBe(16 << 20);
   });
+
+  const vfio = join(ROOT, 'fixtures', 'vfio');
+
+  it('validate: exit 0 for a valid stream, 1 with every diagnostic for an invalid one', () => {
+    const ok = run(['validate', join(vfio, 'v2-precopy-switchover-ack-8.1.mig'), '--capability', 'return-path', '--capability', 'switchover-ack', '--qemu-version', '8.1']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/valid \(0 diagnostics\)/);
+    const bad = run(['validate', join(vfio, 'bad-setup-eos.mig'), '--qemu-version', '8.1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/at 0x[0-9a-f]+: section 2 "0000:00:02.0\/vfio" \(START\): error \[vfio\/setup-eos\] 0000:00:02.0\/vfio: SETUP STATE: EOS not found 0xffffffffef100005/);
+  });
+
+  it('validate --format json is one document for CI', () => {
+    const r = run(['validate', join(vfio, 'bad-init-data-twice.mig'), '--capability', 'return-path', '--capability', 'switchover-ack', '--qemu-version', '8.1', '--format', 'json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.valid).toBe(false);
+    expect(doc.diagnostics.map((d: { rule: string }) => d.rule)).toEqual(['vfio/switchover-ack-count']);
+  });
+
+  it('validate: usage errors exit 2', () => {
+    expect(run(['validate', paused, '--qemu-version', 'eleven']).code).toBe(2);
+    expect(run(['validate', paused, '--format', 'xml']).code).toBe(2);
+  });
+
+  it('validate on real recordings: valid with the destination settings they were loaded with', () => {
+    expect(run(['validate', paused]).code).toBe(0);
+    expect(run(['validate', join(REAL, 'qemu-11.1', 'pc-x-ignore-shared.mig')]).code).toBe(1); // the destination lacks x-ignore-shared
+    expect(run(['validate', join(REAL, 'qemu-11.1', 'pc-x-ignore-shared.mig'), '--capability', 'x-ignore-shared']).code).toBe(0);
+    expect(run(['validate', join(REAL, 'qemu-7.2', 'pc-old-format.mig'), '--no-configuration', '--qemu-version', '7.2']).code).toBe(0);
+  });
+
+  it('dump --vfio-extract writes each device\'s data stream and config', () => {
+    const dir = join(tmp, 'vfio');
+    expect(run(['dump', join(vfio, 'v1-7.2.mig'), '--vfio-extract', dir]).code).toBe(0);
+    // v1-7.2.scenario.json: precopy reads 4096 and 0, stop-copy reads 8192 and 100
+    expect(readFileSync(join(dir, '0000:00:02.0_vfio.data')).length).toBe(4096 + 8192 + 100);
+    expect(readFileSync(join(dir, '0000:00:02.0_vfio.config')).length).toBe(4 + 256 + 16 + 64 + 1);
+  });
+
+  it('gen writes the scenario\'s stream and its multifd channels', () => {
+    const out = join(tmp, 'gen.mig');
+    expect(run(['gen', join(vfio, 'multifd-10.0.scenario.json'), '-o', out]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(out), readFileSync(join(vfio, 'multifd-10.0.mig')))).toBe(0);
+    expect(Buffer.compare(readFileSync(join(tmp, 'gen.multifd1.bin')), readFileSync(join(vfio, 'multifd-10.0.multifd1.bin')))).toBe(0);
+  });
 });
