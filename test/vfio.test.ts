@@ -146,3 +146,25 @@ describe('VFIO device data is streamed, never held whole', () => {
     expect(records.filter((x) => x.kind === 'vfio_data').every((x) => x.length <= 1 << 20)).toBe(true);
   });
 });
+
+describe('a PCI config state that does not fit the known layout', () => {
+  it('is kept raw, delimited by the vmdescription size, with a warning; the stream still round-trips', async () => {
+    const { save } = await import('../src/engine/save.js');
+    const { openMainStream } = await import('../src/codec/open.js');
+    const saved = save({ qemu: '8.0', vfio: [{ path: '0000:00:02.0', stopCopy: [100], config: { msixVectors: 4 } }] });
+    const i = saved.main.findIndex((r) => r.kind === 'vfio_pci_config');
+    const cfg = saved.main[i];
+    if (cfg.kind !== 'vfio_pci_config') throw new Error('no config');
+    const config = cfg.config.slice();
+    config[0x42] = 7; // the MSI-X capability now claims 8 vectors; the table still has 4
+    saved.main[i] = { ...cfg, config };
+    const bytes = encodeMain(saved.main);
+    const s = openMainStream(new BufferSource(bytes));
+    const records = [...s.records()];
+    const raw = records.find((r) => r.kind === 'raw');
+    expect(raw?.kind === 'raw' && raw.reason).toContain('VFIO PCI config');
+    expect(raw?.length).toBe(4 + 256 + 16 + 64 + 1);
+    expect(s.warnings.some((w) => w.message.includes('vmdescription size'))).toBe(true);
+    expect(roundtripSource(new BufferSource(bytes), new BufferSource(bytes)).identical).toBe(true);
+  });
+});
