@@ -130,3 +130,41 @@ export const migCommandByName: ReadonlyMap<string, MigCommand> = new Map(MIG_CMD
 
 /** Size limit of a PACKAGED blob (UINT32_MAX in every version since 7.2). */
 export const MAX_VM_CMD_PACKAGED_SIZE = 0xffffffff;
+
+/**
+ * The return path (destination -> source, migration.c): be16 type, be16 len, payload.
+ * `len` fixed where the source checks it. RECV_BITMAP is followed, outside the message, by
+ * be64 size, the little-endian bitmap and be64 RAMBLOCK_RECV_BITMAP_ENDING.
+ */
+export interface ReturnPathMessage {
+  readonly value: number;
+  readonly name: string;
+  readonly len?: number;
+  readonly payload: Layout;
+}
+export const MIG_RP_MSG: readonly ReturnPathMessage[] = [
+  { value: 1, name: 'MIG_RP_MSG_SHUT', len: 4, payload: [{ name: 'status', type: 'be32' }] },
+  { value: 2, name: 'MIG_RP_MSG_PONG', len: 4, payload: [{ name: 'value', type: 'be32' }] },
+  {
+    value: 3,
+    name: 'MIG_RP_MSG_REQ_PAGES_ID',
+    payload: [
+      { name: 'start', type: 'be64' },
+      { name: 'length', type: 'be32' },
+      { name: 'ramblock', type: 'counted' },
+    ],
+  },
+  { value: 4, name: 'MIG_RP_MSG_REQ_PAGES', len: 12, payload: [{ name: 'start', type: 'be64' }, { name: 'length', type: 'be32' }] },
+  { value: 5, name: 'MIG_RP_MSG_RECV_BITMAP', payload: [{ name: 'ramblock', type: 'counted' }] },
+  { value: 6, name: 'MIG_RP_MSG_RESUME_ACK', len: 4, payload: [{ name: 'value', type: 'be32' }] },
+  { value: 7, name: 'MIG_RP_MSG_SWITCHOVER_ACK', len: 0, payload: [] },
+];
+export const MIG_RP_MSG_MAX_LEN = 512;
+export const MIG_RP_MSG_RECV_BITMAP = 5;
+export const MIG_RP_MSG_SHUT = 1;
+export const RAMBLOCK_RECV_BITMAP_ENDING = 0x0123456789abcdefn;
+export const ReturnPathHeader: Layout = [
+  { name: 'type', type: 'be16' },
+  { name: 'len', type: 'be16' },
+];
+export const rpMessageByValue: ReadonlyMap<number, ReturnPathMessage> = new Map(MIG_RP_MSG.map((m) => [m.value, m]));

@@ -9,8 +9,7 @@ import { VfioExtractor } from '../formats/vfio-extract.js';
 import { StreamSummary } from '../formats/summary.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
 import { openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
-import { detectChannelKind } from '../codec/detect.js';
-import { decodeMultifdChannel } from '../multifd/codec.js';
+import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { FileSource } from '../io/source.js';
@@ -24,6 +23,7 @@ interface DumpOptions extends StreamCliOptions {
   inline?: boolean;
   ram: string;
   vfioExtract?: string;
+  kind: ChannelKind | 'auto';
 }
 
 export function registerDump(program: Command): void {
@@ -34,6 +34,7 @@ export function registerDump(program: Command): void {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['analyze', 'ir', 'summary', 'desc']).default('analyze'))
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
+    .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
     .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
     .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes');
   streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
@@ -43,7 +44,8 @@ export function registerDump(program: Command): void {
 
 function runDump(file: string, o: DumpOptions): number {
   const src = openSource(file);
-  if (detectChannelKind(src) === 'multifd') return dumpMultifd(file, src, o);
+  const kind = resolveChannelKind(src, o.kind);
+  if (kind !== 'main') return dumpSideChannel(file, src, kind, o);
   src.close();
   const s = openFromCli(file, o);
   const out = new TextOut(o.output);
@@ -118,22 +120,37 @@ function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
 }
 
 
-/** A multifd channel capture: `--format summary` (the other formats are for the main channel). */
-function dumpMultifd(file: string, src: FileSource, o: DumpOptions): number {
-  if (o.format !== 'summary') {
+/** A multifd channel or return-path capture: `summary` or `ir` (the others describe the main channel). */
+function dumpSideChannel(file: string, src: FileSource, kind: 'multifd' | 'return-path', o: DumpOptions): number {
+  if (o.format !== 'summary' && o.format !== 'ir') {
     src.close();
-    throw new UsageError(`${file} is a multifd channel: use dump --format summary (or roundtrip)`);
+    throw new UsageError(`${file} is a ${kind} channel: use dump --format summary or --format ir`);
+  }
+  if (o.format === 'ir' && !o.inline && !src.seekable) {
+    src.close();
+    throw new UsageError('dump --format ir of stdin needs --inline (payloads cannot refer to a pipe)');
   }
   const out = new TextOut(o.output);
+  const reader = new StreamReader(src);
   const sum = new MultifdSummary();
+  const messages: object[] = [];
+  const ir = o.format === 'ir' ? new IrWriter(out.write, { format: IR_FORMAT, version: IR_VERSION, channel: kind, source: file, sourceSize: src.size }) : undefined;
   let error: StreamError | undefined;
   try {
-    for (const rec of decodeMultifdChannel(new StreamReader(src), o.pageSize)) sum.add(rec);
+    for (const rec of decodeSideChannel(kind, reader, o.pageSize)) {
+      if (ir) ir.record(recordToIrLine(rec, o.inline ? 'inline' : 'ref', (b) => reader.offsetOf(b)));
+      else if (rec.kind === 'rp_message') messages.push({ offset: rec.offset, name: rec.name, len: rec.len, ...(rec.fields ?? {}) });
+      else sum.add(rec as never);
+    }
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     error = e;
   } finally {
-    out.write(JSON.stringify({ file, ...sum.toJSON(), error: error?.message ?? null }, null, 2) + '\n');
+    if (ir) ir.end({ warnings: [], error: error?.toJSON() });
+    else {
+      const body = kind === 'multifd' ? sum.toJSON() : { channel: 'return-path', messages };
+      out.write(JSON.stringify({ file, ...body, error: error?.message ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+    }
     out.close();
     src.close();
   }

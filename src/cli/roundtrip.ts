@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import type { ChannelKind } from '../codec/channels.js';
 import { roundtripSource } from '../codec/open.js';
 import { reportError } from './errors.js';
 import { openSource } from './common.js';
@@ -8,10 +9,11 @@ export function registerRoundtrip(program: Command): void {
     .command('roundtrip')
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
     .argument('<files...>', 'stream files')
-    .action((files: string[], _o: unknown, c: Command) => {
+    .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
+    .action((files: string[], o: { kind: ChannelKind | 'auto' }, c: Command) => {
       let code = 0;
       for (const f of files) {
-        const r = roundtripSource(openSource(f), openSource(f));
+        const r = roundtripSource(openSource(f), openSource(f), { kind: o.kind });
         if (r.error) {
           process.stdout.write(`${f}: invalid\n`);
           code = Math.max(code, reportError(r.error));

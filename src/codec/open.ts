@@ -4,10 +4,8 @@ import { CompareSink, StreamWriter, type ByteSink } from '../io/sink.js';
 import { FileSource, type ByteSource } from '../io/source.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
-import { MainChannelEncoder } from './encode.js';
 import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
-import { detectChannelKind } from './detect.js';
-import { decodeMultifdChannel, encodeMultifdRecord } from '../multifd/codec.js';
+import { ChannelEncoder, decodeSideChannel, resolveChannelKind, type AnyRecord, type ChannelKind } from './channels.js';
 import type { DecodeWarning, MainRecord } from './records.js';
 
 export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'> {
@@ -74,52 +72,43 @@ export interface RoundtripResult {
 }
 
 /** Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is held). */
-export function roundtripSource(source: ByteSource, compareWith: ByteSource, opts: OpenOptions = {}): RoundtripResult {
-  if (detectChannelKind(source) === 'multifd') return roundtripMultifd(source, compareWith, opts.pageSize);
-  const s = openMainStream(source, opts);
+export function roundtripSource(source: ByteSource, compareWith: ByteSource, opts: OpenOptions & { kind?: ChannelKind | 'auto' } = {}): RoundtripResult {
+  const kind = resolveChannelKind(source, opts.kind);
   const sink = new CompareSink(compareWith);
   const w = new StreamWriter(sink);
-  const enc = new MainChannelEncoder(w);
+  const enc = new ChannelEncoder(w);
   let n = 0;
+  let warnings: DecodeWarning[] = [];
+  let reader: StreamReader;
+  let records: Iterable<AnyRecord>;
+  if (kind === 'main') {
+    const s = openMainStream(source, opts);
+    warnings = s.warnings;
+    reader = s.reader;
+    records = s.records();
+  } else {
+    reader = new StreamReader(source);
+    records = decodeSideChannel(kind, reader, opts.pageSize);
+  }
   try {
-    for (const rec of s.records()) {
+    for (const rec of records) {
       enc.write(rec);
       n++;
     }
     enc.finish();
   } catch (e) {
-    if (e instanceof StreamError) return { identical: false, records: n, bytes: s.reader.offset, error: e, warnings: s.warnings };
+    if (e instanceof StreamError) return { identical: false, records: n, bytes: reader.offset, error: e, warnings };
     throw e;
   }
   const diff = sink.finish();
-  return { identical: diff === undefined, firstDifference: diff, records: n, bytes: w.position, warnings: s.warnings };
+  return { identical: diff === undefined, firstDifference: diff, records: n, bytes: w.position, warnings };
 }
 
 /** Encode a record sequence into a sink. */
-export function encodeRecords(records: Iterable<MainRecord>, sink: ByteSink): number {
+export function encodeRecords(records: Iterable<AnyRecord>, sink: ByteSink): number {
   const w = new StreamWriter(sink);
-  const enc = new MainChannelEncoder(w);
+  const enc = new ChannelEncoder(w);
   for (const r of records) enc.write(r);
   enc.finish();
   return w.position;
-}
-
-/** The same for a multifd channel capture. */
-export function roundtripMultifd(source: ByteSource, compareWith: ByteSource, pageSize?: number): RoundtripResult {
-  const r = new StreamReader(source);
-  const sink = new CompareSink(compareWith);
-  const w = new StreamWriter(sink);
-  let n = 0;
-  try {
-    for (const rec of decodeMultifdChannel(r, pageSize)) {
-      encodeMultifdRecord(w, rec);
-      n++;
-    }
-    w.flush();
-  } catch (e) {
-    if (e instanceof StreamError) return { identical: false, records: n, bytes: r.offset, error: e, warnings: [] };
-    throw e;
-  }
-  const diff = sink.finish();
-  return { identical: diff === undefined, firstDifference: diff, records: n, bytes: w.position, warnings: [] };
 }

@@ -4,7 +4,7 @@
  * the input file (default) or `{"$base64"}` (--inline); 64-bit integers are `{"$u64"}`.
  */
 import { readFileSync } from 'node:fs';
-import type { MainRecord } from '../codec/records.js';
+import type { AnyRecord, ChannelKind } from '../codec/channels.js';
 import type { DecodeWarning } from '../codec/records.js';
 import type { StreamError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
@@ -16,7 +16,7 @@ const SMALL = 64;
 export interface IrHeader {
   format: typeof IR_FORMAT;
   version: number;
-  channel: 'main';
+  channel: ChannelKind;
   /** the input the `$ref` payloads point into */
   source: string;
   sourceSize?: number;
@@ -30,7 +30,7 @@ export interface IrTrailer {
 export type DataMode = 'ref' | 'inline';
 
 /** Serialize one record as a single JSON line. `offsetOf` gives the input offset of a payload view, if it has one. */
-export function recordToIrLine(rec: MainRecord, mode: DataMode, offsetOf: (b: Uint8Array) => number | undefined): string {
+export function recordToIrLine(rec: AnyRecord, mode: DataMode, offsetOf: (b: Uint8Array) => number | undefined): string {
   return JSON.stringify(rec, (_k, v: unknown) => {
     if (typeof v === 'bigint') return { $u64: '0x' + v.toString(16) };
     if (v instanceof Uint8Array) {
@@ -94,7 +94,7 @@ export class IrWriter {
  * at a time. Documents not in the one-record-per-line layout (edited by hand) are parsed
  * whole.
  */
-export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): { header: IrHeader; records: Generator<MainRecord> } {
+export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): { header: IrHeader; records: Generator<AnyRecord> } {
   const text = readFileSync(path, 'utf8');
   const marker = text.indexOf('"records": [\n');
   if (marker < 0) {
@@ -102,21 +102,21 @@ export function readIr(path: string, openSource: (header: IrHeader) => ByteSourc
     checkHeader(doc);
     const src = openSource(doc);
     const revive = irReviver(src);
-    const whole = JSON.parse(text, revive) as { records: MainRecord[] };
+    const whole = JSON.parse(text, revive) as { records: AnyRecord[] };
     return { header: doc, records: (function* () { yield* whole.records; })() };
   }
   const header = JSON.parse(text.slice(0, marker).replace(/,\s*$/, '') + '}') as IrHeader;
   checkHeader(header);
   const src = openSource(header);
   const revive = irReviver(src);
-  function* records(): Generator<MainRecord> {
+  function* records(): Generator<AnyRecord> {
     let pos = marker + '"records": [\n'.length;
     for (;;) {
       const nl = text.indexOf('\n', pos);
       const line = text.slice(pos, nl < 0 ? undefined : nl);
       if (line.startsWith(']')) return;
       const body = line.endsWith(',') ? line.slice(0, -1) : line;
-      if (body.length) yield JSON.parse(body, revive) as MainRecord;
+      if (body.length) yield JSON.parse(body, revive) as AnyRecord;
       if (nl < 0) return;
       pos = nl + 1;
     }

@@ -15,6 +15,13 @@ import { compileLayout } from '../layout/parser.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
 import type { MultifdRecord } from './records.js';
+import { isVfioIdstr, VfioDeviceStatePacketHeader } from '../../grammar/vfio.js';
+
+/** A NUL-padded C string field (idstr[256]) as latin1. */
+export function cString(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  return Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('latin1');
+}
 
 /** Largest payload we accept after one packet (a device-state buffer is chunked by the sender). */
 const MAX_PAYLOAD = 64 << 20;
@@ -28,6 +35,7 @@ export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET
   const head = compileLayout(MultifdPacketHeader);
   const ram = compileLayout(MultifdRamPacketBody);
   const dev = compileLayout(MultifdDeviceStateBody);
+  const vfioHead = compileLayout(VfioDeviceStatePacketHeader);
   const offsetsBytes = (MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) * 8;
   r.path.push('MultiFDInit');
   const fields = init.parse(r.bytes(init.size, 'MultiFDInit'));
@@ -45,6 +53,12 @@ export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET
       const body = dev.parse(r.bytes(dev.size, 'device state packet'));
       payload = body.nextPacketSize as number;
       yield { kind: 'multifd_device_state', offset, length: r.offset - offset, header, fields: body };
+      if (isVfioIdstr(cString(body.idstr as Uint8Array)) && payload >= vfioHead.size) {
+        const at = r.offset;
+        const h = vfioHead.parse(r.bytes(vfioHead.size, 'VFIO device state packet header'));
+        yield { kind: 'multifd_vfio_buffer', offset: at, length: vfioHead.size, version: h.version as number, idx: h.idx as number, flags: h.flags as number };
+        payload -= vfioHead.size;
+      }
     } else {
       const body = ram.parse(r.bytes(ram.size, 'RAM packet'));
       const offsets = r.copyBytes(offsetsBytes, 'page offsets');
@@ -82,6 +96,9 @@ export function encodeMultifdRecord(w: StreamWriter, rec: MultifdRecord): void {
     case 'multifd_device_state':
       writeLayout(w, MultifdPacketHeader, rec.header);
       writeLayout(w, MultifdDeviceStateBody, rec.fields);
+      break;
+    case 'multifd_vfio_buffer':
+      writeLayout(w, VfioDeviceStatePacketHeader, { version: rec.version, idx: rec.idx, flags: rec.flags });
       break;
     case 'multifd_payload':
       w.bytes(rec.data);

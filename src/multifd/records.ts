@@ -20,10 +20,18 @@ export interface MultifdDeviceStatePacketRecord extends RecordBase {
   fields: LayoutValue;
 }
 
+/** The VFIODeviceStatePacket header at the start of a VFIO device-state payload (big-endian). */
+export interface MultifdVfioBufferRecord extends RecordBase {
+  kind: 'multifd_vfio_buffer';
+  version: number;
+  idx: number;
+  flags: number;
+}
+
 /** Bytes after a packet: page data, a compressed stream chunk, or a device-state buffer. */
 export interface MultifdPayloadRecord extends RecordBase {
   kind: 'multifd_payload';
   data: Uint8Array;
 }
 
-export type MultifdRecord = MultifdInitRecord | MultifdRamPacketRecord | MultifdDeviceStatePacketRecord | MultifdPayloadRecord;
+export type MultifdRecord = MultifdInitRecord | MultifdRamPacketRecord | MultifdDeviceStatePacketRecord | MultifdVfioBufferRecord | MultifdPayloadRecord;

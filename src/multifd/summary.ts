@@ -1,4 +1,5 @@
 import type { MultifdRecord } from './records.js';
+import { cString } from './codec.js';
 
 /** Per-channel figures for `dump --format summary` of a multifd capture. */
 export class MultifdSummary {
@@ -29,11 +30,12 @@ export class MultifdSummary {
       }
       case 'multifd_device_state': {
         this.packets++;
-        const raw = rec.fields.idstr as Uint8Array;
-        const end = raw.indexOf(0);
-        this.lastDevice = `${Buffer.from(raw.subarray(0, end < 0 ? raw.length : end)).toString('latin1')} (instance ${rec.fields.instanceId})`;
+        this.lastDevice = `${cString(rec.fields.idstr as Uint8Array)} (instance ${rec.fields.instanceId})`;
         break;
       }
+      case 'multifd_vfio_buffer':
+        if (this.lastDevice) this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.length);
+        break;
       case 'multifd_payload':
         this.payloadBytes += rec.data.length;
         if (this.lastDevice) this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.data.length);
