@@ -46,9 +46,13 @@ describe('VFIO fixtures are what the save engine writes', () => {
 describe('the reference loader judges each fixture as QEMU would', () => {
   for (const [key, e] of Object.entries(expectations)) {
     it(`${key}: ${e.rules.length ? e.rules.join(', ') : 'valid'}`, () => {
-      const mig = join(DIR, `${e.stream ?? key}.mig`);
-      const r = validateMain(new FileSource(mig), e.validate);
-      expect([...new Set(r.diagnostics.map((d) => d.rule))]).toEqual(e.rules);
+      const base = e.stream ?? key;
+      const mig = join(DIR, `${base}.mig`);
+      const multifd = Array.from({ length: e.multifd ?? 0 }, (_, i) => join(DIR, `${base}.multifd${i}.bin`))
+        .reverse() // channels may be given in any order
+        .map((f) => ({ name: f, source: new FileSource(f) }));
+      const r = validateMain(new FileSource(mig), e.validate, {}, { multifd });
+      expect([...new Set(r.diagnostics.map((d) => d.rule))].sort()).toEqual([...e.rules].sort());
       expect(r.valid).toBe(e.rules.length === 0);
       // every finding about the stream points into it (destination-settings findings have no offset)
       for (const d of r.diagnostics) if (!d.rule.startsWith('migration/')) expect(d.offset).toBeGreaterThan(0);

@@ -13,6 +13,8 @@ interface ValidateOptions {
   vfioMultifdTransfer: 'auto' | 'on' | 'off';
   vfioLoadConfigAfterIter?: boolean;
   pageSize?: number;
+  multifd: string[];
+  returnPath?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -24,7 +26,9 @@ export function registerValidate(program: Command): void {
     .addOption(new Option('--format <format>', 'diagnostics as text lines or one JSON document').choices(['text', 'json']).default('text'))
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
     .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
-    .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)');
+    .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)')
+    .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--return-path <file>', 'the return-path capture (destination -> source)');
   streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
     if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const r = validateMain(openSource(file), {
@@ -33,12 +37,15 @@ export function registerValidate(program: Command): void {
       sendConfiguration: o.configuration,
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
-    }, { pageSize: o.pageSize });
+    }, { pageSize: o.pageSize }, {
+      multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
+      returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
+    });
     if (o.format === 'json') {
       process.stdout.write(JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n');
     } else {
       for (const d of r.diagnostics) {
-        process.stdout.write(`${file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
+        process.stdout.write(`${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
       }
       process.stdout.write(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
     }

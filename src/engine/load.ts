@@ -13,6 +13,8 @@ import { versionAtLeast } from './save.js';
 
 export interface Diagnostic {
   rule: string;
+  /** the capture the offset is in, when it is not the main channel */
+  channel?: string;
   severity: 'error' | 'warning';
   offset: number;
   path: string;
@@ -61,6 +63,15 @@ export class ReferenceLoader {
   private vfio = new Map<string, VfioDeviceState>();
   private initDataSent: InitDataSent[] = [];
   private firstRecord = true;
+  /** what the multifd channels are checked against (engine/multifd-load.ts) */
+  readonly main = {
+    ramBlocks: new Map<string, number>(),
+    multifdFlushes: 0,
+    ramEos: 0,
+    switchoverStart: false,
+    uuid: undefined as Uint8Array | undefined,
+    pings: [] as { value: number; offset: number }[],
+  };
 
   constructor(private readonly opts: LoadOptions = {}) {
     this.caps = new Set(opts.capabilities ?? []);
@@ -98,6 +109,14 @@ export class ReferenceLoader {
       case 'configuration':
         this.sawConfiguration = true;
         this.checkCapabilities(rec);
+        for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.main.uuid = sub.fields.uuid;
+        break;
+      case 'ram_block':
+        this.main.ramBlocks.set(rec.idstr, rec.usedLength);
+        break;
+      case 'ram':
+        if (rec.op === 'multifd_flush') this.main.multifdFlushes++;
+        if (rec.op === 'eos') this.main.ramEos++;
         break;
       case 'command':
         this.command(rec);
@@ -179,6 +198,7 @@ export class ReferenceLoader {
         break;
       case 2:
         if (this.returnPathAt === undefined) this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
+        this.main.pings.push({ value: rec.fields?.value as number, offset: rec.offset });
         break;
       case 3: {
         const postcopy = this.caps.has('postcopy-ram');
@@ -187,6 +207,7 @@ export class ReferenceLoader {
         break;
       }
       case 11:
+        this.main.switchoverStart = true;
         if (!versionAtLeast(this.version, 10, 0)) this.report('savevm/unknown-command', rec.offset, `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`);
         break;
       default:
@@ -269,5 +290,26 @@ export class ReferenceLoader {
 
   get complete(): boolean {
     return this.sawEof;
+  }
+
+  /** VFIO devices of the main channel: does each transfer its state over multifd, did it send LOAD_READY? */
+  vfioDevices(): { idstr: string; loadReady: boolean }[] {
+    return [...this.vfio.entries()].map(([idstr, d]) => ({ idstr, loadReady: d.loadReady }));
+  }
+
+  get doesMultifdTransfer(): boolean {
+    return this.multifdTransfer;
+  }
+
+  get destinationVersion(): string {
+    return this.version;
+  }
+
+  get loadConfigAfterIter(): boolean {
+    return this.opts.vfioLoadConfigAfterIter ?? false;
+  }
+
+  hasCapability(c: string): boolean {
+    return this.caps.has(c);
   }
 }

@@ -11,6 +11,7 @@ import type { SavedStream } from './save.js';
 function matches(rec: MainRecord, m: RecordMatch, sectionName: string | undefined): boolean {
   if (rec.kind !== m.kind) return false;
   if (m.tag !== undefined && !(rec.kind === 'vfio_tag' && rec.tag === m.tag)) return false;
+  if (m.op !== undefined && !(rec.kind === 'ram' && rec.op === m.op)) return false;
   if (m.section !== undefined && sectionName !== m.section && !(rec.kind === 'section' && rec.section === m.section)) return false;
   return true;
 }
@@ -75,6 +76,11 @@ function bufIdx(channels: MultifdRecord[][], p: { ch: number; at: number }): num
   return r.kind === 'multifd_payload' ? new DataView(r.data.buffer, r.data.byteOffset).getUint32(4) : -1;
 }
 
+/** The device-state packet record in front of a buffer. */
+function packetOf(channels: MultifdRecord[][], p: { ch: number; at: number }): MultifdRecord {
+  return channels[p.ch][p.at - 1];
+}
+
 function setWord(channels: MultifdRecord[][], p: { ch: number; at: number }, word: number, value: number): void {
   const r = channels[p.ch][p.at];
   if (r.kind !== 'multifd_payload') return;
@@ -103,6 +109,28 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
     case 'multifdDropIdx':
       channels[pick.ch].splice(pick.at - 1, 2);
       break;
+    case 'multifdConfigFlag': {
+      // the config buffer's first be64 is no longer DEV_CONFIG_STATE
+      const last = bufs[bufs.length - 1];
+      setWord(channels, last, 3, 0xef100004);
+      break;
+    }
+    case 'multifdRenameDevice':
+    case 'multifdSyncDeviceState':
+    case 'multifdUnterminatedIdstr': {
+      const pk = packetOf(channels, pick);
+      if (pk.kind !== 'multifd_device_state') break;
+      const i = channels[pick.ch].indexOf(pk);
+      if (m.op === 'multifdSyncDeviceState') {
+        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: (pk.header.flags as number) | 0x01 } };
+      } else {
+        const idstr = (pk.fields.idstr as Uint8Array).slice();
+        if (m.op === 'multifdRenameDevice') idstr.set(Buffer.from('0000:00:09.0/vfio'));
+        else idstr[255] = 0x41; // the name stays, its terminator goes
+        channels[pick.ch][i] = { ...pk, fields: { ...pk.fields, idstr } };
+      }
+      break;
+    }
     case 'multifdMoveConfigFirst': {
       // the config buffer claims idx 0 and buffer 0 takes the config's idx: config no longer last
       const last = bufs[bufs.length - 1];

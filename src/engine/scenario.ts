@@ -44,11 +44,26 @@ export type Mutation =
   | { op: 'replaceTag'; match: RecordMatch; tag: string }
   | { op: 'insertTagAfter'; match: RecordMatch; tag: string }
   | { op: 'setIrqState'; value: number }
-  | { op: 'multifdDuplicateIdx' | 'multifdDropIdx' | 'multifdVersion' | 'multifdInvalidIdx' | 'multifdMoveConfigFirst'; index?: number };
+  | {
+      op:
+        | 'multifdDuplicateIdx'
+        | 'multifdDropIdx'
+        | 'multifdVersion'
+        | 'multifdInvalidIdx'
+        | 'multifdMoveConfigFirst'
+        | 'multifdConfigFlag'
+        | 'multifdRenameDevice'
+        | 'multifdSyncDeviceState'
+        | 'multifdUnterminatedIdstr';
+      /** which device-state buffer, in idx order (default 0) */
+      index?: number;
+    };
 
 export interface RecordMatch {
   kind: string;
   tag?: string;
+  /** RAM records: the op (e.g. "multifd_flush") */
+  op?: string;
   section?: string;
   /** nth match (0-based); default 0 */
   nth?: number;

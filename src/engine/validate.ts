@@ -2,6 +2,8 @@ import { openMainStream, type OpenOptions } from '../codec/open.js';
 import { StreamError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
 import { ReferenceLoader, type Diagnostic, type LoadOptions } from './load.js';
+import { MultifdJoin, type ChannelInput } from './multifd-load.js';
+import { checkReturnPath } from './returnpath-load.js';
 
 export interface ValidationResult {
   valid: boolean;
@@ -9,8 +11,13 @@ export interface ValidationResult {
   warnings: { offset: number; path: string; message: string }[];
 }
 
-/** Decode a main-channel stream and run the reference loader over it. */
-export function validateMain(source: ByteSource, load: LoadOptions, open: OpenOptions = {}): ValidationResult {
+export interface SideChannels {
+  multifd?: ChannelInput[];
+  returnPath?: ChannelInput;
+}
+
+/** Decode a main-channel stream (and its multifd channels and return path) and run the reference loader over them. */
+export function validateMain(source: ByteSource, load: LoadOptions, open: OpenOptions = {}, side: SideChannels = {}): ValidationResult {
   const s = openMainStream(source, { ...open, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
   try {
@@ -19,6 +26,13 @@ export function validateMain(source: ByteSource, load: LoadOptions, open: OpenOp
     if (!(e instanceof StreamError)) throw e;
     loader.streamError(e);
   }
-  const diagnostics = loader.finish().sort((a, b) => a.offset - b.offset);
+  const diagnostics = loader.finish();
+  if (side.multifd?.length) {
+    const join = new MultifdJoin(loader, side.multifd.length, open.pageSize);
+    side.multifd.forEach((ch, i) => join.checkChannel(ch, i));
+    diagnostics.push(...join.finish());
+  }
+  if (side.returnPath) diagnostics.push(...checkReturnPath(loader, side.returnPath));
+  diagnostics.sort((a, b) => (a.channel ?? '').localeCompare(b.channel ?? '') || a.offset - b.offset);
   return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: s.warnings };
 }

@@ -1,0 +1,282 @@
+/**
+ * The destination's multifd side (migration/multifd.c, multifd-nocomp.c,
+ * multifd-device-state.c, hw/vfio/migration-multifd.c), checked against what the main
+ * channel established: RAM blocks, MULTIFD_FLUSH rounds, VFIO devices and their settings.
+ * Spec: vfio-and-multifd.md §8-§9 and its verification file.
+ */
+import { DEFAULT_TARGET_PAGE_SIZE } from '../../grammar/ram.js';
+import {
+  MULTIFD_FLAG_COMPRESSION_MASK,
+  MULTIFD_PACKET_BYTES_OF_PAGES,
+  MULTIFD_VERSION,
+  MultifdFlag,
+} from '../../grammar/multifd.js';
+import {
+  isVfioIdstr,
+  VFIO_DEVICE_STATE_CONFIG_STATE,
+  VFIO_DEVICE_STATE_IDX_INVALID,
+  VFIO_DEVICE_STATE_PACKET_VER_CURRENT,
+  VfioTag,
+} from '../../grammar/vfio.js';
+import { StreamError, hex } from '../errors.js';
+import { StreamReader } from '../io/reader.js';
+import { BufferSource, type ByteSource } from '../io/source.js';
+import { cString, decodeMultifdChannel } from '../multifd/codec.js';
+import { readVfioPayload } from '../vfio/decode.js';
+import type { Diagnostic, ReferenceLoader } from './load.js';
+
+export interface ChannelInput {
+  name: string;
+  source: ByteSource;
+}
+
+/** Where one VFIO buffer sits, so its bytes can be read again (extraction). */
+export interface BufferLocation {
+  channel: number;
+  offset: number;
+  length: number;
+  idx: number;
+  flags: number;
+}
+
+interface DeviceBuffers {
+  buffers: Map<number, BufferLocation>;
+  last?: number;
+  firstOffset: { channel: string; offset: number };
+}
+
+export class MultifdJoin {
+  readonly diagnostics: Diagnostic[] = [];
+  readonly devices = new Map<string, DeviceBuffers>();
+  private ids = new Map<number, string>();
+  private packetNums = new Map<bigint, string>();
+  private compression: number | undefined;
+  private uuid: Uint8Array | undefined;
+
+  constructor(private readonly main: ReferenceLoader, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {}
+
+  private report(rule: string, channel: string, offset: number, path: string, message: string, severity: Diagnostic['severity'] = 'error'): void {
+    this.diagnostics.push({ rule, channel, severity, offset, path, message });
+  }
+
+  /** Reads one channel to its end (streaming), checking every packet. */
+  checkChannel(ch: ChannelInput, index: number): void {
+    const r = new StreamReader(ch.source);
+    const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
+    const m = this.main.main;
+    let syncs = 0;
+    let lastNum: bigint | undefined;
+    let device: { key: string; idstr: string; at: number } | undefined;
+    let pendingBuffer: { loc: BufferLocation; key: string; at: number; payload: Uint8Array[] } | undefined;
+    const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
+    const flushBuffer = (): void => {
+      if (!pendingBuffer) return;
+      this.checkConfigBuffer(pendingBuffer.key, ch.name, pendingBuffer.at, pendingBuffer.payload);
+      pendingBuffer = undefined;
+    };
+    try {
+      for (const rec of decodeMultifdChannel(r, this.pageSize)) {
+        switch (rec.kind) {
+          case 'multifd_init': {
+            const f = rec.fields;
+            const id = f.id as number;
+            if (f.version !== MULTIFD_VERSION) this.report('multifd/init-version', ch.name, 4, 'MultiFDInit', `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`);
+            if (id > this.channelCount) this.report('multifd/init-id', ch.name, 24, 'MultiFDInit', `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`);
+            const dup = this.ids.get(id);
+            if (dup) this.report('multifd/init-id-duplicate', ch.name, 24, 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
+            this.ids.set(id, ch.name);
+            const uuid = f.uuid as Uint8Array;
+            const want = m.uuid ?? this.uuid;
+            if (want && Buffer.compare(Buffer.from(want), Buffer.from(uuid)) !== 0) {
+              this.report('multifd/init-uuid', ch.name, 8, 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
+            }
+            this.uuid ??= uuid;
+            break;
+          }
+          case 'multifd_packet': {
+            flushBuffer();
+            device = undefined;
+            const h = rec.header;
+            const f = rec.fields;
+            const at = rec.offset;
+            const flags = h.flags as number;
+            if (h.version !== MULTIFD_VERSION) this.report('multifd/packet-version', ch.name, at + 4, where(at), `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`);
+            // the compression method is checked where pages are decompressed: packets with normal pages
+            const comp = flags & MULTIFD_FLAG_COMPRESSION_MASK;
+            if ((f.normalPages as number) === 0) {
+              // SYNC-only packets carry no method bits
+            } else if (this.compression === undefined) this.compression = comp;
+            else if (comp !== this.compression) this.report('multifd/compression', ch.name, at + 8, where(at), `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`);
+            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
+            // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
+            // stale one: a broken sequence is worth a warning, not a refusal.
+            const num = f.packetNum as bigint;
+            const empty = (f.normalPages as number) + (f.zeroPages as number) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
+            if (!empty) {
+              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`, 'warning');
+              const other = this.packetNums.get(num);
+              if (other) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} also used on ${other}`, 'warning');
+              this.packetNums.set(num, ch.name);
+              lastNum = num;
+            }
+            const alloc = f.pagesAlloc as number;
+            const normal = f.normalPages as number;
+            const zero = f.zeroPages as number;
+            if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + 12, where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
+            if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + 16, where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
+            if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + 32, where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
+            if (normal + zero > 0) {
+              const name = cString((f.ramblock as Uint8Array).subarray(0, 255));
+              const used = m.ramBlocks.get(name);
+              if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + 64, where(at), `multifd: unknown ram block ${name}`);
+              else {
+                const dv = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
+                for (let i = 0; i < Math.min(normal + zero, pageCount); i++) {
+                  const off = Number(dv.getBigUint64(i * 8));
+                  if (off > used - this.pageSize) {
+                    this.report('multifd/offset', ch.name, at + 320 + i * 8, where(at), `multifd: offset too long ${off} (max ${used - this.pageSize}) in ${name}`);
+                    break;
+                  }
+                }
+              }
+            }
+            break;
+          }
+          case 'multifd_device_state': {
+            flushBuffer();
+            const at = rec.offset;
+            const flags = rec.header.flags as number;
+            const raw = rec.fields.idstr as Uint8Array;
+            const idstr = cString(raw);
+            const instance = rec.fields.instanceId as number;
+            const key = instance ? `${idstr} (instance ${instance})` : idstr;
+            device = { key, idstr, at };
+            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + 8, where(at), 'multifd: received SYNC device state packet');
+            if (rec.fields.nextPacketSize === 0) this.report('multifd/device-state-empty', ch.name, at + 272, where(at), 'multifd: received empty device state packet');
+            if (raw[255] !== 0) this.report('multifd/device-state-idstr', ch.name, at + 12 + 255, where(at), 'unterminated multifd device state idstr');
+            const known = this.main.vfioDevices().find((d) => d.idstr === idstr);
+            if (!known) {
+              this.report('multifd/device-state-unknown', ch.name, at + 12, where(at), `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`);
+              device = undefined;
+            } else if (!this.main.doesMultifdTransfer) {
+              this.report('vfio/device-state-not-multifd', ch.name, at, where(at), `${idstr}: got device state packet but not doing multifd transfer`);
+              device = undefined;
+            } else if (isVfioIdstr(idstr) && (rec.fields.nextPacketSize as number) < 12 && (rec.fields.nextPacketSize as number) > 0) {
+              this.report('vfio/buffer-too-short', ch.name, at + 276, where(at), `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`);
+              device = undefined;
+            }
+            break;
+          }
+          case 'multifd_vfio_buffer': {
+            if (!device) break;
+            const at = device.at;
+            const { idstr, key } = device;
+            if (rec.version !== VFIO_DEVICE_STATE_PACKET_VER_CURRENT) {
+              this.report('vfio/buffer-version', ch.name, rec.offset, where(at), `${idstr}: packet has unknown version ${rec.version}`);
+              break;
+            }
+            if (rec.idx === VFIO_DEVICE_STATE_IDX_INVALID) {
+              this.report('vfio/buffer-index-invalid', ch.name, rec.offset + 4, where(at), `${idstr}: packet index is invalid`);
+              break;
+            }
+            let dev = this.devices.get(key);
+            if (!dev) {
+              dev = { buffers: new Map(), firstOffset: { channel: ch.name, offset: at } };
+              this.devices.set(key, dev);
+            }
+            if (dev.buffers.has(rec.idx)) {
+              this.report('vfio/buffer-duplicate', ch.name, rec.offset + 4, where(at), `${idstr}: state buffer ${rec.idx} already filled`);
+              break;
+            }
+            // the buffer's data follows this header: remember where, for extraction
+            const loc: BufferLocation = { channel: index, offset: r.offset, length: 0, idx: rec.idx, flags: rec.flags };
+            dev.buffers.set(rec.idx, loc);
+            if (rec.flags & VFIO_DEVICE_STATE_CONFIG_STATE) {
+              dev.last = rec.idx;
+              pendingBuffer = { loc, key, at, payload: [] };
+            } else pendingBuffer = { loc, key: '', at, payload: [] };
+            break;
+          }
+          case 'multifd_payload':
+            if (pendingBuffer) {
+              pendingBuffer.loc.length += rec.data.length;
+              if (pendingBuffer.key) pendingBuffer.payload.push(rec.data.slice());
+            }
+            break;
+        }
+      }
+      flushBuffer();
+    } catch (e) {
+      if (!(e instanceof StreamError)) throw e;
+      this.diagnostics.push({ rule: `stream/${e.code}`, channel: ch.name, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+    }
+    const mainRounds = m.multifdFlushes || m.ramEos;
+    const what = m.multifdFlushes ? 'RAM_SAVE_FLAG_MULTIFD_FLUSH records' : 'RAM_SAVE_FLAG_EOS records (flush after each section)';
+    if (syncs !== mainRounds) {
+      this.report('multifd/sync-count', ch.name, r.offset, `multifd channel ${index}`, `${syncs} SYNC packets on this channel, but the main channel has ${mainRounds} ${what}`);
+    }
+  }
+
+  /** A config buffer: DEV_CONFIG_STATE, the VFIOPCIDevice state, END_OF_STATE. */
+  private checkConfigBuffer(key: string, channel: string, at: number, parts: Uint8Array[]): void {
+    if (!key) return;
+    const bytes = new Uint8Array(Buffer.concat(parts));
+    const where = `multifd device state @${hex(at)}`;
+    if (bytes.length < 8 || new DataView(bytes.buffer).getBigUint64(0) !== VfioTag.DEV_CONFIG_STATE) {
+      const got = bytes.length >= 8 ? hex(new DataView(bytes.buffer).getBigUint64(0)) : 'a short buffer';
+      this.report('vfio/config-buffer-flag', channel, at, where, `${key}: expected FLAG_DEV_CONFIG_STATE but got ${got}`);
+      return;
+    }
+    try {
+      const r = new StreamReader(new BufferSource(bytes), Math.max(bytes.length, 16));
+      const recs = [...readVfioPayload(r, { copy: true, warn: () => undefined })];
+      const last = recs[recs.length - 1];
+      if (last?.kind !== 'vfio_tag' || last.tag !== 'END_OF_STATE') {
+        this.report('vfio/config-end-flag', channel, at, where, `${key}: Failed loading device config space, end flag incorrect ${last?.kind === 'vfio_tag' ? hex(last.value) : ''}`);
+      } else if (r.offset !== bytes.length) {
+        this.report('vfio/config-end-flag', channel, at, where, `${key}: ${bytes.length - r.offset} bytes after END_OF_STATE in the config buffer`);
+      }
+    } catch (e) {
+      if (!(e instanceof StreamError)) throw e;
+      this.report('vfio/config-end-flag', channel, at, where, `${key}: Failed to load device config space (${e.message})`);
+    }
+  }
+
+  /** After every channel: buffer sets complete, the main channel's switchover interlocks. */
+  finish(): Diagnostic[] {
+    const m = this.main.main;
+    for (const [key, dev] of this.devices) {
+      const where = `multifd device state of ${key}`;
+      const at = dev.firstOffset;
+      if (!m.switchoverStart) {
+        this.report('vfio/switchover-start-missing', at.channel, at.offset, where, `${key}: device state buffers, but no MIG_CMD_SWITCHOVER_START on the main channel: the load thread never starts (QEMU waits forever)`);
+      }
+      if (dev.last === undefined) {
+        this.report('vfio/config-buffer-missing', at.channel, at.offset, where, `${key}: no buffer with VFIO_DEVICE_STATE_CONFIG_STATE: the load thread waits forever (QEMU reports nothing)`);
+        continue;
+      }
+      for (let i = 0; i < dev.last; i++) {
+        if (!dev.buffers.has(i)) {
+          this.report('vfio/buffer-missing', at.channel, at.offset, where, `${key}: state buffer ${i} never arrives: the load thread waits forever for it (QEMU reports nothing)`);
+          break;
+        }
+      }
+      for (const idx of dev.buffers.keys()) {
+        if (idx > dev.last) {
+          const loc = dev.buffers.get(idx)!;
+          this.report('vfio/buffer-after-config', `channel ${loc.channel}`, loc.offset, where, `${key}: state buffer ${idx} comes after the config buffer ${dev.last} and is never loaded`);
+        }
+      }
+      const info = this.main.vfioDevices().find((d) => d.idstr === key);
+      if (this.main.loadConfigAfterIter && info && !info.loadReady) {
+        this.report('vfio/load-ready-missing', at.channel, at.offset, where, `${key}: x-migration-load-config-after-iter is on but DEV_CONFIG_LOAD_READY never came: the config load waits forever`);
+      }
+    }
+    return this.diagnostics;
+  }
+}
+
+function fmtUuid(u: Uint8Array): string {
+  const h = Buffer.from(u).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The return path (destination -> source) checked against the main channel, as QEMU's
+ * source_return_path_thread and the destination's senders behave (savevm-main-channel.md
+ * §4.3, vfio-and-multifd.md §7).
+ */
+import { hex, StreamError } from '../errors.js';
+import { StreamReader } from '../io/reader.js';
+import { decodeReturnPath } from '../returnpath/codec.js';
+import type { Diagnostic, ReferenceLoader } from './load.js';
+import type { ChannelInput } from './multifd-load.js';
+
+export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const report = (rule: string, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void =>
+    void out.push({ rule, channel: ch.name, severity, offset, path: `return path @${hex(offset)}`, message });
+  const pings = main.main.pings;
+  let pong = 0;
+  let shutAt: number | undefined;
+  let acks = 0;
+  try {
+    for (const m of decodeReturnPath(new StreamReader(ch.source))) {
+      if (shutAt !== undefined) report('return-path/shut-not-last', m.offset, `${m.name} after MIG_RP_MSG_SHUT (at ${hex(shutAt)}): the source stops reading at SHUT`);
+      switch (m.type) {
+        case 1:
+          shutAt = m.offset;
+          if (m.fields?.status !== 0) report('return-path/shut-error', m.offset, `MIG_RP_MSG_SHUT with status ${m.fields?.status}: the destination failed`);
+          break;
+        case 2: {
+          const ping = pings[pong++];
+          if (!ping) report('return-path/pong-without-ping', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers no MIG_CMD_PING of the main channel`);
+          else if (ping.value !== m.fields?.value) report('return-path/pong-value', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers MIG_CMD_PING ${ping.value} (main channel ${hex(ping.offset)})`);
+          break;
+        }
+        case 3:
+        case 4:
+          if (!main.hasCapability('postcopy-ram')) report('return-path/req-pages', m.offset, `${m.name} without postcopy-ram`);
+          break;
+        case 7:
+          acks++;
+          if (!main.hasCapability('switchover-ack')) report('return-path/switchover-ack-unexpected', m.offset, 'MIG_RP_MSG_SWITCHOVER_ACK, but switchover-ack is off');
+          else if (acks > 1) report('return-path/switchover-ack-unexpected', m.offset, 'a second MIG_RP_MSG_SWITCHOVER_ACK');
+          break;
+        default:
+          if (!m.fields) report('return-path/unknown-message', m.offset, `unknown return-path message type ${m.type}`);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof StreamError)) throw e;
+    out.push({ rule: `stream/${e.code}`, channel: ch.name, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+  }
+  if (shutAt === undefined) report('return-path/shut-missing', 0, 'no MIG_RP_MSG_SHUT: the capture ends before the destination finished', 'warning');
+  return out;
+}
