@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REAL, ROOT } from './helpers.js';
+import { save } from '../src/engine/save.js';
 
 // `npm test` compiles first; these run the real executable as a user would.
 const BIN = join(ROOT, 'bin', 'migstream');
@@ -156,5 +157,45 @@ describe('migstream CLI', () => {
     expect(run(['gen', join(vfio, 'multifd-10.0.scenario.json'), '-o', out]).code).toBe(0);
     expect(Buffer.compare(readFileSync(out), readFileSync(join(vfio, 'multifd-10.0.mig')))).toBe(0);
     expect(Buffer.compare(readFileSync(join(tmp, 'gen.multifd1.bin')), readFileSync(join(vfio, 'multifd-10.0.multifd1.bin')))).toBe(0);
+  });
+
+  it('validate MAIN --multifd CH --multifd CH: channels joined; exit 1 names the channel', () => {
+    const f = join(vfio, 'multifd-10.0');
+    const ok = run(['validate', `${f}.mig`, '--capability', 'multifd', '--qemu-version', '10.0', '--multifd', `${f}.multifd1.bin`, '--multifd', `${f}.multifd0.bin`]);
+    expect(ok.code).toBe(0);
+    const b = join(vfio, 'bad-multifd-missing-idx');
+    const bad = run(['validate', `${b}.mig`, '--capability', 'multifd', '--qemu-version', '10.0', '--multifd', `${b}.multifd0.bin`, '--multifd', `${b}.multifd1.bin`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/bad-multifd-missing-idx\.multifd\d\.bin: at 0x[0-9a-f]+: .*\[vfio\/buffer-missing\] 0000:00:02.0\/vfio: state buffer 1 never arrives/);
+  });
+
+  it('dump --multifd --vfio-extract reassembles multifd device state in idx order', () => {
+    const f = join(vfio, 'multifd-10.0');
+    const dir = join(tmp, 'mfd');
+    expect(run(['dump', `${f}.mig`, '--multifd', `${f}.multifd0.bin`, '--multifd', `${f}.multifd1.bin`, '--vfio-extract', dir]).code).toBe(0);
+    // multifd-10.0.scenario.json: stop-copy reads of 5000, 7000 and 3000 bytes
+    const data = readFileSync(join(dir, '0000:00:02.0_vfio.data'));
+    expect(data.length).toBe(15000);
+    const saved = save(JSON.parse(readFileSync(`${f}.scenario.json`, 'utf8')));
+    const bufs = saved.multifd.flat().filter((r) => r.kind === 'multifd_payload').map((r) => (r.kind === 'multifd_payload' ? r.data : new Uint8Array()));
+    const byIdx = bufs.map((b) => ({ idx: new DataView(b.buffer, b.byteOffset).getUint32(4), flags: new DataView(b.buffer, b.byteOffset).getUint32(8), data: b.subarray(12) }))
+      .filter((b) => !(b.flags & 1)).sort((a, b) => a.idx - b.idx);
+    expect(Buffer.compare(data, Buffer.concat(byIdx.map((b) => b.data)))).toBe(0);
+  });
+
+  it('dump --format summary with --multifd reports each channel', () => {
+    const m = join(REAL, 'qemu-10.0', 'pc-multifd-tcp');
+    const r = run(['dump', '-f', 'summary', `${m}.mig`, '--multifd', `${m}.multifd0.bin`, '--multifd', `${m}.multifd1.bin`]);
+    const doc = JSON.parse(r.stdout);
+    // fixtures/real/README.md: 44 packets (SYNC x3, normal 51, zero 4879) and 31 packets (SYNC x3, normal 63, zero 3329)
+    expect(doc.multifd.map((c: { packets: number; syncPackets: number; normalPages: number; zeroPages: number }) => [c.packets, c.syncPackets, c.normalPages, c.zeroPages])).toEqual([[44, 3, 51, 4879], [31, 3, 63, 3329]]);
+  });
+
+  it('roundtrip --kind return-path and dump of a return-path capture', () => {
+    const rp = join(REAL, 'qemu-10.0', 'pc-switchover-ack-tcp.main-return-path.bin');
+    expect(run(['roundtrip', '--kind', 'return-path', rp]).code).toBe(0);
+    const doc = JSON.parse(run(['dump', '--kind', 'return-path', '-f', 'summary', rp]).stdout);
+    // fixtures/real/README.md: MIG_RP_MSG SWITCHOVER_ACK(), PONG(00000001), SHUT(00000000)
+    expect(doc.messages.map((m: { name: string }) => m.name)).toEqual(['MIG_RP_MSG_SWITCHOVER_ACK', 'MIG_RP_MSG_PONG', 'MIG_RP_MSG_SHUT']);
   });
 });

@@ -6,6 +6,9 @@ import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.j
 import { pyDumps } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
 import { VfioExtractor } from '../formats/vfio-extract.js';
+import { extractMultifdDevices } from '../formats/multifd-extract.js';
+import { MultifdJoin } from '../engine/multifd-load.js';
+import { NEWEST_QEMU, ReferenceLoader } from '../engine/load.js';
 import { StreamSummary } from '../formats/summary.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
 import { openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
@@ -24,6 +27,7 @@ interface DumpOptions extends StreamCliOptions {
   ram: string;
   vfioExtract?: string;
   kind: ChannelKind | 'auto';
+  multifd: string[];
 }
 
 export function registerDump(program: Command): void {
@@ -35,6 +39,7 @@ export function registerDump(program: Command): void {
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
     .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
+    .option('--multifd <file>', 'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
     .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes');
   streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
@@ -74,7 +79,20 @@ function runDump(file: string, o: DumpOptions): number {
           sum.closeOpenSection(rec);
           sum.add(rec);
         });
-        out.write(JSON.stringify({ file, ...sum.toJSON(), warnings: s.warnings.length, error: error?.message ?? null }, null, 2) + '\n');
+        const channels = o.multifd.map((f) => {
+          const ms = new MultifdSummary();
+          const src = openSource(f);
+          try {
+            for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) ms.add(rec as never);
+            return { file: f, ...ms.toJSON() };
+          } catch (e) {
+            if (!(e instanceof StreamError)) throw e;
+            return { file: f, ...ms.toJSON(), error: e.message };
+          } finally {
+            src.close();
+          }
+        });
+        out.write(JSON.stringify({ file, ...sum.toJSON(), ...(channels.length ? { multifd: channels } : {}), warnings: s.warnings.length, error: error?.message ?? null }, null, 2) + '\n');
         break;
       }
       case 'desc': {
@@ -99,6 +117,18 @@ function runDump(file: string, o: DumpOptions): number {
           vfio?.add(rec);
         });
         extract?.close();
+        if (vfio && o.multifd.length) {
+          // the devices that moved their state over multifd: reassemble their buffers by idx
+          const loader = new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU });
+          const again = openFromCli(file, o);
+          for (const rec of again.records()) loader.add(rec);
+          again.close();
+          const channels = o.multifd.map((f) => ({ name: f, source: openSource(f) }));
+          const join = new MultifdJoin(loader, channels.length, o.pageSize);
+          channels.forEach((ch, i) => join.checkChannel(ch, i));
+          extractMultifdDevices(join, channels, vfio);
+          for (const ch of channels) ch.source.close();
+        }
         vfio?.close();
         out.write(pyDumps(dump.toPy()) + '\n');
         break;

@@ -1,0 +1,27 @@
+/**
+ * `--vfio-extract` for devices that moved their state over multifd: the buffers of each
+ * device, read back from the channel files in idx order (any size: one buffer in memory at
+ * a time), as the device would have received them; the config buffer's VFIOPCIDevice state
+ * goes to <idstr>.config like the main channel's.
+ */
+import type { ChannelInput, MultifdJoin } from '../engine/multifd-load.js';
+import { VFIO_DEVICE_STATE_CONFIG_STATE } from '../../grammar/vfio.js';
+import type { VfioExtractor } from './vfio-extract.js';
+
+export function extractMultifdDevices(join: MultifdJoin, channels: ChannelInput[], out: VfioExtractor): void {
+  for (const [device, d] of join.devices) {
+    const idxs = [...d.buffers.keys()].sort((a, b) => a - b);
+    for (const idx of idxs) {
+      const loc = d.buffers.get(idx)!;
+      const b = new Uint8Array(loc.length);
+      let got = 0;
+      while (got < loc.length) {
+        const n = channels[loc.channel].source.read(b, got, loc.length - got, loc.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (loc.flags & VFIO_DEVICE_STATE_CONFIG_STATE) out.writeConfig(device, b.subarray(8, Math.max(8, got - 8)));
+      else out.write(device, b.subarray(0, got));
+    }
+  }
+}
