@@ -72,9 +72,9 @@ function sectionPayload(records: MainRecord[], section: string, idstr: string): 
   return Buffer.concat(b).toString('hex');
 }
 
-import { encodeMain } from '../src/engine/save.js';
+import { encodeToBytes } from '../src/codec/open.js';
 function encodeOne(r: MainRecord): Uint8Array {
-  return encodeMain([r]);
+  return encodeToBytes([r]);
 }
 
 describe('VFIO wire bytes against the spec', () => {
@@ -162,7 +162,7 @@ describe('a PCI config state that does not fit the known layout', () => {
     const config = cfg.config.slice();
     config[0x42] = 7; // the MSI-X capability now claims 8 vectors; the table still has 4
     saved.main[i] = { ...cfg, config };
-    const bytes = encodeMain(saved.main);
+    const bytes = encodeToBytes(saved.main);
     const s = openMainStream(new BufferSource(bytes));
     const records = [...s.records()];
     const raw = records.find((r) => r.kind === 'raw');

@@ -3,9 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { applyMutations } from '../engine/mutate.js';
-import { encodeMain, save } from '../engine/save.js';
+import { save } from '../engine/save.js';
 import type { Scenario } from '../engine/scenario.js';
-import { encodeMultifd } from '../multifd/encode.js';
+import { encodeToBytes } from '../codec/open.js';
 
 export function registerGen(program: Command): void {
   program
@@ -31,5 +31,5 @@ export function registerGen(program: Command): void {
 export function generate(s: Scenario): { main: Uint8Array; multifd: Uint8Array[] } {
   let saved = save(s);
   if (s.mutations?.length) saved = applyMutations(saved, s.mutations);
-  return { main: encodeMain(saved.main), multifd: saved.multifd.map(encodeMultifd) };
+  return { main: encodeToBytes(saved.main), multifd: saved.multifd.map((c) => encodeToBytes(c)) };
 }

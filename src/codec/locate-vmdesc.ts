@@ -1,5 +1,6 @@
 import { SectionType } from '../../grammar/savevm.js';
-import type { ByteSource } from '../io/source.js';
+import { readAt, type ByteSource } from '../io/source.js';
+import { latin1 } from '../io/reader.js';
 
 export interface VmdescLocation {
   /** offset of the QEMU_VM_VMDESCRIPTION type byte */
@@ -26,7 +27,7 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
   let hi = size - 6; // last possible position of the 0x06 byte
   while (hi >= stop) {
     const lo = Math.max(stop, hi - CHUNK + 1);
-    const n = readAll(src, buf, hi - lo + 6, lo);
+    const n = readAt(src, buf, hi - lo + 6, lo);
     for (let p = hi; p >= lo; p--) {
       const i = p - lo;
       if (buf[i] !== SectionType.QEMU_VM_VMDESCRIPTION || buf[i + 5] !== 0x7b) continue;
@@ -43,23 +44,11 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
 
 function precededByEof(src: ByteSource, p: number): boolean {
   const b = new Uint8Array(1);
-  return readAll(src, b, 1, p - 1) === 1 && b[0] === SectionType.QEMU_VM_EOF;
-}
-
-function readAll(src: ByteSource, into: Uint8Array, n: number, at: number): number {
-  let got = 0;
-  while (got < n) {
-    const k = src.read(into, got, n - got, at + got);
-    if (k === 0) break;
-    got += k;
-  }
-  return got;
+  return readAt(src, b, 1, p - 1) === 1 && b[0] === SectionType.QEMU_VM_EOF;
 }
 
 export function readVmdescJson(src: ByteSource, loc: VmdescLocation): string {
   const b = new Uint8Array(loc.jsonLength);
-  readAll(src, b, loc.jsonLength, loc.jsonOffset);
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
-  return s;
+  readAt(src, b, loc.jsonLength, loc.jsonOffset);
+  return latin1(b);
 }

@@ -1,6 +1,6 @@
 import { StreamError } from '../errors.js';
 import { StreamReader } from '../io/reader.js';
-import { CompareSink, StreamWriter, type ByteSink } from '../io/sink.js';
+import { CompareSink, MemorySink, StreamWriter, type ByteSink } from '../io/sink.js';
 import { FileSource, type ByteSource } from '../io/source.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
@@ -111,4 +111,11 @@ export function encodeRecords(records: Iterable<AnyRecord>, sink: ByteSink): num
   for (const r of records) enc.write(r);
   enc.finish();
   return w.position;
+}
+
+/** Encode records into a byte array (small streams: tests, the save engine's pieces). */
+export function encodeToBytes(records: Iterable<AnyRecord>): Uint8Array {
+  const sink = new MemorySink();
+  encodeRecords(records, sink);
+  return sink.bytes();
 }

@@ -19,8 +19,7 @@ import {
   type VfioTagName,
 } from '../../grammar/vfio.js';
 import type { MainRecord, VfioPciConfigRecord } from '../codec/records.js';
-import { MemorySink, StreamWriter } from '../io/sink.js';
-import { MainChannelEncoder } from '../codec/encode.js';
+import { encodeToBytes } from '../codec/open.js';
 import type { MultifdRecord } from '../multifd/records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
 
@@ -233,7 +232,7 @@ export function save(s: Scenario): SavedStream {
       push(pciConfigRecord(d.config));
       push(tag('END_OF_STATE'));
     }
-    const size = encodeMain(main.slice(start)).length;
+    const size = encodeToBytes(main.slice(start)).length;
     footer(d.id);
     vmdescDevices.push({ name: d.idstr, instance_id: 0, size, fields: [{ name: 'data', size, type: 'buffer' }] });
   }
@@ -250,14 +249,5 @@ export function save(s: Scenario): SavedStream {
 
 /** The config buffer of a multifd VFIO device: what the FULL section would have carried. */
 function configBlob(d: VfioDeviceScenario): Uint8Array {
-  return new Uint8Array(Buffer.from(encodeMain([tag('DEV_CONFIG_STATE'), pciConfigRecord(d.config), tag('END_OF_STATE')])));
-}
-
-export function encodeMain(records: MainRecord[]): Uint8Array {
-  const sink = new MemorySink();
-  const w = new StreamWriter(sink);
-  const enc = new MainChannelEncoder(w);
-  for (const r of records) enc.write(r);
-  enc.finish();
-  return sink.bytes();
+  return encodeToBytes([tag('DEV_CONFIG_STATE'), pciConfigRecord(d.config), tag('END_OF_STATE')]);
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { AnyRecord, ChannelKind } from '../codec/channels.js';
 import type { DecodeWarning } from '../codec/records.js';
 import type { StreamError } from '../errors.js';
-import type { ByteSource } from '../io/source.js';
+import { readAt, type ByteSource } from '../io/source.js';
 
 export const IR_FORMAT = 'migstream-ir';
 export const IR_VERSION = 1;
@@ -57,12 +57,7 @@ export function irReviver(source: ByteSource | undefined): (key: string, value: 
       const { offset, length } = o.$ref as { offset: number; length: number };
       if (!source) throw new Error('the IR refers to its input file, which is not available (use --source FILE)');
       const b = new Uint8Array(length);
-      let got = 0;
-      while (got < length) {
-        const n = source.read(b, got, length - got, offset + got);
-        if (n === 0) throw new Error(`the IR's input ${source.name} ends before ${offset + length}`);
-        got += n;
-      }
+      if (readAt(source, b, length, offset) < length) throw new Error(`the IR's input ${source.name} ends before ${offset + length}`);
       return b;
     }
     return v;

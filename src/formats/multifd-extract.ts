@@ -7,6 +7,7 @@
 import type { ChannelInput, MultifdJoin } from '../engine/multifd-load.js';
 import { VFIO_DEVICE_STATE_CONFIG_STATE } from '../../grammar/vfio.js';
 import type { VfioExtractor } from './vfio-extract.js';
+import { readAt } from '../io/source.js';
 
 export function extractMultifdDevices(join: MultifdJoin, channels: ChannelInput[], out: VfioExtractor): void {
   for (const [device, d] of join.devices) {
@@ -14,12 +15,7 @@ export function extractMultifdDevices(join: MultifdJoin, channels: ChannelInput[
     for (const idx of idxs) {
       const loc = d.buffers.get(idx)!;
       const b = new Uint8Array(loc.length);
-      let got = 0;
-      while (got < loc.length) {
-        const n = channels[loc.channel].source.read(b, got, loc.length - got, loc.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
+      const got = readAt(channels[loc.channel].source, b, loc.length, loc.offset);
       if (loc.flags & VFIO_DEVICE_STATE_CONFIG_STATE) out.writeConfig(device, b.subarray(8, Math.max(8, got - 8)));
       else out.write(device, b.subarray(0, got));
     }

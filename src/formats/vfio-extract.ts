@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
-import { encodeMain } from '../engine/save.js';
+import { encodeToBytes } from '../codec/open.js';
 
 export function deviceFileStem(idstr: string): string {
   return idstr.replace(/[/\\]/g, '_').replace(/^\.+/, '_');
@@ -46,7 +46,7 @@ export class VfioExtractor {
     else if (!this.device) return;
     else if (rec.kind === 'vfio_tag' && rec.tag === 'DEV_DATA_STATE') this.fd(`${deviceFileStem(this.device)}.data`);
     else if (rec.kind === 'vfio_data') this.write(this.device, rec.data);
-    else if (rec.kind === 'vfio_pci_config') this.writeConfig(this.device, encodeMain([rec]));
+    else if (rec.kind === 'vfio_pci_config') this.writeConfig(this.device, encodeToBytes([rec]));
   }
 
   close(): void {

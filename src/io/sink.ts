@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { ByteSource } from './source.js';
+import { readAt, type ByteSource } from './source.js';
 
 /** Where encoded bytes go. Chunks are only valid during the call. */
 export interface ByteSink {
@@ -56,7 +56,7 @@ export class CompareSink implements ByteSink {
     let off = 0;
     while (off < chunk.length && this.firstDifference === undefined) {
       const want = Math.min(chunk.length - off, this.scratch.length);
-      const got = readFully(this.expected, this.scratch, want, this.pos);
+      const got = readAt(this.expected, this.scratch, want, this.pos);
       const a = Buffer.from(this.scratch.buffer, this.scratch.byteOffset, got);
       const b = Buffer.from(chunk.buffer, chunk.byteOffset + off, want);
       if (got !== want || a.compare(b) !== 0) {
@@ -81,16 +81,6 @@ export class CompareSink implements ByteSink {
   }
 
   close(): void {}
-}
-
-function readFully(src: ByteSource, into: Uint8Array, n: number, at: number): number {
-  let got = 0;
-  while (got < n) {
-    const r = src.read(into, got, n - got, at + got);
-    if (r === 0) break;
-    got += r;
-  }
-  return got;
 }
 
 const DEFAULT_CAPACITY = 1 << 20;

@@ -83,3 +83,14 @@ function readSyncRetry(fd: number, into: Uint8Array, off: number, len: number): 
     }
   }
 }
+
+/** Read up to n bytes at an absolute position, looping over short reads; returns how many arrived. */
+export function readAt(src: ByteSource, into: Uint8Array, n: number, at: number): number {
+  let got = 0;
+  while (got < n) {
+    const k = src.read(into, got, n - got, at + got);
+    if (k === 0) break;
+    got += k;
+  }
+  return got;
+}

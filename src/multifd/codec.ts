@@ -12,7 +12,6 @@ import { hex } from '../errors.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { compileLayout } from '../layout/parser.js';
-import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
 import type { MultifdRecord } from './records.js';
 import { isVfioIdstr, VfioDeviceStatePacketHeader } from '../../grammar/vfio.js';
