@@ -46,6 +46,15 @@ describe('migstream CLI', () => {
     });
   }
 
+  it('encode also reads an IR document that was re-formatted by hand (not one record per line)', () => {
+    const ir = join(tmp, 'p.ir.json');
+    expect(run(['dump', '--format', 'ir', '--inline', paused, '-o', ir]).code).toBe(0);
+    writeFileSync(ir, JSON.stringify(JSON.parse(readFileSync(ir, 'utf8')), null, 2));
+    const out = join(tmp, 'p.mig');
+    expect(run(['encode', ir, '-o', out]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(out), readFileSync(paused))).toBe(0);
+  });
+
   it('dump --format ir --inline from stdin is self-contained', () => {
     const ir = join(tmp, 'inline.ir.json');
     const out = join(tmp, 'inline.mig');

@@ -3,7 +3,8 @@
  * any size run in bounded memory. Byte payloads are `{"$hex"}` when small, `{"$ref"}` to
  * the input file (default) or `{"$base64"}` (--inline); 64-bit integers are `{"$u64"}`.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import type { AnyRecord, ChannelKind } from '../codec/channels.js';
 import type { DecodeWarning } from '../codec/records.js';
 import type { StreamError } from '../errors.js';
@@ -84,39 +85,59 @@ export class IrWriter {
   }
 }
 
+/** Lines of a UTF-8 text file, read in 1 MiB chunks (an IR of a large stream never sits in memory whole). */
+function* fileLines(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = rest + decoder.write(buf.subarray(0, n));
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      yield* lines;
+    }
+    rest += decoder.end();
+    if (rest) yield rest;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Reads an IR document: the header first (to open the `$ref` source), then records one
- * at a time. Documents not in the one-record-per-line layout (edited by hand) are parsed
- * whole.
+ * at a time, streaming. Documents not in the one-record-per-line layout (edited by hand)
+ * are parsed whole.
  */
 export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): { header: IrHeader; records: Generator<AnyRecord> } {
-  const text = readFileSync(path, 'utf8');
-  const marker = text.indexOf('"records": [\n');
-  if (marker < 0) {
-    const doc = JSON.parse(text) as IrHeader & { records: unknown[] };
-    checkHeader(doc);
-    const src = openSource(doc);
-    const revive = irReviver(src);
-    const whole = JSON.parse(text, revive) as { records: AnyRecord[] };
-    return { header: doc, records: (function* () { yield* whole.records; })() };
-  }
-  const header = JSON.parse(text.slice(0, marker).replace(/,\s*$/, '') + '}') as IrHeader;
-  checkHeader(header);
-  const src = openSource(header);
-  const revive = irReviver(src);
-  function* records(): Generator<AnyRecord> {
-    let pos = marker + '"records": [\n'.length;
-    for (;;) {
-      const nl = text.indexOf('\n', pos);
-      const line = text.slice(pos, nl < 0 ? undefined : nl);
-      if (line.startsWith(']')) return;
-      const body = line.endsWith(',') ? line.slice(0, -1) : line;
-      if (body.length) yield JSON.parse(body, revive) as AnyRecord;
-      if (nl < 0) return;
-      pos = nl + 1;
+  const lines = fileLines(path);
+  const head: string[] = [];
+  for (let l = lines.next(); !l.done; l = lines.next()) {
+    if (l.value === '"records": [') {
+      const header = JSON.parse(head.join('\n').replace(/,\s*$/, '') + '}') as IrHeader;
+      checkHeader(header);
+      const revive = irReviver(openSource(header));
+      function* records(): Generator<AnyRecord> {
+        for (let m = lines.next(); !m.done; m = lines.next()) {
+          const line = m.value;
+          if (line.startsWith(']')) return;
+          const body = line.startsWith(',') ? line.slice(1) : line.endsWith(',') ? line.slice(0, -1) : line;
+          if (body.length) yield JSON.parse(body, revive) as AnyRecord;
+        }
+      }
+      return { header, records: records() };
     }
+    head.push(l.value);
   }
-  return { header, records: records() };
+  // not line-structured: parse the whole document
+  const text = readFileSync(path, 'utf8');
+  const doc = JSON.parse(text) as IrHeader & { records: unknown[] };
+  checkHeader(doc);
+  const whole = JSON.parse(text, irReviver(openSource(doc))) as { records: AnyRecord[] };
+  return { header: doc, records: (function* () { yield* whole.records; })() };
 }
 
 function checkHeader(h: Partial<IrHeader>): void {
