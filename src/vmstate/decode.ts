@@ -14,7 +14,8 @@ const MAX_FIELD_BYTES = 1 << 26;
  */
 export function readVmstate(r: StreamReader, desc: VmsdDescription): VmstateNode {
   const fields: VmstateField[] = [];
-  for (const f of desc.fields ?? []) fields.push(readField(r, f));
+  const list = desc.fields ?? [];
+  list.forEach((f, i) => fields.push(readField(r, f, leadingRunCount(list, i))));
   const subsections: VmstateSubsection[] = [];
   for (const sub of desc.subsections ?? []) {
     const at = r.offset;
@@ -35,8 +36,23 @@ export function readVmstate(r: StreamReader, desc: VmsdDescription): VmstateNode
   return { fields, subsections };
 }
 
-function readField(r: StreamReader, f: FieldDescription): VmstateField {
-  const count = f.array_len ?? 1;
+/**
+ * QEMU 10.0+ splits arrays of pointers at NULL/non-NULL boundaries, but never measures a
+ * leading non-NULL run: its entry carries the whole array's length (corrections #16). When
+ * later entries of the same name describe the rest, the leading run is what they leave.
+ */
+function leadingRunCount(list: readonly FieldDescription[], i: number): number | undefined {
+  const f = list[i];
+  if (f.array_len === undefined || f.type === 'nullptr') return undefined;
+  if (list.slice(0, i).some((g) => g.name === f.name)) return undefined;
+  const later = list.slice(i + 1).filter((g) => g.name === f.name);
+  if (!later.some((g) => g.type === 'nullptr')) return undefined;
+  const rest = later.reduce((n, g) => n + (g.array_len ?? 1), 0);
+  return f.array_len > rest ? f.array_len - rest : undefined;
+}
+
+function readField(r: StreamReader, f: FieldDescription, countOverride?: number): VmstateField {
+  const count = countOverride ?? f.array_len ?? 1;
   if (!Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(f.size) || f.size < 0) {
     throw r.error('bad-vmdesc', `a sane array_len/size for field ${f.name}`, `array_len ${f.array_len}, size ${f.size}`);
   }
@@ -51,6 +67,11 @@ function readField(r: StreamReader, f: FieldDescription): VmstateField {
 }
 
 function readElement(r: StreamReader, f: FieldDescription): VmstateElement {
+  // before 10.0 a NULL element of a struct array is described as a struct without fields,
+  // size 1: it is the one-byte NULL marker (corrections #19)
+  if (f.type === 'struct' && f.struct && f.struct.fields === undefined && f.size === 1) {
+    return { kind: 'bytes', data: r.copyBytes(1, `field ${f.name}`) };
+  }
   if (f.type === 'struct' && f.struct) {
     return { kind: 'struct', node: readVmstate(r, f.struct) };
   }

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { openMainStream } from '../src/codec/open.js';
+import type { VmstateRecord } from '../src/codec/records.js';
+import { AnalyzeDump } from '../src/formats/analyze.js';
+import { BufferSource } from '../src/io/source.js';
+import { be32, EOF, footer, full, HEADER, stream, u8, vmdesc } from './bytes.js';
+
+/** Arrays of pointers with NULLs, as the vmdescription describes them (corrections #16, #19). */
+function decode(json: string, payload: number[]) {
+  const b = stream(HEADER, full(5, 'dev', 0, 1), payload, footer(5), EOF, vmdesc(json));
+  const s = openMainStream(new BufferSource(b));
+  const records = [...s.records()];
+  return { records, warnings: s.warnings, vm: records.find((r): r is VmstateRecord => r.kind === 'vmstate') };
+}
+
+const struct = '{"vmsd_name": "elem", "version": 1, "fields": [{"name": "v", "type": "uint32", "size": 4}]}';
+
+describe('NULL entries of pointer arrays', () => {
+  it('10.0+: [A, B, NULL, C] is described as {array_len 4}, {nullptr}, {struct}; the leading run is 2', () => {
+    const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
+      `{"name": "a", "array_len": 4, "type": "struct", "struct": ${struct}, "size": 4}, ` +
+      `{"name": "a", "type": "nullptr", "size": 1}, ` +
+      `{"name": "a", "type": "struct", "struct": ${struct}, "size": 4}]}]}`;
+    const { vm, warnings } = decode(json, [...be32(1), ...be32(2), ...u8(0x30), ...be32(3)]);
+    expect(warnings).toEqual([]);
+    expect(vm?.node.fields.map((f) => f.elements.length)).toEqual([2, 1, 1]);
+    const dump = new AnalyzeDump();
+    dump.add({ kind: 'section', offset: 0, length: 0, section: 'FULL', sectionId: 5, idstr: 'dev', instanceId: 0, versionId: 1 });
+    dump.add(vm!);
+    const a = (dump.toPy().get('dev (5)') as Map<string, unknown>).get('a') as unknown[];
+    expect(a.map((x) => (x instanceof Map ? x.get('v') : x))).toEqual(['0x00000001', '0x00000002', 'nullptr', '0x00000003']);
+  });
+
+  it('before 10.0: a NULL struct element is {"type": "struct", "struct": {}, "size": 1}', () => {
+    const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
+      `{"name": "a", "index": 0, "type": "struct", "struct": ${struct}, "size": 4}, ` +
+      `{"name": "a", "index": 1, "type": "struct", "struct": {}, "size": 1}]}]}`;
+    const { vm, warnings } = decode(json, [...be32(7), ...u8(0x30)]);
+    expect(warnings).toEqual([]);
+    expect(vm?.node.fields[1].elements).toEqual([{ kind: 'bytes', data: new Uint8Array([0x30]) }]);
+  });
+});
