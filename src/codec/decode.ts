@@ -23,7 +23,9 @@ import type { LayoutValue } from '../layout/types.js';
 import { readVmstate } from '../vmstate/decode.js';
 import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
 import { BufferSource } from '../io/source.js';
+import { LIBVIRT_SAVE_FIELDS, LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION } from '../../grammar/libvirt.js';
 import type {
+  LibvirtHeaderRecord,
   CommandRecord,
   ConfigurationSubsectionValue,
   DecodeWarning,
@@ -100,6 +102,8 @@ export class MainChannelDecoder {
 
   *records(): Generator<MainRecord> {
     const r = this.r;
+    const wrapper = this.libvirtHeader();
+    if (wrapper) yield wrapper;
     yield this.fileHeader();
     if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
     const sawEof = yield* this.recordLoop(undefined, 0);
@@ -123,19 +127,45 @@ export class MainChannelDecoder {
     }
   }
 
+  /** A libvirt save image carries the QEMU stream after its own header and the domain XML. */
+  private libvirtHeader(): LibvirtHeaderRecord | undefined {
+    const r = this.r;
+    if (!r.fill(LIBVIRT_SAVE_HEADER_SIZE)) return undefined;
+    const magic = latin1(r.window().subarray(0, 16));
+    if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
+    const offset = r.offset;
+    r.path.push('libvirt save image header');
+    const head = r.bytes(LIBVIRT_SAVE_HEADER_SIZE, 'libvirt header');
+    const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    // native byte order: whichever makes version read as 2
+    const littleEndian = dv.getUint32(16, true) === LIBVIRT_SAVE_VERSION;
+    const [version, dataLen, wasRunning, format, cookieOffset] = LIBVIRT_SAVE_FIELDS.map((_, i) => dv.getUint32(16 + 4 * i, littleEndian));
+    if (version !== LIBVIRT_SAVE_VERSION) throw r.error('bad-version', `libvirt save image version ${LIBVIRT_SAVE_VERSION}`, `${version}`, offset + 16);
+    const unused = head.slice(36, LIBVIRT_SAVE_HEADER_SIZE);
+    if (format !== 0 && format !== 6) {
+      const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
+      throw r.error('bad-value', 'a raw or sparse libvirt save image (decompress it first)', `a ${name}-compressed image`, offset + 28);
+    }
+    if (magic === LIBVIRT_SAVE_PARTIAL_MAGIC) this.warn('libvirt save image marked incomplete (LibvirtQemudPart)', offset);
+    const data = r.copyBytes(dataLen, 'libvirt domain XML');
+    r.path.pop();
+    return { kind: 'libvirt_header', offset, length: r.offset - offset, magic, littleEndian, version, dataLen, wasRunning, format, cookieOffset, unused, data };
+  }
+
   private fileHeader(): MainRecord {
     const r = this.r;
+    const offset = r.offset;
     r.path.push('file header');
     const magic = r.be32('QEMU_VM_FILE_MAGIC');
     if (magic !== QEMU_VM_FILE_MAGIC) {
-      throw r.error('bad-magic', `QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`, hex(magic), 0);
+      throw r.error('bad-magic', `QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`, hex(magic), offset);
     }
     const version = r.be32('QEMU_VM_FILE_VERSION');
     if (version !== QEMU_VM_FILE_VERSION) {
-      throw r.error('bad-version', `QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`, `${version}`, 4);
+      throw r.error('bad-version', `QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`, `${version}`, offset + 4);
     }
     r.path.pop();
-    return { kind: 'file_header', offset: 0, length: 8, magic, version };
+    return { kind: 'file_header', offset, length: 8, magic, version };
   }
 
   private configuration(): MainRecord {

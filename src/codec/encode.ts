@@ -27,6 +27,17 @@ export class MainChannelEncoder {
       this.openAreaEnd = undefined;
     }
     switch (rec.kind) {
+      case 'libvirt_header': {
+        w.bytes(latin1Bytes(rec.magic));
+        const fields = [rec.version, rec.dataLen, rec.wasRunning, rec.format, rec.cookieOffset];
+        for (const v of fields) {
+          if (rec.littleEndian) for (let i = 0; i < 4; i++) w.u8((v >>> (8 * i)) & 0xff);
+          else w.be32(v);
+        }
+        w.bytes(rec.unused);
+        w.bytes(rec.data);
+        break;
+      }
       case 'file_header':
         w.be32(rec.magic);
         w.be32(rec.version);

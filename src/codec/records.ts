@@ -17,6 +17,21 @@ export interface RecordBase {
   depth?: number;
 }
 
+/** The wrapper of a libvirt save image in front of the QEMU stream. */
+export interface LibvirtHeaderRecord extends RecordBase {
+  kind: 'libvirt_header';
+  magic: string;
+  littleEndian: boolean;
+  version: number;
+  dataLen: number;
+  wasRunning: number;
+  format: number;
+  cookieOffset: number;
+  unused: Uint8Array;
+  /** XML, NUL, cookie, NUL and zero padding, as found */
+  data: Uint8Array;
+}
+
 export interface FileHeaderRecord extends RecordBase {
   kind: 'file_header';
   magic: number;
@@ -209,6 +224,7 @@ export interface VmDescriptionRecord extends RecordBase {
 }
 
 export type MainRecord =
+  | LibvirtHeaderRecord
   | FileHeaderRecord
   | ConfigurationRecord
   | SectionHeaderRecord

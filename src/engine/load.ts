@@ -97,6 +97,7 @@ export class ReferenceLoader {
   }
 
   add(rec: MainRecord): void {
+    if (rec.kind === 'libvirt_header') return;
     if (this.firstRecord && rec.kind === 'file_header') {
       this.firstRecord = false;
       return;
