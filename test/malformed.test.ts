@@ -38,7 +38,7 @@ describe('malformed streams fail with a typed error at the right offset', () => 
 
   it('truncation inside a RAM record, with the section path', () => {
     const e = failsWith(PAUSED.slice(0, 0xdd), 'truncated', 0xda);
-    expect(e.path[0]).toBe('section 1 "ram" (PART)');
+    expect(e.path).toEqual(['section 1 "ram" (PART)', 'zero record @0xda']);
   });
 
   it('truncation before QEMU_VM_EOF', () => {

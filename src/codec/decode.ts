@@ -78,6 +78,9 @@ export class MainChannelDecoder {
   /** undefined until the first section tells whether footers are sent */
   footers: boolean | undefined;
   private lastRamBlock: string | undefined;
+  /** where the RAM record being read starts, for error paths */
+  private ramRecordAt = 0;
+  private ramRecordOp = 'RAM';
   private postcopyAdvised = false;
   private readonly copy: boolean;
   private readonly maxRaw: number;
@@ -331,7 +334,15 @@ export class MainChannelDecoder {
     yield withDepth(header, depth);
 
     const builtin = builtinByIdstr.get(info.idstr);
-    if (info.idstr === RAM_SECTION_IDSTR) yield* this.ramPayload(kind, depth);
+    if (info.idstr === RAM_SECTION_IDSTR) {
+      try {
+        yield* this.ramPayload(kind, depth);
+      } catch (e) {
+        // name the record the error is in (tracked as a number: nothing per record otherwise)
+        if (!(e instanceof StreamError) || e.path.length !== r.path.length) throw e;
+        throw new StreamError(e.code, e.offset, [...e.path, `${this.ramRecordOp} record @${hex(this.ramRecordAt)}`], e.expected, e.found);
+      }
+    }
     else if (isVfioIdstr(info.idstr)) {
       const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
       const ctx = { copy: this.copy, warn: (m: string, o?: number) => this.warn(m, o), describedSize: described };
@@ -415,10 +426,13 @@ export class MainChannelDecoder {
     const copy = this.copy;
     for (;;) {
       const offset = r.offset;
+      this.ramRecordAt = offset;
+      this.ramRecordOp = 'RAM';
       const [hi, lo] = r.be64Words('RAM record header');
       const flags = lo & flagMask;
       const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
       const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
+      if (op) this.ramRecordOp = op;
       if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
         let block: string;
         if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
