@@ -38,7 +38,13 @@ describe('malformed streams fail with a typed error at the right offset', () => 
 
   it('truncation inside a RAM record, with the section path', () => {
     const e = failsWith(PAUSED.slice(0, 0xdd), 'truncated', 0xda);
-    expect(e.path).toEqual(['section 1 "ram" (PART)', 'zero record @0xda']);
+    expect(e.path).toEqual(['section 1 "ram" (PART)', 'RAM record @0xda']);
+  });
+
+  it('truncation inside a page names the page record', () => {
+    const page = decodeBytes(PAUSED).records.find((r) => r.kind === 'ram' && r.op === 'page')!;
+    const e = failsWith(PAUSED.slice(0, page.offset + 100), 'truncated', page.offset + page.length - 4096);
+    expect(e.path[e.path.length - 1]).toBe(`page record @0x${page.offset.toString(16)}`);
   });
 
   it('truncation before QEMU_VM_EOF', () => {
