@@ -178,6 +178,13 @@ describe('migstream CLI', () => {
     expect(bad.stdout).toMatch(/bad-multifd-missing-idx\.multifd\d\.bin: at 0x[0-9a-f]+: .*\[vfio\/buffer-missing\] 0000:00:02.0\/vfio: state buffer 1 never arrives/);
   });
 
+  it('validate of a lone multifd channel checks what it can without the main channel', () => {
+    expect(run(['validate', join(REAL, 'qemu-11.1', 'pc-multifd-zstd-tcp.multifd0.bin')]).code).toBe(0);
+    const dup = run(['validate', join(vfio, 'bad-multifd-sync-device-state.multifd0.bin')]);
+    expect(dup.code).toBe(1);
+    expect(dup.stdout).toContain('[multifd/device-state-sync] multifd: received SYNC device state packet');
+  });
+
   it('dump --multifd --vfio-extract reassembles multifd device state in idx order', () => {
     const f = join(vfio, 'multifd-10.0');
     const dir = join(tmp, 'mfd');

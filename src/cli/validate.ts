@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
-import { validateMain } from '../engine/validate.js';
+import { validateMain, validateMultifdChannel } from '../engine/validate.js';
+import { detectChannelKind } from '../codec/channels.js';
 import { openSource } from './common.js';
 import { streamOptions } from './main.js';
 
@@ -31,7 +32,8 @@ export function registerValidate(program: Command): void {
     .option('--return-path <file>', 'the return-path capture (destination -> source)');
   streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
     if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
-    const r = validateMain(openSource(file), {
+    const src = openSource(file);
+    const r = detectChannelKind(src) === 'multifd' ? validateMultifdChannel({ name: file, source: src }, o.pageSize) : validateMain(src, {
       capabilities: o.capability,
       qemuVersion: o.qemuVersion,
       sendConfiguration: o.configuration,

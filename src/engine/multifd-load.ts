@@ -53,7 +53,8 @@ export class MultifdJoin {
   private compression: number | undefined;
   private uuid: Uint8Array | undefined;
 
-  constructor(private readonly main: ReferenceLoader, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {}
+  /** `main` undefined: a channel checked on its own (what needs the main channel is skipped) */
+  constructor(private readonly main: ReferenceLoader | undefined, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {}
 
   private report(rule: string, channel: string, offset: number, path: string, message: string, severity: Diagnostic['severity'] = 'error'): void {
     this.diagnostics.push({ rule, channel, severity, offset, path, message });
@@ -63,7 +64,7 @@ export class MultifdJoin {
   checkChannel(ch: ChannelInput, index: number): void {
     const r = new StreamReader(ch.source);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
-    const m = this.main.main;
+    const m = this.main?.main;
     let syncs = 0;
     let lastNum: bigint | undefined;
     let device: { key: string; idstr: string; at: number } | undefined;
@@ -86,7 +87,7 @@ export class MultifdJoin {
             if (dup) this.report('multifd/init-id-duplicate', ch.name, 24, 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
             this.ids.set(id, ch.name);
             const uuid = f.uuid as Uint8Array;
-            const want = m.uuid ?? this.uuid;
+            const want = m?.uuid ?? this.uuid;
             if (want && Buffer.compare(Buffer.from(want), Buffer.from(uuid)) !== 0) {
               this.report('multifd/init-uuid', ch.name, 8, 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
             }
@@ -125,7 +126,7 @@ export class MultifdJoin {
             if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + 12, where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
             if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + 16, where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
             if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + 32, where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
-            if (normal + zero > 0) {
+            if (normal + zero > 0 && m) {
               const name = cString((f.ramblock as Uint8Array).subarray(0, 255));
               const used = m.ramBlocks.get(name);
               if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + 64, where(at), `multifd: unknown ram block ${name}`);
@@ -154,11 +155,11 @@ export class MultifdJoin {
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + 8, where(at), 'multifd: received SYNC device state packet');
             if (rec.fields.nextPacketSize === 0) this.report('multifd/device-state-empty', ch.name, at + 272, where(at), 'multifd: received empty device state packet');
             if (raw[255] !== 0) this.report('multifd/device-state-idstr', ch.name, at + 12 + 255, where(at), 'unterminated multifd device state idstr');
-            const known = this.main.vfioDevices().find((d) => d.idstr === idstr);
+            const known = this.main ? this.main.vfioDevices().find((d) => d.idstr === idstr) : { idstr };
             if (!known) {
               this.report('multifd/device-state-unknown', ch.name, at + 12, where(at), `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`);
               device = undefined;
-            } else if (!this.main.doesMultifdTransfer) {
+            } else if (this.main && !this.main.doesMultifdTransfer) {
               this.report('vfio/device-state-not-multifd', ch.name, at, where(at), `${idstr}: got device state packet but not doing multifd transfer`);
               device = undefined;
             } else if (isVfioIdstr(idstr) && (rec.fields.nextPacketSize as number) < 12 && (rec.fields.nextPacketSize as number) > 0) {
@@ -210,6 +211,7 @@ export class MultifdJoin {
       if (!(e instanceof StreamError)) throw e;
       this.diagnostics.push({ rule: `stream/${e.code}`, channel: ch.name, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
     }
+    if (!m) return;
     const mainRounds = m.multifdFlushes || m.ramEos;
     const what = m.multifdFlushes ? 'RAM_SAVE_FLAG_MULTIFD_FLUSH records' : 'RAM_SAVE_FLAG_EOS records (flush after each section)';
     if (syncs !== mainRounds) {
@@ -244,6 +246,8 @@ export class MultifdJoin {
 
   /** After every channel: buffer sets complete, the main channel's switchover interlocks. */
   finish(): Diagnostic[] {
+    // a lone channel holds only some of each device's buffers: completeness needs them all
+    if (!this.main) return this.diagnostics;
     const m = this.main.main;
     for (const [key, dev] of this.devices) {
       const where = `multifd device state of ${key}`;

@@ -36,3 +36,11 @@ export function validateMain(source: ByteSource, load: LoadOptions, open: OpenOp
   diagnostics.sort((a, b) => (a.channel ?? '').localeCompare(b.channel ?? '') || a.offset - b.offset);
   return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: s.warnings };
 }
+
+/** A multifd channel on its own: what can be checked without its main channel. */
+export function validateMultifdChannel(ch: ChannelInput, pageSize?: number): ValidationResult {
+  const join = new MultifdJoin(undefined, Number.MAX_SAFE_INTEGER, pageSize);
+  join.checkChannel(ch, 0);
+  const diagnostics = join.finish();
+  return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: [] };
+}
