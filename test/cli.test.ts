@@ -27,6 +27,16 @@ describe('migstream CLI', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('dump --vmsd: a suppress-vmdesc stream decoded with the description of a sibling recording', () => {
+    // same QEMU (10.0) and machine options as pc-file, only suppress-vmdesc=on differs
+    const r = run(['dump', join(REAL, 'qemu-10.0', 'pc-suppress-vmdesc.mig'), '--vmsd', join(REAL, 'qemu-10.0', 'pc-file.desc.json')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const doc = JSON.parse(r.stdout);
+    expect(r.stdout).not.toContain('$raw');
+    expect(Object.keys(doc)).toEqual(Object.keys(JSON.parse(readFileSync(join(REAL, 'qemu-10.0', 'pc-file.analyze.json'), 'utf8'))));
+  });
+
   it('dump from a pipe: the vmdescription arrives last, the output is the same', () => {
     const q35 = join(REAL, 'qemu-11.1', 'q35-devices-running.mig');
     const r = run(['dump', '-'], readFileSync(q35));
