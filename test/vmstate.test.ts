@@ -40,3 +40,21 @@ describe('NULL entries of pointer arrays', () => {
     expect(vm?.node.fields[1].elements).toEqual([{ kind: 'bytes', data: new Uint8Array([0x30]) }]);
   });
 });
+
+describe('a vmdescription that lies', () => {
+  it('a huge array of empty elements ends in a limit error, not a hang', () => {
+    const json = '{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "a", "array_len": 1000000000, "type": "buffer", "size": 0}]}]}';
+    const b = stream(HEADER, full(5, 'dev', 0, 1), be32(1), EOF, vmdesc(json)); // no footer: the description is the only delimiter
+    const s = openMainStream(new BufferSource(b));
+    expect(() => [...s.records()]).toThrow(/at most 16777216 elements/);
+  });
+
+  it('structs nested without end end in a limit error', () => {
+    let st = '{"vmsd_name": "x", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}';
+    for (let i = 0; i < 100; i++) st = `{"vmsd_name": "x", "version": 1, "fields": [{"name": "s", "type": "struct", "struct": ${st}, "size": 1}]}`;
+    const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "s", "type": "struct", "struct": ${st}, "size": 1}]}]}`;
+    const b = stream(HEADER, full(5, 'dev', 0, 1), u8(1), EOF, vmdesc(json));
+    const s = openMainStream(new BufferSource(b));
+    expect(() => [...s.records()]).toThrow(/nested at most 64 deep/);
+  });
+});

@@ -54,6 +54,9 @@ export interface DecodeOptions {
   vmdescLater?: boolean;
 }
 
+/** QEMU's vmdescription is a few hundred KiB for a typical VM; a larger length is a lie. */
+const MAX_VMDESC_BYTES = 256 << 20;
+
 export interface SectionInfo {
   sectionId: number;
   idstr: string;
@@ -117,6 +120,7 @@ export class MainChannelDecoder {
       r.path.push(`vmdescription @${hex(offset)}`);
       r.u8();
       const n = r.be32('vmdescription length');
+      if (n > MAX_VMDESC_BYTES) throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
       const parts: string[] = [];
       r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
       r.path.pop();

@@ -152,6 +152,12 @@ export class StreamReader {
     if (size !== undefined && this.offset + n > size) {
       throw this.error('truncated', `${n} bytes of ${what}`, `end of stream after ${size - this.offset}`);
     }
+    if (size === undefined) {
+      // a pipe: hold only what has actually arrived, so a lying length cannot allocate
+      const parts: Uint8Array[] = [];
+      this.chunks(n, what, (c) => parts.push(c.slice()));
+      return new Uint8Array(Buffer.concat(parts));
+    }
     const out = new Uint8Array(n);
     let o = 0;
     this.chunks(n, what, (c) => {

@@ -22,6 +22,8 @@ export function readLayout(r: StreamReader, layout: Layout, what: string, end?: 
 
 /** Largest `bytes` field read into memory; a larger length field is treated as a lie. */
 export const MAX_LAYOUT_BYTES = 1 << 26;
+/** Largest element count of a counted list (capabilities: QEMU validates two). */
+export const MAX_REPEAT = 1 << 16;
 
 function refNumber(v: LayoutValue, ref: number | string | undefined, f: LayoutField): number {
   if (typeof ref === 'number') return ref;
@@ -51,6 +53,7 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
     }
     case 'repeat': {
       const n = refNumber(sofar, f.count, f);
+      if (n > MAX_REPEAT) throw r.error('limit', `${label}: at most ${MAX_REPEAT} entries`, `${n}`, at);
       const items: LayoutValue[] = [];
       for (let i = 0; i < n; i++) items.push(readLayout(r, f.element ?? [], `${label}[${i}]`, end));
       v = items;

@@ -6,16 +6,25 @@ import type { FieldDescription, VmsdDescription } from './vmdesc.js';
 
 /** Largest single field we read into memory; bigger ones come from a lying vmdescription. */
 const MAX_FIELD_BYTES = 1 << 26;
+/** A vmdescription can ask for any number of (even empty) elements, nested any deep: bound both. */
+const MAX_ELEMENTS = 1 << 24;
+const MAX_DEPTH = 64;
+
+interface Budget {
+  elements: number;
+  depth: number;
+}
 
 /**
  * Reads one VMState payload (fields, then subsections) as its vmdescription entry
  * describes it, the way analyze-migration.py walks it: every element is `size` bytes,
  * except structs (walked recursively) and capabilities (length-prefixed).
  */
-export function readVmstate(r: StreamReader, desc: VmsdDescription): VmstateNode {
+export function readVmstate(r: StreamReader, desc: VmsdDescription, budget: Budget = { elements: 0, depth: 0 }): VmstateNode {
+  if (++budget.depth > MAX_DEPTH) throw r.error('limit', `structs nested at most ${MAX_DEPTH} deep`, 'a deeper vmdescription');
   const fields: VmstateField[] = [];
   const list = desc.fields ?? [];
-  list.forEach((f, i) => fields.push(readField(r, f, leadingRunCount(list, i))));
+  list.forEach((f, i) => fields.push(readField(r, f, budget, leadingRunCount(list, i))));
   const subsections: VmstateSubsection[] = [];
   for (const sub of desc.subsections ?? []) {
     const at = r.offset;
@@ -29,10 +38,11 @@ export function readVmstate(r: StreamReader, desc: VmsdDescription): VmstateNode
     }
     const version = r.be32('subsection version');
     r.path.push(`subsection ${name}`);
-    const node = readVmstate(r, sub);
+    const node = readVmstate(r, sub, budget);
     r.path.pop();
     subsections.push({ name, version, node });
   }
+  budget.depth--;
   return { fields, subsections };
 }
 
@@ -51,14 +61,16 @@ function leadingRunCount(list: readonly FieldDescription[], i: number): number |
   return f.array_len > rest ? f.array_len - rest : undefined;
 }
 
-function readField(r: StreamReader, f: FieldDescription, countOverride?: number): VmstateField {
+function readField(r: StreamReader, f: FieldDescription, budget: Budget, countOverride?: number): VmstateField {
   const count = countOverride ?? f.array_len ?? 1;
   if (!Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(f.size) || f.size < 0) {
     throw r.error('bad-vmdesc', `a sane array_len/size for field ${f.name}`, `array_len ${f.array_len}, size ${f.size}`);
   }
   r.path.push(`field ${f.name}`);
   const elements: VmstateElement[] = [];
-  for (let i = 0; i < count; i++) elements.push(readElement(r, f));
+  budget.elements += count;
+  if (budget.elements > MAX_ELEMENTS) throw r.error('limit', `at most ${MAX_ELEMENTS} elements in a section`, `array_len ${count} for field ${f.name}`);
+  for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
   r.path.pop();
   const out: VmstateField = { name: f.name, type: f.type, size: f.size, elements };
   if (f.array_len !== undefined) out.arrayLen = f.array_len;
@@ -66,14 +78,14 @@ function readField(r: StreamReader, f: FieldDescription, countOverride?: number)
   return out;
 }
 
-function readElement(r: StreamReader, f: FieldDescription): VmstateElement {
+function readElement(r: StreamReader, f: FieldDescription, budget: Budget): VmstateElement {
   // before 10.0 a NULL element of a struct array is described as a struct without fields,
   // size 1: it is the one-byte NULL marker (corrections #19)
   if (f.type === 'struct' && f.struct && f.struct.fields === undefined && f.size === 1) {
     return { kind: 'bytes', data: r.copyBytes(1, `field ${f.name}`) };
   }
   if (f.type === 'struct' && f.struct) {
-    return { kind: 'struct', node: readVmstate(r, f.struct) };
+    return { kind: 'struct', node: readVmstate(r, f.struct, budget) };
   }
   if (f.type === 'capability') {
     return { kind: 'capability', name: r.counted('capability') };
