@@ -9,6 +9,8 @@ export interface StreamCliOptions {
   vmsd?: string;
   pageSize?: number;
   capability?: string[];
+  /** keep every byte (IR): read mapped-ram holes too */
+  exact?: boolean;
 }
 
 export function openSource(path: string): FileSource {
@@ -20,6 +22,7 @@ export function openSource(path: string): FileSource {
   }
 }
 
+/** Open a main stream for reading what it says (not for re-encoding it). */
 export function openFromCli(path: string, o: StreamCliOptions): OpenedStream {
   let vmdesc;
   if (o.vmsd) {
@@ -29,7 +32,7 @@ export function openFromCli(path: string, o: StreamCliOptions): OpenedStream {
       throw new UsageError(`cannot use --vmsd ${o.vmsd}: ${(e as Error).message}`);
     }
   }
-  return openMainStream(openSource(path), { vmdesc, pageSize: o.pageSize, capabilities: o.capability ?? [] });
+  return openMainStream(openSource(path), { vmdesc, pageSize: o.pageSize, capabilities: o.capability ?? [], skipAbsentMappedRamPages: !o.exact });
 }
 
 export function printWarnings(s: OpenedStream, max = 20): void {

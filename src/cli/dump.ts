@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { MainRecord } from '../codec/records.js';
 import { StreamError, UsageError } from '../errors.js';
 import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
@@ -28,6 +30,7 @@ interface DumpOptions extends StreamCliOptions {
   vfioExtract?: string;
   kind: ChannelKind | 'auto';
   multifd: string[];
+  extract?: string;
 }
 
 export function registerDump(program: Command): void {
@@ -41,7 +44,8 @@ export function registerDump(program: Command): void {
     .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
     .option('--multifd <file>', 'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
-    .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes');
+    .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes')
+    .option('-x, --extract <dir>', 'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR');
   streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
     (c as unknown as { exitCode?: number }).exitCode = runDump(file, o);
   });
@@ -52,7 +56,7 @@ function runDump(file: string, o: DumpOptions): number {
   const kind = resolveChannelKind(src, o.kind);
   if (kind !== 'main') return dumpSideChannel(file, src, kind, o);
   src.close();
-  const s = openFromCli(file, o);
+  const s = openFromCli(file, { ...o, exact: o.format === 'ir' });
   const out = new TextOut(o.output);
   let error: StreamError | undefined;
   const each = (fn: (rec: MainRecord) => void): void => {
@@ -107,7 +111,7 @@ function runDump(file: string, o: DumpOptions): number {
         break;
       }
       case 'analyze': {
-        const ram = parseRamMode(o.ram);
+        const ram = o.extract ? { mode: 'sizes' as const, dir: o.extract } : parseRamMode(o.ram);
         const dump = new AnalyzeDump(ram.mode);
         const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
         const vfio = o.vfioExtract ? new VfioExtractor(o.vfioExtract) : undefined;
@@ -117,6 +121,15 @@ function runDump(file: string, o: DumpOptions): number {
           vfio?.add(rec);
         });
         extract?.close();
+        if (o.extract) {
+          // -x also writes the description and the state document
+          let json: string | undefined;
+          const again = openFromCli(file, o);
+          for (const rec of again.records()) if (rec.kind === 'vmdescription') json = rec.json;
+          again.close();
+          if (json) writeFileSync(join(o.extract, 'desc.json'), pyDumps(parseVmDescription(json) as never));
+          writeFileSync(join(o.extract, 'state.json'), pyDumps(dump.toPy()));
+        }
         if (vfio && o.multifd.length) {
           // the devices that moved their state over multifd: reassemble their buffers by idx
           const loader = new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU });
@@ -145,7 +158,7 @@ function runDump(file: string, o: DumpOptions): number {
 
 function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
   if (v === 'sizes' || v === 'summary' || v === 'hex') return { mode: v };
-  if (v.startsWith('extract:') && v.length > 8) return { mode: 'sizes', dir: v.slice(8) };
+  if (/^extract[:=]./.test(v)) return { mode: 'sizes', dir: v.slice(8) };
   throw new UsageError(`--ram takes sizes, summary, hex or extract:DIR (got ${JSON.stringify(v)})`);
 }
 

@@ -50,6 +50,12 @@ export interface DecodeOptions {
   /** capabilities the stream does not carry (destination settings), e.g. "x-ignore-shared" */
   capabilities?: Iterable<string>;
   onWarning?: (w: DecodeWarning) => void;
+  /**
+   * mapped-ram: seek over page slots the bitmap marks absent instead of reading them (the
+   * file is sparse there). Faster, but a non-zero absent slot is then not kept: not for
+   * round trips.
+   */
+  skipAbsentMappedRamPages?: boolean;
   /** the vmdescription will only come at the end (a pipe): keep device sections raw without a warning each */
   vmdescLater?: boolean;
 }
@@ -563,10 +569,15 @@ export class MainChannelDecoder {
     } else {
       r.skip(padLen, 'mapped-ram padding');
     }
+    const skipAbsent = this.opts.skipAbsentMappedRamPages ?? false;
     for (let i = 0; i < numPages; i++) {
       const at = r.offset;
       const present = ((bitmap[i >>> 3] >>> (i & 7)) & 1) === 1;
       const size = Math.min(pageSize, block.usedLength - i * pageSize);
+      if (!present && skipAbsent) {
+        r.skip(size, 'mapped-ram page'); // holes of a sparse file: seek over them
+        continue;
+      }
       const data = this.data(size, 'mapped-ram page');
       if (present || !isZero(data)) {
         yield withDepth({ kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data }, depth);
