@@ -243,6 +243,16 @@ describe('migstream CLI', () => {
     expect(doc.multifd.map((c: { packets: number; syncPackets: number; normalPages: number; zeroPages: number }) => [c.packets, c.syncPackets, c.normalPages, c.zeroPages])).toEqual([[44, 3, 51, 4879], [31, 3, 63, 3329]]);
   });
 
+  it('fuzz: exit 0 without findings, 1 with them, 2 for a bad target', () => {
+    const quiet = run(['fuzz', paused, '--runs', '50', '--seed', '5']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toMatch(/^50 runs: \d+ accepted, \d+ rejected, 0 crashes, 0 hangs, 0 internal errors$/m);
+    const crashing = run(['fuzz', paused, '--runs', '10', '--target', 'cmd:sh -c "kill -SEGV $$" sh {}']);
+    expect(crashing.code).toBe(1);
+    expect(crashing.stdout).toMatch(/run 0: crash: /);
+    expect(run(['fuzz', paused, '--target', 'qemu']).code).toBe(2);
+  });
+
   it('roundtrip --kind return-path and dump of a return-path capture', () => {
     const rp = join(REAL, 'qemu-10.0', 'pc-switchover-ack-tcp.main-return-path.bin');
     expect(run(['roundtrip', '--kind', 'return-path', rp]).code).toBe(0);

@@ -6,6 +6,7 @@ import { registerRoundtrip } from './roundtrip.js';
 import { registerStats } from './stats.js';
 import { registerValidate } from './validate.js';
 import { registerGen } from './gen.js';
+import { registerFuzz } from './fuzz.js';
 
 export function buildProgram(): Command {
   const program = new Command('migstream')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerStats(program);
   registerValidate(program);
   registerGen(program);
+  registerFuzz(program);
   return program;
 }
 

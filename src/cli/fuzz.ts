@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { NEWEST_QEMU } from '../engine/load.js';
+import { fuzz, type FuzzTarget } from '../fuzz/run.js';
+
+interface FuzzCliOptions {
+  runs: string;
+  seed: string;
+  target: string;
+  timeout: string;
+  out?: string;
+  capability: string[];
+  qemuVersion: string;
+  format: string;
+}
+
+export function registerFuzz(program: Command): void {
+  program
+    .command('fuzz')
+    .description('mutation fuzzing with grammar-aware bad tags, truncations and lying lengths (exit 0 no finding, 1 findings)')
+    .argument('<seeds...>', 'main-channel streams to mutate')
+    .option('--runs <n>', 'how many mutated inputs', '1000')
+    .option('--seed <s>', 'PRNG seed (runs are reproducible)', '1')
+    .option('--target <target>', '"builtin" (the reference loader) or "cmd:COMMAND" ({} = the input file, else appended); a crash, hang or internal error is a finding', 'builtin')
+    .option('--timeout <ms>', 'per run', '10000')
+    .option('--out <dir>', 'write each finding (input + description) here')
+    .option('--capability <name>', 'builtin target: destination capability, repeatable', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--qemu-version <x.y>', 'builtin target: destination QEMU release', NEWEST_QEMU)
+    .option('--format <format>', 'text or json', 'text')
+    .action((seeds: string[], o: FuzzCliOptions, c: Command) => {
+      const runs = Number(o.runs);
+      const seed = Number(o.seed);
+      const timeoutMs = Number(o.timeout);
+      if (!Number.isSafeInteger(runs) || runs < 1) throw new UsageError(`--runs takes a positive number (got ${o.runs})`);
+      if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed takes an integer (got ${o.seed})`);
+      if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout takes milliseconds (got ${o.timeout})`);
+      let target: FuzzTarget;
+      if (o.target === 'builtin') target = { kind: 'builtin' };
+      else if (o.target.startsWith('cmd:') && o.target.length > 4) target = { kind: 'cmd', command: o.target.slice(4) };
+      else throw new UsageError(`--target takes builtin or cmd:COMMAND (got ${JSON.stringify(o.target)})`);
+      const inputs = seeds.map((name) => {
+        try {
+          return { name, bytes: new Uint8Array(readFileSync(name)) };
+        } catch (e) {
+          throw new UsageError(`cannot read seed ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      });
+      const report = fuzz(inputs, { runs, seed, target, timeoutMs, outDir: o.out, load: { capabilities: o.capability, qemuVersion: o.qemuVersion } });
+      if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else {
+        for (const f of report.findings) process.stdout.write(`run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.file ? ` -> ${f.file}` : ''}\n`);
+        const o2 = report.outcomes;
+        process.stdout.write(`${report.runs} runs: ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors\n`);
+      }
+      (c as unknown as { exitCode?: number }).exitCode = report.findings.length ? 1 : 0;
+    });
+}

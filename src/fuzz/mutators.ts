@@ -1,0 +1,164 @@
+/**
+ * Grammar-aware mutations of a decoded seed stream: each picks a record and breaks one
+ * thing QEMU's loader must survive (a bad tag or type byte, a lying length, a truncation),
+ * using the grammar's tables for the values it puts in. Pure functions of a PRNG.
+ */
+import { RamFlag } from '../../grammar/ram.js';
+import { MIG_CMD, SectionType } from '../../grammar/savevm.js';
+import { VfioTag } from '../../grammar/vfio.js';
+import type { MainRecord } from '../codec/records.js';
+
+export class Prng {
+  private x: number;
+  constructor(seed: number) {
+    this.x = seed >>> 0 || 0x2545f491;
+  }
+  next(): number {
+    let x = this.x;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.x = x >>> 0;
+    return this.x;
+  }
+  below(n: number): number {
+    return n <= 0 ? 0 : this.next() % n;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.below(xs.length)];
+  }
+}
+
+export interface Mutation {
+  /** what was done, for the report: "lying length: MIG_CMD_PING len 4 -> 65535 @0x1b" */
+  what: string;
+  bytes: Uint8Array;
+}
+
+type Mutator = (seed: Uint8Array, records: readonly MainRecord[], rng: Prng) => Mutation | undefined;
+
+const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
+  for (let i = width - 1; i >= 0; i--) {
+    b[at + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+};
+const hex = (n: number | bigint): string => '0x' + n.toString(16);
+const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]) => records.filter((r) => kinds.includes(r.kind));
+
+function lyingValues(width: number, actual: bigint, rng: Prng): bigint {
+  const max = (1n << BigInt(width * 8)) - 1n;
+  return rng.pick([0n, 1n, max, max >> 1n, actual + 1n, actual > 0n ? actual - 1n : max, actual * 2n + 7n]) & max;
+}
+
+/** Truncate inside or right at the end of a record. */
+const truncate: Mutator = (seed, records, rng) => {
+  const r = rng.pick(records);
+  const cut = r.offset + rng.below(r.length + 1);
+  return { what: `truncation at ${hex(cut)} (inside ${r.kind} @${hex(r.offset)})`, bytes: seed.slice(0, cut) };
+};
+
+/** Replace a VFIO tag with another tag, or an undefined one. */
+const badTag: Mutator = (seed, records, rng) => {
+  const tags = of(records, ['vfio_tag']);
+  if (!tags.length) return undefined;
+  const t = rng.pick(tags);
+  const values = [...Object.values(VfioTag), 0xffffffffef100000n + BigInt(7 + rng.below(9)), BigInt(rng.next())];
+  const v = rng.pick(values);
+  const b = seed.slice();
+  setBe(b, t.offset, 8, v);
+  return { what: `bad tag ${hex(v)} @${hex(t.offset)}`, bytes: b };
+};
+
+/** Replace a top-level type byte with another type (or an unknown one). */
+const badType: Mutator = (seed, records, rng) => {
+  const heads = of(records, ['section', 'command', 'section_footer', 'eof']);
+  if (!heads.length) return undefined;
+  const h = rng.pick(heads);
+  const v = rng.pick([...Object.values(SectionType), 0x09, 0x7f, 0xff]);
+  const b = seed.slice();
+  b[h.offset] = v;
+  return { what: `type byte ${hex(v)} @${hex(h.offset)} (was ${h.kind})`, bytes: b };
+};
+
+/** A length field that lies: command len, DEV_DATA_STATE size, counted strings, vmdescription length, RAM payload lengths. */
+const lyingLength: Mutator = (seed, records, rng) => {
+  const fields: { at: number; width: number; what: string }[] = [];
+  for (const r of records) {
+    if (r.kind === 'command') fields.push({ at: r.offset + 3, width: 2, what: `${r.name} len` });
+    if (r.kind === 'command' && r.fields && 'blobLength' in r.fields) fields.push({ at: r.offset + 5, width: 4, what: 'MIG_CMD_PACKAGED blob length' });
+    if (r.kind === 'vfio_tag' && r.tag === 'DEV_DATA_STATE') fields.push({ at: r.offset + 8, width: 8, what: 'DEV_DATA_STATE size' });
+    if (r.kind === 'section' && (r.section === 'START' || r.section === 'FULL')) fields.push({ at: r.offset + 5, width: 1, what: 'section idstr length' });
+    if (r.kind === 'ram_block') {
+      fields.push({ at: r.offset, width: 1, what: 'RAMBlock idstr length' });
+      fields.push({ at: r.offset + 1 + r.idstr.length, width: 8, what: 'RAMBlock used_length' });
+    }
+    if (r.kind === 'ram' && r.op === 'xbzrle') fields.push({ at: r.offset + r.length - r.data.length - 2, width: 2, what: 'XBZRLE length' });
+    if (r.kind === 'ram' && r.op === 'compress_page') fields.push({ at: r.offset + r.length - r.data.length - 4, width: 4, what: 'COMPRESS_PAGE length' });
+    if (r.kind === 'vmdescription') fields.push({ at: r.offset + 1, width: 4, what: 'vmdescription length' });
+    if (r.kind === 'configuration') fields.push({ at: r.offset + 1, width: 4, what: 'machine type length' });
+  }
+  if (!fields.length) return undefined;
+  const f = rng.pick(fields);
+  let actual = 0n;
+  for (let i = 0; i < f.width; i++) actual = (actual << 8n) | BigInt(seed[f.at + i]);
+  const v = lyingValues(f.width, actual, rng);
+  const b = seed.slice();
+  setBe(b, f.at, f.width, v);
+  return { what: `lying length: ${f.what} ${actual} -> ${v} @${hex(f.at)}`, bytes: b };
+};
+
+/** RAM record flags no loader expects together (or at all). */
+const badRamFlags: Mutator = (seed, records, rng) => {
+  const ram = of(records, ['ram']);
+  if (!ram.length) return undefined;
+  const r = rng.pick(ram);
+  const flags = Object.values(RamFlag);
+  const v = rng.pick(flags) | rng.pick(flags) | (rng.below(4) === 0 ? 0x400 : 0);
+  const b = seed.slice();
+  b[r.offset + 6] = (b[r.offset + 6] & 0xf0) | ((v >> 8) & 0x0f);
+  b[r.offset + 7] = v & 0xff;
+  return { what: `RAM flags ${hex(v)} @${hex(r.offset)}`, bytes: b };
+};
+
+/** A MIG_CMD number from the table (or out of it) on an existing command. */
+const badCommand: Mutator = (seed, records, rng) => {
+  const cmds = of(records, ['command']);
+  if (!cmds.length) return undefined;
+  const c = rng.pick(cmds);
+  const v = rng.pick([...MIG_CMD.map((m) => m.value), 0, 12, 0xffff]);
+  const b = seed.slice();
+  setBe(b, c.offset + 1, 2, BigInt(v));
+  return { what: `command ${v} @${hex(c.offset)}`, bytes: b };
+};
+
+/** Bytes flipped at random: what the grammar-aware ones miss. */
+const flipBytes: Mutator = (seed, _records, rng) => {
+  const b = seed.slice();
+  const n = 1 + rng.below(4);
+  const at: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = rng.below(b.length);
+    b[p] = rng.below(256);
+    at.push(hex(p));
+  }
+  return { what: `bytes changed at ${at.join(', ')}`, bytes: b };
+};
+
+export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
+  { name: 'truncate', fn: truncate },
+  { name: 'bad-tag', fn: badTag },
+  { name: 'bad-type', fn: badType },
+  { name: 'lying-length', fn: lyingLength },
+  { name: 'bad-ram-flags', fn: badRamFlags },
+  { name: 'bad-command', fn: badCommand },
+  { name: 'flip-bytes', fn: flipBytes },
+];
+
+export function mutate(seed: Uint8Array, records: readonly MainRecord[], rng: Prng): Mutation & { mutator: string } {
+  for (;;) {
+    const m = rng.pick(MUTATORS);
+    const out = m.fn(seed, records, rng);
+    if (out) return { ...out, mutator: m.name };
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Mutation fuzzing of loaders: mutated seeds go to the reference loader in-process
+ * ("builtin") or to a command such as a QEMU started with -incoming ("cmd:..."). A loader
+ * may accept or reject an input; crashing, hanging or failing with an internal error is a
+ * finding.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openMainStream } from '../codec/open.js';
+import type { MainRecord } from '../codec/records.js';
+import type { LoadOptions } from '../engine/load.js';
+import { validateMain } from '../engine/validate.js';
+import { StreamError } from '../errors.js';
+import { BufferSource } from '../io/source.js';
+import { mutate, Prng } from './mutators.js';
+
+export type FuzzTarget = { kind: 'builtin' } | { kind: 'cmd'; command: string };
+
+export interface FuzzOptions {
+  runs: number;
+  seed: number;
+  target: FuzzTarget;
+  /** per run, for commands; for the builtin target a run over it is reported as a hang */
+  timeoutMs: number;
+  load: LoadOptions;
+  /** where findings are written (the mutated stream and what was done) */
+  outDir?: string;
+}
+
+export type Outcome = 'accepted' | 'rejected' | 'crash' | 'hang' | 'internal-error';
+
+export interface FuzzFinding {
+  run: number;
+  seedFile: string;
+  mutator: string;
+  what: string;
+  outcome: Outcome;
+  detail: string;
+  file?: string;
+}
+
+export interface FuzzReport {
+  runs: number;
+  outcomes: Record<Outcome, number>;
+  findings: FuzzFinding[];
+}
+
+export interface FuzzSeed {
+  name: string;
+  bytes: Uint8Array;
+}
+
+function decodeSeed(seed: FuzzSeed): MainRecord[] {
+  const s = openMainStream(new BufferSource(seed.bytes, seed.name), { copyData: false });
+  const out: MainRecord[] = [];
+  // keep positions only: payload views are not needed by the mutators
+  for (const r of s.records()) out.push({ ...r, ...('data' in r && r.data ? { data: r.data.subarray(0, 0) } : {}) } as MainRecord);
+  return out;
+}
+
+function runBuiltin(bytes: Uint8Array, load: LoadOptions): { outcome: Outcome; detail: string } {
+  try {
+    const r = validateMain(new BufferSource(bytes), load);
+    return r.valid ? { outcome: 'accepted', detail: '' } : { outcome: 'rejected', detail: r.diagnostics[0]?.rule ?? '' };
+  } catch (e) {
+    if (e instanceof StreamError) return { outcome: 'rejected', detail: e.code };
+    return { outcome: 'internal-error', detail: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
+  }
+}
+
+function runCommand(file: string, command: string, timeoutMs: number): { outcome: Outcome; detail: string } {
+  let cmd = command.includes('{}') ? command.split('{}').join(shellQuote(file)) : `${command} ${shellQuote(file)}`;
+  // a simple command replaces the shell, so a timeout kills the loader itself, not only sh
+  if (!/[;&|()`$<>]/.test(command)) cmd = `exec ${cmd}`;
+  const r = spawnSync('/bin/sh', ['-c', cmd], { timeout: timeoutMs, stdio: ['ignore', 'ignore', 'pipe'], killSignal: 'SIGKILL' });
+  const stderr = r.stderr?.toString('utf8').trim().split('\n').slice(-1)[0] ?? '';
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { outcome: 'hang', detail: `no exit within ${timeoutMs} ms` };
+  if (r.signal) return { outcome: 'crash', detail: `killed by ${r.signal}${stderr ? `: ${stderr}` : ''}` };
+  // a shell reports a child killed by signal N as exit status 128 + N
+  if (r.status !== null && r.status > 128 && r.status < 160) return { outcome: 'crash', detail: `exit status ${r.status} (signal ${r.status - 128})${stderr ? `: ${stderr}` : ''}` };
+  return r.status === 0 ? { outcome: 'accepted', detail: '' } : { outcome: 'rejected', detail: stderr };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: number) => void): FuzzReport {
+  const rng = new Prng(opts.seed);
+  const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
+  const report: FuzzReport = { runs: 0, outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 }, findings: [] };
+  const work = opts.target.kind === 'cmd' ? mkdtempSync(join(tmpdir(), 'migstream-fuzz-')) : undefined;
+  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
+  try {
+    for (let run = 0; run < opts.runs; run++) {
+      const { seed, records } = decoded[rng.below(decoded.length)];
+      const m = mutate(seed.bytes, records, rng);
+      const t0 = Date.now();
+      let res: { outcome: Outcome; detail: string };
+      if (opts.target.kind === 'builtin') {
+        res = runBuiltin(m.bytes, opts.load);
+        if (Date.now() - t0 > opts.timeoutMs && res.outcome !== 'internal-error') res = { outcome: 'hang', detail: `took ${Date.now() - t0} ms` };
+      } else {
+        const file = join(work!, 'input.mig');
+        writeFileSync(file, m.bytes);
+        res = runCommand(file, opts.target.command, opts.timeoutMs);
+      }
+      report.runs++;
+      report.outcomes[res.outcome]++;
+      if (res.outcome === 'crash' || res.outcome === 'hang' || res.outcome === 'internal-error') {
+        const finding: FuzzFinding = { run, seedFile: seed.name, mutator: m.mutator, what: m.what, outcome: res.outcome, detail: res.detail };
+        if (opts.outDir) {
+          finding.file = join(opts.outDir, `finding-${run}.mig`);
+          writeFileSync(finding.file, m.bytes);
+          writeFileSync(`${finding.file}.json`, JSON.stringify(finding, null, 2) + '\n');
+        }
+        report.findings.push(finding);
+      }
+      onProgress?.(run + 1);
+    }
+  } finally {
+    if (work) rmSync(work, { recursive: true, force: true });
+  }
+  return report;
+}
