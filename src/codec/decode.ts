@@ -60,6 +60,10 @@ export interface DecodeOptions {
   vmdescLater?: boolean;
 }
 
+/** Why a device section payload was kept raw (the loader and formatters tell them apart). */
+export const RAW_UNDESCRIBED = 'undescribed section payload';
+export const RAW_MISMATCH = 'section payload that does not fit its vmdescription';
+
 /** QEMU's vmdescription is a few hundred KiB for a typical VM; a larger length is a lie. */
 const MAX_VMDESC_BYTES = 256 << 20;
 
@@ -413,7 +417,8 @@ export class MainChannelDecoder {
         } else if (!this.opts.vmdescLater) {
           this.warn(`no vmdescription entry; ${n} payload bytes kept raw (delimited by the section footer)`, offset);
         }
-        yield withDepth({ kind: 'raw', offset, length: n, reason: 'undescribed section payload', data: bytes }, depth);
+        const reason = desc ? RAW_MISMATCH : RAW_UNDESCRIBED;
+        yield withDepth({ kind: 'raw', offset, length: n, reason, data: bytes }, depth);
         return;
       }
     }

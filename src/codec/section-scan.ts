@@ -15,6 +15,9 @@ export function scanForFooter(
 ): number | undefined {
   const LOOKAHEAD = 5 + 1 + 4 + 1 + 255 + 8;
   let from = 0;
+  // QEMU stops at QEMU_VM_EOF whatever follows it: a footer followed by EOF and then
+  // something else is the end only if no better candidate exists
+  let eofFallback: number | undefined;
   for (;;) {
     const haveAll = !r.fill(Math.min(r.capacity, from + 4096 + LOOKAHEAD));
     const win = r.window();
@@ -24,8 +27,9 @@ export function scanForFooter(
       const id = ((win[i + 1] << 24) | (win[i + 2] << 16) | (win[i + 3] << 8) | win[i + 4]) >>> 0;
       if (id !== sectionId) continue;
       if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) return i;
+      if (eofFallback === undefined && win[i + 5] === SectionType.QEMU_VM_EOF) eofFallback = i;
     }
-    if (haveAll || last >= limit || win.length >= r.capacity) return undefined;
+    if (haveAll || last >= limit || win.length >= r.capacity) return eofFallback;
     from = Math.max(from, last + 1);
   }
 }

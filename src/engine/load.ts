@@ -8,6 +8,7 @@ import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { RAM_SECTION_VERSION } from '../../grammar/ram.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
+import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { hex, StreamError } from '../errors.js';
 import { versionAtLeast } from './save.js';
 
@@ -32,6 +33,8 @@ export interface LoadOptions {
   vfioMultifdTransfer?: 'auto' | 'on' | 'off';
   /** vfio-pci x-migration-load-config-after-iter (10.1+; AUTO is on only for ARM targets) */
   vfioLoadConfigAfterIter?: boolean;
+  /** the destination's devices when the stream carries no vmdescription (--vmsd) */
+  vmdesc?: { devices: { name: string; instance_id: number; version?: number }[] };
 }
 
 export const NEWEST_QEMU = '11.1';
@@ -62,6 +65,10 @@ export class ReferenceLoader {
   private sawEof = false;
   private vfio = new Map<string, VfioDeviceState>();
   private initDataSent: InitDataSent[] = [];
+  /** section headers and undescribed payloads, judged against the vmdescription at the end */
+  private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
+  private undescribed: { idstr: string; instanceId: number; offset: number; path: string }[] = [];
+  private vmdesc: { name: string; instance_id: number; version?: number }[] | undefined;
   private firstRecord = true;
   /** what the multifd channels are checked against (engine/multifd-load.ts) */
   readonly main = {
@@ -117,7 +124,29 @@ export class ReferenceLoader {
         break;
       case 'ram':
         if (rec.op === 'multifd_flush') this.main.multifdFlushes++;
-        if (rec.op === 'eos') this.main.ramEos++;
+        else if (rec.op === 'eos') this.main.ramEos++;
+        else if ('block' in rec) {
+          const used = this.main.ramBlocks.get(rec.block);
+          if (used !== undefined && rec.addr >= used) this.report('ram/offset', rec.offset, `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`);
+          if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2)) this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
+        }
+        break;
+      case 'raw':
+        if (rec.reason === RAW_MISMATCH) {
+          // the destination's vmsd is what the description describes: it cannot load these bytes
+          this.report('vmstate/description-mismatch', rec.offset, `${this.current?.name ?? '?'}: the payload does not fit the device's vmdescription (QEMU fails loading it)`);
+        }
+        if (rec.reason === RAW_UNDESCRIBED && this.current?.kind === 'FULL') {
+          const info = this.sections.get(this.current.sectionId);
+          this.undescribed.push({ idstr: this.current.name, instanceId: info?.instanceId ?? 0, offset: rec.offset, path: this.path() });
+        }
+        break;
+      case 'vmdescription':
+        try {
+          this.vmdesc = (JSON.parse(rec.json) as { devices?: { name: string; instance_id: number; version?: number }[] }).devices;
+        } catch {
+          this.vmdesc = undefined;
+        }
         break;
       case 'command':
         this.command(rec);
@@ -125,7 +154,11 @@ export class ReferenceLoader {
       case 'section': {
         this.sections.set(rec.sectionId, { idstr: rec.idstr, instanceId: rec.instanceId });
         this.current = { sectionId: rec.sectionId, name: rec.idstr, kind: rec.section };
-        if (rec.section === 'START' || rec.section === 'FULL') this.checkVersion(rec.idstr, rec.versionId, rec.offset);
+        if (rec.section === 'START' || rec.section === 'FULL') {
+          this.checkVersion(rec.idstr, rec.versionId, rec.offset);
+          if (rec.idstr === '') this.report('savevm/empty-idstr', rec.offset + 5, `Unable to read ID string for section ${rec.sectionId}`);
+          if (rec.section === 'FULL') this.headers.push({ idstr: rec.idstr, instanceId: rec.instanceId, versionId: rec.versionId, offset: rec.offset, path: this.path() });
+        }
         if (isVfioIdstr(rec.idstr)) {
           const dev = this.vfioDevice(rec.idstr, rec.instanceId);
           if (rec.section === 'PART') dev.sawPart = true;
@@ -267,8 +300,27 @@ export class ReferenceLoader {
     }
   }
 
-  /** Rules that need the whole stream: switchover-ack accounting, EOF. */
+  /** The destination has the devices the vmdescription lists (same machine setup), at those versions. */
+  private checkAgainstVmdesc(): void {
+    const devices = this.vmdesc ?? this.opts.vmdesc?.devices;
+    if (!devices) return;
+    const byKey = new Map(devices.map((d) => [`${d.name}\u0000${d.instance_id}`, d]));
+    for (const u of this.undescribed) {
+      if (!byKey.has(`${u.idstr}\u0000${u.instanceId}`)) {
+        this.diagnostics.push({ rule: 'savevm/unknown-section', severity: 'error', offset: u.offset, path: u.path, message: `Unknown savevm section or instance '${u.idstr}' ${u.instanceId}: the vmdescription lists no such device` });
+      }
+    }
+    for (const h of this.headers) {
+      const d = byKey.get(`${h.idstr}\u0000${h.instanceId}`);
+      if (d?.version !== undefined && h.versionId > d.version) {
+        this.diagnostics.push({ rule: 'savevm/section-version', severity: 'error', offset: h.offset, path: h.path, message: `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}` });
+      }
+    }
+  }
+
+  /** Rules that need the whole stream: switchover-ack accounting, EOF, the vmdescription. */
   finish(): Diagnostic[] {
+    this.checkAgainstVmdesc();
     // qemu_loadvm_state counts the handlers that need an ack (VFIO devices with PRE_COPY:
     // in the stream, those that iterate); each INIT_DATA_SENT approves one.
     let pending = [...this.vfio.values()].filter((d) => d.sawPart).length;

@@ -6,6 +6,7 @@
  */
 import type { MainRecord } from '../codec/records.js';
 import { StreamError } from '../errors.js';
+import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/decode.js';
@@ -139,9 +140,10 @@ export class AnalyzeDump {
         if (this.current) this.current.value = vmstateToPy(rec.node);
         break;
       case 'raw':
-        if (this.current && !this.current.ram && rec.reason === 'undescribed section payload' && !EMPTY_STRING_SECTIONS.has(this.current.idstr)) {
+        if (this.current && !this.current.ram && (rec.reason === RAW_UNDESCRIBED || rec.reason === RAW_MISMATCH) && !EMPTY_STRING_SECTIONS.has(this.current.idstr)) {
+          const why = rec.reason === RAW_UNDESCRIBED ? 'no vmdescription entry' : 'does not fit its vmdescription entry';
           this.current.value = new Map<string, PyValue>([
-            ['$raw', new Map<string, PyValue>([['offset', '0x' + rec.offset.toString(16)], ['length', rec.length], ['reason', 'no vmdescription entry']])],
+            ['$raw', new Map<string, PyValue>([['offset', '0x' + rec.offset.toString(16)], ['length', rec.length], ['reason', why]])],
           ]);
           this.pending.push({ dump: this.current, offset: rec.offset, data: rec.data.slice() });
         }

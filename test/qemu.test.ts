@@ -1,0 +1,89 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openMainStream } from '../src/codec/open.js';
+import type { MainRecord } from '../src/codec/records.js';
+import { validateMain } from '../src/engine/validate.js';
+import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import { BufferSource } from '../src/io/source.js';
+import { REAL, ROOT } from './helpers.js';
+
+/**
+ * The reference loader against the real one: Debian 12's QEMU 7.2 (installed by .ci/run),
+ * loading the 7.2 recordings with the destination arguments recorded in their meta.json,
+ * then mutated copies of them. QEMU's verdict (migration completed or failed) is the
+ * expected value; migstream validate must reach the same one.
+ */
+const QEMU_LOAD = join(ROOT, 'bin', 'qemu-load');
+const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
+const tmp = mkdtempSync(join(tmpdir(), 'migstream-qemu-'));
+
+interface Meta {
+  caps: Record<string, boolean>;
+  load: { dst_argv: string[] };
+}
+
+/** The destination's argv without QMP/incoming (qemu-load adds its own), and its capabilities. */
+function destination(name: string): { args: string[]; caps: string[] } {
+  const meta = JSON.parse(readFileSync(join(REAL, 'qemu-7.2', `${name}.meta.json`), 'utf8')) as Meta;
+  const argv = meta.load.dst_argv.slice(1);
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '-incoming' || argv[i] === '-qmp') i++;
+    else args.push(argv[i]);
+  }
+  return { args, caps: Object.entries(meta.caps).filter(([, on]) => on).map(([c]) => c) };
+}
+
+function qemuLoads(file: string, dst: { args: string[]; caps: string[] }): { ok: boolean; why: string } {
+  const r = spawnSync(process.execPath, [QEMU_LOAD, ...dst.caps.flatMap((c) => ['--capability', c]), '--', ...dst.args, file], { encoding: 'utf8', timeout: 30_000 });
+  return { ok: r.status === 0, why: r.stderr.trim() };
+}
+
+const CASES = ['pc-paused', 'pc-old-format', 'pc-suppress-vmdesc', 'pc-postcopy-ram', 'pc-compress-7.2'];
+
+describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
+  for (const name of CASES) {
+    it(`${name}: QEMU loads the recording, migstream finds it valid`, () => {
+      const dst = destination(name);
+      const file = join(REAL, 'qemu-7.2', `${name}.mig`);
+      expect(qemuLoads(file, dst)).toEqual({ ok: true, why: '' });
+      const r = validateMain(new BufferSource(new Uint8Array(readFileSync(file))), {
+        qemuVersion: '7.2',
+        capabilities: dst.caps,
+        sendConfiguration: !dst.args.includes('migration.send-configuration=off'),
+      });
+      expect(r.diagnostics).toEqual([]);
+    });
+  }
+
+  // Structural mutations only: random byte flips may land in the vmdescription, which QEMU
+  // never reads but migstream trusts.
+  const structural = MUTATORS.filter((m) => m.name !== 'flip-bytes');
+  for (const name of ['pc-paused', 'pc-old-format']) {
+    it(`${name}: 40 mutated copies, the same verdict for each`, () => {
+      const dst = destination(name);
+      const seed = new Uint8Array(readFileSync(join(REAL, 'qemu-7.2', `${name}.mig`)));
+      const records: MainRecord[] = [...openMainStream(new BufferSource(seed), { copyData: true }).records()];
+      const rng = new Prng(2026);
+      const disagreements: string[] = [];
+      let refused = 0;
+      for (let i = 0; i < 40; i++) {
+        const mutator = structural[rng.below(structural.length)];
+        const m = mutator.fn(seed, records, rng);
+        if (!m) continue;
+        const file = join(tmp, `${name}-${i}.mig`);
+        writeFileSync(file, m.bytes);
+        const q = qemuLoads(file, dst);
+        const ours = validateMain(new BufferSource(m.bytes), { qemuVersion: '7.2', sendConfiguration: name !== 'pc-old-format' });
+        if (!q.ok) refused++;
+        if (q.ok !== ours.valid) disagreements.push(`${mutator.name}: ${m.what}: QEMU ${q.ok ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`);
+      }
+      expect(disagreements).toEqual([]);
+      expect(refused).toBeGreaterThan(10); // the mutations do break streams: it is not agreement on untouched ones
+    }, 120_000);
+  }
+});
