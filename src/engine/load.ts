@@ -8,7 +8,8 @@ import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { RAM_SECTION_VERSION } from '../../grammar/ram.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
-import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
+import { RAW_MISMATCH } from '../codec/decode.js';
+import { builtinByIdstr } from '../sections/builtin.js';
 import { hex, StreamError } from '../errors.js';
 import { versionAtLeast } from './save.js';
 
@@ -39,6 +40,11 @@ export interface LoadOptions {
 
 export const NEWEST_QEMU = '11.1';
 
+/** Handlers registered with register_savevm_live (the only ones that send START sections). */
+function isIterativeHandler(idstr: string): boolean {
+  return idstr === 'ram' || idstr === 'block' || isVfioIdstr(idstr) || builtinByIdstr.has(idstr);
+}
+
 interface VfioDeviceState {
   name: string;
   sawPart: boolean;
@@ -65,9 +71,8 @@ export class ReferenceLoader {
   private sawEof = false;
   private vfio = new Map<string, VfioDeviceState>();
   private initDataSent: InitDataSent[] = [];
-  /** section headers and undescribed payloads, judged against the vmdescription at the end */
+  /** START/FULL section headers, judged against the vmdescription at the end */
   private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
-  private undescribed: { idstr: string; instanceId: number; offset: number; path: string }[] = [];
   private vmdesc: { name: string; instance_id: number; version?: number }[] | undefined;
   private firstRecord = true;
   /** what the multifd channels are checked against (engine/multifd-load.ts) */
@@ -116,6 +121,9 @@ export class ReferenceLoader {
     switch (rec.kind) {
       case 'configuration':
         this.sawConfiguration = true;
+        if (!/^[A-Za-z0-9._-]+$/.test(rec.machineType)) {
+          this.report('savevm/machine-type', rec.offset + 5, `Machine type received is ${JSON.stringify(rec.machineType)}: not a machine type name`);
+        }
         this.checkCapabilities(rec);
         for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.main.uuid = sub.fields.uuid;
         break;
@@ -136,10 +144,6 @@ export class ReferenceLoader {
           // the destination's vmsd is what the description describes: it cannot load these bytes
           this.report('vmstate/description-mismatch', rec.offset, `${this.current?.name ?? '?'}: the payload does not fit the device's vmdescription (QEMU fails loading it)`);
         }
-        if (rec.reason === RAW_UNDESCRIBED && this.current?.kind === 'FULL') {
-          const info = this.sections.get(this.current.sectionId);
-          this.undescribed.push({ idstr: this.current.name, instanceId: info?.instanceId ?? 0, offset: rec.offset, path: this.path() });
-        }
         break;
       case 'vmdescription':
         try {
@@ -157,7 +161,8 @@ export class ReferenceLoader {
         if (rec.section === 'START' || rec.section === 'FULL') {
           this.checkVersion(rec.idstr, rec.versionId, rec.offset);
           if (rec.idstr === '') this.report('savevm/empty-idstr', rec.offset + 5, `Unable to read ID string for section ${rec.sectionId}`);
-          if (rec.section === 'FULL') this.headers.push({ idstr: rec.idstr, instanceId: rec.instanceId, versionId: rec.versionId, offset: rec.offset, path: this.path() });
+          // QEMU looks START and FULL sections up alike, by idstr and instance
+          this.headers.push({ idstr: rec.idstr, instanceId: rec.instanceId, versionId: rec.versionId, offset: rec.offset, path: this.path() });
         }
         if (isVfioIdstr(rec.idstr)) {
           const dev = this.vfioDevice(rec.idstr, rec.instanceId);
@@ -305,13 +310,11 @@ export class ReferenceLoader {
     const devices = this.vmdesc ?? this.opts.vmdesc?.devices;
     if (!devices) return;
     const byKey = new Map(devices.map((d) => [`${d.name}\u0000${d.instance_id}`, d]));
-    for (const u of this.undescribed) {
-      if (!byKey.has(`${u.idstr}\u0000${u.instanceId}`)) {
-        this.diagnostics.push({ rule: 'savevm/unknown-section', severity: 'error', offset: u.offset, path: u.path, message: `Unknown savevm section or instance '${u.idstr}' ${u.instanceId}: the vmdescription lists no such device` });
-      }
-    }
     for (const h of this.headers) {
       const d = byKey.get(`${h.idstr}\u0000${h.instanceId}`);
+      if (!d && !isIterativeHandler(h.idstr)) {
+        this.diagnostics.push({ rule: 'savevm/unknown-section', severity: 'error', offset: h.offset, path: h.path, message: `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription` });
+      }
       if (d?.version !== undefined && h.versionId > d.version) {
         this.diagnostics.push({ rule: 'savevm/section-version', severity: 'error', offset: h.offset, path: h.path, message: `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}` });
       }
