@@ -12,6 +12,8 @@ export type FieldType =
   | 'be16'
   | 'be32'
   | 'be64'
+  /** be64 that must fit a JS number (lengths, offsets); larger values are stream errors */
+  | 'be64n'
   | 'le64'
   /** u8 length + that many bytes, no NUL (QEMU's counted string); decoded as latin1 */
   | 'counted'
@@ -70,7 +72,7 @@ export function fixedSize(layout: Layout): number | undefined {
       case 'u8': n += 1; break;
       case 'be16': n += 2; break;
       case 'be32': n += 4; break;
-      case 'be64': case 'le64': n += 8; break;
+      case 'be64': case 'be64n': case 'le64': n += 8; break;
       case 'bytes':
         if (typeof f.length !== 'number') return undefined;
         n += f.length;

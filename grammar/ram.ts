@@ -38,33 +38,35 @@ export const ramOpByFlag: ReadonlyMap<number, RamOp> = new Map<number, RamOp>([
 /** Records that name a RAMBlock (unless CONTINUE says "same block as before"). */
 export const RAM_OPS_WITH_BLOCK: ReadonlySet<RamOp> = new Set<RamOp>(['zero', 'page', 'xbzrle', 'compress_page']);
 
-/** Payload after the header (and block name) of each page-carrying record. */
-export const RamZeroPayload: Layout = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer' }];
+/**
+ * What follows the header (and block name) of each page-carrying record. The page-sized
+ * data itself is not a layout field: decoders hand it on as a view of the read buffer.
+ * ZERO: the fill byte; PAGE: TARGET_PAGE_SIZE bytes; XBZRLE and COMPRESS_PAGE: a length, then data.
+ */
+export const RamZeroPayload: Layout = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer (loaders check it from 8.2)' }];
 export const ENCODING_FLAG_XBZRLE = 0x01;
-export const RamXbzrlePayload: Layout = [
-  { name: 'encoding', type: 'u8', expect: ENCODING_FLAG_XBZRLE },
-  { name: 'encodedLength', type: 'be16' },
-  { name: 'data', type: 'bytes', length: 'encodedLength' },
+export const RamXbzrleHeader: Layout = [
+  { name: 'encoding', type: 'u8', doc: 'ENCODING_FLAG_XBZRLE' },
+  { name: 'encodedLength', type: 'be16', doc: 'at most TARGET_PAGE_SIZE' },
 ];
-export const RamCompressPayload: Layout = [
-  { name: 'compressedLength', type: 'be32' },
-  { name: 'data', type: 'bytes', length: 'compressedLength' },
-];
+export const RamCompressHeader: Layout = [{ name: 'compressedLength', type: 'be32', doc: 'at most compressBound(TARGET_PAGE_SIZE)' }];
 
-/** One RAMBlock entry of MEM_SIZE; optional parts depend on capabilities. */
+/** One RAMBlock entry of MEM_SIZE; optional parts (page size, mr_addr, MappedRamHeader) depend on capabilities. */
 export const RamBlockEntry: Layout = [
   { name: 'idstr', type: 'counted' },
-  { name: 'usedLength', type: 'be64' },
+  { name: 'usedLength', type: 'be64n' },
 ];
+export const RamBlockPageSize: Layout = [{ name: 'pageSize', type: 'be64n', doc: 'postcopy-ram, huge-page blocks only' }];
+export const RamBlockMrAddr: Layout = [{ name: 'mrAddr', type: 'be64n', doc: 'x-ignore-shared' }];
 
 /** MappedRamHeader (9.0+), packed, big-endian, 28 bytes. */
 export const MAPPED_RAM_HDR_VERSION = 1;
 export const MAPPED_RAM_FILE_OFFSET_ALIGNMENT = 0x100000;
 export const MappedRamHeader: Layout = [
   { name: 'version', type: 'be32' },
-  { name: 'pageSize', type: 'be64' },
-  { name: 'bitmapOffset', type: 'be64' },
-  { name: 'pagesOffset', type: 'be64' },
+  { name: 'pageSize', type: 'be64n' },
+  { name: 'bitmapOffset', type: 'be64n' },
+  { name: 'pagesOffset', type: 'be64n' },
 ];
 
 /** Default TARGET_PAGE_SIZE (x86); the configuration's target-page-bits overrides it. */

@@ -42,7 +42,7 @@ export const sectionKindByte: Readonly<Record<SectionKind, number>> = {
 export const QEMU_VM_PING_PACKAGED_LOADED = 0x42;
 
 export const FileHeader: Layout = [
-  { name: 'magic', type: 'be32', expect: QEMU_VM_FILE_MAGIC, doc: 'QEMU_VM_FILE_MAGIC "QEVM"' },
+  { name: 'magic', type: 'be32', doc: 'QEMU_VM_FILE_MAGIC "QEVM"' },
   { name: 'version', type: 'be32', doc: 'QEMU_VM_FILE_VERSION' },
 ];
 

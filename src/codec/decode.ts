@@ -2,11 +2,22 @@ import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/config
 import {
   DEFAULT_TARGET_PAGE_SIZE,
   MappedRamHeader,
+  RamBlockEntry,
+  RamBlockMrAddr,
+  RamBlockPageSize,
+  RamCompressHeader,
+  RamXbzrleHeader,
   RAM_SECTION_IDSTR,
   RamFlag,
   ramOpByFlag,
 } from '../../grammar/ram.js';
 import {
+  CommandHeader,
+  FileHeader,
+  SectionFooter,
+  SectionHeaderPartEnd,
+  SectionHeaderStartFull,
+  VmDescriptionHeader,
   MIG_CMD_PACKAGED,
   MIG_CMD_POSTCOPY_ADVISE,
   MIG_CMD_POSTCOPY_RUN,
@@ -26,6 +37,7 @@ import { BufferSource } from '../io/source.js';
 import { LIBVIRT_SAVE_FIELDS, LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION } from '../../grammar/libvirt.js';
 import type {
   LibvirtHeaderRecord,
+  MappedRamHeaderValue,
   CommandRecord,
   ConfigurationSubsectionValue,
   DecodeWarning,
@@ -129,7 +141,7 @@ export class MainChannelDecoder {
       const offset = r.offset;
       r.path.push(`vmdescription @${hex(offset)}`);
       r.u8();
-      const n = r.be32('vmdescription length');
+      const n = readLayout(r, VmDescriptionHeader, 'vmdescription').jsonLength as number;
       if (n > MAX_VMDESC_BYTES) throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
       const parts: string[] = [];
       r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
@@ -173,11 +185,12 @@ export class MainChannelDecoder {
     const r = this.r;
     const offset = r.offset;
     r.path.push('file header');
-    const magic = r.be32('QEMU_VM_FILE_MAGIC');
+    const h = readLayout(r, FileHeader, 'file header');
+    const magic = h.magic as number;
+    const version = h.version as number;
     if (magic !== QEMU_VM_FILE_MAGIC) {
       throw r.error('bad-magic', `QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`, hex(magic), offset);
     }
-    const version = r.be32('QEMU_VM_FILE_VERSION');
     if (version !== QEMU_VM_FILE_VERSION) {
       throw r.error('bad-version', `QEMU_VM_FILE_VERSION ${QEMU_VM_FILE_VERSION}`, `${version}`, offset + 4);
     }
@@ -289,8 +302,9 @@ export class MainChannelDecoder {
     const r = this.r;
     const offset = r.offset;
     r.u8();
-    const cmd = r.be16('MIG_CMD');
-    const len = r.be16('command length');
+    const head = readLayout(r, CommandHeader, 'QEMU_VM_COMMAND');
+    const cmd = head.cmd as number;
+    const len = head.len as number;
     const def = migCommandByValue.get(cmd);
     const name = def?.name ?? `MIG_CMD_${cmd}`;
     r.path.push(`${name} @${hex(offset)}`);
@@ -324,15 +338,15 @@ export class MainChannelDecoder {
       : type === SectionType.QEMU_VM_SECTION_FULL ? 'FULL'
       : type === SectionType.QEMU_VM_SECTION_PART ? 'PART'
       : 'END';
-    const sectionId = r.be32('section id');
     let info: SectionInfo;
+    let sectionId: number;
     if (kind === 'START' || kind === 'FULL') {
-      const idstr = r.counted('section idstr');
-      const instanceId = r.be32('instance id');
-      const versionId = r.be32('version id');
-      info = { sectionId, idstr, instanceId, versionId };
+      const h = readLayout(r, SectionHeaderStartFull, 'section');
+      sectionId = h.sectionId as number;
+      info = { sectionId, idstr: h.idstr as string, instanceId: h.instanceId as number, versionId: h.versionId as number };
       this.sections.set(sectionId, info);
     } else {
+      sectionId = readLayout(r, SectionHeaderPartEnd, 'section').sectionId as number;
       const known = this.sections.get(sectionId);
       if (!known) {
         throw r.error('unknown-section-id', `the id of a section opened by QEMU_VM_SECTION_START`, `section id ${sectionId} in ${kind}`, offset + 1);
@@ -374,7 +388,7 @@ export class MainChannelDecoder {
     if (t === SectionType.QEMU_VM_SECTION_FOOTER) {
       const fOffset = r.offset;
       r.u8();
-      const fid = r.be32('footer section id');
+      const fid = readLayout(r, SectionFooter, 'QEMU_VM_SECTION_FOOTER').sectionId as number;
       if (fid !== sectionId) {
         throw r.error('footer-mismatch', `QEMU_VM_SECTION_FOOTER for section ${sectionId}`, `footer for section ${fid}`, fOffset);
       }
@@ -469,13 +483,14 @@ export class MainChannelDecoder {
           const fill = r.u8('zero page fill byte');
           yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
         } else if (op === 'xbzrle') {
-          const encoding = r.u8('XBZRLE encoding flag');
-          const n = r.be16('XBZRLE length');
+          const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
+          const encoding = h.encoding as number;
+          const n = h.encodedLength as number;
           if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
           const data = this.data(n, 'XBZRLE data');
           yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
         } else {
-          const n = r.be32('COMPRESS_PAGE length');
+          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength as number;
           // compressBound(page) is a little over the page size; QEMU rejects anything larger.
           const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
           if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
@@ -509,20 +524,13 @@ export class MainChannelDecoder {
     while (sum < total) {
       const offset = r.offset;
       r.path.push(`RAMBlock entry @${hex(offset)}`);
-      const idstr = r.counted('RAMBlock idstr');
-      const usedLength = r.be64Number('RAMBlock used_length');
+      const e = readLayout(r, RamBlockEntry, 'RAMBlock');
+      const idstr = e.idstr as string;
+      const usedLength = e.usedLength as number;
       const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
-      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = r.be64Number('RAMBlock page size');
-      if (ignoreShared) rec.mrAddr = r.be64Number('RAMBlock mr_addr');
-      if (mappedRam) {
-        const h = readLayout(r, MappedRamHeader, 'MappedRamHeader');
-        rec.mappedRam = {
-          version: h.version as number,
-          pageSize: Number(h.pageSize),
-          bitmapOffset: Number(h.bitmapOffset),
-          pagesOffset: Number(h.pagesOffset),
-        };
-      }
+      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize as number;
+      if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr as number;
+      if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader') as unknown as MappedRamHeaderValue;
       rec.length = r.offset - offset;
       sum += usedLength;
       if (sum > total) {

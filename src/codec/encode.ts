@@ -1,6 +1,16 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
-import { MappedRamHeader, RamFlag } from '../../grammar/ram.js';
-import { CommandHeader, migCommandByValue, sectionKindByte, SectionType } from '../../grammar/savevm.js';
+import { MappedRamHeader, RamBlockEntry, RamBlockMrAddr, RamBlockPageSize, RamCompressHeader, RamFlag, RamXbzrleHeader } from '../../grammar/ram.js';
+import {
+  CommandHeader,
+  FileHeader,
+  migCommandByValue,
+  SectionFooter,
+  SectionHeaderPartEnd,
+  SectionHeaderStartFull,
+  sectionKindByte,
+  SectionType,
+  VmDescriptionHeader,
+} from '../../grammar/savevm.js';
 import { latin1Bytes } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { writeLayout } from '../layout/write.js';
@@ -39,8 +49,7 @@ export class MainChannelEncoder {
         break;
       }
       case 'file_header':
-        w.be32(rec.magic);
-        w.be32(rec.version);
+        writeLayout(w, FileHeader, { magic: rec.magic, version: rec.version });
         break;
       case 'configuration': {
         w.u8(SectionType.QEMU_VM_CONFIGURATION);
@@ -56,33 +65,22 @@ export class MainChannelEncoder {
       }
       case 'section':
         w.u8(sectionKindByte[rec.section]);
-        w.be32(rec.sectionId);
-        if (rec.section === 'START' || rec.section === 'FULL') {
-          w.counted(rec.idstr);
-          w.be32(rec.instanceId);
-          w.be32(rec.versionId);
-        }
+        writeLayout(w, rec.section === 'START' || rec.section === 'FULL' ? SectionHeaderStartFull : SectionHeaderPartEnd, { ...rec });
         break;
       case 'section_footer':
         w.u8(SectionType.QEMU_VM_SECTION_FOOTER);
-        w.be32(rec.sectionId);
+        writeLayout(w, SectionFooter, { sectionId: rec.sectionId });
         break;
       case 'ram':
         this.ram(rec);
         break;
       case 'ram_block':
-        w.counted(rec.idstr);
-        w.be64Number(rec.usedLength);
-        if (rec.pageSize !== undefined) w.be64Number(rec.pageSize);
-        if (rec.mrAddr !== undefined) w.be64Number(rec.mrAddr);
+        writeLayout(w, RamBlockEntry, { idstr: rec.idstr, usedLength: rec.usedLength });
+        if (rec.pageSize !== undefined) writeLayout(w, RamBlockPageSize, { pageSize: rec.pageSize });
+        if (rec.mrAddr !== undefined) writeLayout(w, RamBlockMrAddr, { mrAddr: rec.mrAddr });
         if (rec.mappedRam) {
           const h = rec.mappedRam;
-          writeLayout(w, MappedRamHeader, {
-            version: h.version,
-            pageSize: BigInt(h.pageSize),
-            bitmapOffset: BigInt(h.bitmapOffset),
-            pagesOffset: BigInt(h.pagesOffset),
-          });
+          writeLayout(w, MappedRamHeader, { ...h });
           if (h.pagesOffset !== 0) {
             this.mapped.set(rec.idstr, { header: h, usedLength: rec.usedLength });
             this.openAreaEnd = h.pagesOffset + rec.usedLength;
@@ -143,7 +141,7 @@ export class MainChannelEncoder {
         break;
       case 'vmdescription':
         w.u8(SectionType.QEMU_VM_VMDESCRIPTION);
-        w.be32(rec.json.length);
+        writeLayout(w, VmDescriptionHeader, { jsonLength: rec.json.length });
         w.bytes(latin1Bytes(rec.json));
         break;
     }
@@ -181,12 +179,11 @@ export class MainChannelEncoder {
         w.bytes(rec.data);
         break;
       case 'xbzrle':
-        w.u8(rec.encoding);
-        w.be16(rec.data.length);
+        writeLayout(w, RamXbzrleHeader, { encoding: rec.encoding, encodedLength: rec.data.length });
         w.bytes(rec.data);
         break;
       case 'compress_page':
-        w.be32(rec.data.length);
+        writeLayout(w, RamCompressHeader, { compressedLength: rec.data.length });
         w.bytes(rec.data);
         break;
     }

@@ -26,6 +26,7 @@ export function compileLayout(layout: Layout): CompiledLayout {
       case 'be16': p = p.uint16be(f.name); break;
       case 'be32': p = p.uint32be(f.name); break;
       case 'be64': p = p.uint64be(f.name); break;
+      case 'be64n': p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v as bigint) }); break;
       case 'le64': p = p.uint64le(f.name); break;
       case 'bytes': p = p.buffer(f.name, { length: f.length as number }); break;
       default: throw new Error(`compileLayout: ${f.type} is not fixed-size`);

@@ -43,6 +43,7 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
     case 'be16': v = r.be16(label); break;
     case 'be32': v = r.be32(label); break;
     case 'be64': v = r.be64(label); break;
+    case 'be64n': v = r.be64Number(label); break;
     case 'le64': v = r.le64(label); break;
     case 'counted': v = r.counted(label); break;
     case 'bytes': {

@@ -27,6 +27,7 @@ function writeField(w: StreamWriter, f: LayoutField, v: FieldValue | undefined):
     case 'be16': w.be16(asNumber(v, f)); break;
     case 'be32': w.be32(asNumber(v, f)); break;
     case 'be64': w.be64(asBigInt(v, f)); break;
+    case 'be64n': w.be64Number(asNumber(v, f)); break;
     case 'le64': w.le64(asBigInt(v, f)); break;
     case 'counted':
       if (typeof v !== 'string') throw new TypeError(`layout field ${f.name}: expected a string`);
@@ -54,7 +55,7 @@ export function layoutSize(layout: Layout, value: LayoutValue): number {
       case 'u8': n += 1; break;
       case 'be16': n += 2; break;
       case 'be32': n += 4; break;
-      case 'be64': case 'le64': n += 8; break;
+      case 'be64': case 'be64n': case 'le64': n += 8; break;
       case 'counted': n += 1 + (typeof v === 'string' ? v.length : 0); break;
       case 'bytes': n += v instanceof Uint8Array ? v.length : 0; break;
       case 'repeat': case 'repeat-to-end':
