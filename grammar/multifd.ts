@@ -17,6 +17,15 @@ export const MultifdFlag = {
   MULTIFD_FLAG_QATZIP: 0x20,
   MULTIFD_FLAG_DEVICE_STATE: 0x40,
 } as const;
+/** multifd-compression parameter values and the flag each puts in packets */
+export const MULTIFD_COMPRESSION_FLAG: Readonly<Record<string, number>> = {
+  none: MultifdFlag.MULTIFD_FLAG_NOCOMP,
+  zlib: MultifdFlag.MULTIFD_FLAG_ZLIB,
+  zstd: MultifdFlag.MULTIFD_FLAG_ZSTD,
+  qpl: MultifdFlag.MULTIFD_FLAG_QPL,
+  uadk: MultifdFlag.MULTIFD_FLAG_UADK,
+  qatzip: MultifdFlag.MULTIFD_FLAG_QATZIP,
+};
 /** the compression method is a value in these bits (9.2+ width; older ones are a subset) */
 export const MULTIFD_FLAG_COMPRESSION_MASK = 0x3e;
 

@@ -16,6 +16,7 @@ interface ValidateOptions {
   pageSize?: number;
   multifd: string[];
   returnPath?: string;
+  multifdCompression?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -28,6 +29,7 @@ export function registerValidate(program: Command): void {
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
     .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
     .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)')
+    .addOption(new Option('--multifd-compression <method>', 'the destination\'s multifd-compression parameter').choices(['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip']))
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--return-path <file>', 'the return-path capture (destination -> source)');
   streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
@@ -39,6 +41,7 @@ export function registerValidate(program: Command): void {
       sendConfiguration: o.configuration,
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+      multifdCompression: o.multifdCompression,
     }, { pageSize: o.pageSize }, {
       multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
       returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,

@@ -34,6 +34,8 @@ export interface LoadOptions {
   vfioMultifdTransfer?: 'auto' | 'on' | 'off';
   /** vfio-pci x-migration-load-config-after-iter (10.1+; AUTO is on only for ARM targets) */
   vfioLoadConfigAfterIter?: boolean;
+  /** migration parameter multifd-compression of the destination (none, zlib, zstd, qpl, uadk, qatzip) */
+  multifdCompression?: string;
   /** the destination's devices when the stream carries no vmdescription (--vmsd) */
   vmdesc?: { devices: { name: string; instance_id: number; version?: number }[] };
 }
@@ -359,6 +361,10 @@ export class ReferenceLoader {
 
   get destinationVersion(): string {
     return this.version;
+  }
+
+  get multifdCompression(): string | undefined {
+    return this.opts.multifdCompression;
   }
 
   get loadConfigAfterIter(): boolean {

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_TARGET_PAGE_SIZE } from '../../grammar/ram.js';
 import {
+  MULTIFD_COMPRESSION_FLAG,
   MULTIFD_FLAG_COMPRESSION_MASK,
   MULTIFD_PACKET_BYTES_OF_PAGES,
   MULTIFD_VERSION,
@@ -23,7 +24,8 @@ import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/decode.js';
-import type { Diagnostic, ReferenceLoader } from './load.js';
+import { NEWEST_QEMU, type Diagnostic, type ReferenceLoader } from './load.js';
+import { versionAtLeast } from './save.js';
 
 export interface ChannelInput {
   name: string;
@@ -54,7 +56,11 @@ export class MultifdJoin {
   private uuid: Uint8Array | undefined;
 
   /** `main` undefined: a channel checked on its own (what needs the main channel is skipped) */
-  constructor(private readonly main: ReferenceLoader | undefined, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {}
+  constructor(private readonly main: ReferenceLoader | undefined, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {
+    // the destination's method, when known; otherwise the first packet with pages sets it
+    const method = main?.multifdCompression;
+    if (method !== undefined) this.compression = MULTIFD_COMPRESSION_FLAG[method];
+  }
 
   private report(rule: string, channel: string, offset: number, path: string, message: string, severity: Diagnostic['severity'] = 'error'): void {
     this.diagnostics.push({ rule, channel, severity, offset, path, message });
@@ -65,6 +71,7 @@ export class MultifdJoin {
     const r = new StreamReader(ch.source);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
     const m = this.main?.main;
+    const zeroPagesKnown = versionAtLeast(this.main?.destinationVersion ?? NEWEST_QEMU, 9, 0);
     let syncs = 0;
     let lastNum: bigint | undefined;
     let device: { key: string; idstr: string; at: number } | undefined;
@@ -112,7 +119,7 @@ export class MultifdJoin {
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
             // stale one: a broken sequence is worth a warning, not a refusal.
             const num = f.packetNum as bigint;
-            const empty = (f.normalPages as number) + (f.zeroPages as number) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
+            const empty = (f.normalPages as number) + (zeroPagesKnown ? (f.zeroPages as number) : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
             if (!empty) {
               if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`, 'warning');
               const other = this.packetNums.get(num);
@@ -122,7 +129,8 @@ export class MultifdJoin {
             }
             const alloc = f.pagesAlloc as number;
             const normal = f.normalPages as number;
-            const zero = f.zeroPages as number;
+            // zero_pages exists from 9.0; older destinations read those bytes as unused[]
+            const zero = zeroPagesKnown ? (f.zeroPages as number) : 0;
             if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + 12, where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
             if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + 16, where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
             if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + 32, where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
