@@ -37,6 +37,15 @@ describe('migstream CLI', () => {
     expect(Object.keys(doc)).toEqual(Object.keys(JSON.parse(readFileSync(join(REAL, 'qemu-10.0', 'pc-file.analyze.json'), 'utf8'))));
   });
 
+  it('validate --vmsd judges sections against the given description', () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-suppress-vmdesc.mig');
+    expect(run(['validate', f, '--vmsd', join(REAL, 'qemu-10.0', 'pc-file.desc.json')]).code).toBe(0);
+    // a description of another machine (q35): the i440fx devices are unknown to that destination
+    const other = run(['validate', f, '--vmsd', join(REAL, 'qemu-10.0', 'q35-devices-running.desc.json')]);
+    expect(other.code).toBe(1);
+    expect(other.stdout).toContain('[savevm/unknown-section]');
+  });
+
   it('dump from a pipe: the vmdescription arrives last, the output is the same', () => {
     const q35 = join(REAL, 'qemu-11.1', 'q35-devices-running.mig');
     const r = run(['dump', '-'], readFileSync(q35));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { UsageError } from '../errors.js';
 import { FileSource } from '../io/source.js';
-import { parseVmDescription } from '../vmstate/vmdesc.js';
+import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { warnLine } from './errors.js';
 
 export interface StreamCliOptions {
@@ -24,15 +24,18 @@ export function openSource(path: string): FileSource {
 
 /** Open a main stream for reading what it says (not for re-encoding it). */
 export function openFromCli(path: string, o: StreamCliOptions): OpenedStream {
-  let vmdesc;
-  if (o.vmsd) {
-    try {
-      vmdesc = parseVmDescription(readFileSync(o.vmsd, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`cannot use --vmsd ${o.vmsd}: ${(e as Error).message}`);
-    }
-  }
+  const vmdesc = readVmsdOption(o.vmsd);
   return openMainStream(openSource(path), { vmdesc, pageSize: o.pageSize, capabilities: o.capability ?? [], skipAbsentMappedRamPages: !o.exact });
+}
+
+/** The vmdescription given with --vmsd, if any. */
+export function readVmsdOption(path: string | undefined): VmDescription | undefined {
+  if (!path) return undefined;
+  try {
+    return parseVmDescription(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot use --vmsd ${path}: ${(e as Error).message}`);
+  }
 }
 
 export function printWarnings(s: OpenedStream, max = 20): void {

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
 import { validateMain, validateMultifdChannel } from '../engine/validate.js';
 import { detectChannelKind } from '../codec/channels.js';
-import { openSource } from './common.js';
+import { openSource, readVmsdOption } from './common.js';
 import { streamOptions } from './main.js';
 
 interface ValidateOptions {
@@ -17,6 +17,7 @@ interface ValidateOptions {
   multifd: string[];
   returnPath?: string;
   multifdCompression?: string;
+  vmsd?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -34,6 +35,7 @@ export function registerValidate(program: Command): void {
     .option('--return-path <file>', 'the return-path capture (destination -> source)');
   streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
     if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
+    const vmdesc = readVmsdOption(o.vmsd);
     const src = openSource(file);
     const r = detectChannelKind(src) === 'multifd' ? validateMultifdChannel({ name: file, source: src }, o.pageSize) : validateMain(src, {
       capabilities: o.capability,
@@ -42,7 +44,8 @@ export function registerValidate(program: Command): void {
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
       multifdCompression: o.multifdCompression,
-    }, { pageSize: o.pageSize }, {
+      vmdesc,
+    }, { pageSize: o.pageSize, vmdesc }, {
       multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
       returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
     });
