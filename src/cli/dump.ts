@@ -9,6 +9,7 @@ import { pyDumps } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
 import { VfioExtractor } from '../formats/vfio-extract.js';
 import { extractMultifdDevices } from '../formats/multifd-extract.js';
+import { forEachMultifdPage } from '../formats/multifd-ram.js';
 import { MultifdJoin } from '../engine/multifd-load.js';
 import { NEWEST_QEMU, ReferenceLoader } from '../engine/load.js';
 import { StreamSummary } from '../formats/summary.js';
@@ -18,7 +19,7 @@ import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../code
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { FileSource } from '../io/source.js';
-import { reportError } from './errors.js';
+import { reportError, warnLine } from './errors.js';
 import { streamOptions } from './main.js';
 import { TextOut } from './output.js';
 
@@ -120,6 +121,13 @@ function runDump(file: string, o: DumpOptions): number {
           extract?.add(rec);
           vfio?.add(rec);
         });
+        if (extract && o.multifd.length) {
+          // 10.0+ multifd migrations carry no pages on the main channel: they are on the channels
+          const chans = o.multifd.map((f) => openSource(f));
+          const res = forEachMultifdPage(chans, s.decoder.pageSize, true, (p) => extract.putPage(p.block, p.addr, p.data));
+          for (const c of chans) c.close();
+          if (res.compressedPackets) warnLine(`${res.compressedPackets} multifd packets carry compressed pages: not extracted`);
+        }
         extract?.close();
         if (o.extract) {
           // -x also writes the description and the state document

@@ -57,6 +57,15 @@ export class RamExtractor {
     }
   }
 
+  /** A page from elsewhere (multifd channels); no data = a zero page. */
+  putPage(block: string, addr: number, data?: Uint8Array): void {
+    if (data) this.put(block, addr, data);
+    else {
+      this.scratch.fill(0);
+      this.put(block, addr, this.scratch);
+    }
+  }
+
   private put(block: string, addr: number, data: Uint8Array): void {
     const fd = this.files.get(block);
     if (fd !== undefined) writeSync(fd, data, 0, data.length, addr);

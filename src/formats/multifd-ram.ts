@@ -1,0 +1,89 @@
+/**
+ * Pages carried by multifd channels, for `--ram extract` of a multifd migration: each RAM
+ * packet names its RAMBlock and lists the offsets of its normal pages (whose data follow
+ * the packet, nocomp) and of its zero pages (9.0+). Rounds end at SYNC packets; a page sent
+ * again in a later round must win, so rounds are applied in order across all channels.
+ */
+import type { ByteSource } from '../io/source.js';
+import { StreamReader } from '../io/reader.js';
+import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
+import { cString, decodeMultifdChannel } from '../multifd/codec.js';
+
+export interface PageWrite {
+  block: string;
+  addr: number;
+  /** undefined: a zero page */
+  data?: Uint8Array;
+}
+
+export interface MultifdRamResult {
+  pages: number;
+  zeroPages: number;
+  /** packets whose pages are compressed (zlib, zstd, ...): not extracted */
+  compressedPackets: number;
+}
+
+/** Calls `put` for every page of every channel, round by round. Page data is only valid during the call. */
+export function forEachMultifdPage(channels: ByteSource[], pageSize: number, zeroPagesKnown: boolean, put: (p: PageWrite) => void): MultifdRamResult {
+  const result: MultifdRamResult = { pages: 0, zeroPages: 0, compressedPackets: 0 };
+  const iters = channels.map((src) => roundIterator(src, pageSize, zeroPagesKnown, result));
+  // one round of every channel, then the next round
+  for (;;) {
+    let any = false;
+    for (const it of iters) {
+      const r = it.next(put);
+      any ||= r;
+    }
+    if (!any) return result;
+  }
+}
+
+interface RoundIterator {
+  /** applies the channel's next round; false when the channel is exhausted */
+  next(put: (p: PageWrite) => void): boolean;
+}
+
+function roundIterator(src: ByteSource, pageSize: number, zeroPagesKnown: boolean, result: MultifdRamResult): RoundIterator {
+  const records = decodeMultifdChannel(new StreamReader(src), pageSize);
+  let done = false;
+  return {
+    next(put) {
+      if (done) return false;
+      let block = '';
+      let offsets: DataView | undefined;
+      let normal = 0;
+      let page = 0;
+      let skip = false;
+      for (;;) {
+        const n = records.next();
+        if (n.done) {
+          done = true;
+          return true;
+        }
+        const rec = n.value;
+        if (rec.kind === 'multifd_packet') {
+          const flags = rec.header.flags as number;
+          normal = rec.fields.normalPages as number;
+          const zero = zeroPagesKnown ? (rec.fields.zeroPages as number) : 0;
+          block = cString((rec.fields.ramblock as Uint8Array).subarray(0, 255));
+          offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
+          page = 0;
+          skip = (flags & MULTIFD_FLAG_COMPRESSION_MASK) !== 0 && normal > 0;
+          if (skip) result.compressedPackets++;
+          for (let i = normal; i < normal + zero; i++) {
+            put({ block, addr: Number(offsets.getBigUint64(i * 8)) });
+            result.zeroPages++;
+          }
+          if (flags & MultifdFlag.MULTIFD_FLAG_SYNC && normal === 0) return true; // end of a round
+        } else if (rec.kind === 'multifd_payload' && offsets && !skip) {
+          for (let at = 0; at + pageSize <= rec.data.length && page < normal; at += pageSize, page++) {
+            put({ block, addr: Number(offsets.getBigUint64(page * 8)), data: rec.data.subarray(at, at + pageSize) });
+            result.pages++;
+          }
+        } else if (rec.kind === 'multifd_device_state') {
+          offsets = undefined;
+        }
+      }
+    },
+  };
+}
