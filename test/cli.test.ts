@@ -237,11 +237,8 @@ describe('migstream CLI', () => {
     expect(run(['dump', `${m}.mig`, '--multifd', `${m}.multifd0.bin`, '--multifd', `${m}.multifd1.bin`, '--ram', `extract:${a}`]).code).toBe(0);
     expect(run(['dump', join(REAL, 'qemu-10.0', 'pc-file.mig'), '--ram', `extract:${b}`]).code).toBe(0);
     // pc.bios and pc.rom are read-only ROM images of the same Debian package in both runs
-    for (const rom of ['pc.bios', 'pc.rom']) {
-      const x = readFileSync(join(a, rom));
-      expect(x.some((v) => v !== 0)).toBe(true);
-      expect(Buffer.compare(x, readFileSync(join(b, rom)))).toBe(0);
-    }
+    expect(readFileSync(join(a, 'pc.bios')).some((v) => v !== 0)).toBe(true); // the SeaBIOS image
+    for (const rom of ['pc.bios', 'pc.rom']) expect(Buffer.compare(readFileSync(join(a, rom)), readFileSync(join(b, rom)))).toBe(0);
   });
 
   it('dump --multifd --vfio-extract reassembles multifd device state in idx order', () => {
