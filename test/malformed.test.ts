@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StreamError } from '../src/errors.js';
-import { decodeBytes, REAL } from './helpers.js';
+import { decodeBytes, REAL, ROOT } from './helpers.js';
 
 /**
  * Offsets in pc-paused (QEMU 11.1) are those read by hand in
@@ -137,4 +139,33 @@ describe('any damage ends in a StreamError, never another exception', () => {
       { numRuns: 150 },
     );
   });
+});
+
+describe('through the CLI: exit 1 and one line with the offset, for each kind of damage', () => {
+  const cases: [string, Uint8Array][] = [
+    ['bad magic', mutate(0, 0x51, 0x45, 0x56, 0x4e)],
+    ['v2 version', mutate(4, 0, 0, 0, 2)],
+    ['truncation', PAUSED.slice(0, 0xdd)],
+    ['unknown section type', mutate(0xc5, 0x09)],
+    ['footer mismatch', mutate(0xc4, 0x02)],
+    ['unknown section id', mutate(0xc6, 0, 0, 0, 99)],
+    ['bad RAM flags', mutate(0xd1, 0x01)],
+    ['counted string overrun', (() => { const b = PAUSED.slice(0, 0x30); b[0x20] = 0xff; return b; })()],
+    ['command length', mutate(findSwitchoverStart(PAUSED) + 3, 0, 1)],
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'migstream-bad-'));
+  for (const [what, bytes] of cases) {
+    it(what, () => {
+      const f = join(dir, `${what.replace(/ /g, '-')}.mig`);
+      writeFileSync(f, bytes);
+      for (const cmd of [['dump'], ['validate'], ['roundtrip'], ['dump', '--format', 'ir']]) {
+        const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...cmd, f], { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, FORCE_COLOR: '0' } });
+        expect(r.status, cmd.join(' ')).toBe(1);
+        const err = cmd[0] === 'validate' ? r.stdout.trim().split('\n').filter((l) => l.includes('error [')) : r.stderr.trim().split('\n');
+        expect(err, cmd.join(' ')).toHaveLength(1);
+        expect(err[0]).toMatch(/at 0x[0-9a-f]+: /);
+        expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      }
+    });
+  }
 });
