@@ -74,6 +74,17 @@ describe('migstream CLI', () => {
     expect(Buffer.compare(readFileSync(out), readFileSync(paused))).toBe(0);
   });
 
+  it('the IR of an invalid stream encodes back to the same bytes, and encode exits 1', () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-no-configuration.mig');
+    const ir = join(tmp, 'nc.ir.json');
+    const out = join(tmp, 'nc.mig');
+    expect(run(['dump', '--format', 'ir', f, '-o', ir]).code).toBe(1);
+    const e = run(['encode', ir, '-o', out]);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toContain('decode error at 0x45589');
+    expect(Buffer.compare(readFileSync(out), readFileSync(f))).toBe(0);
+  });
+
   it('dump --format ir --inline from stdin is self-contained', () => {
     const ir = join(tmp, 'inline.ir.json');
     const out = join(tmp, 'inline.mig');

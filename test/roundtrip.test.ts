@@ -53,3 +53,22 @@ describe('the truncated 10.0/11.1 pc-no-configuration stream', () => {
     });
   }
 });
+
+describe('the comparison itself', () => {
+  it('reports the first byte where the re-encoded records differ from the input', async () => {
+    const { CompareSink, StreamWriter } = await import('../src/io/sink.js');
+    const { MainChannelEncoder } = await import('../src/codec/encode.js');
+    const f = mainStreams().find((x) => x.version === 'qemu-11.1' && x.name === 'pc-paused.mig')!;
+    const { records } = decodeFile(f.path);
+    const page = records.find((r) => r.kind === 'ram' && r.op === 'page');
+    if (page?.kind !== 'ram' || page.op !== 'page') throw new Error('no page');
+    const data = page.data.slice();
+    data[100] ^= 0xff;
+    const edited = records.map((r) => (r === page ? { ...page, data } : r));
+    const sink = new CompareSink(new FileSource(f.path));
+    const enc = new MainChannelEncoder(new StreamWriter(sink));
+    for (const r of edited) enc.write(r);
+    enc.finish();
+    expect(sink.finish()).toBe(page.offset + page.length - 4096 + 100);
+  });
+});

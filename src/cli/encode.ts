@@ -14,7 +14,7 @@ export function registerEncode(program: Command): void {
     .argument('<ir>', 'IR JSON file')
     .requiredOption('-o, --output <file>', 'stream file to write (- for stdout)')
     .option('--source <file>', 'input file for payloads the IR refers to (default: the one it names)')
-    .action((irPath: string, o: { output: string; source?: string }) => {
+    .action((irPath: string, o: { output: string; source?: string }, c: Command) => {
       let src: FileSource | undefined;
       let ir;
       try {
@@ -35,6 +35,12 @@ export function registerEncode(program: Command): void {
       } finally {
         sink.close();
         (src as FileSource | undefined)?.close();
+      }
+      // the IR of an invalid stream: what was decoded is written, and the stream is still invalid
+      const err = ir.trailer().error as { offset?: number; expected?: string; found?: string } | undefined;
+      if (err) {
+        process.stderr.write(`migstream: invalid stream: the IR records a decode error at 0x${(err.offset ?? 0).toString(16)}: expected ${err.expected}, found ${err.found}; wrote what was decoded before it\n`);
+        (c as unknown as { exitCode?: number }).exitCode = 1;
       }
     });
 }

@@ -112,7 +112,14 @@ function* fileLines(path: string): Generator<string> {
  * at a time, streaming. Documents not in the one-record-per-line layout (edited by hand)
  * are parsed whole.
  */
-export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): { header: IrHeader; records: Generator<AnyRecord> } {
+export interface IrDocument {
+  header: IrHeader;
+  records: Generator<AnyRecord>;
+  /** the warnings and error recorded after the records (read once the records are consumed) */
+  trailer(): Partial<IrTrailer>;
+}
+
+export function readIr(path: string, openSource: (header: IrHeader) => ByteSource | undefined): IrDocument {
   const lines = fileLines(path);
   const head: string[] = [];
   for (let l = lines.next(); !l.done; l = lines.next()) {
@@ -128,7 +135,18 @@ export function readIr(path: string, openSource: (header: IrHeader) => ByteSourc
           if (body.length) yield JSON.parse(body, revive) as AnyRecord;
         }
       }
-      return { header, records: records() };
+      const trailer = (): Partial<IrTrailer> => {
+        const rest: string[] = [];
+        for (let m = lines.next(); !m.done; m = lines.next()) rest.push(m.value);
+        const text = rest.join('\n').replace(/^\s*\],?/, '').trim();
+        if (!text) return {};
+        try {
+          return JSON.parse(`{${text.replace(/^,/, '')}`) as Partial<IrTrailer>;
+        } catch {
+          return {};
+        }
+      };
+      return { header, records: records(), trailer };
     }
     head.push(l.value);
   }
@@ -136,8 +154,8 @@ export function readIr(path: string, openSource: (header: IrHeader) => ByteSourc
   const text = readFileSync(path, 'utf8');
   const doc = JSON.parse(text) as IrHeader & { records: unknown[] };
   checkHeader(doc);
-  const whole = JSON.parse(text, irReviver(openSource(doc))) as { records: AnyRecord[] };
-  return { header: doc, records: (function* () { yield* whole.records; })() };
+  const whole = JSON.parse(text, irReviver(openSource(doc))) as { records: AnyRecord[] } & Partial<IrTrailer>;
+  return { header: doc, records: (function* () { yield* whole.records; })(), trailer: () => ({ warnings: whole.warnings, error: whole.error }) };
 }
 
 function checkHeader(h: Partial<IrHeader>): void {
