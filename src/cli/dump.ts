@@ -53,6 +53,9 @@ export function registerDump(program: Command): void {
 }
 
 function runDump(file: string, o: DumpOptions): number {
+  if (o.format !== 'analyze' && (o.extract || o.vfioExtract || o.ram !== 'sizes')) {
+    throw new UsageError('--ram, -x and --vfio-extract go with --format analyze');
+  }
   const src = openSource(file);
   const kind = resolveChannelKind(src, o.kind);
   if (kind !== 'main') return dumpSideChannel(file, src, kind, o);
@@ -116,10 +119,15 @@ function runDump(file: string, o: DumpOptions): number {
         const dump = new AnalyzeDump(ram.mode);
         const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
         const vfio = o.vfioExtract ? new VfioExtractor(o.vfioExtract) : undefined;
+        // multifd VFIO devices: the loader learns the main channel's devices in this same pass
+        const loader = vfio && o.multifd.length ? new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU }) : undefined;
+        let vmdescJson: string | undefined;
         each((rec) => {
           dump.add(rec);
           extract?.add(rec);
           vfio?.add(rec);
+          loader?.add(rec);
+          if (rec.kind === 'vmdescription') vmdescJson = rec.json;
         });
         if (extract && o.multifd.length) {
           // 10.0+ multifd migrations carry no pages on the main channel: they are on the channels
@@ -130,20 +138,12 @@ function runDump(file: string, o: DumpOptions): number {
         }
         extract?.close();
         if (o.extract) {
-          // -x also writes the description and the state document
-          let json: string | undefined;
-          const again = openFromCli(file, o);
-          for (const rec of again.records()) if (rec.kind === 'vmdescription') json = rec.json;
-          again.close();
-          if (json) writeFileSync(join(o.extract, 'desc.json'), pyDumps(parseVmDescription(json) as never));
+          // like the script's -x: the description and the state document next to the RAMBlocks
+          if (vmdescJson) writeFileSync(join(o.extract, 'desc.json'), pyDumps(parseVmDescription(vmdescJson) as never));
           writeFileSync(join(o.extract, 'state.json'), pyDumps(dump.toPy()));
         }
-        if (vfio && o.multifd.length) {
+        if (vfio && loader) {
           // the devices that moved their state over multifd: reassemble their buffers by idx
-          const loader = new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU });
-          const again = openFromCli(file, o);
-          for (const rec of again.records()) loader.add(rec);
-          again.close();
           const channels = o.multifd.map((f) => ({ name: f, source: openSource(f) }));
           const join = new MultifdJoin(loader, channels.length, o.pageSize);
           channels.forEach((ch, i) => join.checkChannel(ch, i));
@@ -169,7 +169,6 @@ function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
   if (/^extract[:=]./.test(v)) return { mode: 'sizes', dir: v.slice(8) };
   throw new UsageError(`--ram takes sizes, summary, hex or extract:DIR (got ${JSON.stringify(v)})`);
 }
-
 
 /** A multifd channel or return-path capture: `summary` or `ir` (the others describe the main channel). */
 function dumpSideChannel(file: string, src: FileSource, kind: 'multifd' | 'return-path', o: DumpOptions): number {
