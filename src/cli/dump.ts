@@ -19,7 +19,7 @@ import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../code
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { FileSource } from '../io/source.js';
-import { reportError, warnLine } from './errors.js';
+import { reportError, warnLine, setExitCode } from './errors.js';
 import { streamOptions } from './main.js';
 import { TextOut } from './output.js';
 
@@ -47,8 +47,8 @@ export function registerDump(program: Command): void {
     .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
     .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes')
     .option('-x, --extract <dir>', 'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR');
-  streamOptions(cmd).action((file: string, o: DumpOptions, c: Command) => {
-    (c as unknown as { exitCode?: number }).exitCode = runDump(file, o);
+  streamOptions(cmd).action((file: string, o: DumpOptions) => {
+    setExitCode(runDump(file, o));
   });
 }
 

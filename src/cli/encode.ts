@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { readIr } from '../formats/ir.js';
 import { FileSink } from '../io/sink.js';
 import { FileSource } from '../io/source.js';
+import { setExitCode } from './errors.js';
 
 export function registerEncode(program: Command): void {
   program
@@ -14,7 +15,7 @@ export function registerEncode(program: Command): void {
     .argument('<ir>', 'IR JSON file')
     .requiredOption('-o, --output <file>', 'stream file to write (- for stdout)')
     .option('--source <file>', 'input file for payloads the IR refers to (default: the one it names)')
-    .action((irPath: string, o: { output: string; source?: string }, c: Command) => {
+    .action((irPath: string, o: { output: string; source?: string }) => {
       let src: FileSource | undefined;
       let ir;
       try {
@@ -40,7 +41,7 @@ export function registerEncode(program: Command): void {
       const err = ir.trailer().error as { offset?: number; expected?: string; found?: string } | undefined;
       if (err) {
         process.stderr.write(`migstream: invalid stream: the IR records a decode error at 0x${(err.offset ?? 0).toString(16)}: expected ${err.expected}, found ${err.found}; wrote what was decoded before it\n`);
-        (c as unknown as { exitCode?: number }).exitCode = 1;
+        setExitCode(1);
       }
     });
 }

@@ -6,6 +6,15 @@ export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
 export const EXIT_USAGE = 2;
 
+/** The exit code a command's action decided on (main() returns it once commander is done). */
+let decided = EXIT_OK;
+export function setExitCode(code: number): void {
+  decided = code;
+}
+export function decidedExitCode(): number {
+  return decided;
+}
+
 /** One line on stderr, never a stack trace; returns the exit code the error maps to. */
 export function reportError(e: unknown): number {
   if (e instanceof StreamError) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
 import { fuzz, type FuzzTarget } from '../fuzz/run.js';
+import { setExitCode } from './errors.js';
 
 interface FuzzCliOptions {
   runs: string;
@@ -28,7 +29,7 @@ export function registerFuzz(program: Command): void {
     .option('--capability <name>', 'builtin target: destination capability, repeatable', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--qemu-version <x.y>', 'builtin target: destination QEMU release', NEWEST_QEMU)
     .option('--format <format>', 'text or json', 'text')
-    .action((seeds: string[], o: FuzzCliOptions, c: Command) => {
+    .action((seeds: string[], o: FuzzCliOptions) => {
       const runs = Number(o.runs);
       const seed = Number(o.seed);
       const timeoutMs = Number(o.timeout);
@@ -53,6 +54,6 @@ export function registerFuzz(program: Command): void {
         const o2 = report.outcomes;
         process.stdout.write(`${report.runs} runs: ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors\n`);
       }
-      (c as unknown as { exitCode?: number }).exitCode = report.findings.length ? 1 : 0;
+      setExitCode(report.findings.length ? 1 : 0);
     });
 }

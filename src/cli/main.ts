@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { registerDump } from './dump.js';
 import { registerEncode } from './encode.js';
-import { reportError } from './errors.js';
+import { decidedExitCode, reportError } from './errors.js';
 import { registerRoundtrip } from './roundtrip.js';
 import { registerStats } from './stats.js';
 import { registerValidate } from './validate.js';
@@ -45,13 +45,8 @@ function parsePositiveInt(v: string): number {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const program = buildProgram();
-    let code = 0;
-    program.hook('postAction', (_cmd, action) => {
-      code = (action as unknown as { exitCode?: number }).exitCode ?? code;
-    });
-    await program.parseAsync(argv);
-    return process.exitCode === undefined ? code : Number(process.exitCode);
+    await buildProgram().parseAsync(argv);
+    return decidedExitCode();
   } catch (e) {
     return reportError(e);
   }

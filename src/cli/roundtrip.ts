@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripSource } from '../codec/open.js';
-import { reportError } from './errors.js';
+import { reportError, setExitCode } from './errors.js';
 import { openSource } from './common.js';
 
 export function registerRoundtrip(program: Command): void {
@@ -10,7 +10,7 @@ export function registerRoundtrip(program: Command): void {
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
     .argument('<files...>', 'stream files')
     .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
-    .action((files: string[], o: { kind: ChannelKind | 'auto' }, c: Command) => {
+    .action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
       let code = 0;
       for (const f of files) {
         const r = roundtripSource(openSource(f), openSource(f), { kind: o.kind });
@@ -24,6 +24,6 @@ export function registerRoundtrip(program: Command): void {
           code = Math.max(code, 1);
         }
       }
-      (c as unknown as { exitCode?: number }).exitCode = code;
+      setExitCode(code);
     });
 }

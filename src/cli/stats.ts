@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { StreamError } from '../errors.js';
 import { StreamSummary } from '../formats/summary.js';
 import { openFromCli, type StreamCliOptions } from './common.js';
-import { reportError } from './errors.js';
+import { reportError, setExitCode } from './errors.js';
 import { streamOptions } from './main.js';
 
 export function registerStats(program: Command): void {
@@ -10,7 +10,7 @@ export function registerStats(program: Command): void {
     .command('stats')
     .description('per-section and per-RAMBlock byte table')
     .argument('<file>', 'stream file, or - for stdin');
-  streamOptions(cmd).action((file: string, o: StreamCliOptions, c: Command) => {
+  streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
     const s = openFromCli(file, o);
     const sum = new StreamSummary();
     let code = 0;
@@ -34,7 +34,7 @@ export function registerStats(program: Command): void {
       blocks.push([name, String(b.usedLength), String(b.pages), String(b.zeroPages), String(b.xbzrlePages), String(b.compressedPages), String(b.payloadBytes)]);
     }
     process.stdout.write(table(rows) + '\n' + table(blocks) + `\n${sum.bytes} bytes, ${sum.records} records\n`);
-    (c as unknown as { exitCode?: number }).exitCode = code;
+    setExitCode(code);
   });
 }
 

@@ -5,6 +5,7 @@ import { validateMain, validateMultifdChannel } from '../engine/validate.js';
 import { detectChannelKind } from '../codec/channels.js';
 import { openSource, readVmsdOption } from './common.js';
 import { streamOptions } from './main.js';
+import { setExitCode } from './errors.js';
 
 interface ValidateOptions {
   capability: string[];
@@ -33,7 +34,7 @@ export function registerValidate(program: Command): void {
     .addOption(new Option('--multifd-compression <method>', 'the destination\'s multifd-compression parameter').choices(['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip']))
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--return-path <file>', 'the return-path capture (destination -> source)');
-  streamOptions(cmd).action((file: string, o: ValidateOptions, c: Command) => {
+  streamOptions(cmd).action((file: string, o: ValidateOptions) => {
     if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const vmdesc = readVmsdOption(o.vmsd);
     const src = openSource(file);
@@ -57,6 +58,6 @@ export function registerValidate(program: Command): void {
       }
       process.stdout.write(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
     }
-    (c as unknown as { exitCode?: number }).exitCode = r.valid ? 0 : 1;
+    setExitCode(r.valid ? 0 : 1);
   });
 }
