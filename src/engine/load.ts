@@ -11,7 +11,7 @@ import type { MainRecord } from '../codec/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
 import { builtinByIdstr } from '../sections/builtin.js';
 import { hex, StreamError } from '../errors.js';
-import { versionAtLeast } from './save.js';
+import { versionAtLeast } from './version.js';
 
 export interface Diagnostic {
   rule: string;

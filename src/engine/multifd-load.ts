@@ -25,7 +25,7 @@ import { BufferSource, type ByteSource } from '../io/source.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/decode.js';
 import { NEWEST_QEMU, type Diagnostic, type ReferenceLoader } from './load.js';
-import { versionAtLeast } from './save.js';
+import { versionAtLeast } from './version.js';
 
 export interface ChannelInput {
   name: string;

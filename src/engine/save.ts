@@ -22,15 +22,11 @@ import type { MainRecord, VfioPciConfigRecord } from '../codec/records.js';
 import { encodeToBytes } from '../codec/open.js';
 import type { MultifdRecord } from '../multifd/records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
+import { versionAtLeast } from './version.js';
 
 export interface SavedStream {
   main: MainRecord[];
   multifd: MultifdRecord[][];
-}
-
-export function versionAtLeast(v: string, major: number, minor: number): boolean {
-  const [a, b] = v.split('.').map(Number);
-  return a > major || (a === major && (b ?? 0) >= minor);
 }
 
 const r0 = { offset: 0, length: 0 };
