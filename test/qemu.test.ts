@@ -65,7 +65,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
   // Structural mutations only: random byte flips may land in the vmdescription, which QEMU
   // never reads but migstream trusts.
   const structural = MUTATORS.filter((m) => m.name !== 'flip-bytes');
-  for (const name of ['pc-paused', 'pc-old-format']) {
+  for (const name of ['pc-paused', 'pc-old-format', 'pc-postcopy-ram', 'pc-compress-7.2']) {
     it(`${name}: 40 mutated copies, the same verdict for each`, () => {
       const dst = destination(name);
       const seed = new Uint8Array(readFileSync(join(REAL, 'qemu-7.2', `${name}.mig`)));
@@ -80,7 +80,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
         const file = join(tmp, `${name}-${i}.mig`);
         writeFileSync(file, m.bytes);
         const q = qemuLoads(file, dst);
-        const ours = validateMain(new BufferSource(m.bytes), { qemuVersion: '7.2', sendConfiguration: name !== 'pc-old-format' });
+        const ours = validateMain(new BufferSource(m.bytes), { qemuVersion: '7.2', capabilities: dst.caps, sendConfiguration: name !== 'pc-old-format' });
         if (!q.ok) refused++;
         if (q.ok !== ours.valid) disagreements.push(`${mutator.name}: ${m.what}: QEMU ${q.ok ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`);
       }
