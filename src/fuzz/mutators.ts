@@ -155,10 +155,15 @@ export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
   { name: 'flip-bytes', fn: flipBytes },
 ];
 
+/** One mutation that changes the seed (a mutator that happens to write back what was there is retried). */
 export function mutate(seed: Uint8Array, records: readonly MainRecord[], rng: Prng): Mutation & { mutator: string } {
   for (;;) {
     const m = rng.pick(MUTATORS);
     const out = m.fn(seed, records, rng);
-    if (out) return { ...out, mutator: m.name };
+    if (out && !sameBytes(out.bytes, seed)) return { ...out, mutator: m.name };
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 }
