@@ -138,6 +138,13 @@ describe('migstream CLI', () => {
     expect(run(['encode', paused, '-o', join(tmp, 'o')]).code).toBe(2);
   });
 
+  it('stats of a multifd channel; roundtrip refuses stdin', () => {
+    const r = run(['stats', join(REAL, 'qemu-10.0', 'pc-multifd-tcp.multifd0.bin')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^multifd\s+0\s+44\s+3\s+51\s+4879\s/m); // fixtures/real/README.md: 44 packets, SYNC x3, 51 normal, 4879 zero
+    expect(run(['roundtrip', '-'], readFileSync(paused)).code).toBe(2);
+  });
+
   it('stats prints the per-section table', () => {
     const r = run(['stats', paused]);
     expect(r.code).toBe(0);

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripSource } from '../codec/open.js';
+import { UsageError } from '../errors.js';
 import { reportError, setExitCode } from './errors.js';
 import { openSource } from './common.js';
 
@@ -13,6 +14,7 @@ export function registerRoundtrip(program: Command): void {
     .action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
       let code = 0;
       for (const f of files) {
+        if (f === '-') throw new UsageError('roundtrip compares with the input file: give a file, not stdin');
         const r = roundtripSource(openSource(f), openSource(f), { kind: o.kind });
         if (r.error) {
           process.stdout.write(`${f}: invalid\n`);

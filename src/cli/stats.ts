@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { StreamError } from '../errors.js';
 import { StreamSummary } from '../formats/summary.js';
-import { openFromCli, type StreamCliOptions } from './common.js';
+import { openFromCli, openSource, type StreamCliOptions } from './common.js';
+import { decodeSideChannel, detectChannelKind } from '../codec/channels.js';
+import { StreamReader } from '../io/reader.js';
+import { MultifdSummary } from '../multifd/summary.js';
 import { reportError, setExitCode } from './errors.js';
 import { streamOptions } from './main.js';
 
@@ -11,6 +14,23 @@ export function registerStats(program: Command): void {
     .description('per-section and per-RAMBlock byte table')
     .argument('<file>', 'stream file, or - for stdin');
   streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
+    const src = openSource(file);
+    if (detectChannelKind(src) === 'multifd') {
+      // a multifd channel: one line of figures
+      const sum = new MultifdSummary();
+      try {
+        for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) sum.add(rec as never);
+      } catch (e) {
+        if (!(e instanceof StreamError)) throw e;
+        setExitCode(reportError(e));
+      } finally {
+        src.close();
+      }
+      const j = sum.toJSON() as Record<string, unknown>;
+      process.stdout.write(table([Object.keys(j).filter((k) => k !== 'deviceStateBytes'), Object.entries(j).filter(([k]) => k !== 'deviceStateBytes').map(([, v]) => String(v))]) + '\n');
+      return;
+    }
+    src.close();
     const s = openFromCli(file, o);
     const sum = new StreamSummary();
     let code = 0;
