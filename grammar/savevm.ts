@@ -121,9 +121,12 @@ export const MIG_CMD: readonly MigCommand[] = [
   { value: 11, name: 'MIG_CMD_SWITCHOVER_START', len: 0, payload: [] },
 ];
 export const MIG_CMD_MAX = 12;
-export const MIG_CMD_PACKAGED = 7;
+export const MIG_CMD_OPEN_RETURN_PATH = 1;
+export const MIG_CMD_PING = 2;
 export const MIG_CMD_POSTCOPY_ADVISE = 3;
 export const MIG_CMD_POSTCOPY_RUN = 5;
+export const MIG_CMD_PACKAGED = 7;
+export const MIG_CMD_SWITCHOVER_START = 11;
 
 export const migCommandByValue: ReadonlyMap<number, MigCommand> = new Map(MIG_CMD.map((c) => [c.value, c]));
 export const migCommandByName: ReadonlyMap<string, MigCommand> = new Map(MIG_CMD.map((c) => [c.name, c]));
@@ -160,8 +163,12 @@ export const MIG_RP_MSG: readonly ReturnPathMessage[] = [
   { value: 7, name: 'MIG_RP_MSG_SWITCHOVER_ACK', len: 0, payload: [] },
 ];
 export const MIG_RP_MSG_MAX_LEN = 512;
-export const MIG_RP_MSG_RECV_BITMAP = 5;
 export const MIG_RP_MSG_SHUT = 1;
+export const MIG_RP_MSG_PONG = 2;
+export const MIG_RP_MSG_REQ_PAGES_ID = 3;
+export const MIG_RP_MSG_REQ_PAGES = 4;
+export const MIG_RP_MSG_RECV_BITMAP = 5;
+export const MIG_RP_MSG_SWITCHOVER_ACK = 7;
 export const RAMBLOCK_RECV_BITMAP_ENDING = 0x0123456789abcdefn;
 export const ReturnPathHeader: Layout = [
   { name: 'type', type: 'be16' },

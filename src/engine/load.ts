@@ -6,6 +6,7 @@
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { RAM_SECTION_VERSION } from '../../grammar/ram.js';
+import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_SWITCHOVER_START } from '../../grammar/savevm.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
@@ -234,20 +235,20 @@ export class ReferenceLoader {
       return;
     }
     switch (rec.cmd) {
-      case 1:
+      case MIG_CMD_OPEN_RETURN_PATH:
         this.returnPathAt ??= rec.offset;
         break;
-      case 2:
+      case MIG_CMD_PING:
         if (this.returnPathAt === undefined) this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
         this.main.pings.push({ value: rec.fields?.value as number, offset: rec.offset });
         break;
-      case 3: {
+      case MIG_CMD_POSTCOPY_ADVISE: {
         const postcopy = this.caps.has('postcopy-ram');
         if (rec.len === 16 && !postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE with RAM page sizes, but postcopy-ram is off in the destination');
         if (rec.len === 0 && postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE without RAM page sizes, but postcopy-ram is on in the destination');
         break;
       }
-      case 11:
+      case MIG_CMD_SWITCHOVER_START:
         this.main.switchoverStart = true;
         if (!versionAtLeast(this.version, 10, 0)) this.report('savevm/unknown-command', rec.offset, `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`);
         break;

@@ -3,6 +3,7 @@
  * source_return_path_thread and the destination's senders behave (savevm-main-channel.md
  * §4.3, vfio-and-multifd.md §7).
  */
+import { MIG_RP_MSG_PONG, MIG_RP_MSG_REQ_PAGES, MIG_RP_MSG_REQ_PAGES_ID, MIG_RP_MSG_SHUT, MIG_RP_MSG_SWITCHOVER_ACK } from '../../grammar/savevm.js';
 import { hex, StreamError } from '../errors.js';
 import { StreamReader } from '../io/reader.js';
 import { decodeReturnPath } from '../returnpath/codec.js';
@@ -21,21 +22,21 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
     for (const m of decodeReturnPath(new StreamReader(ch.source))) {
       if (shutAt !== undefined) report('return-path/shut-not-last', m.offset, `${m.name} after MIG_RP_MSG_SHUT (at ${hex(shutAt)}): the source stops reading at SHUT`);
       switch (m.type) {
-        case 1:
+        case MIG_RP_MSG_SHUT:
           shutAt = m.offset;
           if (m.fields?.status !== 0) report('return-path/shut-error', m.offset, `MIG_RP_MSG_SHUT with status ${m.fields?.status}: the destination failed`);
           break;
-        case 2: {
+        case MIG_RP_MSG_PONG: {
           const ping = pings[pong++];
           if (!ping) report('return-path/pong-without-ping', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers no MIG_CMD_PING of the main channel`);
           else if (ping.value !== m.fields?.value) report('return-path/pong-value', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers MIG_CMD_PING ${ping.value} (main channel ${hex(ping.offset)})`);
           break;
         }
-        case 3:
-        case 4:
+        case MIG_RP_MSG_REQ_PAGES_ID:
+        case MIG_RP_MSG_REQ_PAGES:
           if (!main.hasCapability('postcopy-ram')) report('return-path/req-pages', m.offset, `${m.name} without postcopy-ram`);
           break;
-        case 7:
+        case MIG_RP_MSG_SWITCHOVER_ACK:
           acks++;
           if (!main.hasCapability('switchover-ack')) report('return-path/switchover-ack-unexpected', m.offset, 'MIG_RP_MSG_SWITCHOVER_ACK, but switchover-ack is off');
           else if (acks > 1) report('return-path/switchover-ack-unexpected', m.offset, 'a second MIG_RP_MSG_SWITCHOVER_ACK');

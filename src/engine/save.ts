@@ -7,7 +7,16 @@
  */
 import { MultifdFlag, MULTIFD_MAGIC, MULTIFD_PACKET_BYTES_OF_PAGES, MULTIFD_VERSION } from '../../grammar/multifd.js';
 import { RamFlag } from '../../grammar/ram.js';
-import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
+import {
+  MIG_CMD_OPEN_RETURN_PATH,
+  MIG_CMD_PING,
+  MIG_CMD_SWITCHOVER_START,
+  migCommandByValue,
+  QEMU_VM_FILE_MAGIC,
+  QEMU_VM_FILE_VERSION,
+} from '../../grammar/savevm.js';
+import type { LayoutValue } from '../layout/types.js';
+import { layoutSize } from '../layout/write.js';
 import {
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSIX,
@@ -42,6 +51,12 @@ function deviceBytes(n: number, seed: number): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** A QEMU_VM_COMMAND record from the grammar's MIG_CMD table. */
+function command(cmd: number, fields: LayoutValue): MainRecord {
+  const def = migCommandByValue.get(cmd)!;
+  return { kind: 'command', ...r0, cmd, name: def.name, len: layoutSize(def.payload, fields), fields };
 }
 
 function tag(t: VfioTagName): MainRecord {
@@ -135,8 +150,8 @@ export function save(s: Scenario): SavedStream {
   push({ kind: 'file_header', ...r0, magic: QEMU_VM_FILE_MAGIC, version: QEMU_VM_FILE_VERSION });
   push({ kind: 'configuration', ...r0, machineType: machine, subsections: [] });
   if (caps.has('return-path') || caps.has('postcopy-ram')) {
-    push({ kind: 'command', ...r0, cmd: 1, name: 'MIG_CMD_OPEN_RETURN_PATH', len: 0, fields: {} });
-    push({ kind: 'command', ...r0, cmd: 2, name: 'MIG_CMD_PING', len: 4, fields: { value: 1 } });
+    push(command(MIG_CMD_OPEN_RETURN_PATH, {}));
+    push(command(MIG_CMD_PING, { value: 1 }));
   }
   // setup
   section('START', 1, 'ram', 4);
@@ -181,7 +196,7 @@ export function save(s: Scenario): SavedStream {
       footer(d.id);
     }
   }
-  if (sendSwitchoverStart) push({ kind: 'command', ...r0, cmd: 11, name: 'MIG_CMD_SWITCHOVER_START', len: 0, fields: {} });
+  if (sendSwitchoverStart) push(command(MIG_CMD_SWITCHOVER_START, {}));
   // completion: END sections in registration order
   section('END', 1, 'ram', 4);
   const page = deviceBytes(pageSize, seed);
