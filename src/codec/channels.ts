@@ -4,7 +4,7 @@
  */
 import { MULTIFD_MAGIC } from '../../grammar/multifd.js';
 import { QEMU_VM_FILE_MAGIC } from '../../grammar/savevm.js';
-import { StreamReader } from '../io/reader.js';
+import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import type { ByteSource } from '../io/source.js';
 import { decodeMultifdChannel, encodeMultifdRecord } from '../multifd/codec.js';
@@ -50,4 +50,3 @@ export class ChannelEncoder {
   }
 }
 
-export { StreamReader };

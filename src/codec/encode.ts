@@ -120,9 +120,7 @@ export class MainChannelEncoder {
         if (rec.msixTable) w.bytes(rec.msixTable);
         if (rec.msixPba) w.bytes(rec.msixPba);
         if (rec.display) {
-          w.u8(SectionType.QEMU_VM_SUBSECTION);
-          w.counted(rec.display.name);
-          w.be32(rec.display.version);
+          writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: rec.display.name, version: rec.display.version });
           w.bytes(rec.display.ramfb);
         }
         break;

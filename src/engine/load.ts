@@ -11,6 +11,7 @@ import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr }
 import type { MainRecord } from '../codec/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
 import { builtinByIdstr } from '../sections/builtin.js';
+import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { hex, StreamError } from '../errors.js';
 import { versionAtLeast } from './version.js';
 
@@ -38,7 +39,7 @@ export interface LoadOptions {
   /** migration parameter multifd-compression of the destination (none, zlib, zstd, qpl, uadk, qatzip) */
   multifdCompression?: string;
   /** the destination's devices when the stream carries no vmdescription (--vmsd) */
-  vmdesc?: { devices: { name: string; instance_id: number; version?: number }[] };
+  vmdesc?: VmDescription;
 }
 
 export const NEWEST_QEMU = '11.1';
@@ -76,7 +77,7 @@ export class ReferenceLoader {
   private initDataSent: InitDataSent[] = [];
   /** START/FULL section headers, judged against the vmdescription at the end */
   private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
-  private vmdesc: { name: string; instance_id: number; version?: number }[] | undefined;
+  private vmdesc: VmDescription | undefined;
   private firstRecord = true;
   /** what the multifd channels are checked against (engine/multifd-load.ts) */
   readonly main = {
@@ -150,9 +151,9 @@ export class ReferenceLoader {
         break;
       case 'vmdescription':
         try {
-          this.vmdesc = (JSON.parse(rec.json) as { devices?: { name: string; instance_id: number; version?: number }[] }).devices;
+          this.vmdesc = parseVmDescription(rec.json);
         } catch {
-          this.vmdesc = undefined;
+          this.vmdesc = undefined; // QEMU never reads it: an unreadable description judges nothing
         }
         break;
       case 'command':
@@ -310,11 +311,11 @@ export class ReferenceLoader {
 
   /** The destination has the devices the vmdescription lists (same machine setup), at those versions. */
   private checkAgainstVmdesc(): void {
-    const devices = this.vmdesc ?? this.opts.vmdesc?.devices;
-    if (!devices) return;
-    const byKey = new Map(devices.map((d) => [`${d.name}\u0000${d.instance_id}`, d]));
+    const desc = this.vmdesc ?? this.opts.vmdesc;
+    if (!desc) return;
+    const index = new DeviceIndex(desc);
     for (const h of this.headers) {
-      const d = byKey.get(`${h.idstr}\u0000${h.instanceId}`);
+      const d = index.peek(h.idstr, h.instanceId);
       if (!d && !isIterativeHandler(h.idstr)) {
         this.diagnostics.push({ rule: 'savevm/unknown-section', severity: 'error', offset: h.offset, path: h.path, message: `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription` });
       }

@@ -7,6 +7,7 @@ import { RamFlag } from '../../grammar/ram.js';
 import { MIG_CMD, SectionType } from '../../grammar/savevm.js';
 import { VfioTag } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
+import { hex } from '../errors.js';
 
 export class Prng {
   private x: number;
@@ -43,7 +44,6 @@ const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
     v >>= 8n;
   }
 };
-const hex = (n: number | bigint): string => '0x' + n.toString(16);
 const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]) => records.filter((r) => kinds.includes(r.kind));
 
 function lyingValues(width: number, actual: bigint, rng: Prng): bigint {

@@ -1,6 +1,8 @@
-import { VFIO_DISPLAY_SUBSECTION, vfioTagByValue } from '../../grammar/vfio.js';
+import { RAMFB_CFG_SIZE, VFIO_DISPLAY_SUBSECTION, vfioTagByValue } from '../../grammar/vfio.js';
+import { SubsectionHeader } from '../../grammar/configuration.js';
+import { readLayout } from '../layout/read.js';
 import { hex } from '../errors.js';
-import { latin1, type StreamReader } from '../io/reader.js';
+import type { StreamReader } from '../io/reader.js';
 import type { MainRecord, VfioTagRecord } from '../codec/records.js';
 import { fitPciConfig } from './pci-config.js';
 
@@ -88,11 +90,10 @@ function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<Main
     rec.msixPba = r.copyBytes(Math.ceil(fit.vectors / 8), 'MSI-X PBA');
   }
   if (fit.displayLength) {
-    r.u8();
-    const name = latin1(r.bytes(r.u8(), 'subsection name'));
+    const h = readLayout(r, SubsectionHeader, 'VFIOPCIDevice subsection');
+    const name = h.name as string;
     if (name !== VFIO_DISPLAY_SUBSECTION) ctx.warn(`unexpected VFIOPCIDevice subsection ${JSON.stringify(name)}`, offset);
-    const version = r.be32('subsection version');
-    rec.display = { name, version, ramfb: r.copyBytes(28, 'RAMFBCfg') };
+    rec.display = { name, version: h.version as number, ramfb: r.copyBytes(RAMFB_CFG_SIZE, 'RAMFBCfg') };
   }
   r.path.pop();
   yield rec;

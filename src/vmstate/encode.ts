@@ -1,5 +1,7 @@
 import { SectionType } from '../../grammar/savevm.js';
 import type { StreamWriter } from '../io/sink.js';
+import { SubsectionHeader } from '../../grammar/configuration.js';
+import { writeLayout } from '../layout/write.js';
 import type { VmstateNode } from './nodes.js';
 
 /** The mirror of readVmstate: fields, then subsections with their headers. */
@@ -12,9 +14,7 @@ export function writeVmstateNode(w: StreamWriter, node: VmstateNode): void {
     }
   }
   for (const s of node.subsections) {
-    w.u8(SectionType.QEMU_VM_SUBSECTION);
-    w.counted(s.name);
-    w.be32(s.version);
+    writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: s.name, version: s.version });
     writeVmstateNode(w, s.node);
   }
 }
