@@ -2,24 +2,9 @@
  * One error type for everything wrong with a stream: where (absolute byte offset and the
  * record/section path that led there), what was expected and what was found.
  */
-export type StreamErrorCode =
-  | 'truncated'
-  | 'bad-magic'
-  | 'bad-version'
-  | 'unknown-section-type'
-  | 'unknown-section-id'
-  | 'footer-mismatch'
-  | 'missing-footer'
-  | 'bad-command'
-  | 'command-length'
-  | 'bad-ram-record'
-  | 'bad-string'
-  | 'bad-configuration'
-  | 'undelimited-section'
-  | 'bad-vmstate'
-  | 'bad-vmdesc'
-  | 'bad-value'
-  | 'limit';
+import type { StreamErrorCode } from '../grammar/rules.js';
+
+export type { StreamErrorCode };
 
 export class StreamError extends Error {
   readonly code: StreamErrorCode;

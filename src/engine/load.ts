@@ -13,17 +13,11 @@ import { RAW_MISMATCH } from '../codec/decode.js';
 import { builtinByIdstr } from '../sections/builtin.js';
 import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { hex, StreamError } from '../errors.js';
+import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
+import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from './version.js';
 
-export interface Diagnostic {
-  rule: string;
-  /** the capture the offset is in, when it is not the main channel */
-  channel?: string;
-  severity: 'error' | 'warning';
-  offset: number;
-  path: string;
-  message: string;
-}
+export type { Diagnostic };
 
 export interface LoadOptions {
   /** destination capabilities (QEMU names) */
@@ -103,13 +97,17 @@ export class ReferenceLoader {
     return this.current ? `section ${this.current.sectionId} ${JSON.stringify(this.current.name)} (${this.current.kind})` : '';
   }
 
-  private report(rule: string, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void {
-    this.diagnostics.push({ rule, severity, offset, path: this.path(), message });
+  private report(rule: RuleId, offset: number, message: string): void {
+    this.reportAt(rule, offset, this.path(), message);
+  }
+
+  private reportAt(rule: RuleId, offset: number, path: string, message: string): void {
+    this.diagnostics.push({ rule, severity: ruleSpec(rule).severity, offset, path, message });
   }
 
   /** A decode error ends the stream: QEMU would have failed reading it. */
   streamError(e: StreamError): void {
-    this.diagnostics.push({ rule: `stream/${e.code}`, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+    this.diagnostics.push(diagnosticFromStreamError(e));
   }
 
   add(rec: MainRecord): void {
@@ -317,10 +315,10 @@ export class ReferenceLoader {
     for (const h of this.headers) {
       const d = index.peek(h.idstr, h.instanceId);
       if (!d && !isIterativeHandler(h.idstr)) {
-        this.diagnostics.push({ rule: 'savevm/unknown-section', severity: 'error', offset: h.offset, path: h.path, message: `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription` });
+        this.reportAt('savevm/unknown-section', h.offset, h.path, `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription`);
       }
       if (d?.version !== undefined && h.versionId > d.version) {
-        this.diagnostics.push({ rule: 'savevm/section-version', severity: 'error', offset: h.offset, path: h.path, message: `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}` });
+        this.reportAt('savevm/section-version', h.offset, h.path, `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}`);
       }
     }
   }
@@ -337,12 +335,12 @@ export class ReferenceLoader {
       if (newMode && seen.has(e.device)) continue; // 11.1: a device may report initial data again after a re-init
       seen.add(e.device);
       if (pending === 0) {
-        this.diagnostics.push({ rule: 'vfio/switchover-ack-count', severity: 'error', offset: e.offset, path: e.path, message: `${e.device}: qemu_loadvm_approve_switchover failed, err=-22 (Invalid argument): no switchover ack pending` });
+        this.reportAt('vfio/switchover-ack-count', e.offset, e.path, `${e.device}: qemu_loadvm_approve_switchover failed, err=-22 (Invalid argument): no switchover ack pending`);
         continue;
       }
       pending--;
       if (pending === 0 && (this.returnPathAt === undefined || this.returnPathAt > e.offset)) {
-        this.diagnostics.push({ rule: 'vfio/switchover-ack-no-return-path', severity: 'error', offset: e.offset, path: e.path, message: `${e.device}: qemu_loadvm_approve_switchover failed, err=-5 (Input/output error): MIG_RP_MSG_SWITCHOVER_ACK needs the return path, never opened (MIG_CMD_OPEN_RETURN_PATH)` });
+        this.reportAt('vfio/switchover-ack-no-return-path', e.offset, e.path, `${e.device}: qemu_loadvm_approve_switchover failed, err=-5 (Input/output error): MIG_RP_MSG_SWITCHOVER_ACK needs the return path, never opened (MIG_CMD_OPEN_RETURN_PATH)`);
       }
     }
     return this.diagnostics;

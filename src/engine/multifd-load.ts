@@ -24,7 +24,9 @@ import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/decode.js';
-import { NEWEST_QEMU, type Diagnostic, type ReferenceLoader } from './load.js';
+import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
+import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
+import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from './version.js';
 
 export interface ChannelInput {
@@ -55,6 +57,8 @@ export class MultifdJoin {
   private compression: number | undefined;
   private uuid: Uint8Array | undefined;
 
+  /** the capture name of each channel index, for diagnostics */
+  private readonly channelNames: string[] = [];
   /** `main` undefined: a channel checked on its own (what needs the main channel is skipped) */
   constructor(private readonly main: ReferenceLoader | undefined, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {
     // the destination's method, when known; otherwise the first packet with pages sets it
@@ -62,12 +66,13 @@ export class MultifdJoin {
     if (method !== undefined) this.compression = MULTIFD_COMPRESSION_FLAG[method];
   }
 
-  private report(rule: string, channel: string, offset: number, path: string, message: string, severity: Diagnostic['severity'] = 'error'): void {
-    this.diagnostics.push({ rule, channel, severity, offset, path, message });
+  private report(rule: RuleId, channel: string, offset: number, path: string, message: string): void {
+    this.diagnostics.push({ rule, channel, severity: ruleSpec(rule).severity, offset, path, message });
   }
 
   /** Reads one channel to its end (streaming), checking every packet. */
   checkChannel(ch: ChannelInput, index: number): void {
+    this.channelNames[index] = ch.name;
     const r = new StreamReader(ch.source);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
     const m = this.main?.main;
@@ -79,7 +84,7 @@ export class MultifdJoin {
     const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
     const flushBuffer = (): void => {
       if (!pendingBuffer) return;
-      this.checkConfigBuffer(pendingBuffer.key, ch.name, pendingBuffer.at, pendingBuffer.payload);
+      this.checkConfigBuffer(pendingBuffer.key, ch.name, pendingBuffer.at, where(pendingBuffer.at), pendingBuffer.payload);
       pendingBuffer = undefined;
     };
     try {
@@ -121,9 +126,9 @@ export class MultifdJoin {
             const num = f.packetNum as bigint;
             const empty = (f.normalPages as number) + (zeroPagesKnown ? (f.zeroPages as number) : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
             if (!empty) {
-              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`, 'warning');
+              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`);
               const other = this.packetNums.get(num);
-              if (other) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} also used on ${other}`, 'warning');
+              if (other) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} also used on ${other}`);
               this.packetNums.set(num, ch.name);
               lastNum = num;
             }
@@ -217,7 +222,7 @@ export class MultifdJoin {
       flushBuffer();
     } catch (e) {
       if (!(e instanceof StreamError)) throw e;
-      this.diagnostics.push({ rule: `stream/${e.code}`, channel: ch.name, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+      this.diagnostics.push(diagnosticFromStreamError(e, ch.name));
     }
     if (!m) return;
     const mainRounds = m.multifdFlushes || m.ramEos;
@@ -228,10 +233,9 @@ export class MultifdJoin {
   }
 
   /** A config buffer: DEV_CONFIG_STATE, the VFIOPCIDevice state, END_OF_STATE. */
-  private checkConfigBuffer(key: string, channel: string, at: number, parts: Uint8Array[]): void {
+  private checkConfigBuffer(key: string, channel: string, at: number, where: string, parts: Uint8Array[]): void {
     if (!key) return;
     const bytes = new Uint8Array(Buffer.concat(parts));
-    const where = `multifd device state @${hex(at)}`;
     if (bytes.length < 8 || new DataView(bytes.buffer).getBigUint64(0) !== VfioTag.DEV_CONFIG_STATE) {
       const got = bytes.length >= 8 ? hex(new DataView(bytes.buffer).getBigUint64(0)) : 'a short buffer';
       this.report('vfio/config-buffer-flag', channel, at, where, `${key}: expected FLAG_DEV_CONFIG_STATE but got ${got}`);
@@ -276,7 +280,7 @@ export class MultifdJoin {
       for (const idx of dev.buffers.keys()) {
         if (idx > dev.last) {
           const loc = dev.buffers.get(idx)!;
-          this.report('vfio/buffer-after-config', `channel ${loc.channel}`, loc.offset, where, `${key}: state buffer ${idx} comes after the config buffer ${dev.last} and is never loaded`);
+          this.report('vfio/buffer-after-config', this.channelNames[loc.channel] ?? `channel ${loc.channel}`, loc.offset, where, `${key}: state buffer ${idx} comes after the config buffer ${dev.last} and is never loaded`);
         }
       }
       const info = this.main.vfioDevices().find((d) => d.idstr === key);

@@ -7,13 +7,15 @@ import { MIG_RP_MSG_PONG, MIG_RP_MSG_REQ_PAGES, MIG_RP_MSG_REQ_PAGES_ID, MIG_RP_
 import { hex, StreamError } from '../errors.js';
 import { StreamReader } from '../io/reader.js';
 import { decodeReturnPath } from '../returnpath/codec.js';
-import type { Diagnostic, ReferenceLoader } from './load.js';
+import type { ReferenceLoader } from './load.js';
+import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
+import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import type { ChannelInput } from './multifd-load.js';
 
 export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const report = (rule: string, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void =>
-    void out.push({ rule, channel: ch.name, severity, offset, path: `return path @${hex(offset)}`, message });
+  const report = (rule: RuleId, offset: number, message: string): void =>
+    void out.push({ rule, channel: ch.name, severity: ruleSpec(rule).severity, offset, path: `return path @${hex(offset)}`, message });
   const pings = main.main.pings;
   let pong = 0;
   let shutAt: number | undefined;
@@ -47,8 +49,8 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
     }
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
-    out.push({ rule: `stream/${e.code}`, channel: ch.name, severity: 'error', offset: e.offset, path: e.path.join(' > '), message: `expected ${e.expected}, found ${e.found}` });
+    out.push(diagnosticFromStreamError(e, ch.name));
   }
-  if (shutAt === undefined) report('return-path/shut-missing', 0, 'no MIG_RP_MSG_SHUT: the capture ends before the destination finished', 'warning');
+  if (shutAt === undefined) report('return-path/shut-missing', 0, 'no MIG_RP_MSG_SHUT: the capture ends before the destination finished');
   return out;
 }

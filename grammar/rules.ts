@@ -1,0 +1,146 @@
+/**
+ * The rule catalogue of the reference loader: every rule a diagnostic can name, which
+ * channel it judges, its severity, what QEMU's destination does with such bytes and where
+ * that fact comes from. The loader takes its rule ids from here (a typo does not compile),
+ * docs/validate-rules.md is generated from this table (`npm run docs`, checked by a test),
+ * and test/rule-pairs.test.ts holds one breaking input and one clean neighbour per entry.
+ *
+ * Sources: SM = shared/spec/savevm-main-channel.md, SMC = its corrections, VM =
+ * vfio-and-multifd.md, VMV = its verification, Q = the comparison with a real QEMU 7.2
+ * (test/qemu.test.ts).
+ */
+
+/** StreamError codes: a decode error ends the stream; the loader reports it as `stream/<code>`. */
+export const STREAM_ERROR_CODES = [
+  'truncated',
+  'bad-magic',
+  'bad-version',
+  'unknown-section-type',
+  'unknown-section-id',
+  'footer-mismatch',
+  'missing-footer',
+  'bad-command',
+  'command-length',
+  'bad-ram-record',
+  'bad-configuration',
+  'undelimited-section',
+  'bad-vmstate',
+  'bad-vmdesc',
+  'bad-value',
+  'limit',
+] as const;
+export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
+
+export type RuleGroup = 'stream' | 'main' | 'vfio' | 'multifd' | 'return-path';
+export type RuleSeverity = 'error' | 'warning';
+
+export interface RuleSpec {
+  readonly id: string;
+  readonly group: RuleGroup;
+  readonly severity: RuleSeverity;
+  /** what the destination does (QEMU's message where it has one) */
+  readonly qemu: string;
+  readonly source: string;
+}
+
+const STREAM_WHAT: Record<StreamErrorCode, string> = {
+  truncated: 'the stream ends inside a record: the load fails reading it',
+  'bad-magic': 'the file does not start with QEMU_VM_FILE_MAGIC ("Not a migration stream")',
+  'bad-version': 'QEMU_VM_FILE_VERSION is not 3 ("Unsupported migration stream version")',
+  'unknown-section-type': 'a section type byte QEMU does not know ("Unknown savevm section type")',
+  'unknown-section-id': 'a PART/END section whose id no START announced ("Unknown savevm section")',
+  'footer-mismatch': 'the section footer names another section id ("Mismatch in section footer")',
+  'missing-footer': 'no QEMU_VM_SECTION_FOOTER byte after the section ("Missing section footer")',
+  'bad-command': 'a MIG_CMD number outside the table ("Invalid command number")',
+  'command-length': 'a command whose len disagrees with its fixed length ("received command ... with bad length")',
+  'bad-ram-record': 'RAM flags or a RAM record that the ram loader refuses ("Unknown combination of migration flags")',
+  'bad-configuration': 'the configuration section cannot be read (vmstate_configuration)',
+  'undelimited-section': 'a device section without a description whose end cannot be found',
+  'bad-vmstate': 'VMState payload bytes that cannot be read as described',
+  'bad-vmdesc': 'the vmdescription JSON cannot be read (other readers need it; QEMU never reads it)',
+  'bad-value': 'a field value outside what its format allows',
+  limit: 'a length or count beyond what any real stream has (a lying length): refused before allocating',
+};
+
+export const RULES = [
+  ...STREAM_ERROR_CODES.map((code) => ({ id: `stream/${code}` as const, group: 'stream' as const, severity: 'error' as const, qemu: STREAM_WHAT[code], source: 'SM, SMC' })),
+
+  { id: 'savevm/configuration-missing', group: 'main', severity: 'error', qemu: '"Configuration section missing" (destination with send-configuration on; `--no-configuration` for off)', source: 'SM §1' },
+  { id: 'savevm/configuration-capabilities', group: 'main', severity: 'error', qemu: 'validated capabilities (x-ignore-shared, mapped-ram) differ between stream and `--capability`', source: 'SM §3' },
+  { id: 'savevm/machine-type', group: 'main', severity: 'error', qemu: '"Machine type received is ..." (a length that runs into the next record)', source: 'SM §3, Q' },
+  { id: 'savevm/empty-idstr', group: 'main', severity: 'error', qemu: '"Unable to read ID string for section N"', source: 'Q' },
+  { id: 'savevm/unknown-section', group: 'main', severity: 'error', qemu: '"Unknown savevm section or instance": neither a live handler nor a device of the vmdescription (or `--vmsd`)', source: 'SM §2.2, Q' },
+  { id: 'savevm/section-version', group: 'main', severity: 'error', qemu: '"savevm: unsupported version N for \'idstr\' vM" (above the vmdescription\'s version, ram v4, VFIO v1)', source: 'SM §2.2, Q' },
+  { id: 'savevm/unknown-command', group: 'main', severity: 'error', qemu: '"Invalid command number", or SWITCHOVER_START before 10.0', source: 'SM §4.1, SMC #2' },
+  { id: 'savevm/ping-without-return-path', group: 'main', severity: 'error', qemu: '"CMD_PING ... received with no return path"', source: 'SMC #4' },
+  { id: 'savevm/postcopy-advise', group: 'main', severity: 'error', qemu: 'ADVISE with page sizes without postcopy-ram, or without them with it', source: 'SMC #5' },
+  { id: 'ram/offset', group: 'main', severity: 'error', qemu: '"Illegal RAM offset": a page at or past the block\'s used_length', source: 'Q' },
+  { id: 'ram/zero-fill', group: 'main', severity: 'error', qemu: '"Found a zero page with value N" (8.2+)', source: 'SMC #40' },
+  { id: 'vmstate/description-mismatch', group: 'main', severity: 'error', qemu: 'the device\'s bytes do not fit its description: QEMU\'s load of the device fails (e.g. "Missing section footer")', source: 'Q' },
+  { id: 'migration/switchover-ack-needs-return-path', group: 'main', severity: 'error', qemu: 'switchover-ack is refused without return-path', source: 'VM §7.1' },
+
+  { id: 'vfio/setup-eos', group: 'vfio', severity: 'error', qemu: '"SETUP STATE: EOS not found"', source: 'VM §5' },
+  { id: 'vfio/config-end-flag', group: 'vfio', severity: 'error', qemu: '"Failed loading device config space, end flag incorrect"', source: 'VM §5' },
+  { id: 'vfio/config-in-multifd', group: 'vfio', severity: 'error', qemu: '"got DEV_CONFIG_STATE in main migration channel but doing multifd transfer"', source: 'VM §5' },
+  { id: 'vfio/unknown-tag', group: 'vfio', severity: 'error', qemu: '"Unknown tag" (also tags newer than `--qemu-version`: INIT_DATA_SENT < 8.1, CONFIG_LOAD_READY < 10.1)', source: 'VM §3, §5' },
+  { id: 'vfio/init-data-sent-without-ack', group: 'vfio', severity: 'error', qemu: '"Received INIT_DATA_SENT but switchover ack is not used"', source: 'VM §5' },
+  { id: 'vfio/switchover-ack-count', group: 'vfio', severity: 'error', qemu: '"qemu_loadvm_approve_switchover failed, err=-22": no approval pending', source: 'VM §7.1' },
+  { id: 'vfio/switchover-ack-no-return-path', group: 'vfio', severity: 'error', qemu: 'the last approval sends SWITCHOVER_ACK; without OPEN_RETURN_PATH: err=-5', source: 'VMV fix 8' },
+  { id: 'vfio/load-ready-outside-multifd', group: 'vfio', severity: 'error', qemu: '"got DEV_CONFIG_LOAD_READY outside multifd transfer"', source: 'VM §5' },
+  { id: 'vfio/load-ready-disabled', group: 'vfio', severity: 'error', qemu: '"got DEV_CONFIG_LOAD_READY but was disabled"', source: 'VM §5' },
+  { id: 'vfio/load-ready-duplicate', group: 'vfio', severity: 'error', qemu: '"duplicate DEV_CONFIG_LOAD_READY"', source: 'VM §5' },
+  { id: 'vfio/irq-state', group: 'vfio', severity: 'error', qemu: '"irq state N: must be 0 or 1"', source: 'VMV #22' },
+  { id: 'vfio/pci-version', group: 'vfio', severity: 'error', qemu: 'PCIDevice version_id above 2', source: 'VM §6' },
+
+  { id: 'multifd/init-version', group: 'multifd', severity: 'error', qemu: 'MultiFDInit version is not MULTIFD_VERSION', source: 'VM §8.2' },
+  { id: 'multifd/init-id', group: 'multifd', severity: 'error', qemu: 'MultiFDInit id above the channel count', source: 'VM §8.2' },
+  { id: 'multifd/init-id-duplicate', group: 'multifd', severity: 'error', qemu: 'a channel id already set up', source: 'VM §8.2' },
+  { id: 'multifd/init-uuid', group: 'multifd', severity: 'error', qemu: 'MultiFDInit uuid differs from the other channels\'', source: 'VM §8.2' },
+  { id: 'multifd/packet-version', group: 'multifd', severity: 'error', qemu: 'packet header version is not MULTIFD_VERSION', source: 'VM §8.3' },
+  { id: 'multifd/compression', group: 'multifd', severity: 'error', qemu: 'compression flags against `--multifd-compression` (or the first packet)', source: 'VM §8.3, Q' },
+  { id: 'multifd/pages-alloc', group: 'multifd', severity: 'error', qemu: 'pages_alloc above the page count of a packet', source: 'VM §8.4' },
+  { id: 'multifd/normal-pages', group: 'multifd', severity: 'error', qemu: 'normal_pages above pages_alloc', source: 'VM §8.4' },
+  { id: 'multifd/zero-pages', group: 'multifd', severity: 'error', qemu: 'zero_pages above pages_alloc less normal_pages (9.0+ destinations only)', source: 'VM §8.4, Q' },
+  { id: 'multifd/unknown-ramblock', group: 'multifd', severity: 'error', qemu: '"unknown ram block"', source: 'VM §8.4' },
+  { id: 'multifd/offset', group: 'multifd', severity: 'error', qemu: '"offset too long"', source: 'VM §8.4' },
+  { id: 'multifd/sync-count', group: 'multifd', severity: 'error', qemu: 'SYNC packets per channel against MULTIFD_FLUSH (or EOS with flush-per-section): the destination waits for every channel', source: 'VM §8.6' },
+  { id: 'multifd/packet-num', group: 'multifd', severity: 'warning', qemu: 'QEMU only traces packet_num; 7.x re-sends empty packets with a stale one', source: 'VM §8.4, real 7.2 capture' },
+  { id: 'multifd/device-state-sync', group: 'multifd', severity: 'error', qemu: '"received SYNC device state packet"', source: 'VM §8.7' },
+  { id: 'multifd/device-state-empty', group: 'multifd', severity: 'error', qemu: '"received empty device state packet"', source: 'VM §8.7' },
+  { id: 'multifd/device-state-idstr', group: 'multifd', severity: 'error', qemu: '"unterminated multifd device state idstr"', source: 'VM §8.7' },
+  { id: 'multifd/device-state-unknown', group: 'multifd', severity: 'error', qemu: '"Unknown idstr ... or instance id ... for load state buffer"', source: 'VM §8.7' },
+  { id: 'vfio/device-state-not-multifd', group: 'multifd', severity: 'error', qemu: '"got device state packet but not doing multifd transfer"', source: 'VM §9.3' },
+  { id: 'vfio/buffer-too-short', group: 'multifd', severity: 'error', qemu: '"packet too short"', source: 'VM §9.3' },
+  { id: 'vfio/buffer-version', group: 'multifd', severity: 'error', qemu: '"packet has unknown version"', source: 'VM §9.3' },
+  { id: 'vfio/buffer-index-invalid', group: 'multifd', severity: 'error', qemu: '"packet index is invalid"', source: 'VM §9.3' },
+  { id: 'vfio/buffer-duplicate', group: 'multifd', severity: 'error', qemu: '"state buffer N already filled" (any repeated idx)', source: 'VM §9.3, VMV #30' },
+  { id: 'vfio/buffer-missing', group: 'multifd', severity: 'error', qemu: 'a gap in the buffer indexes: QEMU waits forever, with no message (reported so a CI run does not hang)', source: 'VMV #31' },
+  { id: 'vfio/config-buffer-missing', group: 'multifd', severity: 'error', qemu: 'no config buffer: the load thread waits forever, with no message', source: 'VM §9.3' },
+  { id: 'vfio/switchover-start-missing', group: 'multifd', severity: 'error', qemu: 'device state buffers but no MIG_CMD_SWITCHOVER_START: the load thread never starts', source: 'VM §9.3' },
+  { id: 'vfio/load-ready-missing', group: 'multifd', severity: 'error', qemu: 'load-config-after-iter on but no DEV_CONFIG_LOAD_READY: the config load waits forever', source: 'VM §9.3' },
+  { id: 'vfio/buffer-after-config', group: 'multifd', severity: 'error', qemu: 'a buffer after the config buffer is never loaded', source: 'VM §9.3' },
+  { id: 'vfio/config-buffer-flag', group: 'multifd', severity: 'error', qemu: '"expected FLAG_DEV_CONFIG_STATE but got ..."', source: 'VM §9.3' },
+
+  { id: 'return-path/pong-value', group: 'return-path', severity: 'error', qemu: 'a PONG echoes another value than the PING it answers', source: 'SM §4.3' },
+  { id: 'return-path/pong-without-ping', group: 'return-path', severity: 'error', qemu: 'a PONG with no PING of the main channel left to answer', source: 'SM §4.3' },
+  { id: 'return-path/switchover-ack-unexpected', group: 'return-path', severity: 'error', qemu: 'SWITCHOVER_ACK only with switchover-ack, once', source: 'VM §7.1' },
+  { id: 'return-path/shut-not-last', group: 'return-path', severity: 'error', qemu: 'a message after SHUT: the source stops reading at SHUT', source: 'SM §4.3' },
+  { id: 'return-path/shut-error', group: 'return-path', severity: 'error', qemu: 'SHUT with a non-zero status: the destination failed', source: 'SM §4.3' },
+  { id: 'return-path/shut-missing', group: 'return-path', severity: 'warning', qemu: 'the capture ends before SHUT', source: 'SM §4.3' },
+  { id: 'return-path/req-pages', group: 'return-path', severity: 'error', qemu: 'page requests only with postcopy-ram', source: 'SM §4.3' },
+  { id: 'return-path/unknown-message', group: 'return-path', severity: 'error', qemu: 'a message type outside MIG_RP_MSG', source: 'SM §4.3' },
+] as const satisfies readonly RuleSpec[];
+
+export type RuleId = (typeof RULES)[number]['id'];
+
+const BY_ID: ReadonlyMap<string, RuleSpec> = new Map(RULES.map((r) => [r.id, r]));
+
+export function ruleSpec(id: RuleId): RuleSpec {
+  const r = BY_ID.get(id);
+  if (!r) throw new Error(`no rule ${id}`); // unreachable: ids are typed
+  return r;
+}
+
+export function isRuleId(s: string): s is RuleId {
+  return BY_ID.has(s);
+}

@@ -1,0 +1,609 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RULES, type RuleId } from '../grammar/rules.js';
+import { generate } from '../src/cli/gen.js';
+import { encodeToBytes, openMainStream } from '../src/codec/open.js';
+import type { MainRecord } from '../src/codec/records.js';
+import type { VmstateNode } from '../src/vmstate/nodes.js';
+import { parseVmDescription } from '../src/vmstate/vmdesc.js';
+import type { LoadOptions } from '../src/engine/load.js';
+import type { Scenario } from '../src/engine/scenario.js';
+import { validateMain } from '../src/engine/validate.js';
+import type { OpenOptions } from '../src/codec/open.js';
+import { StreamReader } from '../src/io/reader.js';
+import { BufferSource } from '../src/io/source.js';
+import { decodeMultifdChannel } from '../src/multifd/codec.js';
+import type { MultifdRecord } from '../src/multifd/records.js';
+import { REAL, ROOT } from './helpers.js';
+
+/**
+ * Every rule of the catalogue (grammar/rules.ts) has a pair: an input that breaks exactly that
+ * rule, with the offset, path and channel its diagnostic must name, and a neighbour that
+ * differs from it by the one change and breaks nothing. Inputs are real QEMU recordings
+ * (fixtures/real) or save-engine streams (fixtures/vfio) with one edit; where an edit has to
+ * break a second rule as a consequence (QEMU fails at the first, the second is what a reader
+ * of the rest would see), `consequences` names it and says why.
+ *
+ * Offsets are where the edited bytes are (savevm-main-channel.md layouts; worked-example.md
+ * for the pc-paused offsets), or the record the rule is about.
+ */
+
+interface Input {
+  main: Uint8Array;
+  load: LoadOptions;
+  open?: OpenOptions;
+  multifd?: Uint8Array[];
+  returnPath?: Uint8Array;
+}
+
+interface Pair {
+  clean: Input;
+  broken: Input;
+  /** where the diagnostic must point */
+  offset: number;
+  path: string;
+  channel?: string;
+  /** with offset -1: the diagnostic's offset lies in [from, to) */
+  within?: [number, number];
+  /** rules the same edit breaks too, each with why */
+  consequences?: Partial<Record<RuleId, string>>;
+}
+
+// ---- inputs -------------------------------------------------------------------------------
+
+const cache = new Map<string, Uint8Array>();
+function real(version: string, name: string): Uint8Array {
+  const p = join(REAL, `qemu-${version}`, name);
+  let b = cache.get(p);
+  if (!b) cache.set(p, (b = new Uint8Array(readFileSync(p))));
+  return b;
+}
+const VFIO = join(ROOT, 'fixtures', 'vfio');
+const vfioFile = (name: string): Uint8Array => new Uint8Array(readFileSync(join(VFIO, name)));
+
+function patch(b: Uint8Array, at: number, bytes: number[]): Uint8Array {
+  const out = b.slice();
+  out.set(bytes, at);
+  return out;
+}
+function splice(b: Uint8Array, at: number, remove: number, insert: number[] = []): Uint8Array {
+  return new Uint8Array([...b.subarray(0, at), ...insert, ...b.subarray(at + remove)]);
+}
+const be32 = (n: number): number[] => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+const be16 = (n: number): number[] => [(n >>> 8) & 0xff, n & 0xff];
+
+function records(b: Uint8Array): MainRecord[] {
+  const s = openMainStream(new BufferSource(b, 'main.mig'), { copyData: true });
+  return [...s.records()];
+}
+function find<K extends MainRecord['kind']>(b: Uint8Array, kind: K, pred: (r: Extract<MainRecord, { kind: K }>) => boolean = () => true): Extract<MainRecord, { kind: K }> {
+  for (const r of records(b)) if (r.kind === kind && pred(r as Extract<MainRecord, { kind: K }>)) return r as Extract<MainRecord, { kind: K }>;
+  throw new Error(`no ${kind} record`);
+}
+function channelRecords(b: Uint8Array): MultifdRecord[] {
+  return [...decodeMultifdChannel(new StreamReader(new BufferSource(b, 'ch')))];
+}
+
+/** A VFIO fixture made by the save engine from its scenario, and the same scenario without its mutations. */
+const expectations = JSON.parse(readFileSync(join(VFIO, 'expect.json'), 'utf8')) as Record<string, { stream?: string; validate: LoadOptions; multifd?: number }>;
+function vfioInput(name: string, load?: LoadOptions): Input {
+  const e = expectations[name];
+  const base = e.stream ?? name;
+  const n = expectations[base].multifd ?? 0;
+  return { main: vfioFile(`${base}.mig`), load: load ?? e.validate, multifd: Array.from({ length: n }, (_, i) => vfioFile(`${base}.multifd${i}.bin`)) };
+}
+function unmutated(name: string): Input {
+  const scenario = JSON.parse(readFileSync(join(VFIO, `${name}.scenario.json`), 'utf8')) as Scenario;
+  const files = generate({ ...scenario, mutations: [] });
+  return { main: files.main, load: expectations[name].validate, multifd: files.multifd };
+}
+/** broken: the bad-* fixture; clean: its scenario without the mutation. */
+const vfioMutant = (name: string): { clean: Input; broken: Input } => ({ clean: unmutated(name), broken: vfioInput(name) });
+
+/** Re-encode a stream with one record changed (the encoder writes what the record says). */
+function editRecords(b: Uint8Array, edit: (recs: MainRecord[]) => MainRecord[]): Uint8Array {
+  return encodeToBytes(edit(records(b)));
+}
+
+// The recordings most pairs start from.
+const paused = (): Uint8Array => real('11.1', 'pc-paused.mig'); // worked-example.md reads it
+const P = (main: Uint8Array, load: LoadOptions = {}): Input => ({ main, load });
+const postcopy = (): Uint8Array => real('11.1', 'pc-postcopy-ram.mig'); // OPEN_RETURN_PATH 0x1b, PING 0x20, ADVISE 0x29
+const POSTCOPY: LoadOptions = { capabilities: ['postcopy-ram'] };
+const M = { v: '10.0', c: 'pc-multifd-tcp' } as const;
+const mfd = (i: number): Uint8Array => real(M.v, `${M.c}.multifd${i}.bin`);
+const mfdInput = (ch0: Uint8Array, ch1 = mfd(1), load: LoadOptions = {}): Input => ({ main: real(M.v, `${M.c}.mig`), load: { qemuVersion: M.v, capabilities: ['multifd'], ...load }, multifd: [ch0, ch1] });
+/** the first RAM packet with normal pages on a channel (multifd packets: 1344 bytes + pages, vfio-and-multifd.md §8.4) */
+function firstPagesPacket(b: Uint8Array): number {
+  const r = channelRecords(b).find((x) => x.kind === 'multifd_packet' && (x.fields.normalPages as number) > 0);
+  if (!r) throw new Error('no packet with pages');
+  return r.offset;
+}
+const SA = { v: '10.0', c: 'pc-switchover-ack-tcp' } as const; // return path: PONG(1), SWITCHOVER_ACK, SHUT(0)
+const SA_LOAD: LoadOptions = { qemuVersion: '10.0', capabilities: ['return-path', 'switchover-ack'] };
+const saInput = (rp: Uint8Array, load: LoadOptions = SA_LOAD): Input => ({ main: real(SA.v, `${SA.c}.mig`), load, returnPath: rp });
+const saRp = (): Uint8Array => real(SA.v, `${SA.c}.main-return-path.bin`);
+
+function libvirtImage(stream: Uint8Array, compressed: number): Uint8Array {
+  // libvirt-save-image.md: 16-byte magic, then version, data_len, was_running, compressed, xml_len (LE)
+  const xml = Buffer.from('<domain type="kvm"><name>vm</name></domain>\0');
+  const head = Buffer.alloc(92);
+  head.write('LibvirtQemudSave', 0, 'latin1');
+  [2, xml.length, 1, compressed, xml.length].forEach((v, i) => head.writeUInt32LE(v, 16 + 4 * i));
+  return new Uint8Array(Buffer.concat([head, xml, stream]));
+}
+
+// ---- the pairs ---------------------------------------------------------------------------
+
+const ram = (kind: string, id = 1) => `section ${id} "ram" (${kind})`;
+
+const PAIRS: Record<RuleId, () => Pair> = {
+  // decode errors
+  'stream/truncated': () => ({ clean: P(paused()), broken: P(paused().subarray(0, 0x2c + 4)), offset: 0x2c, path: `${ram('START')} > RAM record @0x2c` }),
+  'stream/bad-magic': () => ({ clean: P(paused()), broken: P(patch(paused(), 0, [0x00])), offset: 0, path: 'file header' }),
+  'stream/bad-version': () => ({ clean: P(paused()), broken: P(patch(paused(), 7, [2])), offset: 4, path: 'file header' }),
+  // the record type byte of SWITCHOVER_START (0x4358c) becomes 0x0a, a type QEMU does not know
+  'stream/unknown-section-type': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4358c, [0x0a])), offset: 0x4358c, path: '' }),
+  // the ram END (0x43591) names section 99, which no START opened
+  'stream/unknown-section-id': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x43592, be32(99))), offset: 0x43592, path: '' }),
+  // apic's footer (0x4366a, section 6) names section 5: a lower id must fail as well as a higher one
+  'stream/footer-mismatch': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366b, be32(5))), offset: 0x4366a, path: 'section 6 "apic" (FULL)' }),
+  'stream/missing-footer': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366a, [0x00])), offset: 0x4366a, path: 'section 6 "apic" (FULL)' }),
+  // a PACKAGED command (MIG_CMD_PACKAGED, len 4, be32 blob length) whose blob of 3 bytes holds a 5-byte command
+  'stream/bad-command': () => {
+    const blob = (n: number, inner: number[]) => [0x08, ...be16(7), ...be16(4), ...be32(n), ...inner];
+    const openRp = [0x08, ...be16(1), ...be16(0)];
+    return {
+      clean: P(splice(postcopy(), 0x1b, 5, blob(5, openRp)), POSTCOPY),
+      broken: P(splice(postcopy(), 0x1b, 5, blob(3, openRp)), POSTCOPY),
+      offset: 0x1b + 9 + 5,
+      path: 'MIG_CMD_PACKAGED @0x1b',
+    };
+  },
+  'stream/command-length': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(patch(postcopy(), 0x23, be16(5)), POSTCOPY), offset: 0x23, path: 'MIG_CMD_PING @0x20' }),
+  // the first page record (0xca, worked-example.md) names block "qc.ram"
+  'stream/bad-ram-record': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xca + 9, [0x71])), offset: 0xca + 8, path: `${ram('PART')} > zero record @0xca` }),
+  'stream/bad-configuration': () => ({ clean: P(paused()), broken: P(patch(paused(), 9, be32(300))), offset: 9, path: 'QEMU_VM_CONFIGURATION @0x8' }),
+  // pc-old-format has no section footers; without its vmdescription a device section has no end
+  'stream/undelimited-section': () => {
+    const old = real('7.2', 'pc-old-format.mig');
+    const eof = find(old, 'eof');
+    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const first = find(old, 'section', (s) => s.section === 'FULL');
+    return { clean: P(old, load), broken: P(old.subarray(0, eof.offset + 1), load), offset: first.offset + first.length, path: `section ${first.sectionId} ${JSON.stringify(first.idstr)} (FULL)` };
+  },
+  // pc-old-format has no footers to fall back on: a subsection marker that is not 0x05 ends the load
+  'stream/bad-vmstate': () => {
+    const old = real('7.2', 'pc-old-format.mig');
+    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const vm = records(old).find((r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0);
+    if (!vm) throw new Error('no device with a subsection');
+    const at = subsectionMarker(vm);
+    return { clean: P(old, load), broken: P(patch(old, at, [0x06]), load), offset: at, path: `section ${sectionIdOf(old, vm.offset)} ${JSON.stringify(vm.idstr)} (FULL)` };
+  },
+  // pc-old-format (no footers to fall back on) read with a --vmsd description whose first array field has an array_len of 1.5
+  'stream/bad-vmdesc': () => {
+    const b = real('7.2', 'pc-old-format.mig');
+    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const json = find(b, 'vmdescription').json;
+    const own = parseVmDescription(json);
+    const lying = parseVmDescription(json.replace(/"array_len": (\d+)/, '"array_len": 1.5'));
+    const dev = lying.devices.find((d) => JSON.stringify(d).includes('1.5'))!;
+    const sec = find(b, 'section', (r) => r.idstr === dev.name && r.instanceId === dev.instance_id);
+    const first = find(b, 'vmstate', (r) => r.idstr === dev.name && r.instanceId === dev.instance_id);
+    return { clean: { main: b, load, open: { vmdesc: own } }, broken: { main: b, load, open: { vmdesc: lying } }, offset: -1, within: [first.offset, first.offset + first.length], path: `section ${sec.sectionId} ${JSON.stringify(dev.name)} (FULL)` };
+  },
+  'stream/bad-value': () => ({ clean: P(libvirtImage(paused(), 0)), broken: P(libvirtImage(paused(), 1)), offset: 28, path: 'libvirt save image header' }),
+  // the vmdescription's be32 length (after its 0x06 type byte) claims 4 GiB - 1
+  'stream/limit': () => {
+    const vd = find(paused(), 'vmdescription');
+    return { clean: P(paused()), broken: P(patch(paused(), vd.offset + 1, be32(0xffffffff))), offset: vd.offset + 1, path: `vmdescription @0x${vd.offset.toString(16)}` };
+  },
+
+  // main channel
+  'savevm/configuration-missing': () => ({ ...vfioMutant('bad-configuration-missing'), offset: 8, path: '' }),
+  'savevm/configuration-capabilities': () => {
+    const b = real('11.1', 'pc-x-ignore-shared.mig');
+    return { clean: P(b, { capabilities: ['x-ignore-shared'] }), broken: P(b, {}), offset: 8, path: '' };
+  },
+  // "pc-i440fx-11.1" (configuration at 8: type, be32 length, name at 13) becomes "pc i440fx-11.1"
+  'savevm/machine-type': () => ({ clean: P(paused()), broken: P(patch(paused(), 15, [0x20])), offset: 13, path: '' }),
+  // pc-suppress-vmdesc has no vmdescription: sections are judged against live handlers only
+  'savevm/empty-idstr': () => {
+    const b = real('10.0', 'pc-suppress-vmdesc.mig');
+    const load = { qemuVersion: '10.0' };
+    let at = -1;
+    let id = -1;
+    const broken = editRecords(b, (recs) => {
+      const i = recs.findIndex((r) => r.kind === 'section' && r.section === 'FULL');
+      const s = recs[i];
+      if (s.kind !== 'section') throw new Error('no FULL');
+      at = s.offset;
+      id = s.sectionId;
+      return recs.map((r, j) => (j === i ? { ...s, idstr: '' } : r));
+    });
+    return { clean: P(b, load), broken: P(broken, load), offset: at + 5, path: `section ${id} "" (FULL)` };
+  },
+  // timer (FULL at 0x4366f: type, be32 id, len, "timer", be32 instance, be32 version) becomes "timex"
+  'savevm/unknown-section': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366f + 10, [0x78])), offset: 0x4366f, path: 'section 0 "timex" (FULL)' }),
+  'savevm/section-version': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366f + 18, [3])), offset: 0x4366f, path: 'section 0 "timer" (FULL)' }),
+  // POSTCOPY_ADVISE (0x29) gets command number 0x30
+  'savevm/unknown-command': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(patch(postcopy(), 0x2a, be16(0x30)), POSTCOPY), offset: 0x29, path: '' }),
+  // OPEN_RETURN_PATH (5 bytes at 0x1b) taken out: the PING moves to 0x1b
+  'savevm/ping-without-return-path': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(splice(postcopy(), 0x1b, 5), POSTCOPY), offset: 0x1b, path: '' }),
+  'savevm/postcopy-advise': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(postcopy(), {}), offset: 0x29, path: '' }),
+  // the zero page at 0xca: its be64 address gets 0x10 << 40, far past pc.ram
+  'ram/offset': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xca + 2, [0x10])), offset: 0xca, path: ram('PART') }),
+  // the zero page at 0xda (flags be64, fill byte): fill 1
+  'ram/zero-fill': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xda + 8, [1])), offset: 0xda + 8, path: ram('PART') }),
+  // a subsection marker of a device with subsections becomes 0x06: the bytes no longer fit the description
+  'vmstate/description-mismatch': () => {
+    const b = paused();
+    const vm = records(b).find((r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0);
+    if (!vm) throw new Error('no device with a subsection');
+    const id = sectionIdOf(b, vm.offset);
+    return { clean: P(b), broken: P(patch(b, subsectionMarker(vm), [0x06])), offset: vm.offset, path: `section ${id} ${JSON.stringify(vm.idstr)} (FULL)` };
+  },
+  'migration/switchover-ack-needs-return-path': () => vfioAt('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@ack-without-rp', () => ({ offset: 0, path: '' })),
+
+  // VFIO on the main channel
+  'vfio/setup-eos': () => vfioPair('bad-setup-eos'),
+  'vfio/config-end-flag': () => vfioPair('bad-config-end-flag'),
+  // the device sends its config on the main channel (multifd: false); a destination doing multifd transfer refuses it
+  'vfio/config-in-multifd': () => {
+    const broken = vfioInput('bad-config-in-multifd');
+    const cfg = find(broken.main, 'vfio_tag', (r) => r.tag === 'DEV_CONFIG_STATE');
+    return { clean: { ...broken, load: { ...broken.load, vfioMultifdTransfer: 'off' } }, broken, offset: cfg.offset, path: sectionPathAt(broken.main, cfg.offset) };
+  },
+  'vfio/unknown-tag': () => vfioPair('bad-unknown-tag'),
+  'vfio/init-data-sent-without-ack': () => vfioAtTag('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@no-ack', 'DEV_INIT_DATA_SENT'),
+  // the replaced END_OF_STATE is approved; the device's own INIT_DATA_SENT after it has nothing left to approve
+  'vfio/switchover-ack-count': () => atTag('bad-init-data-twice', 'DEV_INIT_DATA_SENT', 1),
+  // OPEN_RETURN_PATH and PING dropped: the last (only) approval fails
+  'vfio/switchover-ack-no-return-path': () => atTag('bad-init-data-no-return-path', 'DEV_INIT_DATA_SENT', 0),
+  'vfio/load-ready-outside-multifd': () => vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@no-multifd', 'DEV_CONFIG_LOAD_READY', true),
+  'vfio/load-ready-disabled': () => vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@after-iter-off', 'DEV_CONFIG_LOAD_READY'),
+  'vfio/load-ready-duplicate': () => atTag('bad-load-ready-duplicate', 'DEV_CONFIG_LOAD_READY', 1),
+  'vfio/irq-state': () => vfioPair('bad-irq-state'),
+  'vfio/pci-version': () => {
+    const clean = vfioInput('v2-stop-copy-8.0');
+    let at = -1;
+    const main = editRecords(clean.main, (recs) =>
+      recs.map((r) => {
+        if (r.kind !== 'vfio_pci_config') return r;
+        at = r.offset;
+        return { ...r, pciVersion: 3 };
+      }),
+    );
+    return { clean, broken: { ...clean, main }, offset: at, path: 'section 2 "0000:00:02.0/vfio" (FULL)' };
+  },
+
+  // multifd channels (the real 10.0 two-channel set)
+  'multifd/init-version': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 4, be32(2))), offset: 4, path: 'MultiFDInit', channel: 'channel0' }),
+  'multifd/init-id': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 24, [7])), offset: 24, path: 'MultiFDInit', channel: 'channel0' }),
+  'multifd/init-id-duplicate': () => ({
+    clean: mfdInput(mfd(0)),
+    broken: mfdInput(mfd(0), mfd(0)),
+    offset: 24,
+    path: 'MultiFDInit',
+    channel: 'channel1',
+    consequences: { 'multifd/packet-num': 'the same channel twice repeats its packet numbers' },
+  }),
+  'multifd/init-uuid': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])), offset: 8, path: 'MultiFDInit', channel: 'channel1' }),
+  'multifd/packet-version': () => {
+    const p = firstPagesPacket(mfd(0));
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 4, be32(2))), offset: p + 4, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/compression': () => {
+    const p = firstPagesPacket(mfd(0));
+    const none = { multifdCompression: 'none' };
+    return { clean: mfdInput(mfd(0), mfd(1), none), broken: mfdInput(patch(mfd(0), p + 8, be32(4)), mfd(1), none), offset: p + 8, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/pages-alloc': () => {
+    const p = firstPagesPacket(mfd(0));
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 12, be32(256))), offset: p + 12, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/normal-pages': () => {
+    const p = firstPagesPacket(mfd(0));
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 12, be32(0))),
+      offset: p + 16,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+      consequences: { 'multifd/zero-pages': 'zero_pages is bounded by pages_alloc too' },
+    };
+  },
+  'multifd/zero-pages': () => {
+    const p = firstPagesPacket(mfd(0));
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 32, be32(0x10000))), offset: p + 32, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/unknown-ramblock': () => {
+    const p = firstPagesPacket(mfd(0));
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 64, [0x71])), offset: p + 64, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/offset': () => {
+    const p = firstPagesPacket(mfd(0));
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 320, [0, 0, 0, 1, 0, 0, 0, 0])), offset: p + 320, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+  },
+  // the first packet's SYNC flag cleared: channel 0 has one SYNC less than the main channel's flushes
+  // reported where channel 0 ends, when its SYNCs are counted
+  'multifd/sync-count': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 64 + 8, be32(0))), offset: mfd(0).length, path: 'multifd channel 0', channel: 'channel0' }),
+  // the second packet on channel 0 repeats the first one's packet_num (be64 at +24)
+  'multifd/packet-num': () => {
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages as number) > 0);
+    const [a, b] = [packets[0].offset, packets[1].offset];
+    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)])), offset: b + 24, path: `multifd channel 0 > packet @0x${b.toString(16)}`, channel: 'channel0' };
+  },
+  'multifd/device-state-sync': () => vfioPair('bad-multifd-sync-device-state'),
+  'multifd/device-state-empty': () => deviceStateEdit('empty'),
+  'multifd/device-state-idstr': () => vfioPair('bad-multifd-unterminated-idstr'),
+  'multifd/device-state-unknown': () => ({ ...vfioPair('bad-multifd-unknown-device'), consequences: { 'vfio/buffer-missing': 'the renamed device\'s buffer never reaches it: its load thread waits' } }),
+  'vfio/device-state-not-multifd': () => vfioAt('multifd-10.0', 'multifd-10.0@transfer-off', firstDeviceState),
+  'vfio/buffer-too-short': () => deviceStateEdit('short'),
+  'vfio/buffer-version': () => ({ ...vfioPair('bad-multifd-buffer-version'), consequences: { 'vfio/buffer-missing': 'QEMU stops at the bad buffer, which then is missing' } }),
+  'vfio/buffer-index-invalid': () => ({ ...vfioPair('bad-multifd-invalid-idx'), consequences: { 'vfio/buffer-missing': 'the buffer with the invalid idx leaves its own idx unfilled' } }),
+  // buffer 1 copied to the end of the other channel: the copy's idx is the one already filled
+  'vfio/buffer-duplicate': () => {
+    const pair = vfioMutant('bad-multifd-duplicate-idx');
+    const bufs = vfioBuffers(pair.broken);
+    const copy = bufs.filter((b) => b.idx === 1).pop()!;
+    const packet = channelRecords(pair.broken.multifd![copy.channel]).filter((r) => r.kind === 'multifd_device_state' && r.offset < copy.offset).pop()!;
+    return { ...pair, offset: copy.offset + 4, channel: `channel${copy.channel}`, path: `multifd channel ${copy.channel} > packet @0x${packet.offset.toString(16)}` };
+  },
+  'vfio/buffer-missing': () => deviceLevel('bad-multifd-missing-idx'),
+  'vfio/config-buffer-missing': () => deviceStateEdit('no-config'),
+  'vfio/switchover-start-missing': () => deviceLevel('bad-multifd-no-switchover-start'),
+  'vfio/load-ready-missing': () => vfioAt('multifd-10.0', 'multifd-10.0@after-iter-on', (i) => ({ ...firstDeviceState(i), path: 'multifd device state of 0000:00:02.0/vfio' })),
+  // the config buffer takes idx 0: every other buffer comes after it; the first one read is reported
+  'vfio/buffer-after-config': () => {
+    const pair = vfioMutant('bad-multifd-config-not-last');
+    const bufs = vfioBuffers(pair.broken);
+    const cfg = bufs.find((b) => b.config)!;
+    const after = bufs.filter((b) => b.idx > cfg.idx)[0];
+    // the location of a buffer is its data, after the 12-byte header
+    return { ...pair, offset: after.offset + 12, channel: `channel${after.channel}`, path: 'multifd device state of 0000:00:02.0/vfio' };
+  },
+  'vfio/config-buffer-flag': () => vfioPair('bad-multifd-config-flag'),
+
+  // the return path: the real 10.0 switchover-ack capture, SWITCHOVER_ACK @0 (type, len 0),
+  // PONG(1) @4 (type, len 4, value), SHUT(0) @12 (type, len 4, status)
+  'return-path/pong-value': () => ({ clean: saInput(saRp()), broken: saInput(patch(saRp(), 11, [2])), offset: 4, path: 'return path @0x4', channel: 'return-path' }),
+  'return-path/pong-without-ping': () => ({ clean: saInput(saRp()), broken: saInput(splice(saRp(), 12, 0, [...saRp().subarray(4, 12)])), offset: 12, path: 'return path @0xc', channel: 'return-path' }),
+  'return-path/switchover-ack-unexpected': () => ({ clean: saInput(saRp()), broken: saInput(saRp(), { ...SA_LOAD, capabilities: ['return-path'] }), offset: 0, path: 'return path @0x0', channel: 'return-path' }),
+  'return-path/shut-not-last': () => {
+    const rp = saRp();
+    return { clean: saInput(rp), broken: saInput(new Uint8Array([...rp.subarray(0, 4), ...rp.subarray(12, 20), ...rp.subarray(4, 12)])), offset: 12, path: 'return path @0xc', channel: 'return-path' };
+  },
+  'return-path/shut-error': () => ({ clean: saInput(saRp()), broken: saInput(patch(saRp(), 19, [1])), offset: 12, path: 'return path @0xc', channel: 'return-path' }),
+  'return-path/shut-missing': () => ({ clean: saInput(saRp()), broken: saInput(saRp().subarray(0, 12)), offset: 0, path: 'return path @0x0', channel: 'return-path' }),
+  // MIG_RP_MSG_REQ_PAGES (4, len 12: be64 start, be32 length) before SHUT, without postcopy-ram
+  'return-path/req-pages': () => {
+    const rp = saRp();
+    const at = rp.length - 8;
+    return { clean: saInput(rp), broken: saInput(splice(rp, at, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)])), offset: at, path: `return path @0x${at.toString(16)}`, channel: 'return-path' };
+  },
+  'return-path/unknown-message': () => {
+    const rp = saRp();
+    const at = rp.length - 8;
+    return { clean: saInput(rp), broken: saInput(splice(rp, at, 0, [...be16(0x63), ...be16(0)])), offset: at, path: `return path @0x${at.toString(16)}`, channel: 'return-path' };
+  },
+};
+
+// ---- helpers for the pairs above ------------------------------------------------------------
+
+/** `section N "idstr" (KIND)` of the section a main-channel offset is in. */
+function sectionPathAt(b: Uint8Array, offset: number): string {
+  let path = '';
+  for (const r of records(b)) {
+    if (r.offset > offset) break;
+    if (r.kind === 'section') path = `section ${r.sectionId} ${JSON.stringify(r.idstr)} (${r.section})`;
+  }
+  return path;
+}
+
+function sectionIdOf(b: Uint8Array, offset: number): number {
+  let id = -1;
+  for (const r of records(b)) {
+    if (r.offset > offset) break;
+    if (r.kind === 'section') id = r.sectionId;
+  }
+  return id;
+}
+
+/**
+ * The absolute offset of the first 0x05 subsection marker of a device payload: after all its
+ * fields (savevm-main-channel.md: fields, then each subsection as 0x05, counted name, be32 version, fields).
+ */
+function subsectionMarker(vm: Extract<MainRecord, { kind: 'vmstate' }>): number {
+  return vm.offset + vm.node.fields.reduce((n, f) => n + fieldBytes(f), 0);
+}
+function nodeBytes(node: VmstateNode): number {
+  return node.fields.reduce((n, f) => n + fieldBytes(f), 0) + node.subsections.reduce((n, sub) => n + 1 + 1 + sub.name.length + 4 + nodeBytes(sub.node), 0);
+}
+function fieldBytes(f: VmstateNode['fields'][number]): number {
+  return f.elements.reduce((n, e) => n + (e.kind === 'bytes' ? e.data.length : e.kind === 'struct' ? nodeBytes(e.node) : 1 + e.name.length), 0);
+}
+
+/** The first byte where two captures differ (-1: none). */
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+/**
+ * A bad-* fixture and its scenario without the mutation: the diagnostic must point at the
+ * first byte the mutation changed, in the channel it changed (the main channel when the
+ * mutation is there), with the path of the section or packet holding it.
+ */
+function vfioPair(name: string): Pair {
+  const pair = vfioMutant(name);
+  const main = firstDiff(pair.clean.main, pair.broken.main);
+  if (main >= 0) return { ...pair, offset: -1, within: [recordStartAt(pair.broken.main, main), main + 1], path: sectionPathAt(pair.broken.main, main) };
+  const chans = pair.broken.multifd ?? [];
+  for (let i = 0; i < chans.length; i++) {
+    const at = firstDiff(pair.clean.multifd![i], chans[i]);
+    if (at >= 0) return { ...pair, offset: -1, within: [packetStartAt(chans[i], at), at + 1], path: packetPathAt(chans[i], i, at), channel: `channel${i}` };
+  }
+  throw new Error(`${name}: the mutation changed nothing`);
+}
+/** The start of the main-channel record holding an offset. */
+function recordStartAt(b: Uint8Array, offset: number): number {
+  let at = 0;
+  for (const r of records(b)) {
+    if (r.offset > offset) break;
+    at = r.offset;
+  }
+  return at;
+}
+function packetStartAt(b: Uint8Array, offset: number): number {
+  let at = 0;
+  for (const r of channelRecords(b)) {
+    if (r.offset > offset) break;
+    if (r.kind === 'multifd_packet' || r.kind === 'multifd_device_state') at = r.offset;
+  }
+  return at;
+}
+/** `multifd channel N > packet @0x...` of the packet a channel offset is in. */
+function packetPathAt(b: Uint8Array, id: number, offset: number): string {
+  let at = 0;
+  for (const r of channelRecords(b)) {
+    if (r.offset > offset) break;
+    if (r.kind === 'multifd_packet' || r.kind === 'multifd_device_state') at = r.offset;
+  }
+  return `multifd channel ${id} > packet @0x${at.toString(16)}`;
+}
+/** The same stream, two sets of destination settings: the diagnostic is about the first record the settings make illegal. */
+function vfioAt(cleanKey: string, brokenKey: string, where: (b: Input) => { offset: number; path: string; channel?: string }): Pair {
+  const broken = vfioInput(brokenKey);
+  return { clean: vfioInput(cleanKey), broken, ...where(broken) };
+}
+function vfioAtTag(cleanKey: string, brokenKey: string, tag: string, noMultifd = false): Pair {
+  const broken = vfioInput(brokenKey);
+  if (noMultifd) broken.multifd = [];
+  const clean = vfioInput(cleanKey);
+  const t = find(broken.main, 'vfio_tag', (r) => r.tag === tag);
+  return { clean, broken, offset: t.offset, path: sectionPathAt(broken.main, t.offset) };
+}
+/** The first device-state packet of the channels. */
+function firstDeviceState(i: Input): { offset: number; path: string; channel: string } {
+  for (const [n, b] of (i.multifd ?? []).entries()) {
+    const r = channelRecords(b).find((x) => x.kind === 'multifd_device_state');
+    if (r) return { offset: r.offset, path: `multifd channel ${n} > packet @0x${r.offset.toString(16)}`, channel: `channel${n}` };
+  }
+  throw new Error('no device-state packet');
+}
+/**
+ * Rules about a device's whole buffer set (QEMU waits forever: nothing on the wire is wrong)
+ * point at the device's first device-state packet, by packet number order of the channels.
+ */
+function deviceLevel(name: string, key = '0000:00:02.0/vfio'): Pair {
+  const pair = vfioMutant(name);
+  const first = firstDeviceState(pair.broken);
+  return { ...pair, offset: first.offset, channel: first.channel, path: `multifd device state of ${key}` };
+}
+/** The nth VFIO tag of a name in the broken stream is the one the rule is about. */
+function atTag(name: string, tag: string, nth: number): Pair {
+  const pair = vfioMutant(name);
+  const tags = records(pair.broken.main).filter((r) => r.kind === 'vfio_tag' && r.tag === tag);
+  const t = tags[nth];
+  if (!t) throw new Error(`${name}: no ${tag} #${nth}`);
+  return { ...pair, offset: t.offset, path: sectionPathAt(pair.broken.main, t.offset) };
+}
+/** VFIO buffer headers (VFIODeviceStatePacket: be32 version, idx, flags) of every channel. */
+function vfioBuffers(i: Input): { channel: number; offset: number; idx: number; config: boolean }[] {
+  return (i.multifd ?? []).flatMap((b, channel) =>
+    channelRecords(b).flatMap((r) => (r.kind === 'multifd_vfio_buffer' ? [{ channel, offset: r.offset, idx: r.idx, config: (r.flags & 1) === 1 }] : [])),
+  );
+}
+
+/** Multifd device-state edits that no scenario mutation makes: re-encoded channel records. */
+function deviceStateEdit(what: 'empty' | 'short' | 'no-config'): Pair {
+  const clean = vfioInput('multifd-10.0');
+  const chans = clean.multifd!.map(channelRecords);
+  let offset = -1;
+  let channel = '';
+  const out = chans.map((recs, ci) => {
+    const res: MultifdRecord[] = [];
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      if (r.kind === 'multifd_device_state' && offset < 0 && (what !== 'no-config' || isConfigBuffer(recs, i))) {
+        offset = r.offset;
+        channel = `channel${ci}`;
+        const payload = recs.slice(i + 1).findIndex((x) => x.kind === 'multifd_device_state' || x.kind === 'multifd_packet');
+        const body = payload < 0 ? recs.slice(i + 1) : recs.slice(i + 1, i + 1 + payload);
+        i += body.length;
+        if (what === 'no-config') continue; // the whole config buffer dropped
+        const keep = what === 'empty' ? new Uint8Array(0) : concat(body).subarray(0, 8);
+        res.push({ ...r, fields: { ...r.fields, nextPacketSize: keep.length } });
+        if (keep.length) res.push({ kind: 'multifd_payload', offset: 0, length: keep.length, data: keep });
+        continue;
+      }
+      res.push(r);
+    }
+    return encodeToBytes(res);
+  });
+  const broken = { ...clean, multifd: out };
+  const rule: RuleId = what === 'empty' ? 'multifd/device-state-empty' : what === 'short' ? 'vfio/buffer-too-short' : 'vfio/config-buffer-missing';
+  const d = validateInput(broken).diagnostics.find((x) => x.rule === rule);
+  const where = what === 'empty' ? offset + 272 : what === 'short' ? offset + 276 : (d?.offset ?? NaN);
+  return {
+    clean,
+    broken,
+    offset: where,
+    path: d?.path ?? '',
+    channel: what === 'no-config' ? d?.channel : channel,
+    consequences: what === 'no-config' ? undefined : { 'vfio/buffer-missing': 'the buffer that was cut is missing to the load thread' },
+  };
+}
+function isConfigBuffer(recs: MultifdRecord[], i: number): boolean {
+  const next = recs[i + 1];
+  return next?.kind === 'multifd_vfio_buffer' && (next.flags & 1) === 1;
+}
+function concat(recs: MultifdRecord[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(recs.map((r) => Buffer.from(encodeToBytes([r])))));
+}
+
+function validateInput(i: Input) {
+  return validateMain(new BufferSource(i.main, 'main.mig'), i.load, i.open ?? {}, {
+    multifd: (i.multifd ?? []).map((b, n) => ({ name: `channel${n}`, source: new BufferSource(b, `channel${n}`) })),
+    returnPath: i.returnPath ? { name: 'return-path', source: new BufferSource(i.returnPath, 'return-path') } : undefined,
+  });
+}
+
+// ---- the test -----------------------------------------------------------------------------
+
+describe('every rule of the catalogue has a breaking input and a clean neighbour', () => {
+  it('the catalogue and the pairs name the same rules', () => {
+    expect(Object.keys(PAIRS).sort()).toEqual(RULES.map((r) => r.id).sort());
+  });
+
+  for (const spec of RULES) {
+    it(`${spec.id}`, () => {
+      const make = PAIRS[spec.id];
+      expect(make, `no pair for ${spec.id}`).toBeDefined();
+      const pair = make();
+      const clean = validateInput(pair.clean);
+      expect(clean.diagnostics.map((d) => `${d.rule} @${d.offset}: ${d.message}`), 'the clean neighbour breaks nothing').toEqual([]);
+      expect(clean.valid).toBe(true);
+
+      const broken = validateInput(pair.broken);
+      const allowed = new Set<string>([spec.id, ...Object.keys(pair.consequences ?? {})]);
+      expect([...new Set(broken.diagnostics.map((d) => d.rule))].filter((r) => !allowed.has(r)), 'no other rule is broken').toEqual([]);
+      const d = broken.diagnostics.find((x) => x.rule === spec.id);
+      expect(d, `${spec.id} is reported`).toBeDefined();
+      expect(d!.severity).toBe(spec.severity);
+      expect(broken.valid).toBe(spec.severity === 'warning' && allowed.size === 1);
+      if (pair.offset >= 0) expect(d!.offset).toBe(pair.offset);
+      else {
+        expect(pair.within, 'a pair without an offset gives a range').toBeDefined();
+        expect(d!.offset).toBeGreaterThanOrEqual(pair.within![0]);
+        expect(d!.offset).toBeLessThan(pair.within![1]);
+      }
+      expect(d!.path).toBe(pair.path);
+      expect(d!.channel).toBe(pair.channel);
+    });
+  }
+});
