@@ -81,31 +81,65 @@ const badType: Mutator = (seed, records, rng) => {
   return { what: `type byte ${hex(v)} @${hex(h.offset)} (was ${h.kind})`, bytes: b };
 };
 
-/** A length field that lies: command len, DEV_DATA_STATE size, counted strings, vmdescription length, RAM payload lengths. */
-const lyingLength: Mutator = (seed, records, rng) => {
-  const fields: { at: number; width: number; what: string }[] = [];
+/** A length (or size, or offset) field of a decoded stream: where it is and how wide. */
+export interface LengthField {
+  at: number;
+  width: number;
+  what: string;
+}
+
+/**
+ * Every length field the fuzzer knows: command len, PACKAGED blob length, DEV_DATA_STATE size,
+ * counted strings, RAMBlock used_length and the MEM_SIZE total, mapped-ram header offsets,
+ * XBZRLE and COMPRESS_PAGE lengths, the vmdescription length, the machine type length.
+ */
+export function lengthFields(records: readonly MainRecord[]): LengthField[] {
+  const fields: LengthField[] = [];
   for (const r of records) {
     if (r.kind === 'command') fields.push({ at: r.offset + 3, width: 2, what: `${r.name} len` });
     if (r.kind === 'command' && r.fields && 'blobLength' in r.fields) fields.push({ at: r.offset + 5, width: 4, what: 'MIG_CMD_PACKAGED blob length' });
     if (r.kind === 'vfio_tag' && r.tag === 'DEV_DATA_STATE') fields.push({ at: r.offset + 8, width: 8, what: 'DEV_DATA_STATE size' });
     if (r.kind === 'section' && (r.section === 'START' || r.section === 'FULL')) fields.push({ at: r.offset + 5, width: 1, what: 'section idstr length' });
+    if (r.kind === 'ram' && r.op === 'mem_size') fields.push({ at: r.offset, width: 6, what: 'MEM_SIZE total (its top 48 bits; the flags stay)' });
     if (r.kind === 'ram_block') {
       fields.push({ at: r.offset, width: 1, what: 'RAMBlock idstr length' });
       fields.push({ at: r.offset + 1 + r.idstr.length, width: 8, what: 'RAMBlock used_length' });
+      if (r.mappedRam) {
+        const h = r.offset + 1 + r.idstr.length + 8 + (r.pageSize !== undefined ? 8 : 0) + (r.mrAddr !== undefined ? 8 : 0);
+        fields.push({ at: h + 4, width: 8, what: 'MappedRamHeader page_size' });
+        fields.push({ at: h + 12, width: 8, what: 'MappedRamHeader bitmap_offset' });
+        fields.push({ at: h + 20, width: 8, what: 'MappedRamHeader pages_offset' });
+      }
     }
     if (r.kind === 'ram' && r.op === 'xbzrle') fields.push({ at: r.offset + r.length - r.data.length - 2, width: 2, what: 'XBZRLE length' });
     if (r.kind === 'ram' && r.op === 'compress_page') fields.push({ at: r.offset + r.length - r.data.length - 4, width: 4, what: 'COMPRESS_PAGE length' });
     if (r.kind === 'vmdescription') fields.push({ at: r.offset + 1, width: 4, what: 'vmdescription length' });
     if (r.kind === 'configuration') fields.push({ at: r.offset + 1, width: 4, what: 'machine type length' });
   }
+  return fields;
+}
+
+export function readBeField(b: Uint8Array, f: LengthField): bigint {
+  let v = 0n;
+  for (let i = 0; i < f.width; i++) v = (v << 8n) | BigInt(b[f.at + i] ?? 0);
+  return v;
+}
+
+/** The stream with one field set to a value (cut to the field's width). */
+export function withField(seed: Uint8Array, f: LengthField, v: bigint): Uint8Array {
+  const b = seed.slice();
+  setBe(b, f.at, f.width, v & ((1n << BigInt(f.width * 8)) - 1n));
+  return b;
+}
+
+/** A length field that lies. */
+const lyingLength: Mutator = (seed, records, rng) => {
+  const fields = lengthFields(records);
   if (!fields.length) return undefined;
   const f = rng.pick(fields);
-  let actual = 0n;
-  for (let i = 0; i < f.width; i++) actual = (actual << 8n) | BigInt(seed[f.at + i]);
+  const actual = readBeField(seed, f);
   const v = lyingValues(f.width, actual, rng);
-  const b = seed.slice();
-  setBe(b, f.at, f.width, v);
-  return { what: `lying length: ${f.what} ${actual} -> ${v} @${hex(f.at)}`, bytes: b };
+  return { what: `lying length: ${f.what} ${actual} -> ${v} @${hex(f.at)}`, bytes: withField(seed, f, v) };
 };
 
 /** RAM record flags no loader expects together (or at all). */
