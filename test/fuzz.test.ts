@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fuzz, type FuzzSeed } from '../src/fuzz/run.js';
-import { mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import { lengthFields, mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import type { MainRecord } from '../src/codec/records.js';
 import { openMainStream } from '../src/codec/open.js';
 import { BufferSource } from '../src/io/source.js';
 import { REAL, ROOT } from './helpers.js';
@@ -39,6 +40,7 @@ describe('fuzz', () => {
     for (let i = 0; i < 300; i++) {
       const m = mutate(vfio.bytes, records, rng);
       expect(Buffer.compare(Buffer.from(m.bytes), Buffer.from(vfio.bytes))).not.toBe(0);
+      checkMutation(m, vfio.bytes, records);
       used.add(m.mutator);
     }
     expect([...used].sort()).toEqual(MUTATORS.map((m) => m.name).sort());
@@ -62,3 +64,66 @@ describe('fuzz', () => {
     expect(r.findings.map((f) => f.outcome)).toEqual(['hang']);
   });
 });
+
+/** The bytes a mutation changed, as [first, last] (inclusive); for a truncation, the cut. */
+function changed(a: Uint8Array, b: Uint8Array): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) at.push(i);
+  return at;
+}
+
+/** Each mutator did what its name and its report say, and nothing else. */
+function checkMutation(m: ReturnType<typeof mutate>, seed: Uint8Array, records: MainRecord[]): void {
+  const diff = changed(seed, m.bytes);
+  const heads = (kinds: string[]) => records.filter((r) => kinds.includes(r.kind)).map((r) => r.offset);
+  const reported = (re: RegExp) => parseInt(m.what.match(re)![1], 16);
+  switch (m.mutator) {
+    case 'truncate': {
+      expect(m.bytes.length).toBeLessThan(seed.length);
+      expect(diff).toEqual([]); // a prefix of the seed
+      expect(reported(/^truncation at 0x([0-9a-f]+)/)).toBe(m.bytes.length);
+      break;
+    }
+    case 'bad-tag': {
+      const at = reported(/@0x([0-9a-f]+)$/);
+      expect(heads(['vfio_tag'])).toContain(at);
+      expect(diff.every((i) => i >= at && i < at + 8)).toBe(true);
+      break;
+    }
+    case 'bad-type': {
+      const at = reported(/@0x([0-9a-f]+)/);
+      expect(heads(['section', 'command', 'section_footer', 'eof'])).toContain(at);
+      expect(diff).toEqual([at]);
+      break;
+    }
+    case 'lying-length': {
+      const at = reported(/@0x([0-9a-f]+)$/);
+      const f = lengthFields(records).find((x) => x.at === at);
+      expect(f, m.what).toBeDefined();
+      expect(m.what).toContain(f!.what);
+      expect(diff.every((i) => i >= at && i < at + f!.width)).toBe(true);
+      break;
+    }
+    case 'bad-ram-flags': {
+      const at = reported(/@0x([0-9a-f]+)$/);
+      expect(heads(['ram'])).toContain(at);
+      expect(diff.every((i) => i === at + 6 || i === at + 7)).toBe(true); // the flags are the low bits of the be64
+      break;
+    }
+    case 'bad-command': {
+      const at = reported(/@0x([0-9a-f]+)$/);
+      expect(heads(['command'])).toContain(at);
+      expect(diff.every((i) => i === at + 1 || i === at + 2)).toBe(true);
+      break;
+    }
+    case 'flip-bytes': {
+      const at = m.what.replace(/^bytes changed at /, '').split(', ').map((x) => parseInt(x, 16));
+      expect(at.length).toBeGreaterThanOrEqual(1);
+      expect(at.length).toBeLessThanOrEqual(4);
+      expect(diff.every((i) => at.includes(i))).toBe(true);
+      break;
+    }
+    default:
+      throw new Error(`a mutator the test does not know: ${m.mutator}`);
+  }
+}
