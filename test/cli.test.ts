@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -182,7 +183,10 @@ describe('migstream CLI', () => {
     const dir = join(tmp, 'ram');
     const r = run(['dump', '--ram', `extract:${dir}`, xbzrle]);
     expect(r.code).toBe(0);
-    expect(readFileSync(join(dir, 'pc.ram')).length).toBe(16 << 20);
+    // the same bytes as the in-process extraction, which test/golden.test.ts checks against the guest's program
+    const golden = readFileSync(join(ROOT, 'test', 'golden', 'pc-xbzrle-10.0.ram-extract.sha256'), 'utf8');
+    const ram = readFileSync(join(dir, 'pc.ram'));
+    expect(golden).toContain(`pc.ram ${ram.length} ${createHash('sha256').update(ram).digest('hex')}`);
   });
 
   const vfio = join(ROOT, 'fixtures', 'vfio');
@@ -220,8 +224,19 @@ describe('migstream CLI', () => {
     const dir = join(tmp, 'vfio');
     expect(run(['dump', join(vfio, 'v1-7.2.mig'), '--vfio-extract', dir]).code).toBe(0);
     // v1-7.2.scenario.json: precopy reads 4096 and 0, stop-copy reads 8192 and 100
-    expect(readFileSync(join(dir, '0000:00:02.0_vfio.data')).length).toBe(4096 + 8192 + 100);
-    expect(readFileSync(join(dir, '0000:00:02.0_vfio.config')).length).toBe(4 + 256 + 16 + 64 + 1);
+    const data = readFileSync(join(dir, '0000:00:02.0_vfio.data'));
+    expect(data.length).toBe(4096 + 8192 + 100);
+    // the device data is what the save engine put into the DEV_DATA_STATE chunks, in order
+    const saved = save(JSON.parse(readFileSync(join(vfio, 'v1-7.2.scenario.json'), 'utf8')));
+    const chunks = saved.main.flatMap((r) => (r.kind === 'vfio_data' ? [Buffer.from(r.data)] : []));
+    expect(Buffer.compare(data, Buffer.concat(chunks))).toBe(0);
+    // the config file: PCIDevice version, 256-byte config, irq state, 4 MSI-X vectors, PBA (vfio-and-multifd.md §6)
+    const config = readFileSync(join(dir, '0000:00:02.0_vfio.config'));
+    expect(config.length).toBe(4 + 256 + 16 + 64 + 1);
+    const pci = saved.main.find((r) => r.kind === 'vfio_pci_config');
+    if (pci?.kind !== 'vfio_pci_config') throw new Error('no config');
+    expect(config.readUInt32BE(0)).toBe(pci.pciVersion);
+    expect(Buffer.compare(config.subarray(4, 260), Buffer.from(pci.config))).toBe(0);
   });
 
   it('gen writes the scenario\'s stream and its multifd channels', () => {
