@@ -314,3 +314,28 @@ describe('migstream CLI', () => {
     expect(doc.messages.map((m: { name: string }) => m.name)).toEqual(['MIG_RP_MSG_SWITCHOVER_ACK', 'MIG_RP_MSG_PONG', 'MIG_RP_MSG_SHUT']);
   });
 });
+
+describe('bin/qemu-load parses its options strictly', () => {
+  const qemuLoad = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'qemu-load'), ...args], { encoding: 'utf8', timeout: 20_000 });
+  const paused72 = join(REAL, 'qemu-7.2', 'pc-paused.mig');
+  it('an unknown option is a usage error, not the FILE', () => {
+    const r = qemuLoad(['--capabilty', 'multifd', paused72]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^qemu-load: unknown option --capabilty\nusage: qemu-load/);
+  });
+  it('--help prints the usage with an example and exits 0', () => {
+    const r = qemuLoad(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: qemu-load [^]*example: qemu-load /);
+  });
+  it('a missing FILE fails at once', () => {
+    const r = qemuLoad(['/nonexistent/stream.mig']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^qemu-load: \/nonexistent\/stream.mig: no such file/);
+  });
+  it('an option without its value', () => {
+    const r = qemuLoad(['--timeout']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^qemu-load: --timeout needs a value/);
+  });
+});
