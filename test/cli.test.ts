@@ -299,11 +299,15 @@ describe('migstream CLI', () => {
   it('fuzz: exit 0 without findings, 1 with them, 2 for a bad target', () => {
     const quiet = run(['fuzz', paused, '--runs', '50', '--seed', '5']);
     expect(quiet.code).toBe(0);
-    expect(quiet.stdout).toMatch(/^50 runs: \d+ accepted, \d+ rejected, 0 crashes, 0 hangs, 0 internal errors$/m);
-    const crashing = run(['fuzz', paused, '--runs', '10', '--target', 'cmd:sh -c "kill -SEGV $$" sh {}']);
+    expect(quiet.stdout).toMatch(/^50 runs in \d+\.\d s \(\d+ execs\/s\): \d+ accepted, \d+ rejected, 0 crashes, 0 hangs, 0 internal errors; 0 distinct findings$/m);
+    // accepts the seed itself, crashes on every mutant
+    const crashing = run(['fuzz', paused, '--runs', '10', '--target', `cmd:sh -c 'cmp -s "$1" ${paused} || kill -SEGV $$' sh {}`]);
     expect(crashing.code).toBe(1);
-    expect(crashing.stdout).toMatch(/run 0: crash: /);
+    expect(crashing.stdout).toMatch(/^run 0: crash: exit status 139 \(signal 11\).*\[10 runs\]/m);
     expect(run(['fuzz', paused, '--target', 'qemu']).code).toBe(2);
+    const missing = run(['fuzz', paused, '--runs', '2', '--target', 'cmd:/nonexistent-binary {}']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not accept the unmutated seed .*pc-paused\.mig \(rejected: exit status 127/);
   });
 
   it('roundtrip --kind return-path and dump of a return-path capture', () => {

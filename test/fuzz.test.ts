@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fuzz, type FuzzSeed } from '../src/fuzz/run.js';
+import { fuzz, TargetRejectsSeedError, type FuzzSeed } from '../src/fuzz/run.js';
 import { lengthFields, mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import type { MainRecord } from '../src/codec/records.js';
 import { openMainStream } from '../src/codec/open.js';
@@ -29,7 +29,9 @@ describe('fuzz', () => {
   it('is reproducible from its seed', () => {
     const a = fuzz(seeds, { runs: 50, seed: 3, target: { kind: 'builtin' }, timeoutMs: 10_000, load });
     const b = fuzz(seeds, { runs: 50, seed: 3, target: { kind: 'builtin' }, timeoutMs: 10_000, load });
-    expect(a).toEqual(b);
+    const runs = (r: typeof a) => ({ runs: r.runs, outcomes: r.outcomes, findings: r.findings });
+    expect(runs(a)).toEqual(runs(b));
+    expect(a.execsPerSecond).toBeGreaterThan(0);
   });
 
   it('every mutator finds something to break in a VFIO seed with commands', () => {
@@ -48,20 +50,36 @@ describe('fuzz', () => {
 
   it('a command target that crashes on some inputs: each crash is a finding, saved with what was done', () => {
     const out = mkdtempSync(join(tmpdir(), 'fuzz-out-'));
-    // a stand-in loader: segfaults on any input shorter than the seed, rejects the rest
-    const command = `sh -c 'test $(wc -c < "$1") -lt ${seeds[0].bytes.length} && kill -SEGV $$; exit 1' sh {}`;
+    // a stand-in loader: accepts the seed, segfaults on any input shorter than it, rejects the rest
+    const command = `sh -c 'cmp -s "$1" ${seeds[0].name} && exit 0; test $(wc -c < "$1") -lt ${seeds[0].bytes.length} && kill -SEGV $$; exit 1' sh {}`;
     const r = fuzz([seeds[0]], { runs: 40, seed: 11, target: { kind: 'cmd', command }, timeoutMs: 10_000, load, outDir: out });
     expect(r.outcomes.crash).toBeGreaterThan(0);
     expect(r.findings.every((f) => f.outcome === 'crash' && f.mutator === 'truncate')).toBe(true);
-    const f = r.findings[0];
+    // every crash says the same (killed by SIGSEGV): one finding, counting the runs
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]!.count).toBe(r.outcomes.crash);
+    const f = r.findings[0]!;
     expect(existsSync(f.file!)).toBe(true);
     expect(readFileSync(f.file!).length).toBeLessThan(seeds[0].bytes.length);
     expect(JSON.parse(readFileSync(`${f.file}.json`, 'utf8')).what).toMatch(/^truncation at 0x/);
   });
 
   it('a command that does not exit in time is a hang', () => {
-    const r = fuzz([seeds[0]], { runs: 1, seed: 1, target: { kind: 'cmd', command: 'sleep 5 #' }, timeoutMs: 200, load });
+    const command = `sh -c 'cmp -s "$1" ${seeds[0].name} || sleep 5' sh {}`;
+    const r = fuzz([seeds[0]], { runs: 1, seed: 1, target: { kind: 'cmd', command }, timeoutMs: 1000, load });
     expect(r.findings.map((f) => f.outcome)).toEqual(['hang']);
+  });
+
+  it('a command that exits with the hang status (bin/qemu-load: 3, the load never completed) is a hang', () => {
+    const command = `sh -c 'cmp -s "$1" ${seeds[0].name} || exit 3' sh {}`;
+    const r = fuzz([seeds[0]], { runs: 3, seed: 1, target: { kind: 'cmd', command }, timeoutMs: 10_000, load, hangExitCode: 3 });
+    expect(r.outcomes.hang).toBe(3);
+    expect(r.findings.map((f) => [f.outcome, f.count])).toEqual([['hang', 3]]);
+  });
+
+  it('a target that does not accept the unmutated seed stops the run: a missing binary, a refusing loader', () => {
+    expect(() => fuzz([seeds[0]], { runs: 5, seed: 1, target: { kind: 'cmd', command: '/nonexistent-binary {}' }, timeoutMs: 10_000, load })).toThrow(TargetRejectsSeedError);
+    expect(() => fuzz([seeds[0]], { runs: 5, seed: 1, target: { kind: 'cmd', command: 'false' }, timeoutMs: 10_000, load })).toThrow(/does not accept the unmutated seed/);
   });
 });
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
-import { fuzz, type FuzzTarget } from '../fuzz/run.js';
+import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { setExitCode } from './errors.js';
 
 interface FuzzCliOptions {
@@ -14,6 +14,7 @@ interface FuzzCliOptions {
   capability: string[];
   qemuVersion: string;
   format: string;
+  hangExitCode: string;
 }
 
 export function registerFuzz(program: Command): void {
@@ -29,6 +30,7 @@ export function registerFuzz(program: Command): void {
     .option('--capability <name>', 'builtin target: destination capability, repeatable', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--qemu-version <x.y>', 'builtin target: destination QEMU release', NEWEST_QEMU)
     .option('--format <format>', 'text or json', 'text')
+    .option('--hang-exit-code <n>', 'cmd target: the exit status that means the load never completed (bin/qemu-load: 3); such a run is a hang', '3')
     .action((seeds: string[], o: FuzzCliOptions) => {
       const runs = Number(o.runs);
       const seed = Number(o.seed);
@@ -47,12 +49,20 @@ export function registerFuzz(program: Command): void {
           throw new UsageError(`cannot read seed ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
       });
-      const report = fuzz(inputs, { runs, seed, target, timeoutMs, outDir: o.out, load: { capabilities: o.capability, qemuVersion: o.qemuVersion } });
+      const hangExitCode = Number(o.hangExitCode);
+      if (!Number.isSafeInteger(hangExitCode) || hangExitCode < 1 || hangExitCode > 125) throw new UsageError(`--hang-exit-code takes an exit status from 1 to 125 (got ${o.hangExitCode})`);
+      let report: FuzzReport;
+      try {
+        report = fuzz(inputs, { runs, seed, target, timeoutMs, outDir: o.out, hangExitCode, load: { capabilities: o.capability, qemuVersion: o.qemuVersion } });
+      } catch (e) {
+        if (e instanceof TargetRejectsSeedError) throw new UsageError(e.message);
+        throw e;
+      }
       if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
-        for (const f of report.findings) process.stdout.write(`run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.file ? ` -> ${f.file}` : ''}\n`);
+        for (const f of report.findings) process.stdout.write(`run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.count > 1 ? ` [${f.count} runs]` : ''}${f.file ? ` -> ${f.file}` : ''}\n`);
         const o2 = report.outcomes;
-        process.stdout.write(`${report.runs} runs: ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors\n`);
+        process.stdout.write(`${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`);
       }
       setExitCode(report.findings.length ? 1 : 0);
     });

@@ -27,6 +27,11 @@ export interface FuzzOptions {
   load: LoadOptions;
   /** where findings are written (the mutated stream and what was done) */
   outDir?: string;
+  /**
+   * cmd targets: an exit status that means "the load did not complete" (bin/qemu-load's 3:
+   * QEMU's destination waits forever on some broken streams). Such a run is a hang.
+   */
+  hangExitCode?: number;
 }
 
 export type Outcome = 'accepted' | 'rejected' | 'crash' | 'hang' | 'internal-error';
@@ -39,12 +44,25 @@ export interface FuzzFinding {
   outcome: Outcome;
   detail: string;
   file?: string;
+  /** how many runs ended the same way (outcome and detail): a finding is kept once */
+  count: number;
 }
 
 export interface FuzzReport {
   runs: number;
   outcomes: Record<Outcome, number>;
+  /** distinct findings, in the order they were first seen */
   findings: FuzzFinding[];
+  elapsedMs: number;
+  execsPerSecond: number;
+}
+
+/** A cmd target that does not accept the unmutated seeds would make every finding meaningless. */
+export class TargetRejectsSeedError extends Error {
+  constructor(readonly seed: string, readonly outcome: Outcome, readonly detail: string) {
+    super(`the target does not accept the unmutated seed ${seed} (${outcome}${detail ? `: ${detail}` : ''}): check its command, QEMU arguments and capabilities first`);
+    this.name = 'TargetRejectsSeedError';
+  }
 }
 
 export interface FuzzSeed {
@@ -70,7 +88,7 @@ function runBuiltin(bytes: Uint8Array, load: LoadOptions): { outcome: Outcome; d
   }
 }
 
-function runCommand(file: string, command: string, timeoutMs: number): { outcome: Outcome; detail: string } {
+function runCommand(file: string, command: string, timeoutMs: number, hangExitCode: number | undefined): { outcome: Outcome; detail: string } {
   let cmd = command.includes('{}') ? command.split('{}').join(shellQuote(file)) : `${command} ${shellQuote(file)}`;
   // a simple command replaces the shell, so a timeout kills the loader itself, not only sh
   if (!/[;&|()`$<>]/.test(command)) cmd = `exec ${cmd}`;
@@ -80,6 +98,8 @@ function runCommand(file: string, command: string, timeoutMs: number): { outcome
   if (r.signal) return { outcome: 'crash', detail: `killed by ${r.signal}${stderr ? `: ${stderr}` : ''}` };
   // a shell reports a child killed by signal N as exit status 128 + N
   if (r.status !== null && r.status > 128 && r.status < 160) return { outcome: 'crash', detail: `exit status ${r.status} (signal ${r.status - 128})${stderr ? `: ${stderr}` : ''}` };
+  if (r.status === 127 || r.status === 126) return { outcome: 'rejected', detail: `exit status ${r.status} (the command could not be run)${stderr ? `: ${stderr}` : ''}` };
+  if (hangExitCode !== undefined && r.status === hangExitCode) return { outcome: 'hang', detail: `exit status ${r.status} (the load did not complete)${stderr ? `: ${stderr}` : ''}` };
   return r.status === 0 ? { outcome: 'accepted', detail: '' } : { outcome: 'rejected', detail: stderr };
 }
 
@@ -90,10 +110,21 @@ function shellQuote(s: string): string {
 export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: number) => void): FuzzReport {
   const rng = new Prng(opts.seed);
   const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
-  const report: FuzzReport = { runs: 0, outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 }, findings: [] };
+  const report: FuzzReport = { runs: 0, outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 }, findings: [], elapsedMs: 0, execsPerSecond: 0 };
   const work = opts.target.kind === 'cmd' ? mkdtempSync(join(tmpdir(), 'migstream-fuzz-')) : undefined;
   if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
+  const seen = new Map<string, FuzzFinding>();
+  const started = Date.now();
   try {
+    if (opts.target.kind === 'cmd') {
+      // the unmutated seeds first: a target that refuses them judges nothing
+      for (const { seed } of decoded) {
+        const file = join(work!, 'input.mig');
+        writeFileSync(file, seed.bytes);
+        const res = runCommand(file, opts.target.command, opts.timeoutMs, opts.hangExitCode);
+        if (res.outcome !== 'accepted') throw new TargetRejectsSeedError(seed.name, res.outcome, res.detail);
+      }
+    }
     for (let run = 0; run < opts.runs; run++) {
       const { seed, records } = decoded[rng.below(decoded.length)];
       const m = mutate(seed.bytes, records, rng);
@@ -105,12 +136,20 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
       } else {
         const file = join(work!, 'input.mig');
         writeFileSync(file, m.bytes);
-        res = runCommand(file, opts.target.command, opts.timeoutMs);
+        res = runCommand(file, opts.target.command, opts.timeoutMs, opts.hangExitCode);
       }
       report.runs++;
       report.outcomes[res.outcome]++;
       if (res.outcome === 'crash' || res.outcome === 'hang' || res.outcome === 'internal-error') {
-        const finding: FuzzFinding = { run, seedFile: seed.name, mutator: m.mutator, what: m.what, outcome: res.outcome, detail: res.detail };
+        const key = `${res.outcome}\0${res.detail}`;
+        const again = seen.get(key);
+        if (again) {
+          again.count++;
+          onProgress?.(run + 1);
+          continue;
+        }
+        const finding: FuzzFinding = { run, seedFile: seed.name, mutator: m.mutator, what: m.what, outcome: res.outcome, detail: res.detail, count: 1 };
+        seen.set(key, finding);
         if (opts.outDir) {
           finding.file = join(opts.outDir, `finding-${run}.mig`);
           writeFileSync(finding.file, m.bytes);
@@ -123,5 +162,7 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
   } finally {
     if (work) rmSync(work, { recursive: true, force: true });
   }
+  report.elapsedMs = Date.now() - started;
+  report.execsPerSecond = report.elapsedMs > 0 ? Math.round((report.runs * 1000) / report.elapsedMs) : report.runs;
   return report;
 }
