@@ -343,3 +343,33 @@ describe('bin/qemu-load parses its options strictly', () => {
     expect(r.stderr).toMatch(/^qemu-load: --timeout needs a value/);
   });
 });
+
+describe('output through real pipes', () => {
+  const q35 = join(REAL, 'qemu-11.1', 'q35-devices-running.mig');
+  const sh = (script: string) => spawnSync('bash', ['-c', script], { encoding: 'utf8', cwd: ROOT, timeout: 50_000, env: { ...process.env, FORCE_COLOR: '0' } });
+  const tmpd = mkdtempSync(join(tmpdir(), 'migstream-pipes-'));
+
+  it('a reader that closes early (| head) ends the command quietly with status 141 (SIGPIPE\'s)', () => {
+    const r = sh(`bin/migstream dump ${q35} 2>${tmpd}/err | head -c 10 >/dev/null; echo "$\{PIPESTATUS[0]}"`);
+    expect(r.stdout.trim()).toBe('141');
+    expect(readFileSync(join(tmpd, 'err'), 'utf8')).toBe('');
+  });
+
+  it('a slow reader loses nothing: encode -o - into a pipe that is read after a pause, IR of 2 MB', () => {
+    const ir = join(tmpd, 'q35.ir');
+    expect(run(['dump', '--format', 'ir', '--inline', q35, '-o', ir]).code).toBe(0);
+    const out = join(tmpd, 'q35.out');
+    const r = sh(`bin/migstream encode ${ir} -o - | (sleep 1; cat) > ${out}; echo "$\{PIPESTATUS[0]}"`);
+    expect(r.stdout.trim()).toBe('0');
+    expect(Buffer.compare(readFileSync(out), readFileSync(q35))).toBe(0);
+  });
+
+  it('dump through a slow pipe equals dump to a file', () => {
+    const a = join(tmpd, 'a.json');
+    expect(run(['dump', q35, '-o', a]).code).toBe(0);
+    const b = join(tmpd, 'b.json');
+    const r = sh(`bin/migstream dump ${q35} | (sleep 1; cat) > ${b}; echo "$\{PIPESTATUS[0]}"`);
+    expect(r.stdout.trim()).toBe('0');
+    expect(readFileSync(b, 'utf8')).toBe(readFileSync(a, 'utf8'));
+  });
+});

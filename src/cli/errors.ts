@@ -1,6 +1,10 @@
 import chalk from 'chalk';
 import { CommanderError } from 'commander';
 import { StreamError, UsageError } from '../errors.js';
+import { OutputClosedError } from '../io/write-all.js';
+
+/** What a shell reports for a process killed by SIGPIPE: the reader closed our output. */
+export const EXIT_OUTPUT_CLOSED = 141;
 
 export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
@@ -17,6 +21,7 @@ export function decidedExitCode(): number {
 
 /** One line on stderr, never a stack trace; returns the exit code the error maps to. */
 export function reportError(e: unknown): number {
+  if (e instanceof OutputClosedError) return EXIT_OUTPUT_CLOSED;
   if (e instanceof StreamError) {
     process.stderr.write(`${chalk.red('migstream: invalid stream')}: ${e.message}\n`);
     return EXIT_INVALID;

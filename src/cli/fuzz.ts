@@ -1,3 +1,4 @@
+import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
@@ -58,11 +59,11 @@ export function registerFuzz(program: Command): void {
         if (e instanceof TargetRejectsSeedError) throw new UsageError(e.message);
         throw e;
       }
-      if (o.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      if (o.format === 'json') printStdout(JSON.stringify(report, null, 2) + '\n');
       else {
-        for (const f of report.findings) process.stdout.write(`run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.count > 1 ? ` [${f.count} runs]` : ''}${f.file ? ` -> ${f.file}` : ''}\n`);
+        for (const f of report.findings) printStdout(`run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.count > 1 ? ` [${f.count} runs]` : ''}${f.file ? ` -> ${f.file}` : ''}\n`);
         const o2 = report.outcomes;
-        process.stdout.write(`${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`);
+        printStdout(`${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`);
       }
       setExitCode(report.findings.length ? 1 : 0);
     });

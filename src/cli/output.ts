@@ -1,4 +1,5 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { writeAllSync } from '../io/write-all.js';
 
 /** Text output to a file or stdout, written as it is produced. */
 export class TextOut {
@@ -16,15 +17,7 @@ export class TextOut {
   flush(): void {
     if (!this.pending.length) return;
     const buf = Buffer.from(this.pending.join(''), 'utf8');
-    let off = 0;
-    while (off < buf.length) {
-      try {
-        off += writeSync(this.fd, buf, off, buf.length - off);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        throw e;
-      }
-    }
+    writeAllSync(this.fd, buf);
     this.pending = [];
     this.size = 0;
   }
@@ -32,4 +25,9 @@ export class TextOut {
     this.flush();
     if (this.fd > 2) closeSync(this.fd);
   }
+}
+
+/** Text to stdout, all of it, whatever stdout is (a slow pipe, a terminal); EPIPE ends the command quietly. */
+export function printStdout(s: string): void {
+  writeAllSync(1, Buffer.from(s, 'utf8'));
 }

@@ -1,3 +1,4 @@
+import { printStdout } from './output.js';
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripSource } from '../codec/open.js';
@@ -17,12 +18,12 @@ export function registerRoundtrip(program: Command): void {
         if (f === '-') throw new UsageError('roundtrip compares with the input file: give a file, not stdin');
         const r = roundtripSource(openSource(f), openSource(f), { kind: o.kind });
         if (r.error) {
-          process.stdout.write(`${f}: invalid\n`);
+          printStdout(`${f}: invalid\n`);
           code = Math.max(code, reportError(r.error));
         } else if (r.identical) {
-          process.stdout.write(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
+          printStdout(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
         } else {
-          process.stdout.write(`${f}: differs at offset 0x${r.firstDifference!.toString(16)} (${r.firstDifference})\n`);
+          printStdout(`${f}: differs at offset 0x${r.firstDifference!.toString(16)} (${r.firstDifference})\n`);
           code = Math.max(code, 1);
         }
       }

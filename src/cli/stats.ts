@@ -1,3 +1,4 @@
+import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { StreamError } from '../errors.js';
 import { StreamSummary } from '../formats/summary.js';
@@ -27,7 +28,7 @@ export function registerStats(program: Command): void {
         src.close();
       }
       const j = sum.toJSON() as Record<string, unknown>;
-      process.stdout.write(table([Object.keys(j).filter((k) => k !== 'deviceStateBytes'), Object.entries(j).filter(([k]) => k !== 'deviceStateBytes').map(([, v]) => String(v))]) + '\n');
+      printStdout(table([Object.keys(j).filter((k) => k !== 'deviceStateBytes'), Object.entries(j).filter(([k]) => k !== 'deviceStateBytes').map(([, v]) => String(v))]) + '\n');
       return;
     }
     src.close();
@@ -53,7 +54,7 @@ export function registerStats(program: Command): void {
     for (const [name, b] of sum.ramBlocks) {
       blocks.push([name, String(b.usedLength), String(b.pages), String(b.zeroPages), String(b.xbzrlePages), String(b.compressedPages), String(b.payloadBytes)]);
     }
-    process.stdout.write(table(rows) + '\n' + table(blocks) + `\n${sum.bytes} bytes, ${sum.records} records\n`);
+    printStdout(table(rows) + '\n' + table(blocks) + `\n${sum.bytes} bytes, ${sum.records} records\n`);
     setExitCode(code);
   });
 }

@@ -1,3 +1,4 @@
+import { printStdout } from './output.js';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
@@ -51,12 +52,12 @@ export function registerValidate(program: Command): void {
       returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
     });
     if (o.format === 'json') {
-      process.stdout.write(JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n');
+      printStdout(JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n');
     } else {
       for (const d of r.diagnostics) {
-        process.stdout.write(`${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
+        printStdout(`${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
       }
-      process.stdout.write(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
+      printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
     }
     setExitCode(r.valid ? 0 : 1);
   });

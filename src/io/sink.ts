@@ -1,4 +1,5 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { writeAllSync } from './write-all.js';
 import { readAt, type ByteSource } from './source.js';
 
 /** Where encoded bytes go. Chunks are only valid during the call. */
@@ -13,8 +14,7 @@ export class FileSink implements ByteSink {
     this.fd = name === '-' ? 1 : openSync(name, 'w');
   }
   write(chunk: Uint8Array): void {
-    let off = 0;
-    while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
+    writeAllSync(this.fd, chunk);
   }
   close(): void {
     if (this.fd > 2) closeSync(this.fd);
