@@ -9,7 +9,7 @@ import type { VmstateNode } from '../src/vmstate/nodes.js';
 import { parseVmDescription } from '../src/vmstate/vmdesc.js';
 import type { LoadOptions } from '../src/engine/load.js';
 import type { Scenario } from '../src/engine/scenario.js';
-import { validateMain } from '../src/engine/validate.js';
+import { validateMain, validateMultifdChannel } from '../src/engine/validate.js';
 import type { OpenOptions } from '../src/codec/open.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
@@ -770,5 +770,132 @@ describe('diagnostic messages', () => {
     const p = join(ROOT, 'test', 'golden', 'rule-messages.txt');
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(p)) writeFileSync(p, text);
     expect(text).toBe(readFileSync(p, 'utf8'));
+  });
+});
+
+// ---- more edges: multifd, the config buffer, the return path, a lone channel ---------------
+
+/** multifd-10.0 with the config buffer's data (after its 12-byte header) replaced. */
+function withConfigBuffer(edit: (data: Uint8Array) => Uint8Array): Input {
+  const clean = vfioInput('multifd-10.0');
+  const multifd = clean.multifd!.map((b) => {
+    const recs = channelRecords(b);
+    const out: MultifdRecord[] = [];
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i]!;
+      const next = recs[i + 1];
+      if (r.kind === 'multifd_device_state' && next?.kind === 'multifd_vfio_buffer' && (next.flags & 1) === 1) {
+        let j = i + 2;
+        const parts: Uint8Array[] = [];
+        while (recs[j]?.kind === 'multifd_payload') parts.push((recs[j++] as Extract<MultifdRecord, { kind: 'multifd_payload' }>).data);
+        const data = edit(new Uint8Array(Buffer.concat(parts)));
+        out.push({ ...r, fields: { ...r.fields, nextPacketSize: 12 + data.length } }, next);
+        if (data.length) out.push({ kind: 'multifd_payload', offset: 0, length: data.length, data });
+        i = j - 1;
+        continue;
+      }
+      out.push(r);
+    }
+    return encodeToBytes(out);
+  });
+  return { ...clean, multifd };
+}
+const EOS = [0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x01];
+
+const MORE_EDGES: EdgeCase[] = [
+  // QEMU compares the id with `>` against the channel count (vfio-and-multifd.md §8.2)
+  { name: 'multifd/init-id: an id equal to the channel count passes QEMU\'s check', input: () => mfdInput(patch(mfd(0), 24, [2])), rules: [] },
+  {
+    name: 'multifd/zero-pages: exactly pages_alloc less normal_pages is allowed, one more is not',
+    input: () => {
+      const p = firstPagesPacket(mfd(0));
+      const b = mfd(0);
+      const dv = new DataView(b.buffer, b.byteOffset);
+      const room = dv.getUint32(p + 12) - dv.getUint32(p + 16);
+      return mfdInput(patch(b, p + 32, be32(room + 1)));
+    },
+    rules: ['multifd/zero-pages'],
+  },
+  {
+    name: 'multifd/zero-pages: the boundary itself',
+    input: () => {
+      const p = firstPagesPacket(mfd(0));
+      const b = mfd(0);
+      const dv = new DataView(b.buffer, b.byteOffset);
+      return mfdInput(patch(b, p + 32, be32(dv.getUint32(p + 12) - dv.getUint32(p + 16))));
+    },
+    rules: [],
+  },
+  {
+    name: 'multifd/zero-pages: a pre-9.0 destination does not read zero_pages',
+    input: () => {
+      const p = firstPagesPacket(mfd(0));
+      return mfdInput(patch(mfd(0), p + 32, be32(0x10000)), mfd(1), { qemuVersion: '8.2' });
+    },
+    rules: ['savevm/unknown-command'], // (and the 10.0 stream's SWITCHOVER_START is unknown to 8.2)
+  },
+  {
+    // the second offset of the packet (be64 at +320 + 8) past pc.ram
+    name: 'multifd/offset: the offending entry of the offset array is named',
+    input: () => {
+      const p = firstPagesPacket(mfd(0));
+      return mfdInput(patch(mfd(0), p + 328, [0, 0, 0, 1, 0, 0, 0, 0]));
+    },
+    rules: ['multifd/offset'],
+    offset: () => firstPagesPacket(mfd(0)) + 328,
+  },
+  {
+    name: 'vfio/config-buffer-flag: a config buffer shorter than a tag',
+    input: () => withConfigBuffer((d) => d.subarray(0, 4)),
+    rules: ['vfio/config-buffer-flag'],
+  },
+  { name: 'vfio/config-end-flag: bytes after END_OF_STATE in the config buffer', input: () => withConfigBuffer((d) => new Uint8Array([...d, 0])), rules: ['vfio/config-end-flag'] },
+  { name: 'vfio/config-end-flag: the config buffer does not end with END_OF_STATE', input: () => withConfigBuffer((d) => d.subarray(0, d.length - 8)), rules: ['vfio/config-end-flag'] },
+  { name: 'vfio/config-end-flag: the config cut inside the PCI config', input: () => withConfigBuffer((d) => new Uint8Array([...d.subarray(0, 40), ...EOS])), rules: ['vfio/config-end-flag'] },
+  { name: 'the config buffer as the save engine writes it', input: () => withConfigBuffer((d) => d), rules: [] },
+  {
+    name: 'return-path/switchover-ack-unexpected: a second SWITCHOVER_ACK',
+    input: () => saInput(splice(saRp(), 4, 0, [...saRp().subarray(0, 4)])),
+    rules: ['return-path/switchover-ack-unexpected'],
+    offset: () => 4,
+  },
+  {
+    name: 'return-path/req-pages: page requests with postcopy-ram are the destination\'s right',
+    input: () => saInput(splice(saRp(), 12, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)]), { ...SA_LOAD, capabilities: [...SA_LOAD.capabilities!, 'postcopy-ram'] }),
+    rules: [],
+  },
+  {
+    // MIG_RP_MSG_RESUME_ACK (6, len 4) is in the table: not unknown, whatever it means here
+    name: 'return-path/unknown-message: a known message is not unknown',
+    input: () => saInput(splice(saRp(), 12, 0, [...be16(6), ...be16(4), ...be32(1)])),
+    rules: [],
+  },
+];
+
+describe('more edges of the rules', () => {
+  for (const c of MORE_EDGES) {
+    it(c.name, () => {
+      const r = validateInput(c.input());
+      expect([...new Set(r.diagnostics.map((d) => d.rule))].sort()).toEqual([...c.rules].sort());
+      expect(r.valid).toBe(c.rules.length === 0);
+      if (c.offset) expect(r.diagnostics[0]!.offset).toBe(c.offset());
+    });
+  }
+});
+
+describe('a lone multifd channel (validate CHANNEL, no main stream)', () => {
+  it('a real channel is valid; a packet version of 2 is not', () => {
+    expect(validateMultifdChannel({ name: 'ch', source: new BufferSource(mfd(0), 'ch') }).valid).toBe(true);
+    const p = firstPagesPacket(mfd(0));
+    const bad = validateMultifdChannel({ name: 'ch', source: new BufferSource(patch(mfd(0), p + 4, be32(2)), 'ch') });
+    expect(bad.valid).toBe(false);
+    expect(bad.diagnostics.map((d) => d.rule)).toEqual(['multifd/packet-version']);
+  });
+  it('a warning alone leaves it valid', () => {
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages as number) > 0);
+    const [a, b] = [packets[0]!.offset, packets[1]!.offset];
+    const r = validateMultifdChannel({ name: 'ch', source: new BufferSource(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)]), 'ch') });
+    expect(r.diagnostics.map((d) => d.rule)).toContain('multifd/packet-num');
+    expect(r.valid).toBe(true);
   });
 });
