@@ -373,3 +373,34 @@ describe('output through real pipes', () => {
     expect(readFileSync(b, 'utf8')).toBe(readFileSync(a, 'utf8'));
   });
 });
+
+describe('errors say what went wrong, with the path', () => {
+  const paused11 = join(REAL, 'qemu-11.1', 'pc-paused.mig');
+  const err = (args: string[]) => {
+    const r = run(args);
+    return { code: r.code, stderr: r.stderr.toString() };
+  };
+  it('a directory, a missing file', () => {
+    expect(err(['dump', join(ROOT, 'fixtures')])).toEqual({ code: 2, stderr: `migstream: cannot open ${join(ROOT, 'fixtures')}: is a directory (give a stream file)\n` });
+    expect(err(['dump', '/nonexistent.mig'])).toEqual({ code: 2, stderr: 'migstream: cannot open /nonexistent.mig: no such file or directory\n' });
+  });
+  it('an output directory that cannot be made fails at once (no hang under /proc)', () => {
+    const r = err(['dump', '-x', '/proc/forbidden/x', paused11]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^migstream: \/proc\/forbidden: no such file or directory \(mkdir\)$/m);
+  });
+  it('option values are checked up front: page size, capability names', () => {
+    const ps = err(['dump', '--page-size', '3000', paused11]);
+    expect(ps.code).toBe(2);
+    expect(ps.stderr).toMatch(/argument '3000' is invalid\. a power of two from 512 to 2\^30/);
+    const cap = err(['validate', '--capability', 'bogus-cap', paused11]);
+    expect(cap.code).toBe(2);
+    expect(cap.stderr).toMatch(/'bogus-cap' is invalid\. not a QEMU migration capability; one of: xbzrle, .*mapped-ram/);
+  });
+  it('gen -o - writes the stream to stdout and names what else it wrote', () => {
+    const r = run(['gen', join(ROOT, 'fixtures', 'vfio', 'v1-7.2.scenario.json'), '-o', '-']);
+    expect(r.code).toBe(0);
+    expect(Buffer.compare(r.raw, readFileSync(join(ROOT, 'fixtures', 'vfio', 'v1-7.2.mig')))).toBe(0);
+    expect(err(['gen', join(ROOT, 'fixtures', 'vfio', 'multifd-10.0.scenario.json'), '-o', '-']).code).toBe(2);
+  });
+});

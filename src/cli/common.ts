@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from 'commander';
+import { MIGRATION_CAPABILITIES } from '../../grammar/capabilities.js';
 import { readFileSync } from 'node:fs';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { UsageError } from '../errors.js';
@@ -18,7 +20,7 @@ export function openSource(path: string): FileSource {
     return new FileSource(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new UsageError(`cannot open ${path}: ${err.code ?? err.message}`);
+    throw new UsageError(`cannot open ${path}: ${ioErrorWords(err)}`);
   }
 }
 
@@ -43,3 +45,30 @@ export function printWarnings(s: OpenedStream, max = 20): void {
   for (const w of ws.slice(0, max)) warnLine(`at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}${w.message}`);
   if (ws.length > max) warnLine(`${ws.length - max} more warnings`);
 }
+
+const IO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory (give a stream file)',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  EEXIST: 'already exists',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'file name too long',
+};
+
+/** An I/O error in words: "no such file or directory" rather than ENOENT. */
+export function ioErrorWords(err: NodeJS.ErrnoException): string {
+  return (err.code && IO_WORDS[err.code]) ?? err.code ?? err.message;
+}
+
+/** A repeatable --capability: QEMU's names only (a typo would silently change the verdict). */
+export function collectCapability(v: string, prev: string[]): string[] {
+  if (!(MIGRATION_CAPABILITIES as readonly string[]).includes(v)) {
+    throw new InvalidArgumentError(`not a QEMU migration capability; one of: ${MIGRATION_CAPABILITIES.join(', ')}`);
+  }
+  return [...prev, v];
+}
+

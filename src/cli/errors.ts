@@ -2,6 +2,7 @@ import chalk from 'chalk';
 import { CommanderError } from 'commander';
 import { StreamError, UsageError } from '../errors.js';
 import { OutputClosedError } from '../io/write-all.js';
+import { ioErrorWords } from './common.js';
 
 /** What a shell reports for a process killed by SIGPIPE: the reader closed our output. */
 export const EXIT_OUTPUT_CLOSED = 141;
@@ -33,7 +34,8 @@ export function reportError(e: unknown): number {
   }
   const err = e as NodeJS.ErrnoException;
   if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
-    process.stderr.write(`${chalk.red('migstream')}: ${err.syscall} ${err.path ?? ''}: ${err.code}\n`);
+    const what = err.path ? `${err.path}: ` : '';
+    process.stderr.write(`${chalk.red('migstream')}: ${what}${ioErrorWords(err)} (${err.syscall})\n`);
     return EXIT_USAGE;
   }
   const msg = err instanceof Error ? err.message : String(e);

@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { setExitCode } from './errors.js';
+import { collectCapability } from './common.js';
 
 interface FuzzCliOptions {
   runs: string;
@@ -28,7 +29,7 @@ export function registerFuzz(program: Command): void {
     .option('--target <target>', '"builtin" (the reference loader) or "cmd:COMMAND" ({} = the input file, else appended); a crash, hang or internal error is a finding', 'builtin')
     .option('--timeout <ms>', 'per run', '10000')
     .option('--out <dir>', 'write each finding (input + description) here')
-    .option('--capability <name>', 'builtin target: destination capability, repeatable', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--capability <name>', 'builtin target: destination capability (QEMU name), repeatable', collectCapability, [] as string[])
     .option('--qemu-version <x.y>', 'builtin target: destination QEMU release', NEWEST_QEMU)
     .option('--format <format>', 'text or json', 'text')
     .option('--hang-exit-code <n>', 'cmd target: the exit status that means the load never completed (bin/qemu-load: 3); such a run is a hang', '3')

@@ -6,13 +6,14 @@ import { applyMutations } from '../engine/mutate.js';
 import { save } from '../engine/save.js';
 import type { Scenario } from '../engine/scenario.js';
 import { encodeToBytes } from '../codec/open.js';
+import { writeAllSync } from '../io/write-all.js';
 
 export function registerGen(program: Command): void {
   program
     .command('gen')
     .description('reference save engine: write the stream QEMU would for a scenario (VFIO devices, multifd, capabilities)')
     .argument('<scenario>', 'scenario JSON (see src/engine/scenario.ts)')
-    .requiredOption('-o, --output <file>', 'main-channel stream to write')
+    .requiredOption('-o, --output <file>', 'main-channel stream to write (- = stdout)')
     .option('--multifd-dir <dir>', 'where multifd channels go (<name>.multifd<N>.bin); default: next to the output')
     .action((path: string, o: { output: string; multifdDir?: string }) => {
       let scenario: Scenario;
@@ -22,9 +23,21 @@ export function registerGen(program: Command): void {
         throw new UsageError(`cannot read scenario ${path}: ${(e as Error).message}`);
       }
       const files = generate(scenario);
-      writeFileSync(o.output, files.main);
-      const stem = basename(o.output).replace(/\.mig$/, '');
-      files.multifd.forEach((b, i) => writeFileSync(join(o.multifdDir ?? dirname(o.output), `${stem}.multifd${i}.bin`), b));
+      if (files.multifd.length && o.output === '-' && !o.multifdDir) throw new UsageError('the scenario has multifd channels: with -o - give --multifd-dir DIR for them');
+      const written: string[] = [];
+      if (o.output === '-') writeAllSync(1, files.main);
+      else {
+        writeFileSync(o.output, files.main);
+        written.push(o.output);
+      }
+      const stem = o.output === '-' ? 'stdout' : basename(o.output).replace(/\.mig$/, '');
+      files.multifd.forEach((b, i) => {
+        const p = join(o.multifdDir ?? dirname(o.output), `${stem}.multifd${i}.bin`);
+        writeFileSync(p, b);
+        written.push(p);
+      });
+      // what was written, so a script knows the channel files' names
+      for (const p of written) process.stderr.write(`wrote ${p}\n`);
     });
 }
 

@@ -1,10 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerDump } from './dump.js';
 import { registerEncode } from './encode.js';
 import { decidedExitCode, reportError } from './errors.js';
 import { registerRoundtrip } from './roundtrip.js';
 import { registerStats } from './stats.js';
 import { registerValidate } from './validate.js';
+import { collectCapability } from './common.js';
 import { registerGen } from './gen.js';
 import { registerFuzz } from './fuzz.js';
 
@@ -30,16 +31,12 @@ export function streamOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--vmsd <file>', 'vmdescription JSON to decode device sections with (instead of the stream\'s own)'))
     .addOption(new Option('--page-size <bytes>', 'TARGET_PAGE_SIZE when the stream does not carry target-page-bits').argParser(parsePositiveInt))
-    .addOption(new Option('--capability <name>', 'destination capability (QEMU name), repeatable').argParser(collect).default([]));
-}
-
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+    .addOption(new Option('--capability <name>', 'destination capability (QEMU name), repeatable').argParser(collectCapability).default([]));
 }
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0 || (n & (n - 1)) !== 0) throw new Error(`not a power of two: ${v}`);
+  if (!Number.isSafeInteger(n) || n < 512 || n > 1 << 30 || (n & (n - 1)) !== 0) throw new InvalidArgumentError('a power of two from 512 to 2^30 (x86: 4096)');
   return n;
 }
 

@@ -3,7 +3,8 @@
  * carries, like analyze-migration.py -x (block names with '/' become subdirectories).
  * Unlike that script it applies XBZRLE deltas and inflates COMPRESS_PAGE pages.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { makeDirs } from '../io/make-dirs.js';
+import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import type { MainRecord } from '../codec/records.js';
@@ -15,13 +16,13 @@ export class RamExtractor {
 
   constructor(private readonly dir: string, private readonly pageSize: number) {
     this.scratch = new Uint8Array(pageSize);
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   }
 
   add(rec: MainRecord): void {
     if (rec.kind === 'ram_block') {
       const path = join(this.dir, rec.idstr.replace(/^\/+/, ''));
-      mkdirSync(dirname(path), { recursive: true });
+      makeDirs(dirname(path));
       const fd = openSync(path, 'w+');
       ftruncateSync(fd, rec.usedLength);
       this.files.set(rec.idstr, fd);

@@ -3,7 +3,8 @@
  * it (the DEV_DATA_STATE payloads in order), DIR/<idstr>.data, and its config state
  * (what followed DEV_CONFIG_STATE), DIR/<idstr>.config. Written as it streams by.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { makeDirs } from '../io/make-dirs.js';
 import { join } from 'node:path';
 import { isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
@@ -19,7 +20,7 @@ export class VfioExtractor {
   readonly bytes = new Map<string, number>();
 
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   }
 
   private fd(name: string): number {

@@ -5,7 +5,8 @@
  * finding.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { makeDirs } from '../io/make-dirs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMainStream } from '../codec/open.js';
@@ -112,7 +113,7 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
   const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
   const report: FuzzReport = { runs: 0, outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 }, findings: [], elapsedMs: 0, execsPerSecond: 0 };
   const work = opts.target.kind === 'cmd' ? mkdtempSync(join(tmpdir(), 'migstream-fuzz-')) : undefined;
-  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
+  if (opts.outDir) makeDirs(opts.outDir);
   const seen = new Map<string, FuzzFinding>();
   const started = Date.now();
   try {

@@ -42,6 +42,10 @@ export class FileSource implements ByteSource {
   constructor(readonly name: string) {
     this.fd = name === '-' ? 0 : openSync(name, 'r');
     const st = fstatSync(this.fd);
+    if (st.isDirectory()) {
+      closeSync(this.fd);
+      throw Object.assign(new Error(`${name}: is a directory`), { code: 'EISDIR', syscall: 'open', path: name });
+    }
     this.seekable = st.isFile();
     this.size = st.isFile() ? st.size : undefined;
   }
