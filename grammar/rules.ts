@@ -76,6 +76,8 @@ export const RULES = [
   { id: 'savevm/postcopy-advise', group: 'main', severity: 'error', qemu: 'ADVISE with page sizes without postcopy-ram, or without them with it', source: 'SMC #5' },
   { id: 'ram/offset', group: 'main', severity: 'error', qemu: '"Illegal RAM offset": a page at or past the block\'s used_length', source: 'Q' },
   { id: 'ram/zero-fill', group: 'main', severity: 'error', qemu: '"Found a zero page with value N" (8.2+)', source: 'SMC #40' },
+  { id: 'ram/xbzrle', group: 'main', severity: 'error', qemu: '"Failed to load XBZRLE page - wrong compression!" (encoding byte not ENCODING_FLAG_XBZRLE) or "- decode error!" (runs that overrun the page or the data, an empty run)', source: 'SMC #34, Q' },
+  { id: 'ram/unknown-flag', group: 'main', severity: 'error', qemu: '"Unknown combination of migration flags": RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200) before 8.0', source: 'Q' },
   { id: 'vmstate/description-mismatch', group: 'main', severity: 'error', qemu: 'the device\'s bytes do not fit its description: QEMU\'s load of the device fails (e.g. "Missing section footer")', source: 'Q' },
   { id: 'migration/switchover-ack-needs-return-path', group: 'main', severity: 'error', qemu: 'switchover-ack is refused without return-path', source: 'VM §7.1' },
 

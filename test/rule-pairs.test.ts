@@ -237,6 +237,26 @@ const PAIRS: Record<RuleId, () => Pair> = {
   'ram/offset': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xca + 2, [0x10])), offset: 0xca, path: ram('PART') }),
   // the zero page at 0xda (flags be64, fill byte): fill 1
   'ram/zero-fill': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xda + 8, [1])), offset: 0xda + 8, path: ram('PART') }),
+  // the first XBZRLE page of 10.0 pc-xbzrle: its encoding byte (after flags and block name) becomes 2
+  'ram/xbzrle': () => {
+    const b = real('10.0', 'pc-xbzrle.mig');
+    const x = find(b, 'ram', (r) => r.op === 'xbzrle');
+    const at = x.offset + x.length - ('data' in x ? x.data.length : 0) - 3;
+    const load = { capabilities: ['xbzrle'] };
+    return { clean: P(b, load), broken: P(patch(b, at, [2]), load), offset: at, path: sectionPathAt(b, x.offset) };
+  },
+  // 10.0 pc-multifd-tcp into a 7.2 destination: RAM_SAVE_FLAG_MULTIFD_FLUSH came in 8.0
+  'ram/unknown-flag': () => {
+    const b = real('10.0', 'pc-multifd-tcp.mig');
+    const flush = find(b, 'ram', (r) => r.op === 'multifd_flush');
+    return {
+      clean: P(b, { capabilities: ['multifd'], qemuVersion: '10.0' }),
+      broken: P(b, { capabilities: ['multifd'], qemuVersion: '7.2' }),
+      offset: flush.offset,
+      path: sectionPathAt(b, flush.offset),
+      consequences: { 'savevm/unknown-command': 'the 10.0 stream also sends SWITCHOVER_START, unknown to 7.2' },
+    };
+  },
   // a subsection marker of a device with subsections becomes 0x06: the bytes no longer fit the description
   'vmstate/description-mismatch': () => {
     const b = paused();
@@ -803,6 +823,23 @@ function withConfigBuffer(edit: (data: Uint8Array) => Uint8Array): Input {
 const EOS = [0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x01];
 
 const MORE_EDGES: EdgeCase[] = [
+  {
+    // the first run's zrun becomes 0x7f 0x7f (16383): past the 4096-byte page
+    name: 'ram/xbzrle: a delta whose unchanged run overruns the page',
+    input: () => {
+      const b = real('10.0', 'pc-xbzrle.mig');
+      const x = find(b, 'ram', (r) => r.op === 'xbzrle');
+      const data = x.offset + x.length - ('data' in x ? x.data.length : 0);
+      return P(patch(b, data, [0xff, 0x7f]), { capabilities: ['xbzrle'] });
+    },
+    rules: ['ram/xbzrle'],
+  },
+  { name: 'the destination version defaults to the machine type\'s: a 7.2 stream is judged as 7.2', input: () => P(real('7.2', 'pc-paused.mig')), rules: [] },
+  {
+    name: 'the destination version defaults to the machine type\'s: 10.0 pc-multifd-tcp is judged as 10.0',
+    input: () => ({ main: real('10.0', 'pc-multifd-tcp.mig'), load: { capabilities: ['multifd'] }, multifd: [mfd(0), mfd(1)] }),
+    rules: [],
+  },
   // QEMU compares the id with `>` against the channel count (vfio-and-multifd.md §8.2)
   { name: 'multifd/init-id: an id equal to the channel count passes QEMU\'s check', input: () => mfdInput(patch(mfd(0), 24, [2])), rules: [] },
   {

@@ -2,7 +2,6 @@ import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { NEWEST_QEMU } from '../engine/load.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { setExitCode } from './errors.js';
 import { collectCapability } from './common.js';
@@ -14,7 +13,7 @@ interface FuzzCliOptions {
   timeout: string;
   out?: string;
   capability: string[];
-  qemuVersion: string;
+  qemuVersion?: string;
   format: string;
   hangExitCode: string;
 }
@@ -30,7 +29,7 @@ export function registerFuzz(program: Command): void {
     .option('--timeout <ms>', 'per run', '10000')
     .option('--out <dir>', 'write each finding (input + description) here')
     .option('--capability <name>', 'builtin target: destination capability (QEMU name), repeatable', collectCapability, [] as string[])
-    .option('--qemu-version <x.y>', 'builtin target: destination QEMU release', NEWEST_QEMU)
+    .option('--qemu-version <x.y>', 'builtin target: destination QEMU release (default: from the machine type)')
     .option('--format <format>', 'text or json', 'text')
     .option('--hang-exit-code <n>', 'cmd target: the exit status that means the load never completed (bin/qemu-load: 3); such a run is a hang', '3')
     .action((seeds: string[], o: FuzzCliOptions) => {

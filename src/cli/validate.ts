@@ -10,7 +10,7 @@ import { setExitCode } from './errors.js';
 
 interface ValidateOptions {
   capability: string[];
-  qemuVersion: string;
+  qemuVersion?: string;
   format: 'text' | 'json';
   configuration: boolean;
   vfioMultifdTransfer: 'auto' | 'on' | 'off';
@@ -27,7 +27,7 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .description('run the reference loader (QEMU\'s destination rules) over a stream: exit 0 valid, 1 invalid')
     .argument('<file>', 'main-channel stream, or - for stdin')
-    .option('--qemu-version <x.y>', 'destination QEMU release', NEWEST_QEMU)
+    .option('--qemu-version <x.y>', `destination QEMU release (default: the one the stream's machine type names, pc-q35-7.2: 7.2; else ${NEWEST_QEMU})`)
     .addOption(new Option('--format <format>', 'diagnostics as text lines or one JSON document').choices(['text', 'json']).default('text'))
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
     .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
@@ -36,7 +36,7 @@ export function registerValidate(program: Command): void {
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--return-path <file>', 'the return-path capture (destination -> source)');
   streamOptions(cmd).action((file: string, o: ValidateOptions) => {
-    if (!/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
+    if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const vmdesc = readVmsdOption(o.vmsd);
     const src = openSource(file);
     const r = detectChannelKind(src) === 'multifd' ? validateMultifdChannel({ name: file, source: src }, o.pageSize) : validateMain(src, {

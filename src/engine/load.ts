@@ -5,7 +5,8 @@
  * stream does not carry come in LoadOptions (capabilities, QEMU version, device properties).
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
-import { RAM_SECTION_VERSION } from '../../grammar/ram.js';
+import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_VERSION } from '../../grammar/ram.js';
+import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
 import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_SWITCHOVER_START } from '../../grammar/savevm.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
@@ -22,7 +23,7 @@ export type { Diagnostic };
 export interface LoadOptions {
   /** destination capabilities (QEMU names) */
   capabilities?: readonly string[];
-  /** destination QEMU release, "X.Y"; default: the newest modelled */
+  /** destination QEMU release, "X.Y"; default: the one the machine type names (pc-i440fx-7.2: 7.2), else the newest modelled */
   qemuVersion?: string;
   /** the destination expects a CONFIGURATION record (migration property send-configuration) */
   sendConfiguration?: boolean;
@@ -60,8 +61,11 @@ interface InitDataSent {
 export class ReferenceLoader {
   readonly diagnostics: Diagnostic[] = [];
   private readonly caps: Set<string>;
-  private readonly version: string;
-  private readonly multifdTransfer: boolean;
+  private version: string;
+  private multifdTransfer: boolean;
+  private pageSize = DEFAULT_TARGET_PAGE_SIZE;
+  /** scratch page the XBZRLE deltas are checked against (its contents do not matter) */
+  private xbzrlePage: Uint8Array | undefined;
   private sections = new Map<number, { idstr: string; instanceId: number }>();
   private current: { sectionId: number; name: string; kind: string } | undefined;
   private returnPathAt: number | undefined;
@@ -85,11 +89,15 @@ export class ReferenceLoader {
   constructor(private readonly opts: LoadOptions = {}) {
     this.caps = new Set(opts.capabilities ?? []);
     this.version = opts.qemuVersion ?? NEWEST_QEMU;
-    const mt = opts.vfioMultifdTransfer ?? 'auto';
-    this.multifdTransfer = mt === 'on' || (mt === 'auto' && this.caps.has('multifd') && versionAtLeast(this.version, 10, 0));
+    this.multifdTransfer = this.decideMultifdTransfer();
     if (this.caps.has('switchover-ack') && !this.caps.has('return-path')) {
       this.report('migration/switchover-ack-needs-return-path', 0, 'capability switchover-ack requires capability return-path');
     }
+  }
+
+  private decideMultifdTransfer(): boolean {
+    const mt = this.opts.vfioMultifdTransfer ?? 'auto';
+    return mt === 'on' || (mt === 'auto' && this.caps.has('multifd') && versionAtLeast(this.version, 10, 0));
   }
 
   private path(): string {
@@ -126,13 +134,25 @@ export class ReferenceLoader {
           this.report('savevm/machine-type', rec.offset + 5, `Machine type received is ${JSON.stringify(rec.machineType)}: not a machine type name`);
         }
         this.checkCapabilities(rec);
+        // without --qemu-version, the destination is the release the machine type names
+        if (this.opts.qemuVersion === undefined) {
+          const v = /-(\d+\.\d+)$/.exec(rec.machineType)?.[1];
+          if (v) {
+            this.version = v;
+            this.multifdTransfer = this.decideMultifdTransfer();
+          }
+        }
+        for (const sub of rec.subsections) if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
         for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.main.uuid = sub.fields.uuid;
         break;
       case 'ram_block':
         this.main.ramBlocks.set(rec.idstr, rec.usedLength);
         break;
       case 'ram':
-        if (rec.op === 'multifd_flush') this.main.multifdFlushes++;
+        if (rec.op === 'multifd_flush') {
+          this.main.multifdFlushes++;
+          if (!versionAtLeast(this.version, 8, 0)) this.report('ram/unknown-flag', rec.offset, `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`);
+        } else if (rec.op === 'xbzrle') this.checkXbzrle(rec);
         else if (rec.op === 'eos') this.main.ramEos++;
         else if ('block' in rec) {
           const used = this.main.ramBlocks.get(rec.block);
@@ -190,6 +210,22 @@ export class ReferenceLoader {
       }
       default:
         break;
+    }
+  }
+
+  /** load_xbzrle: the encoding byte, then xbzrle_decode_buffer's checks of the runs */
+  private checkXbzrle(rec: Extract<MainRecord, { kind: 'ram'; op: 'xbzrle' }>): void {
+    const at = rec.offset + rec.length - rec.data.length - 3; // encoding u8, be16 length, data
+    if (rec.encoding !== ENCODING_FLAG_XBZRLE) {
+      this.report('ram/xbzrle', at, `Failed to load XBZRLE page - wrong compression! (encoding ${hex(rec.encoding)})`);
+      return;
+    }
+    if (this.xbzrlePage?.length !== this.pageSize) this.xbzrlePage = new Uint8Array(this.pageSize);
+    try {
+      applyXbzrle(rec.data, this.xbzrlePage);
+    } catch (e) {
+      if (!(e instanceof XbzrleError)) throw e;
+      this.report('ram/xbzrle', at + 3, `Failed to load XBZRLE page - decode error! (${e.message})`);
     }
   }
 
