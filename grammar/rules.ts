@@ -79,6 +79,7 @@ export const RULES = [
   { id: 'ram/xbzrle', group: 'main', severity: 'error', qemu: '"Failed to load XBZRLE page - wrong compression!" (encoding byte not ENCODING_FLAG_XBZRLE) or "- decode error!" (runs that overrun the page or the data, an empty run)', source: 'SMC #34, Q' },
   { id: 'ram/unknown-flag', group: 'main', severity: 'error', qemu: '"Unknown combination of migration flags": RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200) before 8.0', source: 'Q' },
   { id: 'vmstate/description-mismatch', group: 'main', severity: 'error', qemu: 'the device\'s bytes do not fit its description: QEMU\'s load of the device fails (e.g. "Missing section footer")', source: 'Q' },
+  { id: 'savevm/after-eof', group: 'main', severity: 'warning', qemu: 'the destination stops reading at QEMU_VM_EOF: a vmdescription that is cut short or unreadable does not fail the load (it breaks other readers: `--strict` reports the decode error instead)', source: 'SM §1, Q' },
   { id: 'migration/switchover-ack-needs-return-path', group: 'main', severity: 'error', qemu: 'switchover-ack is refused without return-path', source: 'VM §7.1' },
 
   { id: 'vfio/setup-eos', group: 'vfio', severity: 'error', qemu: '"SETUP STATE: EOS not found"', source: 'VM §5' },

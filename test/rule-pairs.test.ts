@@ -198,7 +198,9 @@ const PAIRS: Record<RuleId, () => Pair> = {
   // the vmdescription's be32 length (after its 0x06 type byte) claims 4 GiB - 1
   'stream/limit': () => {
     const vd = find(paused(), 'vmdescription');
-    return { clean: P(paused()), broken: P(patch(paused(), vd.offset + 1, be32(0xffffffff))), offset: vd.offset + 1, path: `vmdescription @0x${vd.offset.toString(16)}` };
+    // --strict: after QEMU_VM_EOF, where QEMU stops reading, a decode error is only a warning otherwise
+    const strict = { strict: true };
+    return { clean: P(paused(), strict), broken: P(patch(paused(), vd.offset + 1, be32(0xffffffff)), strict), offset: vd.offset + 1, path: `vmdescription @0x${vd.offset.toString(16)}` };
   },
 
   // main channel
@@ -264,6 +266,11 @@ const PAIRS: Record<RuleId, () => Pair> = {
     if (!vm) throw new Error('no device with a subsection');
     const id = sectionIdOf(b, vm.offset);
     return { clean: P(b), broken: P(patch(b, subsectionMarker(vm), [0x06])), offset: vm.offset, path: `section ${id} ${JSON.stringify(vm.idstr)} (FULL)` };
+  },
+  // the vmdescription cut in the middle of its JSON (reported where the stream ends): QEMU has finished loading at QEMU_VM_EOF
+  'savevm/after-eof': () => {
+    const vd = find(paused(), 'vmdescription');
+    return { clean: P(paused()), broken: P(paused().subarray(0, vd.offset + 100)), offset: vd.offset + 100, path: `vmdescription @0x${vd.offset.toString(16)}` };
   },
   'migration/switchover-ack-needs-return-path': () => vfioAt('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@ack-without-rp', () => ({ offset: 0, path: '' })),
 
@@ -823,6 +830,11 @@ function withConfigBuffer(edit: (data: Uint8Array) => Uint8Array): Input {
 const EOS = [0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x01];
 
 const MORE_EDGES: EdgeCase[] = [
+  {
+    name: 'savevm/after-eof: --strict reports the cut vmdescription as the decode error it is',
+    input: () => P(paused().subarray(0, find(paused(), 'vmdescription').offset + 100), { strict: true }),
+    rules: ['stream/truncated'],
+  },
   {
     // the first run's zrun becomes 0x7f 0x7f (16383): past the 4096-byte page
     name: 'ram/xbzrle: a delta whose unchanged run overruns the page',

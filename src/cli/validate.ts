@@ -11,6 +11,7 @@ import { setExitCode } from './errors.js';
 interface ValidateOptions {
   capability: string[];
   qemuVersion?: string;
+  strict?: boolean;
   format: 'text' | 'json';
   configuration: boolean;
   vfioMultifdTransfer: 'auto' | 'on' | 'off';
@@ -34,7 +35,8 @@ export function registerValidate(program: Command): void {
     .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)')
     .addOption(new Option('--multifd-compression <method>', 'the destination\'s multifd-compression parameter').choices(['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip']))
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
-    .option('--return-path <file>', 'the return-path capture (destination -> source)');
+    .option('--return-path <file>', 'the return-path capture (destination -> source)')
+    .option('--strict', 'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)');
   streamOptions(cmd).action((file: string, o: ValidateOptions) => {
     if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const vmdesc = readVmsdOption(o.vmsd);
@@ -43,6 +45,7 @@ export function registerValidate(program: Command): void {
       capabilities: o.capability,
       qemuVersion: o.qemuVersion,
       sendConfiguration: o.configuration,
+      strict: o.strict,
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
       multifdCompression: o.multifdCompression,

@@ -35,6 +35,8 @@ export interface LoadOptions {
   multifdCompression?: string;
   /** the destination's devices when the stream carries no vmdescription (--vmsd) */
   vmdesc?: VmDescription;
+  /** problems QEMU ignores but other readers (analyze-migration.py) do not are errors too */
+  strict?: boolean;
 }
 
 export const NEWEST_QEMU = '11.1';
@@ -64,6 +66,8 @@ export class ReferenceLoader {
   private version: string;
   private multifdTransfer: boolean;
   private pageSize = DEFAULT_TARGET_PAGE_SIZE;
+  /** QEMU_VM_EOF of the stream (not of a PACKAGED blob) was read: the destination stops there */
+  private sawEof = false;
   /** scratch page the XBZRLE deltas are checked against (its contents do not matter) */
   private xbzrlePage: Uint8Array | undefined;
   private sections = new Map<number, { idstr: string; instanceId: number }>();
@@ -114,6 +118,11 @@ export class ReferenceLoader {
 
   /** A decode error ends the stream: QEMU would have failed reading it. */
   streamError(e: StreamError): void {
+    if (this.sawEof && !this.opts.strict) {
+      // QEMU's qemu_loadvm_state returns at QEMU_VM_EOF: what follows is never read
+      this.reportAt('savevm/after-eof', e.offset, e.path.join(' > '), `after QEMU_VM_EOF, which ends the load: expected ${e.expected}, found ${e.found} (--strict: an error)`);
+      return;
+    }
     this.diagnostics.push(diagnosticFromStreamError(e));
   }
 
@@ -175,6 +184,9 @@ export class ReferenceLoader {
         break;
       case 'command':
         this.command(rec);
+        break;
+      case 'eof':
+        if (!rec.depth) this.sawEof = true;
         break;
       case 'section': {
         this.sections.set(rec.sectionId, { idstr: rec.idstr, instanceId: rec.instanceId });
