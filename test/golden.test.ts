@@ -193,3 +193,81 @@ describe('--ram extract against the guest program that wrote the memory', () => 
     });
   }
 });
+
+describe('more of the analyze format', () => {
+  for (const [name, args] of [
+    ['pc-mapped-ram-11.1.ram-hex', [real('11.1', 'pc-mapped-ram.mig'), '--ram', 'hex']],
+    ['pc-compress-7.2.ram-hex', [real('7.2', 'pc-compress-7.2.mig'), '--ram', 'hex']],
+    ['pc-xbzrle-11.1.ram-summary', [real('11.1', 'pc-xbzrle.mig'), '--ram', 'summary']],
+    ['pc-suppress-vmdesc-10.0.analyze', [real('10.0', 'pc-suppress-vmdesc.mig')]],
+    ['pc-multifd-zstd-tcp-11.1.ram-summary', [real('11.1', 'pc-multifd-zstd-tcp.mig'), '--ram', 'summary', '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'), '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin')]],
+  ] as const) {
+    it(`${name} (by SHA-256)`, async () => {
+      const { code, out } = await dumpTo([...args]);
+      expect(code).toBe(0);
+      golden(`${name}.sha256`, `${sha256(readFileSync(out))}\n`);
+    });
+  }
+  it('--ram extract of a zstd multifd set: compressed pages are not written (warned), the rest is', async () => {
+    const dir = join(tmp, 'ram-zstd');
+    const { code } = await dumpTo([real('11.1', 'pc-multifd-zstd-tcp.mig'), '--ram', `extract:${dir}`, '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'), '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin')]);
+    expect(code).toBe(0);
+    golden('pc-multifd-zstd-tcp-11.1.ram-extract.sha256', tree(dir));
+  });
+  it('summaries of a return path and of a stream without a vmdescription', async () => {
+    for (const [name, args] of [
+      ['pc-switchover-ack-tcp-10.0.return-path', ['--kind', 'return-path', real('10.0', 'pc-switchover-ack-tcp.main-return-path.bin')]],
+      ['pc-suppress-vmdesc-10.0', [real('10.0', 'pc-suppress-vmdesc.mig')]],
+      ['pc-mapped-ram-11.1', [real('11.1', 'pc-mapped-ram.mig')]],
+    ] as const) {
+      const { code, out } = await dumpTo([...args, '--format', 'summary']);
+      expect(code).toBe(0);
+      golden(`${name}.summary.txt`, readFileSync(out, 'utf8'));
+    }
+  });
+});
+
+/** dump --format ir, then encode, both in this process: the input again, byte for byte. */
+describe('IR both ways', () => {
+  async function encodeIr(ir: string): Promise<{ code: number; out: string }> {
+    const out = join(tmp, `enc${n++}`);
+    setExitCode(0);
+    const code = await main(['node', 'migstream', 'encode', ir, '-o', out]);
+    return { code, out };
+  }
+  for (const [f, inline] of [
+    [real('11.1', 'pc-paused.mig'), false],
+    [real('11.1', 'pc-mapped-ram.mig'), false],
+    [real('10.0', 'pc-xbzrle.mig'), true],
+    [real('7.2', 'pc-compress-7.2.mig'), true],
+    [vfio('v2-precopy-switchover-ack-8.1.mig'), true],
+    [real('10.0', 'pc-multifd-tcp.multifd0.bin'), true],
+    [real('10.0', 'pc-switchover-ack-tcp.main-return-path.bin'), false],
+  ] as const) {
+    it(`${f}${inline ? ' --inline' : ''}`, async () => {
+      const kind = f.endsWith('return-path.bin') ? ['--kind', 'return-path'] : [];
+      const ir = await dumpTo([f, '--format', 'ir', ...kind, ...(inline ? ['--inline'] : [])]);
+      expect(ir.code).toBe(0);
+      const enc = await encodeIr(ir.out);
+      expect(enc.code).toBe(0);
+      expect(Buffer.compare(readFileSync(enc.out), readFileSync(join(ROOT, f)))).toBe(0);
+    });
+  }
+  it('an invalid stream: the IR ends with the error; encode writes what was decoded and exits 1', async () => {
+    const f = real('10.0', 'pc-no-configuration.mig');
+    const ir = await dumpTo([f, '--format', 'ir']);
+    expect(ir.code).toBe(1);
+    expect(readFileSync(ir.out, 'utf8')).toMatch(/"error": \{"code":"truncated"/);
+    const enc = await encodeIr(ir.out);
+    expect(enc.code).toBe(1);
+    const out = readFileSync(enc.out);
+    const input = readFileSync(join(ROOT, f));
+    expect(out.length).toBeGreaterThan(0);
+    expect(Buffer.compare(out, input.subarray(0, out.length))).toBe(0);
+  });
+  it('a document that is not an IR is refused', async () => {
+    const bad = join(tmp, 'not-ir.json');
+    writeFileSync(bad, '{"format": "something-else", "version": 1}\n');
+    expect((await encodeIr(bad)).code).toBe(2);
+  });
+});
