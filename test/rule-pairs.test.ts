@@ -846,6 +846,16 @@ const MORE_EDGES: EdgeCase[] = [
     },
     rules: ['ram/xbzrle'],
   },
+  {
+    name: 'ram/offset: an XBZRLE page past its block is judged like any page',
+    input: () => {
+      const b = real('10.0', 'pc-xbzrle.mig');
+      const x = find(b, 'ram', (r) => r.op === 'xbzrle');
+      return P(patch(b, x.offset + 2, [0x10]), { capabilities: ['xbzrle'] });
+    },
+    rules: ['ram/offset'],
+    offset: () => find(real('10.0', 'pc-xbzrle.mig'), 'ram', (r) => r.op === 'xbzrle').offset,
+  },
   { name: 'the destination version defaults to the machine type\'s: a 7.2 stream is judged as 7.2', input: () => P(real('7.2', 'pc-paused.mig')), rules: [] },
   {
     name: 'the destination version defaults to the machine type\'s: 10.0 pc-multifd-tcp is judged as 10.0',

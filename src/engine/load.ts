@@ -161,9 +161,9 @@ export class ReferenceLoader {
         if (rec.op === 'multifd_flush') {
           this.main.multifdFlushes++;
           if (!versionAtLeast(this.version, 8, 0)) this.report('ram/unknown-flag', rec.offset, `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`);
-        } else if (rec.op === 'xbzrle') this.checkXbzrle(rec);
-        else if (rec.op === 'eos') this.main.ramEos++;
+        } else if (rec.op === 'eos') this.main.ramEos++;
         else if ('block' in rec) {
+          if (rec.op === 'xbzrle') this.checkXbzrle(rec);
           const used = this.main.ramBlocks.get(rec.block);
           if (used !== undefined && rec.addr >= used) this.report('ram/offset', rec.offset, `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`);
           if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2)) this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
