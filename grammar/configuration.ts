@@ -6,17 +6,17 @@ import type { Layout } from './layout.js';
 
 export const CONFIGURATION_VMSD_NAME = 'configuration';
 
-export const ConfigurationFields: Layout = [
+export const ConfigurationFields = [
   { name: 'len', type: 'be32', doc: 'machine type name length' },
   { name: 'name', type: 'bytes', length: 'len', doc: 'machine type name, no NUL' },
-];
+] as const satisfies Layout;
 
 /** Header of every vmstate subsection (QEMU_VM_SUBSECTION marker, counted name, be32 version). */
-export const SubsectionHeader: Layout = [
+export const SubsectionHeader = [
   { name: 'marker', type: 'u8', expect: 0x05 },
   { name: 'name', type: 'counted' },
   { name: 'version', type: 'be32' },
-];
+] as const satisfies Layout;
 
 export interface ConfigurationSubsection {
   readonly name: string;

@@ -63,23 +63,60 @@ export function fieldPresent(f: LayoutField, sofar: { readonly [name: string]: u
   return true;
 }
 
+/** Fixed-width integer types and their width in bytes: the one width table every interpreter uses. */
+export const SCALAR_WIDTH = { u8: 1, be16: 2, be32: 4, be64: 8, be64n: 8, le64: 8 } as const;
+export type ScalarType = keyof typeof SCALAR_WIDTH;
+
+export function isScalarType(t: FieldType): t is ScalarType {
+  return Object.hasOwn(SCALAR_WIDTH, t);
+}
+
 /** Size in bytes of a layout made only of fixed-size fields, or undefined. */
 export function fixedSize(layout: Layout): number | undefined {
   let n = 0;
   for (const f of layout) {
     if (f.when) return undefined;
-    switch (f.type) {
-      case 'u8': n += 1; break;
-      case 'be16': n += 2; break;
-      case 'be32': n += 4; break;
-      case 'be64': case 'be64n': case 'le64': n += 8; break;
-      case 'bytes':
-        if (typeof f.length !== 'number') return undefined;
-        n += f.length;
-        break;
-      default:
-        return undefined;
-    }
+    if (isScalarType(f.type)) n += SCALAR_WIDTH[f.type];
+    else if (f.type === 'bytes' && typeof f.length === 'number') n += f.length;
+    else return undefined;
   }
   return n;
 }
+
+// ---- The value type of a layout, derived from its declaration ----
+// A layout declared `as const satisfies Layout` keeps its field names and types, so
+// `ValueOf<typeof FileHeader>` is `{ magic: number; version: number }`: readers return it and
+// writers take it, and no value read from a layout needs a cast.
+
+/** 64-bit fields are BigInt (VFIO tags and guest addresses exceed 2^53); be64n is checked to fit. */
+type ScalarValue<T extends FieldType> = T extends 'be64' | 'le64'
+  ? bigint
+  : T extends ScalarType
+    ? number
+    : T extends 'counted'
+      ? string
+      : T extends 'bytes'
+        ? Uint8Array
+        : never;
+
+type FieldValueOf<F extends LayoutField> = F extends { readonly element: infer E extends Layout }
+  ? ValueOf<E>[]
+  : ScalarValue<F['type']>;
+
+type FieldsOf<L extends Layout> = L[number];
+
+/** Decoded value of one field of a layout known only at run time (a command table's payload). */
+export type FieldValue = number | bigint | string | Uint8Array | LayoutValue[];
+export type LayoutValue = { [name: string]: FieldValue };
+
+/**
+ * The decoded value of a layout: one property per field; a conditional field may be absent.
+ * A layout typed only as `Layout` (chosen from a table at run time) gives the dictionary.
+ */
+export type ValueOf<L extends Layout> = Layout extends L ? LayoutValue : DeclaredValue<L>;
+
+type DeclaredValue<L extends Layout> = {
+  -readonly [F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? never : F['name']]: FieldValueOf<F>;
+} & {
+  -readonly [F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? F['name'] : never]?: FieldValueOf<F>;
+};

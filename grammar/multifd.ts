@@ -30,23 +30,23 @@ export const MULTIFD_COMPRESSION_FLAG: Readonly<Record<string, number>> = {
 export const MULTIFD_FLAG_COMPRESSION_MASK = 0x3e;
 
 /** MultiFDInit_t: 64 bytes, once per channel. */
-export const MultifdInit: Layout = [
+export const MultifdInit = [
   { name: 'magic', type: 'be32', expect: MULTIFD_MAGIC },
   { name: 'version', type: 'be32' },
   { name: 'uuid', type: 'bytes', length: 16 },
   { name: 'id', type: 'u8' },
   { name: 'unused', type: 'bytes', length: 7 + 32, doc: 'unused1[7] + unused2[4] (u64), zero' },
-];
+] as const satisfies Layout;
 
 /** MultiFDPacketHdr_t: the first 12 bytes of every packet. */
-export const MultifdPacketHeader: Layout = [
+export const MultifdPacketHeader = [
   { name: 'magic', type: 'be32', expect: MULTIFD_MAGIC },
   { name: 'version', type: 'be32' },
   { name: 'flags', type: 'be32' },
-];
+] as const satisfies Layout;
 
 /** MultiFDPacket_t after the header: 308 bytes, then the offset array. */
-export const MultifdRamPacketBody: Layout = [
+export const MultifdRamPacketBody = [
   { name: 'pagesAlloc', type: 'be32' },
   { name: 'normalPages', type: 'be32', doc: 'pages_used before 7.0' },
   { name: 'nextPacketSize', type: 'be32' },
@@ -54,14 +54,14 @@ export const MultifdRamPacketBody: Layout = [
   { name: 'zeroPages', type: 'be32', doc: '9.0+; part of unused[4] before' },
   { name: 'unused', type: 'bytes', length: 28 },
   { name: 'ramblock', type: 'bytes', length: 256, doc: 'NUL-padded name; old senders leave stale bytes' },
-];
+] as const satisfies Layout;
 export const MULTIFD_RAM_PACKET_FIXED = 320;
 /** the offset array holds 512 KiB worth of pages, whatever the page size */
 export const MULTIFD_PACKET_BYTES_OF_PAGES = 512 * 1024;
 
 /** MultiFDPacketDeviceState_t after the header (10.0+). */
-export const MultifdDeviceStateBody: Layout = [
+export const MultifdDeviceStateBody = [
   { name: 'idstr', type: 'bytes', length: 256 },
   { name: 'instanceId', type: 'be32' },
   { name: 'nextPacketSize', type: 'be32' },
-];
+] as const satisfies Layout;

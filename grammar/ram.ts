@@ -43,31 +43,31 @@ export const RAM_OPS_WITH_BLOCK: ReadonlySet<RamOp> = new Set<RamOp>(['zero', 'p
  * data itself is not a layout field: decoders hand it on as a view of the read buffer.
  * ZERO: the fill byte; PAGE: TARGET_PAGE_SIZE bytes; XBZRLE and COMPRESS_PAGE: a length, then data.
  */
-export const RamZeroPayload: Layout = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer (loaders check it from 8.2)' }];
+export const RamZeroPayload = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer (loaders check it from 8.2)' }] as const satisfies Layout;
 export const ENCODING_FLAG_XBZRLE = 0x01;
-export const RamXbzrleHeader: Layout = [
+export const RamXbzrleHeader = [
   { name: 'encoding', type: 'u8', doc: 'ENCODING_FLAG_XBZRLE' },
   { name: 'encodedLength', type: 'be16', doc: 'at most TARGET_PAGE_SIZE' },
-];
-export const RamCompressHeader: Layout = [{ name: 'compressedLength', type: 'be32', doc: 'at most compressBound(TARGET_PAGE_SIZE)' }];
+] as const satisfies Layout;
+export const RamCompressHeader = [{ name: 'compressedLength', type: 'be32', doc: 'at most compressBound(TARGET_PAGE_SIZE)' }] as const satisfies Layout;
 
 /** One RAMBlock entry of MEM_SIZE; optional parts (page size, mr_addr, MappedRamHeader) depend on capabilities. */
-export const RamBlockEntry: Layout = [
+export const RamBlockEntry = [
   { name: 'idstr', type: 'counted' },
   { name: 'usedLength', type: 'be64n' },
-];
-export const RamBlockPageSize: Layout = [{ name: 'pageSize', type: 'be64n', doc: 'postcopy-ram, huge-page blocks only' }];
-export const RamBlockMrAddr: Layout = [{ name: 'mrAddr', type: 'be64n', doc: 'x-ignore-shared' }];
+] as const satisfies Layout;
+export const RamBlockPageSize = [{ name: 'pageSize', type: 'be64n', doc: 'postcopy-ram, huge-page blocks only' }] as const satisfies Layout;
+export const RamBlockMrAddr = [{ name: 'mrAddr', type: 'be64n', doc: 'x-ignore-shared' }] as const satisfies Layout;
 
 /** MappedRamHeader (9.0+), packed, big-endian, 28 bytes. */
 export const MAPPED_RAM_HDR_VERSION = 1;
 export const MAPPED_RAM_FILE_OFFSET_ALIGNMENT = 0x100000;
-export const MappedRamHeader: Layout = [
+export const MappedRamHeader = [
   { name: 'version', type: 'be32' },
   { name: 'pageSize', type: 'be64n' },
   { name: 'bitmapOffset', type: 'be64n' },
   { name: 'pagesOffset', type: 'be64n' },
-];
+] as const satisfies Layout;
 
 /** Default TARGET_PAGE_SIZE (x86); the configuration's target-page-bits overrides it. */
 export const DEFAULT_TARGET_PAGE_SIZE = 4096;

@@ -41,33 +41,33 @@ export const sectionKindByte: Readonly<Record<SectionKind, number>> = {
 /** QEMU_VM_PING_PACKAGED_LOADED (10.2+): PING value sent inside PACKAGED when a return path exists */
 export const QEMU_VM_PING_PACKAGED_LOADED = 0x42;
 
-export const FileHeader: Layout = [
+export const FileHeader = [
   { name: 'magic', type: 'be32', doc: 'QEMU_VM_FILE_MAGIC "QEVM"' },
   { name: 'version', type: 'be32', doc: 'QEMU_VM_FILE_VERSION' },
-];
+] as const satisfies Layout;
 
 /** After the type byte of QEMU_VM_SECTION_START / QEMU_VM_SECTION_FULL. */
-export const SectionHeaderStartFull: Layout = [
+export const SectionHeaderStartFull = [
   { name: 'sectionId', type: 'be32' },
   { name: 'idstr', type: 'counted' },
   { name: 'instanceId', type: 'be32' },
   { name: 'versionId', type: 'be32' },
-];
+] as const satisfies Layout;
 
 /** After the type byte of QEMU_VM_SECTION_PART / QEMU_VM_SECTION_END. */
-export const SectionHeaderPartEnd: Layout = [{ name: 'sectionId', type: 'be32' }];
+export const SectionHeaderPartEnd = [{ name: 'sectionId', type: 'be32' }] as const satisfies Layout;
 
 /** After the 0x7e byte of QEMU_VM_SECTION_FOOTER. */
-export const SectionFooter: Layout = [{ name: 'sectionId', type: 'be32' }];
+export const SectionFooter = [{ name: 'sectionId', type: 'be32' }] as const satisfies Layout;
 
 /** After the type byte of QEMU_VM_COMMAND. */
-export const CommandHeader: Layout = [
+export const CommandHeader = [
   { name: 'cmd', type: 'be16' },
   { name: 'len', type: 'be16' },
-];
+] as const satisfies Layout;
 
 /** After the type byte of QEMU_VM_VMDESCRIPTION: be32 length, then that much JSON. */
-export const VmDescriptionHeader: Layout = [{ name: 'jsonLength', type: 'be32' }];
+export const VmDescriptionHeader = [{ name: 'jsonLength', type: 'be32' }] as const satisfies Layout;
 
 /**
  * MIG_CMD_* (savevm.c `mig_cmd_args`). `len` is the fixed payload length QEMU's loader
@@ -84,10 +84,10 @@ export interface MigCommand {
   readonly minLen?: number;
 }
 
-const PostcopyAdvise16: Layout = [
+const PostcopyAdvise16 = [
   { name: 'ramPagesizeSummary', type: 'be64', doc: 'OR of the page sizes of the migratable RAM blocks' },
   { name: 'targetPageSize', type: 'be64' },
-];
+] as const satisfies Layout;
 
 export const MIG_CMD: readonly MigCommand[] = [
   { value: 1, name: 'MIG_CMD_OPEN_RETURN_PATH', len: 0, payload: [] },
@@ -170,8 +170,8 @@ export const MIG_RP_MSG_REQ_PAGES = 4;
 export const MIG_RP_MSG_RECV_BITMAP = 5;
 export const MIG_RP_MSG_SWITCHOVER_ACK = 7;
 export const RAMBLOCK_RECV_BITMAP_ENDING = 0x0123456789abcdefn;
-export const ReturnPathHeader: Layout = [
+export const ReturnPathHeader = [
   { name: 'type', type: 'be16' },
   { name: 'len', type: 'be16' },
-];
+] as const satisfies Layout;
 export const rpMessageByValue: ReadonlyMap<number, ReturnPathMessage> = new Map(MIG_RP_MSG.map((m) => [m.value, m]));

@@ -47,7 +47,7 @@ export const vfioTagByValue: ReadonlyMap<bigint, VfioTagName> = new Map(
 );
 
 /** After DEV_DATA_STATE: be64 size, then `size` opaque device bytes. */
-export const VfioDataHeader: Layout = [{ name: 'size', type: 'be64' }];
+export const VfioDataHeader = [{ name: 'size', type: 'be64' }] as const satisfies Layout;
 
 /**
  * PCI config state after DEV_CONFIG_STATE: vmstate "VFIOPCIDevice" v1 = PCIDevice
@@ -72,11 +72,11 @@ export const VFIO_DISPLAY_SUBSECTION = 'VFIOPCIDevice/VFIODisplay';
 export const RAMFB_CFG_SIZE = 28;
 
 /** VFIODeviceStatePacket: the payload of a multifd device-state packet (10.0+, big-endian). */
-export const VfioDeviceStatePacketHeader: Layout = [
+export const VfioDeviceStatePacketHeader = [
   { name: 'version', type: 'be32', doc: 'VFIO_DEVICE_STATE_PACKET_VER_CURRENT = 0' },
   { name: 'idx', type: 'be32' },
   { name: 'flags', type: 'be32', doc: 'VFIO_DEVICE_STATE_CONFIG_STATE = 1 on the last buffer' },
-];
+] as const satisfies Layout;
 export const VFIO_DEVICE_STATE_PACKET_VER_CURRENT = 0;
 export const VFIO_DEVICE_STATE_CONFIG_STATE = 0x1;
 export const VFIO_DEVICE_STATE_IDX_INVALID = 0xffffffff;

@@ -64,6 +64,11 @@ export function ioErrorWords(err: NodeJS.ErrnoException): string {
   return (err.code && IO_WORDS[err.code]) ?? err.code ?? err.message;
 }
 
+/** A repeatable option's parser: each use appends its value. */
+export function collectValue(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
 /** A repeatable --capability: QEMU's names only (a typo would silently change the verdict). */
 export function collectCapability(v: string, prev: string[]): string[] {
   if (!(MIGRATION_CAPABILITIES as readonly string[]).includes(v)) {

@@ -5,7 +5,7 @@ import type { MainRecord } from '../codec/records.js';
 import { StreamError, UsageError } from '../errors.js';
 import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
 import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.js';
-import { pyDumps } from '../formats/pyjson.js';
+import { pyDumps, pyDumpsJson } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
 import { VfioExtractor } from '../formats/vfio-extract.js';
 import { extractMultifdDevices } from '../formats/multifd-extract.js';
@@ -14,7 +14,13 @@ import { MultifdJoin } from '../engine/multifd-load.js';
 import { NEWEST_QEMU, ReferenceLoader } from '../engine/load.js';
 import { StreamSummary } from '../formats/summary.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
-import { openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
+
+/** The vmdescription as analyze-migration.py's `-d desc` prints it; a JSON without "devices" is refused. */
+function vmDescriptionText(json: string): string {
+  parseVmDescription(json);
+  return pyDumpsJson(json);
+}
+import { collectValue, openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
@@ -43,7 +49,7 @@ export function registerDump(program: Command): void {
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
     .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
-    .option('--multifd <file>', 'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--multifd <file>', 'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices', collectValue, [])
     .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
     .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes')
     .option('-x, --extract <dir>', 'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR');
@@ -91,7 +97,7 @@ function runDump(file: string, o: DumpOptions): number {
           const ms = new MultifdSummary();
           const src = openSource(f);
           try {
-            for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) ms.add(rec as never);
+            for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) ms.add(rec);
             return { file: f, ...ms.toJSON() };
           } catch (e) {
             if (!(e instanceof StreamError)) throw e;
@@ -108,7 +114,7 @@ function runDump(file: string, o: DumpOptions): number {
         each((rec) => {
           if (rec.kind === 'vmdescription') json = rec.json;
         });
-        if (json !== undefined) out.write(pyDumps(parseVmDescription(json) as never) + '\n');
+        if (json !== undefined) out.write(vmDescriptionText(json) + '\n');
         else if (!error) {
           error = new StreamError('bad-vmdesc', s.reader.offset, [], 'a QEMU_VM_VMDESCRIPTION record after QEMU_VM_EOF', 'none (suppress-vmdesc, postcopy or a device-state-only stream)');
         }
@@ -139,7 +145,7 @@ function runDump(file: string, o: DumpOptions): number {
         extract?.close();
         if (o.extract) {
           // like the script's -x: the description and the state document next to the RAMBlocks
-          if (vmdescJson) writeFileSync(join(o.extract, 'desc.json'), pyDumps(parseVmDescription(vmdescJson) as never));
+          if (vmdescJson) writeFileSync(join(o.extract, 'desc.json'), vmDescriptionText(vmdescJson));
           writeFileSync(join(o.extract, 'state.json'), pyDumps(dump.toPy()));
         }
         if (vfio && loader) {
@@ -190,7 +196,7 @@ function dumpSideChannel(file: string, src: FileSource, kind: 'multifd' | 'retur
     for (const rec of decodeSideChannel(kind, reader, o.pageSize)) {
       if (ir) ir.record(recordToIrLine(rec, o.inline ? 'inline' : 'ref', (b) => reader.offsetOf(b)));
       else if (rec.kind === 'rp_message') messages.push({ offset: rec.offset, name: rec.name, len: rec.len, ...(rec.fields ?? {}) });
-      else sum.add(rec as never);
+      else sum.add(rec);
     }
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;

@@ -28,7 +28,7 @@ export function registerFuzz(program: Command): void {
     .option('--target <target>', '"builtin" (the reference loader) or "cmd:COMMAND" ({} = the input file, else appended); a crash, hang or internal error is a finding', 'builtin')
     .option('--timeout <ms>', 'per run', '10000')
     .option('--out <dir>', 'write each finding (input + description) here')
-    .option('--capability <name>', 'builtin target: destination capability (QEMU name), repeatable', collectCapability, [] as string[])
+    .option('--capability <name>', 'builtin target: destination capability (QEMU name), repeatable', collectCapability, [])
     .option('--qemu-version <x.y>', 'builtin target: destination QEMU release (default: from the machine type)')
     .option('--format <format>', 'text or json', 'text')
     .option('--hang-exit-code <n>', 'cmd target: the exit status that means the load never completed (bin/qemu-load: 3); such a run is a hang', '3')

@@ -20,7 +20,7 @@ export function registerStats(program: Command): void {
       // a multifd channel: one line of figures
       const sum = new MultifdSummary();
       try {
-        for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) sum.add(rec as never);
+        for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) sum.add(rec);
       } catch (e) {
         if (!(e instanceof StreamError)) throw e;
         setExitCode(reportError(e));

@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
 import { validateMain, validateMultifdChannel } from '../engine/validate.js';
 import { detectChannelKind } from '../codec/channels.js';
-import { openSource, readVmsdOption } from './common.js';
+import { collectValue, openSource, readVmsdOption } from './common.js';
 import { streamOptions } from './main.js';
 import { setExitCode } from './errors.js';
 
@@ -34,7 +34,7 @@ export function registerValidate(program: Command): void {
     .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
     .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)')
     .addOption(new Option('--multifd-compression <method>', 'the destination\'s multifd-compression parameter').choices(['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip']))
-    .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', collectValue, [])
     .option('--return-path <file>', 'the return-path capture (destination -> source)')
     .option('--strict', 'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)');
   streamOptions(cmd).action((file: string, o: ValidateOptions) => {

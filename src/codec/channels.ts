@@ -30,8 +30,17 @@ export function resolveChannelKind(src: ByteSource, requested: ChannelKind | 'au
   return requested === 'auto' ? detectChannelKind(src) ?? 'main' : requested;
 }
 
-export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<AnyRecord> {
+export function decodeSideChannel(kind: 'multifd', r: StreamReader, pageSize?: number): Generator<MultifdRecord>;
+export function decodeSideChannel(kind: 'return-path', r: StreamReader, pageSize?: number): Generator<ReturnPathRecord>;
+export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord>;
+export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord> {
   return kind === 'multifd' ? decodeMultifdChannel(r, pageSize) : decodeReturnPath(r);
+}
+
+const MULTIFD_KINDS: ReadonlySet<string> = new Set<MultifdRecord['kind']>(['multifd_init', 'multifd_packet', 'multifd_device_state', 'multifd_vfio_buffer', 'multifd_payload']);
+
+export function isMultifdRecord(rec: AnyRecord): rec is MultifdRecord {
+  return MULTIFD_KINDS.has(rec.kind);
 }
 
 /** An encoder for records of any channel kind. */
@@ -42,8 +51,8 @@ export class ChannelEncoder {
   }
   write(rec: AnyRecord): void {
     if (rec.kind === 'rp_message') encodeReturnPathRecord(this.w, rec);
-    else if (rec.kind.startsWith('multifd_')) encodeMultifdRecord(this.w, rec as MultifdRecord);
-    else this.main.write(rec as MainRecord);
+    else if (isMultifdRecord(rec)) encodeMultifdRecord(this.w, rec);
+    else this.main.write(rec);
   }
   finish(): void {
     this.main.finish();

@@ -29,6 +29,7 @@ import {
 } from '../../grammar/savevm.js';
 import { hex, StreamError } from '../errors.js';
 import { latin1, StreamReader } from '../io/reader.js';
+import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
 import type { LayoutValue } from '../layout/types.js';
 import { readVmstate } from '../vmstate/decode.js';
@@ -141,7 +142,7 @@ export class MainChannelDecoder {
       const offset = r.offset;
       r.path.push(`vmdescription @${hex(offset)}`);
       r.u8();
-      const n = readLayout(r, VmDescriptionHeader, 'vmdescription').jsonLength as number;
+      const n = readLayout(r, VmDescriptionHeader, 'vmdescription').jsonLength;
       if (n > MAX_VMDESC_BYTES) throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
       const parts: string[] = [];
       r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
@@ -186,8 +187,8 @@ export class MainChannelDecoder {
     const offset = r.offset;
     r.path.push('file header');
     const h = readLayout(r, FileHeader, 'file header');
-    const magic = h.magic as number;
-    const version = h.version as number;
+    const magic = h.magic;
+    const version = h.version;
     if (magic !== QEMU_VM_FILE_MAGIC) {
       throw r.error('bad-magic', `QEMU_VM_FILE_MAGIC ${hex(QEMU_VM_FILE_MAGIC)} ("QEVM")`, hex(magic), offset);
     }
@@ -210,7 +211,7 @@ export class MainChannelDecoder {
     while (r.peekU8() === SectionType.QEMU_VM_SUBSECTION) {
       const subAt = r.offset;
       const head = readLayout(r, SubsectionHeader, 'subsection');
-      const name = head.name as string;
+      const name = head.name;
       const def = ConfigurationSubsections.find((s) => s.name === name);
       if (!def) {
         throw r.error('bad-configuration', `a configuration subsection (${ConfigurationSubsections.map((s) => s.name).join(', ')})`, JSON.stringify(name), subAt);
@@ -218,14 +219,14 @@ export class MainChannelDecoder {
       r.path.push(name);
       const fields = readLayout(r, def.fields, name);
       r.path.pop();
-      subsections.push({ name, version: head.version as number, fields });
+      subsections.push({ name, version: head.version, fields });
       if (name === 'configuration/target-page-bits') {
-        const bits = fields.targetPageBits as number;
+        const bits = intField(fields, 'targetPageBits');
         if (bits < 10 || bits > 30) throw r.error('bad-configuration', 'target-page-bits between 10 and 30', `${bits}`, subAt);
         this.pageSize = 2 ** bits;
       }
       if (name === 'configuration/capabilities') {
-        for (const c of fields.capabilities as LayoutValue[]) this.capabilities.add(c.name as string);
+        for (const c of listField(fields, 'capabilities')) this.capabilities.add(stringField(c, 'name'));
       }
     }
     r.path.pop();
@@ -265,7 +266,7 @@ export class MainChannelDecoder {
           const cmd = this.command(depth);
           yield cmd;
           if (cmd.cmd === MIG_CMD_PACKAGED) {
-            const blobEnd = r.offset + (cmd.fields!.blobLength as number);
+            const blobEnd = r.offset + intField(cmd.fields ?? {}, 'blobLength');
             r.path.push(`MIG_CMD_PACKAGED @${hex(offset)}`);
             yield* this.recordLoop(blobEnd, depth + 1);
             r.path.pop();
@@ -303,8 +304,8 @@ export class MainChannelDecoder {
     const offset = r.offset;
     r.u8();
     const head = readLayout(r, CommandHeader, 'QEMU_VM_COMMAND');
-    const cmd = head.cmd as number;
-    const len = head.len as number;
+    const cmd = head.cmd;
+    const len = head.len;
     const def = migCommandByValue.get(cmd);
     const name = def?.name ?? `MIG_CMD_${cmd}`;
     r.path.push(`${name} @${hex(offset)}`);
@@ -342,11 +343,11 @@ export class MainChannelDecoder {
     let sectionId: number;
     if (kind === 'START' || kind === 'FULL') {
       const h = readLayout(r, SectionHeaderStartFull, 'section');
-      sectionId = h.sectionId as number;
-      info = { sectionId, idstr: h.idstr as string, instanceId: h.instanceId as number, versionId: h.versionId as number };
+      sectionId = h.sectionId;
+      info = { sectionId, idstr: h.idstr, instanceId: h.instanceId, versionId: h.versionId };
       this.sections.set(sectionId, info);
     } else {
-      sectionId = readLayout(r, SectionHeaderPartEnd, 'section').sectionId as number;
+      sectionId = readLayout(r, SectionHeaderPartEnd, 'section').sectionId;
       const known = this.sections.get(sectionId);
       if (!known) {
         throw r.error('unknown-section-id', `the id of a section opened by QEMU_VM_SECTION_START`, `section id ${sectionId} in ${kind}`, offset + 1);
@@ -388,7 +389,7 @@ export class MainChannelDecoder {
     if (t === SectionType.QEMU_VM_SECTION_FOOTER) {
       const fOffset = r.offset;
       r.u8();
-      const fid = readLayout(r, SectionFooter, 'QEMU_VM_SECTION_FOOTER').sectionId as number;
+      const fid = readLayout(r, SectionFooter, 'QEMU_VM_SECTION_FOOTER').sectionId;
       if (fid !== sectionId) {
         throw r.error('footer-mismatch', `QEMU_VM_SECTION_FOOTER for section ${sectionId}`, `footer for section ${fid}`, fOffset);
       }
@@ -484,13 +485,13 @@ export class MainChannelDecoder {
           yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
         } else if (op === 'xbzrle') {
           const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
-          const encoding = h.encoding as number;
-          const n = h.encodedLength as number;
+          const encoding = h.encoding;
+          const n = h.encodedLength;
           if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
           const data = this.data(n, 'XBZRLE data');
           yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
         } else {
-          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength as number;
+          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
           // compressBound(page) is a little over the page size; QEMU rejects anything larger.
           const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
           if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
@@ -525,12 +526,12 @@ export class MainChannelDecoder {
       const offset = r.offset;
       r.path.push(`RAMBlock entry @${hex(offset)}`);
       const e = readLayout(r, RamBlockEntry, 'RAMBlock');
-      const idstr = e.idstr as string;
-      const usedLength = e.usedLength as number;
+      const idstr = e.idstr;
+      const usedLength = e.usedLength;
       const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
-      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize as number;
-      if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr as number;
-      if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader') as unknown as MappedRamHeaderValue;
+      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
+      if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr;
+      if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader');
       rec.length = r.offset - offset;
       sum += usedLength;
       if (sum > total) {

@@ -8,7 +8,8 @@
  */
 import type { SectionKind } from '../../grammar/savevm.js';
 import type { VfioTagName } from '../../grammar/vfio.js';
-import type { LayoutValue } from '../layout/types.js';
+import type { LayoutValue, ValueOf } from '../../grammar/layout.js';
+import type { MappedRamHeader } from '../../grammar/ram.js';
 import type { VmstateNode } from '../vmstate/nodes.js';
 
 export interface RecordBase {
@@ -109,12 +110,8 @@ export type RamRecord =
   | RamXbzrleRecord
   | RamCompressRecord;
 
-export interface MappedRamHeaderValue {
-  version: number;
-  pageSize: number;
-  bitmapOffset: number;
-  pagesOffset: number;
-}
+/** MappedRamHeader's fields, typed from its grammar layout */
+export type MappedRamHeaderValue = ValueOf<typeof MappedRamHeader>;
 
 /** One RAMBlock entry of the MEM_SIZE record. */
 export interface RamBlockRecord extends RecordBase {

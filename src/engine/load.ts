@@ -17,6 +17,7 @@ import { hex, StreamError } from '../errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from './version.js';
+import { intField } from '../layout/fields.js';
 
 export type { Diagnostic };
 
@@ -40,6 +41,22 @@ export interface LoadOptions {
 }
 
 export const NEWEST_QEMU = '11.1';
+
+/** What the main channel established that the other channels are judged against. */
+export interface MainChannelFacts {
+  /** RAM blocks from MEM_SIZE: name to used length */
+  readonly ramBlocks: Map<string, number>;
+  /** RAM_SAVE_FLAG_MULTIFD_FLUSH seen (each asks the multifd channels for a SYNC) */
+  multifdFlushes: number;
+  /** RAM_SAVE_FLAG_EOS seen */
+  ramEos: number;
+  /** MIG_CMD_SWITCHOVER_START seen */
+  switchoverStart: boolean;
+  /** configuration/uuid, when the configuration carries it */
+  uuid: Uint8Array | undefined;
+  /** MIG_CMD_PING values in order: the return path must answer each with a PONG */
+  readonly pings: { value: number; offset: number }[];
+}
 
 /** Handlers registered with register_savevm_live (the only ones that send START sections). */
 function isIterativeHandler(idstr: string): boolean {
@@ -80,15 +97,8 @@ export class ReferenceLoader {
   private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
   private vmdesc: VmDescription | undefined;
   private firstRecord = true;
-  /** what the multifd channels are checked against (engine/multifd-load.ts) */
-  readonly main = {
-    ramBlocks: new Map<string, number>(),
-    multifdFlushes: 0,
-    ramEos: 0,
-    switchoverStart: false,
-    uuid: undefined as Uint8Array | undefined,
-    pings: [] as { value: number; offset: number }[],
-  };
+  /** what the multifd channels and the return path are checked against */
+  readonly facts: MainChannelFacts = { ramBlocks: new Map(), multifdFlushes: 0, ramEos: 0, switchoverStart: false, uuid: undefined, pings: [] };
 
   constructor(private readonly opts: LoadOptions = {}) {
     this.caps = new Set(opts.capabilities ?? []);
@@ -152,19 +162,19 @@ export class ReferenceLoader {
           }
         }
         for (const sub of rec.subsections) if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
-        for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.main.uuid = sub.fields.uuid;
+        for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.facts.uuid = sub.fields.uuid;
         break;
       case 'ram_block':
-        this.main.ramBlocks.set(rec.idstr, rec.usedLength);
+        this.facts.ramBlocks.set(rec.idstr, rec.usedLength);
         break;
       case 'ram':
         if (rec.op === 'multifd_flush') {
-          this.main.multifdFlushes++;
+          this.facts.multifdFlushes++;
           if (!versionAtLeast(this.version, 8, 0)) this.report('ram/unknown-flag', rec.offset, `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`);
-        } else if (rec.op === 'eos') this.main.ramEos++;
+        } else if (rec.op === 'eos') this.facts.ramEos++;
         else if ('block' in rec) {
           if (rec.op === 'xbzrle') this.checkXbzrle(rec);
-          const used = this.main.ramBlocks.get(rec.block);
+          const used = this.facts.ramBlocks.get(rec.block);
           if (used !== undefined && rec.addr >= used) this.report('ram/offset', rec.offset, `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`);
           if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2)) this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
         }
@@ -280,7 +290,7 @@ export class ReferenceLoader {
         break;
       case MIG_CMD_PING:
         if (this.returnPathAt === undefined) this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
-        this.main.pings.push({ value: rec.fields?.value as number, offset: rec.offset });
+        this.facts.pings.push({ value: intField(rec.fields ?? {}, 'value'), offset: rec.offset });
         break;
       case MIG_CMD_POSTCOPY_ADVISE: {
         const postcopy = this.caps.has('postcopy-ram');
@@ -289,7 +299,7 @@ export class ReferenceLoader {
         break;
       }
       case MIG_CMD_SWITCHOVER_START:
-        this.main.switchoverStart = true;
+        this.facts.switchoverStart = true;
         if (!versionAtLeast(this.version, 10, 0)) this.report('savevm/unknown-command', rec.offset, `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`);
         break;
       default:

@@ -75,7 +75,7 @@ export class MultifdJoin {
     this.channelNames[index] = ch.name;
     const r = new StreamReader(ch.source);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
-    const m = this.main?.main;
+    const m = this.main?.facts;
     const zeroPagesKnown = versionAtLeast(this.main?.destinationVersion ?? NEWEST_QEMU, 9, 0);
     let syncs = 0;
     let lastNum: bigint | undefined;
@@ -92,13 +92,13 @@ export class MultifdJoin {
         switch (rec.kind) {
           case 'multifd_init': {
             const f = rec.fields;
-            const id = f.id as number;
+            const id = f.id;
             if (f.version !== MULTIFD_VERSION) this.report('multifd/init-version', ch.name, 4, 'MultiFDInit', `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`);
             if (id > this.channelCount) this.report('multifd/init-id', ch.name, 24, 'MultiFDInit', `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`);
             const dup = this.ids.get(id);
             if (dup) this.report('multifd/init-id-duplicate', ch.name, 24, 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
             this.ids.set(id, ch.name);
-            const uuid = f.uuid as Uint8Array;
+            const uuid = f.uuid;
             const want = m?.uuid ?? this.uuid;
             if (want && Buffer.compare(Buffer.from(want), Buffer.from(uuid)) !== 0) {
               this.report('multifd/init-uuid', ch.name, 8, 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
@@ -112,19 +112,19 @@ export class MultifdJoin {
             const h = rec.header;
             const f = rec.fields;
             const at = rec.offset;
-            const flags = h.flags as number;
+            const flags = h.flags;
             if (h.version !== MULTIFD_VERSION) this.report('multifd/packet-version', ch.name, at + 4, where(at), `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`);
             // the compression method is checked where pages are decompressed: packets with normal pages
             const comp = flags & MULTIFD_FLAG_COMPRESSION_MASK;
-            if ((f.normalPages as number) === 0) {
+            if (f.normalPages === 0) {
               // SYNC-only packets carry no method bits
             } else if (this.compression === undefined) this.compression = comp;
             else if (comp !== this.compression) this.report('multifd/compression', ch.name, at + 8, where(at), `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`);
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
             // stale one: a broken sequence is worth a warning, not a refusal.
-            const num = f.packetNum as bigint;
-            const empty = (f.normalPages as number) + (zeroPagesKnown ? (f.zeroPages as number) : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
+            const num = f.packetNum;
+            const empty = f.normalPages + (zeroPagesKnown ? f.zeroPages : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
             if (!empty) {
               if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`);
               const other = this.packetNums.get(num);
@@ -132,15 +132,15 @@ export class MultifdJoin {
               this.packetNums.set(num, ch.name);
               lastNum = num;
             }
-            const alloc = f.pagesAlloc as number;
-            const normal = f.normalPages as number;
+            const alloc = f.pagesAlloc;
+            const normal = f.normalPages;
             // zero_pages exists from 9.0; older destinations read those bytes as unused[]
-            const zero = zeroPagesKnown ? (f.zeroPages as number) : 0;
+            const zero = zeroPagesKnown ? f.zeroPages : 0;
             if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + 12, where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
             if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + 16, where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
             if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + 32, where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
             if (normal + zero > 0 && m) {
-              const name = cString((f.ramblock as Uint8Array).subarray(0, 255));
+              const name = cString(f.ramblock.subarray(0, 255));
               const used = m.ramBlocks.get(name);
               if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + 64, where(at), `multifd: unknown ram block ${name}`);
               else {
@@ -159,10 +159,10 @@ export class MultifdJoin {
           case 'multifd_device_state': {
             flushBuffer();
             const at = rec.offset;
-            const flags = rec.header.flags as number;
-            const raw = rec.fields.idstr as Uint8Array;
+            const flags = rec.header.flags;
+            const raw = rec.fields.idstr;
             const idstr = cString(raw);
-            const instance = rec.fields.instanceId as number;
+            const instance = rec.fields.instanceId;
             const key = instance ? `${idstr} (instance ${instance})` : idstr;
             device = { key, idstr, at };
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + 8, where(at), 'multifd: received SYNC device state packet');
@@ -175,7 +175,7 @@ export class MultifdJoin {
             } else if (this.main && !this.main.doesMultifdTransfer) {
               this.report('vfio/device-state-not-multifd', ch.name, at, where(at), `${idstr}: got device state packet but not doing multifd transfer`);
               device = undefined;
-            } else if (isVfioIdstr(idstr) && (rec.fields.nextPacketSize as number) < 12 && (rec.fields.nextPacketSize as number) > 0) {
+            } else if (isVfioIdstr(idstr) && rec.fields.nextPacketSize < 12 && rec.fields.nextPacketSize > 0) {
               this.report('vfio/buffer-too-short', ch.name, at + 276, where(at), `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`);
               device = undefined;
             }
@@ -260,7 +260,7 @@ export class MultifdJoin {
   finish(): Diagnostic[] {
     // a lone channel holds only some of each device's buffers: completeness needs them all
     if (!this.main) return this.diagnostics;
-    const m = this.main.main;
+    const m = this.main.facts;
     for (const [key, dev] of this.devices) {
       const where = `multifd device state of ${key}`;
       const at = dev.firstOffset;

@@ -122,9 +122,9 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
       if (pk.kind !== 'multifd_device_state') break;
       const i = channels[pick.ch].indexOf(pk);
       if (m.op === 'multifdSyncDeviceState') {
-        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: (pk.header.flags as number) | 0x01 } };
+        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: pk.header.flags | 0x01 } };
       } else {
-        const idstr = (pk.fields.idstr as Uint8Array).slice();
+        const idstr = pk.fields.idstr.slice();
         if (m.op === 'multifdRenameDevice') idstr.set(Buffer.from('0000:00:09.0/vfio'));
         else idstr[255] = 0x41; // the name stays, its terminator goes
         channels[pick.ch][i] = { ...pk, fields: { ...pk.fields, idstr } };

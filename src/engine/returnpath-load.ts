@@ -16,7 +16,7 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
   const out: Diagnostic[] = [];
   const report = (rule: RuleId, offset: number, message: string): void =>
     void out.push({ rule, channel: ch.name, severity: ruleSpec(rule).severity, offset, path: `return path @${hex(offset)}`, message });
-  const pings = main.main.pings;
+  const pings = main.facts.pings;
   let pong = 0;
   let shutAt: number | undefined;
   let acks = 0;

@@ -62,10 +62,10 @@ function roundIterator(src: ByteSource, pageSize: number, zeroPagesKnown: boolea
         }
         const rec = n.value;
         if (rec.kind === 'multifd_packet') {
-          const flags = rec.header.flags as number;
-          normal = rec.fields.normalPages as number;
-          const zero = zeroPagesKnown ? (rec.fields.zeroPages as number) : 0;
-          block = cString((rec.fields.ramblock as Uint8Array).subarray(0, 255));
+          const flags = rec.header.flags;
+          normal = rec.fields.normalPages;
+          const zero = zeroPagesKnown ? rec.fields.zeroPages : 0;
+          block = cString(rec.fields.ramblock.subarray(0, 255));
           offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
           page = 0;
           skip = (flags & MULTIFD_FLAG_COMPRESSION_MASK) !== 0 && normal > 0;

@@ -45,3 +45,10 @@ function pyFloat(x: number): string {
 export function pyString(s: string): string {
   return JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
+
+/** Python's json.dumps of a JSON document (the vmdescription, as analyze-migration.py's `-d desc`). */
+export function pyDumpsJson(text: string, indent = 4): string {
+  // JSON.parse yields exactly the values PyValue describes
+  const v: PyValue = JSON.parse(text);
+  return pyDumps(v, indent);
+}

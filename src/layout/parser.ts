@@ -1,44 +1,71 @@
 import { Parser } from 'binary-parser';
-import { fixedSize, type Layout } from '../../grammar/layout.js';
-import type { LayoutValue } from './types.js';
+import { fixedSize, SCALAR_WIDTH, type Layout, type LayoutValue, type ValueOf } from '../../grammar/layout.js';
+import type { StreamReader } from '../io/reader.js';
+import { expectMismatch } from './expect.js';
 
 /**
  * binary-parser decoders compiled from grammar/ layouts, for fixed-size records that are
  * parsed from a buffered view (multifd packet headers, MappedRamHeader, ...). The
- * streaming reader (read.ts) and writer (write.ts) walk the same tables.
+ * streaming reader (read.ts) and writer (write.ts) walk the same tables, and `read` checks
+ * `expect` exactly as readLayout does.
  */
-export interface CompiledLayout {
+export interface CompiledLayout<V> {
   readonly size: number;
-  parse(view: Uint8Array): LayoutValue;
+  /** decode a view of exactly `size` bytes; no checks */
+  parse(view: Uint8Array): V;
+  /** read `size` bytes from the stream, decode them and check every `expect` */
+  read(r: StreamReader, what: string): V;
 }
 
-const cache = new WeakMap<Layout, CompiledLayout>();
+const cache = new WeakMap<Layout, CompiledLayout<LayoutValue>>();
 
-export function compileLayout(layout: Layout): CompiledLayout {
+export function compileLayout<L extends Layout>(layout: L): CompiledLayout<ValueOf<L>> {
+  // binary-parser builds the object, so its type is declared here, once, from the layout
+  return compileUntyped(layout) as CompiledLayout<ValueOf<L>>;
+}
+
+function compileUntyped(layout: Layout): CompiledLayout<LayoutValue> {
   const hit = cache.get(layout);
   if (hit) return hit;
   const size = fixedSize(layout);
   if (size === undefined) throw new Error('compileLayout: layout is not fixed-size');
   let p = new Parser().endianness('big');
+  const offsets: number[] = [];
+  let at = 0;
   for (const f of layout) {
+    offsets.push(at);
     switch (f.type) {
       case 'u8': p = p.uint8(f.name); break;
       case 'be16': p = p.uint16be(f.name); break;
       case 'be32': p = p.uint32be(f.name); break;
       case 'be64': p = p.uint64be(f.name); break;
-      case 'be64n': p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v as bigint) }); break;
+      case 'be64n': p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v) }); break;
       case 'le64': p = p.uint64le(f.name); break;
-      case 'bytes': p = p.buffer(f.name, { length: f.length as number }); break;
+      case 'bytes': p = p.buffer(f.name, { length: f.length }); break;
       default: throw new Error(`compileLayout: ${f.type} is not fixed-size`);
     }
+    at += f.type === 'bytes' ? Number(f.length) : SCALAR_WIDTH[f.type];
   }
-  const compiled: CompiledLayout = {
+  const parse = (view: Uint8Array): LayoutValue => {
+    const buf = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    const out: LayoutValue = p.parse(buf);
+    // binary-parser hands back Buffers sharing memory with the input: detach them.
+    for (const f of layout) {
+      const v = out[f.name];
+      if (v instanceof Uint8Array) out[f.name] = new Uint8Array(v);
+    }
+    return out;
+  };
+  const compiled: CompiledLayout<LayoutValue> = {
     size,
-    parse(view: Uint8Array): LayoutValue {
-      const buf = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-      const out = p.parse(buf) as LayoutValue;
-      // binary-parser hands back Buffers sharing memory with the input: detach them.
-      for (const f of layout) if (f.type === 'bytes') out[f.name] = new Uint8Array(out[f.name] as Uint8Array);
+    parse,
+    read(r: StreamReader, what: string): LayoutValue {
+      const start = r.offset;
+      const out = parse(r.bytes(size, what));
+      layout.forEach((f, i) => {
+        const bad = expectMismatch(f, `${what} ${f.name}`, out[f.name]);
+        if (bad) throw r.error(bad.code, bad.expected, bad.found, start + (offsets[i] ?? 0));
+      });
       return out;
     },
   };

@@ -1,5 +1,6 @@
-import { fieldPresent, type Layout, type LayoutField } from '../../grammar/layout.js';
+import { fieldPresent, type Layout, type LayoutField, type ScalarType, type ValueOf } from '../../grammar/layout.js';
 import type { StreamReader } from '../io/reader.js';
+import { expectMismatch } from './expect.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
 /**
@@ -7,7 +8,13 @@ import type { FieldValue, LayoutValue } from './types.js';
  * is checked by the caller. Integer-valued `length`/`count` references must name fields
  * read earlier in the same layout.
  */
-export function readLayout(r: StreamReader, layout: Layout, what: string, end?: number, context?: LayoutValue): LayoutValue {
+export function readLayout<L extends Layout>(r: StreamReader, layout: L, what: string, end?: number, context?: LayoutValue): ValueOf<L> {
+  return readFields(r, layout, what, end, context) as ValueOf<L>;
+}
+
+// The untyped walk behind readLayout: it builds the object field by field, so its static type
+// is the generic dictionary; readLayout states, once, that the result is the layout's ValueOf.
+function readFields(r: StreamReader, layout: Layout, what: string, end?: number, context?: LayoutValue): LayoutValue {
   const out: LayoutValue = {};
   // `context`: fields read before (a flag byte peeked by the caller) that conditions refer to
   const scope: LayoutValue = context ? { ...context } : out;
@@ -39,12 +46,14 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
   const at = r.offset;
   let v: FieldValue;
   switch (f.type) {
-    case 'u8': v = r.u8(label); break;
-    case 'be16': v = r.be16(label); break;
-    case 'be32': v = r.be32(label); break;
-    case 'be64': v = r.be64(label); break;
-    case 'be64n': v = r.be64Number(label); break;
-    case 'le64': v = r.le64(label); break;
+    case 'u8':
+    case 'be16':
+    case 'be32':
+    case 'be64':
+    case 'be64n':
+    case 'le64':
+      v = readScalar(r, f.type, label);
+      break;
     case 'counted': v = r.counted(label); break;
     case 'bytes': {
       const n = refNumber(sofar, f.length, f) * (f.scale ?? 1);
@@ -56,20 +65,31 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
       const n = refNumber(sofar, f.count, f);
       if (n > MAX_REPEAT) throw r.error('limit', `${label}: at most ${MAX_REPEAT} entries`, `${n}`, at);
       const items: LayoutValue[] = [];
-      for (let i = 0; i < n; i++) items.push(readLayout(r, f.element ?? [], `${label}[${i}]`, end));
+      for (let i = 0; i < n; i++) items.push(readFields(r, f.element ?? [], `${label}[${i}]`, end));
       v = items;
       break;
     }
     case 'repeat-to-end': {
       if (end === undefined) throw new Error(`grammar: ${f.name} needs a bounded payload`);
       const items: LayoutValue[] = [];
-      while (r.offset < end) items.push(readLayout(r, f.element ?? [], `${label}[${items.length}]`, end));
+      while (r.offset < end) items.push(readFields(r, f.element ?? [], `${label}[${items.length}]`, end));
       v = items;
       break;
     }
   }
-  if (f.expect !== undefined && v !== f.expect) {
-    throw r.error('bad-value', `${label} = ${f.expect}`, String(v), at);
-  }
+  const bad = expectMismatch(f, label, v);
+  if (bad) throw r.error(bad.code, bad.expected, bad.found, at);
   return v;
+}
+
+/** One fixed-width integer, by its grammar type. */
+export function readScalar(r: StreamReader, t: ScalarType, label: string): number | bigint {
+  switch (t) {
+    case 'u8': return r.u8(label);
+    case 'be16': return r.be16(label);
+    case 'be32': return r.be32(label);
+    case 'be64': return r.be64(label);
+    case 'be64n': return r.be64Number(label);
+    case 'le64': return r.le64(label);
+  }
 }

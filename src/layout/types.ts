@@ -1,3 +1,2 @@
-/** Decoded value of one layout field. be64 is a BigInt here: layouts are off the hot path. */
-export type FieldValue = number | bigint | string | Uint8Array | LayoutValue[];
-export type LayoutValue = { [name: string]: FieldValue };
+// The value types live with the grammar vocabulary (grammar/layout.ts); re-exported for the interpreters.
+export type { FieldValue, LayoutValue } from '../../grammar/layout.js';

@@ -1,9 +1,13 @@
-import { fieldPresent, type Layout, type LayoutField } from '../../grammar/layout.js';
+import { fieldPresent, isScalarType, SCALAR_WIDTH, type Layout, type LayoutField, type ValueOf } from '../../grammar/layout.js';
 import type { StreamWriter } from '../io/sink.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
 /** Write a layout: the mirror of readLayout, driven by the same table. */
-export function writeLayout(w: StreamWriter, layout: Layout, value: LayoutValue): void {
+export function writeLayout<L extends Layout>(w: StreamWriter, layout: L, value: ValueOf<L>): void {
+  writeFields(w, layout, value);
+}
+
+function writeFields(w: StreamWriter, layout: Layout, value: LayoutValue): void {
   for (const f of layout) if (fieldPresent(f, value)) writeField(w, f, value[f.name]);
 }
 
@@ -40,26 +44,30 @@ function writeField(w: StreamWriter, f: LayoutField, v: FieldValue | undefined):
     case 'repeat':
     case 'repeat-to-end':
       if (!Array.isArray(v)) throw new TypeError(`layout field ${f.name}: expected a list`);
-      for (const item of v) writeLayout(w, f.element ?? [], item);
+      for (const item of v) writeFields(w, f.element ?? [], item);
       break;
   }
 }
 
 /** Encoded size of a layout value (command payload lengths). */
-export function layoutSize(layout: Layout, value: LayoutValue): number {
+export function layoutSize<L extends Layout>(layout: L, value: ValueOf<L>): number {
+  return sizeOfFields(layout, value);
+}
+
+function sizeOfFields(layout: Layout, value: LayoutValue): number {
   let n = 0;
   for (const f of layout) {
     if (!fieldPresent(f, value)) continue;
     const v = value[f.name];
+    if (isScalarType(f.type)) {
+      n += SCALAR_WIDTH[f.type];
+      continue;
+    }
     switch (f.type) {
-      case 'u8': n += 1; break;
-      case 'be16': n += 2; break;
-      case 'be32': n += 4; break;
-      case 'be64': case 'be64n': case 'le64': n += 8; break;
       case 'counted': n += 1 + (typeof v === 'string' ? v.length : 0); break;
       case 'bytes': n += v instanceof Uint8Array ? v.length : 0; break;
       case 'repeat': case 'repeat-to-end':
-        if (Array.isArray(v)) for (const item of v) n += layoutSize(f.element ?? [], item);
+        if (Array.isArray(v)) for (const item of v) n += sizeOfFields(f.element ?? [], item);
         break;
     }
   }

@@ -37,37 +37,35 @@ export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET
   const vfioHead = compileLayout(VfioDeviceStatePacketHeader);
   const offsetsBytes = (MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) * 8;
   r.path.push('MultiFDInit');
-  const fields = init.parse(r.bytes(init.size, 'MultiFDInit'));
-  if (fields.magic !== 0x11223344) throw r.error('bad-magic', 'MultiFDInit magic 0x11223344', hex(fields.magic as number), 0);
+  const fields = init.read(r, 'MultiFDInit');
   r.path.pop();
   yield { kind: 'multifd_init', offset: 0, length: init.size, fields };
   while (!r.atEnd()) {
     const offset = r.offset;
     r.path.push(`multifd packet @${hex(offset)}`);
-    const header = head.parse(r.bytes(head.size, 'packet header'));
-    if (header.magic !== 0x11223344) throw r.error('bad-magic', 'packet magic 0x11223344', hex(header.magic as number), offset);
-    const flags = header.flags as number;
+    const header = head.read(r, 'packet');
+    const flags = header.flags;
     let payload: number;
     if (flags & MultifdFlag.MULTIFD_FLAG_DEVICE_STATE) {
-      const body = dev.parse(r.bytes(dev.size, 'device state packet'));
-      payload = body.nextPacketSize as number;
+      const body = dev.read(r, 'device state packet');
+      payload = body.nextPacketSize;
       yield { kind: 'multifd_device_state', offset, length: r.offset - offset, header, fields: body };
-      if (isVfioIdstr(cString(body.idstr as Uint8Array)) && payload >= vfioHead.size) {
+      if (isVfioIdstr(cString(body.idstr)) && payload >= vfioHead.size) {
         const at = r.offset;
-        const h = vfioHead.parse(r.bytes(vfioHead.size, 'VFIO device state packet header'));
-        yield { kind: 'multifd_vfio_buffer', offset: at, length: vfioHead.size, version: h.version as number, idx: h.idx as number, flags: h.flags as number };
+        const h = vfioHead.read(r, 'VFIO device state packet header');
+        yield { kind: 'multifd_vfio_buffer', offset: at, length: vfioHead.size, version: h.version, idx: h.idx, flags: h.flags };
         payload -= vfioHead.size;
       }
     } else {
-      const body = ram.parse(r.bytes(ram.size, 'RAM packet'));
+      const body = ram.read(r, 'RAM packet');
       const offsets = r.copyBytes(offsetsBytes, 'page offsets');
-      const normal = body.normalPages as number;
+      const normal = body.normalPages;
       if (normal > MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) {
         throw r.error('bad-value', `at most ${MULTIFD_PACKET_BYTES_OF_PAGES / pageSize} normal pages`, `${normal}`, offset + 16);
       }
       // nocomp: the pages themselves (7.2 leaves stale next_packet_size in empty packets);
       // compressed: next_packet_size bytes of the channel's compressed stream
-      payload = flags & MULTIFD_FLAG_COMPRESSION_MASK ? (body.nextPacketSize as number) : normal * pageSize;
+      payload = flags & MULTIFD_FLAG_COMPRESSION_MASK ? body.nextPacketSize : normal * pageSize;
       yield { kind: 'multifd_packet', offset, length: r.offset - offset, header, fields: body, offsets };
     }
     if (payload > MAX_PAYLOAD) throw r.error('limit', `a packet payload of at most ${MAX_PAYLOAD} bytes`, `${payload}`, offset);

@@ -1,23 +1,24 @@
-import type { LayoutValue } from '../layout/types.js';
+import type { ValueOf } from '../../grammar/layout.js';
+import type { MultifdDeviceStateBody, MultifdInit, MultifdPacketHeader, MultifdRamPacketBody } from '../../grammar/multifd.js';
 import type { RecordBase } from '../codec/records.js';
 
 export interface MultifdInitRecord extends RecordBase {
   kind: 'multifd_init';
-  fields: LayoutValue;
+  fields: ValueOf<typeof MultifdInit>;
 }
 
 /** A RAM packet (MultiFDPacket_t), SYNC packets included; offsets kept as their raw bytes. */
 export interface MultifdRamPacketRecord extends RecordBase {
   kind: 'multifd_packet';
-  header: LayoutValue;
-  fields: LayoutValue;
+  header: ValueOf<typeof MultifdPacketHeader>;
+  fields: ValueOf<typeof MultifdRamPacketBody>;
   offsets: Uint8Array;
 }
 
 export interface MultifdDeviceStatePacketRecord extends RecordBase {
   kind: 'multifd_device_state';
-  header: LayoutValue;
-  fields: LayoutValue;
+  header: ValueOf<typeof MultifdPacketHeader>;
+  fields: ValueOf<typeof MultifdDeviceStateBody>;
 }
 
 /** The VFIODeviceStatePacket header at the start of a VFIO device-state payload (big-endian). */

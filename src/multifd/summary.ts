@@ -16,21 +16,21 @@ export class MultifdSummary {
   add(rec: MultifdRecord): void {
     switch (rec.kind) {
       case 'multifd_init':
-        this.channelId = rec.fields.id as number;
+        this.channelId = rec.fields.id;
         break;
       case 'multifd_packet': {
         this.packets++;
-        const flags = rec.header.flags as number;
+        const flags = rec.header.flags;
         if (flags & 0x01) this.syncPackets++;
         this.compression = flags & 0x3e;
-        this.normalPages += rec.fields.normalPages as number;
-        this.zeroPages += rec.fields.zeroPages as number;
+        this.normalPages += rec.fields.normalPages;
+        this.zeroPages += rec.fields.zeroPages;
         this.lastDevice = undefined;
         break;
       }
       case 'multifd_device_state': {
         this.packets++;
-        this.lastDevice = `${cString(rec.fields.idstr as Uint8Array)} (instance ${rec.fields.instanceId})`;
+        this.lastDevice = `${cString(rec.fields.idstr)} (instance ${rec.fields.instanceId})`;
         break;
       }
       case 'multifd_vfio_buffer':

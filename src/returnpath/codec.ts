@@ -31,8 +31,8 @@ export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> 
     const offset = r.offset;
     r.path.push(`return-path message @${hex(offset)}`);
     const h = readLayout(r, ReturnPathHeader, 'message header');
-    const type = h.type as number;
-    const len = h.len as number;
+    const type = h.type;
+    const len = h.len;
     const def = rpMessageByValue.get(type);
     if (len > MIG_RP_MSG_MAX_LEN) throw r.error('bad-value', `a return-path message of at most ${MIG_RP_MSG_MAX_LEN} bytes`, `${len}`, offset + 2);
     const rec: ReturnPathRecord = { kind: 'rp_message', offset, length: 0, type, name: def?.name ?? `MIG_RP_MSG_${type}`, len };

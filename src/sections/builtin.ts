@@ -16,6 +16,7 @@ import {
 } from '../../grammar/sections.js';
 import { hex } from '../errors.js';
 import type { StreamReader } from '../io/reader.js';
+import { bigintField, intField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
 import type { LayoutValue } from '../layout/types.js';
 
@@ -41,7 +42,7 @@ function readItem(r: StreamReader, g: BuiltinSectionGrammar, item: string): Deco
   return { item, offset, length: r.offset - offset, fields };
 }
 
-const low12 = (v: LayoutValue[string]): number => Number((v as bigint) & 0xfffn);
+const low12 = (v: LayoutValue, name: string): number => Number(bigintField(v, name) & 0xfffn);
 
 export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): Generator<DecodedItem> {
   if (g === SpaprHtab) {
@@ -59,7 +60,7 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
     for (;;) {
       const rec = readItem(r, g, 'record');
       yield rec;
-      const flags = low12(rec.fields.addrFlags);
+      const flags = low12(rec.fields, 'addrFlags');
       if (flags & StattrFlag.STATTR_FLAG_EOS) return;
       if (flags & StattrFlag.STATTR_FLAG_ERROR) throw r.error('bad-value', 's390 storage attributes without STATTR_FLAG_ERROR', `flags ${hex(flags)}`, rec.offset);
       if (!(flags & (StattrFlag.STATTR_FLAG_MORE | StattrFlag.STATTR_FLAG_DONE))) {
@@ -71,7 +72,7 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
     for (;;) {
       const rec = readItem(r, g, 'record');
       yield rec;
-      const flags = low12(rec.fields.addrFlags);
+      const flags = low12(rec.fields, 'addrFlags');
       if (flags & (SkeysFlag.S390_SKEYS_SAVE_FLAG_EOS | SkeysFlag.S390_SKEYS_SAVE_FLAG_ERROR)) return;
       if (!(flags & SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS)) throw r.error('bad-value', 'S390_SKEYS_SAVE_FLAG_SKEYS, EOS or ERROR', `flags ${hex(flags)}`, rec.offset);
     }
@@ -84,7 +85,7 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
       }
       const rec = readItem(r, g, 'record');
       yield rec;
-      if ((rec.fields.flags as number) & DirtyBitmapFlag.DIRTY_BITMAP_MIG_FLAG_EOS) return;
+      if (intField(rec.fields, 'flags') & DirtyBitmapFlag.DIRTY_BITMAP_MIG_FLAG_EOS) return;
     }
   }
   throw new Error(`no reader for section ${g.idstr}`);

@@ -91,9 +91,9 @@ function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<Main
   }
   if (fit.displayLength) {
     const h = readLayout(r, SubsectionHeader, 'VFIOPCIDevice subsection');
-    const name = h.name as string;
+    const name = h.name;
     if (name !== VFIO_DISPLAY_SUBSECTION) ctx.warn(`unexpected VFIOPCIDevice subsection ${JSON.stringify(name)}`, offset);
-    rec.display = { name, version: h.version as number, ramfb: r.copyBytes(RAMFB_CFG_SIZE, 'RAMFBCfg') };
+    rec.display = { name, version: h.version, ramfb: r.copyBytes(RAMFB_CFG_SIZE, 'RAMFBCfg') };
   }
   r.path.pop();
   yield rec;
