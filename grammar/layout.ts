@@ -83,6 +83,21 @@ export function fixedSize(layout: Layout): number | undefined {
   return n;
 }
 
+/**
+ * Byte offset of a field from the start of a layout whose fields before it are fixed-size
+ * (where diagnostics point inside a packet). Throws for a name the layout lacks.
+ */
+export function fieldOffset(layout: Layout, name: string): number {
+  let n = 0;
+  for (const f of layout) {
+    if (f.name === name) return n;
+    const size = fixedSize([f]);
+    if (size === undefined) break;
+    n += size;
+  }
+  throw new Error(`grammar: no fixed-offset field ${name}`);
+}
+
 // ---- The value type of a layout, derived from its declaration ----
 // A layout declared `as const satisfies Layout` keeps its field names and types, so
 // `ValueOf<typeof FileHeader>` is `{ magic: number; version: number }`: readers return it and

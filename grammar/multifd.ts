@@ -2,7 +2,7 @@
  * Multifd channels (migration/multifd.h): each its own byte stream, opened by a
  * MultiFDInit, then packets. Spec: vfio-and-multifd.md §8 with its verification file.
  */
-import type { Layout } from './layout.js';
+import { fieldOffset, fixedSize, type Layout } from './layout.js';
 
 export const MULTIFD_MAGIC = 0x11223344;
 export const MULTIFD_VERSION = 1;
@@ -55,7 +55,8 @@ export const MultifdRamPacketBody = [
   { name: 'unused', type: 'bytes', length: 28 },
   { name: 'ramblock', type: 'bytes', length: 256, doc: 'NUL-padded name; old senders leave stale bytes' },
 ] as const satisfies Layout;
-export const MULTIFD_RAM_PACKET_FIXED = 320;
+/** header + body: 320 bytes before the offset array */
+export const MULTIFD_RAM_PACKET_FIXED = (fixedSize(MultifdPacketHeader) ?? 0) + (fixedSize(MultifdRamPacketBody) ?? 0);
 /** the offset array holds 512 KiB worth of pages, whatever the page size */
 export const MULTIFD_PACKET_BYTES_OF_PAGES = 512 * 1024;
 
@@ -65,3 +66,17 @@ export const MultifdDeviceStateBody = [
   { name: 'instanceId', type: 'be32' },
   { name: 'nextPacketSize', type: 'be32' },
 ] as const satisfies Layout;
+
+const HEADER_SIZE = fixedSize(MultifdPacketHeader) ?? 0;
+const DEVICE_STATE_FIXED = HEADER_SIZE + (fixedSize(MultifdDeviceStateBody) ?? 0);
+type Names<L extends Layout> = L[number]['name'];
+
+/** Where each field of a packet sits from the packet's first byte: what diagnostics point at. */
+export const MultifdOffset = {
+  init: (name: Names<typeof MultifdInit>): number => fieldOffset(MultifdInit, name),
+  header: (name: Names<typeof MultifdPacketHeader>): number => fieldOffset(MultifdPacketHeader, name),
+  ram: (name: Names<typeof MultifdRamPacketBody>): number => HEADER_SIZE + fieldOffset(MultifdRamPacketBody, name),
+  deviceState: (name: Names<typeof MultifdDeviceStateBody>): number => HEADER_SIZE + fieldOffset(MultifdDeviceStateBody, name),
+  /** the first byte after a device-state packet's fixed part: its payload */
+  deviceStatePayload: DEVICE_STATE_FIXED,
+} as const;

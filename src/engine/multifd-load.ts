@@ -9,14 +9,18 @@ import {
   MULTIFD_COMPRESSION_FLAG,
   MULTIFD_FLAG_COMPRESSION_MASK,
   MULTIFD_PACKET_BYTES_OF_PAGES,
+  MULTIFD_RAM_PACKET_FIXED,
   MULTIFD_VERSION,
   MultifdFlag,
+  MultifdOffset,
 } from '../../grammar/multifd.js';
+import { fieldOffset } from '../../grammar/layout.js';
 import {
   isVfioIdstr,
   VFIO_DEVICE_STATE_CONFIG_STATE,
   VFIO_DEVICE_STATE_IDX_INVALID,
   VFIO_DEVICE_STATE_PACKET_VER_CURRENT,
+  VfioDeviceStatePacketHeader,
   VfioTag,
 } from '../../grammar/vfio.js';
 import { StreamError, hex } from '../errors.js';
@@ -93,15 +97,15 @@ export class MultifdJoin {
           case 'multifd_init': {
             const f = rec.fields;
             const id = f.id;
-            if (f.version !== MULTIFD_VERSION) this.report('multifd/init-version', ch.name, 4, 'MultiFDInit', `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`);
-            if (id > this.channelCount) this.report('multifd/init-id', ch.name, 24, 'MultiFDInit', `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`);
+            if (f.version !== MULTIFD_VERSION) this.report('multifd/init-version', ch.name, MultifdOffset.init('version'), 'MultiFDInit', `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`);
+            if (id > this.channelCount) this.report('multifd/init-id', ch.name, MultifdOffset.init('id'), 'MultiFDInit', `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`);
             const dup = this.ids.get(id);
-            if (dup) this.report('multifd/init-id-duplicate', ch.name, 24, 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
+            if (dup) this.report('multifd/init-id-duplicate', ch.name, MultifdOffset.init('id'), 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
             this.ids.set(id, ch.name);
             const uuid = f.uuid;
             const want = m?.uuid ?? this.uuid;
             if (want && Buffer.compare(Buffer.from(want), Buffer.from(uuid)) !== 0) {
-              this.report('multifd/init-uuid', ch.name, 8, 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
+              this.report('multifd/init-uuid', ch.name, MultifdOffset.init('uuid'), 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
             }
             this.uuid ??= uuid;
             break;
@@ -113,22 +117,22 @@ export class MultifdJoin {
             const f = rec.fields;
             const at = rec.offset;
             const flags = h.flags;
-            if (h.version !== MULTIFD_VERSION) this.report('multifd/packet-version', ch.name, at + 4, where(at), `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`);
+            if (h.version !== MULTIFD_VERSION) this.report('multifd/packet-version', ch.name, at + MultifdOffset.header('version'), where(at), `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`);
             // the compression method is checked where pages are decompressed: packets with normal pages
             const comp = flags & MULTIFD_FLAG_COMPRESSION_MASK;
             if (f.normalPages === 0) {
               // SYNC-only packets carry no method bits
             } else if (this.compression === undefined) this.compression = comp;
-            else if (comp !== this.compression) this.report('multifd/compression', ch.name, at + 8, where(at), `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`);
+            else if (comp !== this.compression) this.report('multifd/compression', ch.name, at + MultifdOffset.header('flags'), where(at), `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`);
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
             // stale one: a broken sequence is worth a warning, not a refusal.
             const num = f.packetNum;
             const empty = f.normalPages + (zeroPagesKnown ? f.zeroPages : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
             if (!empty) {
-              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`);
+              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + MultifdOffset.ram('packetNum'), where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`);
               const other = this.packetNums.get(num);
-              if (other) this.report('multifd/packet-num', ch.name, at + 24, where(at), `packet_num ${num} also used on ${other}`);
+              if (other) this.report('multifd/packet-num', ch.name, at + MultifdOffset.ram('packetNum'), where(at), `packet_num ${num} also used on ${other}`);
               this.packetNums.set(num, ch.name);
               lastNum = num;
             }
@@ -136,19 +140,19 @@ export class MultifdJoin {
             const normal = f.normalPages;
             // zero_pages exists from 9.0; older destinations read those bytes as unused[]
             const zero = zeroPagesKnown ? f.zeroPages : 0;
-            if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + 12, where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
-            if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + 16, where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
-            if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + 32, where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
+            if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + MultifdOffset.ram('pagesAlloc'), where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
+            if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + MultifdOffset.ram('normalPages'), where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
+            if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + MultifdOffset.ram('zeroPages'), where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
             if (normal + zero > 0 && m) {
               const name = cString(f.ramblock.subarray(0, 255));
               const used = m.ramBlocks.get(name);
-              if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + 64, where(at), `multifd: unknown ram block ${name}`);
+              if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + MultifdOffset.ram('ramblock'), where(at), `multifd: unknown ram block ${name}`);
               else {
                 const dv = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
                 for (let i = 0; i < Math.min(normal + zero, pageCount); i++) {
                   const off = Number(dv.getBigUint64(i * 8));
                   if (off > used - this.pageSize) {
-                    this.report('multifd/offset', ch.name, at + 320 + i * 8, where(at), `multifd: offset too long ${off} (max ${used - this.pageSize}) in ${name}`);
+                    this.report('multifd/offset', ch.name, at + MULTIFD_RAM_PACKET_FIXED + i * 8, where(at), `multifd: offset too long ${off} (max ${used - this.pageSize}) in ${name}`);
                     break;
                   }
                 }
@@ -165,18 +169,18 @@ export class MultifdJoin {
             const instance = rec.fields.instanceId;
             const key = instance ? `${idstr} (instance ${instance})` : idstr;
             device = { key, idstr, at };
-            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + 8, where(at), 'multifd: received SYNC device state packet');
-            if (rec.fields.nextPacketSize === 0) this.report('multifd/device-state-empty', ch.name, at + 272, where(at), 'multifd: received empty device state packet');
-            if (raw[255] !== 0) this.report('multifd/device-state-idstr', ch.name, at + 12 + 255, where(at), 'unterminated multifd device state idstr');
+            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + MultifdOffset.header('flags'), where(at), 'multifd: received SYNC device state packet');
+            if (rec.fields.nextPacketSize === 0) this.report('multifd/device-state-empty', ch.name, at + MultifdOffset.deviceState('nextPacketSize'), where(at), 'multifd: received empty device state packet');
+            if (raw[255] !== 0) this.report('multifd/device-state-idstr', ch.name, at + MultifdOffset.deviceState('idstr') + 255, where(at), 'unterminated multifd device state idstr');
             const known = this.main ? this.main.vfioDevices().find((d) => d.idstr === idstr) : { idstr };
             if (!known) {
-              this.report('multifd/device-state-unknown', ch.name, at + 12, where(at), `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`);
+              this.report('multifd/device-state-unknown', ch.name, at + MultifdOffset.deviceState('idstr'), where(at), `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`);
               device = undefined;
             } else if (this.main && !this.main.doesMultifdTransfer) {
               this.report('vfio/device-state-not-multifd', ch.name, at, where(at), `${idstr}: got device state packet but not doing multifd transfer`);
               device = undefined;
             } else if (isVfioIdstr(idstr) && rec.fields.nextPacketSize < 12 && rec.fields.nextPacketSize > 0) {
-              this.report('vfio/buffer-too-short', ch.name, at + 276, where(at), `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`);
+              this.report('vfio/buffer-too-short', ch.name, at + MultifdOffset.deviceStatePayload, where(at), `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`);
               device = undefined;
             }
             break;
@@ -190,7 +194,7 @@ export class MultifdJoin {
               break;
             }
             if (rec.idx === VFIO_DEVICE_STATE_IDX_INVALID) {
-              this.report('vfio/buffer-index-invalid', ch.name, rec.offset + 4, where(at), `${idstr}: packet index is invalid`);
+              this.report('vfio/buffer-index-invalid', ch.name, rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'), where(at), `${idstr}: packet index is invalid`);
               break;
             }
             let dev = this.devices.get(key);
@@ -199,7 +203,7 @@ export class MultifdJoin {
               this.devices.set(key, dev);
             }
             if (dev.buffers.has(rec.idx)) {
-              this.report('vfio/buffer-duplicate', ch.name, rec.offset + 4, where(at), `${idstr}: state buffer ${rec.idx} already filled`);
+              this.report('vfio/buffer-duplicate', ch.name, rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'), where(at), `${idstr}: state buffer ${rec.idx} already filled`);
               break;
             }
             // the buffer's data follows this header: remember where, for extraction

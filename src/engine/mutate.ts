@@ -2,6 +2,7 @@
  * Edits that turn a valid generated stream into one that breaks a single loader rule.
  * They work on records, so every edited stream is still encoded by the one encoder.
  */
+import { MultifdFlag } from '../../grammar/multifd.js';
 import { VfioTag, type VfioTagName } from '../../grammar/vfio.js';
 import type { MainRecord } from '../codec/records.js';
 import type { MultifdRecord } from '../multifd/records.js';
@@ -122,7 +123,7 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
       if (pk.kind !== 'multifd_device_state') break;
       const i = channels[pick.ch].indexOf(pk);
       if (m.op === 'multifdSyncDeviceState') {
-        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: pk.header.flags | 0x01 } };
+        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: pk.header.flags | MultifdFlag.MULTIFD_FLAG_SYNC } };
       } else {
         const idstr = pk.fields.idstr.slice();
         if (m.op === 'multifdRenameDevice') idstr.set(Buffer.from('0000:00:09.0/vfio'));

@@ -1,3 +1,4 @@
+import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
 import type { MultifdRecord } from './records.js';
 import { cString } from './codec.js';
 
@@ -21,8 +22,8 @@ export class MultifdSummary {
       case 'multifd_packet': {
         this.packets++;
         const flags = rec.header.flags;
-        if (flags & 0x01) this.syncPackets++;
-        this.compression = flags & 0x3e;
+        if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.syncPackets++;
+        this.compression = flags & MULTIFD_FLAG_COMPRESSION_MASK;
         this.normalPages += rec.fields.normalPages;
         this.zeroPages += rec.fields.zeroPages;
         this.lastDevice = undefined;
