@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MainRecord, SectionItemRecord } from '../src/codec/records.js';
+import type { MainRecord, SectionItemRecord } from '../src/model/records.js';
 import { encodeRecords } from '../src/codec/open.js';
 import { AnalyzeDump } from '../src/formats/analyze.js';
 import { MemorySink } from '../src/io/sink.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MainRecord } from '../src/codec/records.js';
+import type { MainRecord } from '../src/model/records.js';
 import { decodeFile, fixtureIndex, REAL } from './helpers.js';
 import { join } from 'node:path';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fuzz, TargetRejectsSeedError, type FuzzSeed } from '../src/fuzz/run.js';
 import { lengthFields, mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
-import type { MainRecord } from '../src/codec/records.js';
+import type { MainRecord } from '../src/model/records.js';
 import { openMainStream } from '../src/codec/open.js';
 import { BufferSource } from '../src/io/source.js';
 import { REAL, ROOT } from './helpers.js';

@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MainChannelDecoder } from '../src/codec/decode.js';
 import { openMainStream } from '../src/codec/open.js';
-import type { MainRecord } from '../src/codec/records.js';
-import { StreamError } from '../src/errors.js';
+import type { MainRecord } from '../src/model/records.js';
+import { StreamError } from '../src/model/errors.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRuleId } from '../grammar/rules.js';
 import { openMainStream } from '../src/codec/open.js';
-import type { MainRecord } from '../src/codec/records.js';
+import type { MainRecord } from '../src/model/records.js';
 import { validateMain } from '../src/engine/validate.js';
 import { lengthFields, readBeField, withField, type LengthField } from '../src/fuzz/mutators.js';
 import type { ByteSource } from '../src/io/source.js';

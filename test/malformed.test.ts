@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { StreamError } from '../src/errors.js';
+import { StreamError } from '../src/model/errors.js';
 import { decodeBytes, REAL, ROOT } from './helpers.js';
 
 /**

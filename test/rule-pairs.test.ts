@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { RULES, type RuleId } from '../grammar/rules.js';
 import { generate } from '../src/cli/gen.js';
 import { encodeToBytes, openMainStream } from '../src/codec/open.js';
-import type { MainRecord } from '../src/codec/records.js';
-import type { VmstateNode } from '../src/vmstate/nodes.js';
+import type { MainRecord } from '../src/model/records.js';
+import type { VmstateNode } from '../src/model/vmstate-nodes.js';
 import { parseVmDescription } from '../src/vmstate/vmdesc.js';
 import type { LoadOptions } from '../src/engine/load.js';
 import type { Scenario } from '../src/engine/scenario.js';
@@ -14,7 +14,7 @@ import type { OpenOptions } from '../src/codec/open.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import type { MultifdRecord } from '../src/multifd/records.js';
+import type { MultifdRecord } from '../src/model/multifd-records.js';
 import { REAL, ROOT } from './helpers.js';
 
 /**

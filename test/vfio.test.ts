@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../src/cli/gen.js';
 import { roundtripSource } from '../src/codec/open.js';
-import type { MainRecord } from '../src/codec/records.js';
+import type { MainRecord } from '../src/model/records.js';
 import type { LoadOptions } from '../src/engine/load.js';
 import type { Scenario } from '../src/engine/scenario.js';
 import { validateMain } from '../src/engine/validate.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
-import type { VmstateRecord } from '../src/codec/records.js';
+import type { VmstateRecord } from '../src/model/records.js';
 import { AnalyzeDump } from '../src/formats/analyze.js';
 import { BufferSource } from '../src/io/source.js';
 import { be32, EOF, footer, full, HEADER, stream, u8, vmdesc } from './bytes.js';

@@ -1,11 +1,12 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MIGRATION_CAPABILITIES } from '../../grammar/capabilities.js';
 import { readFileSync } from 'node:fs';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { FileSource } from '../io/source.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { warnLine } from './errors.js';
+import { ioErrorWords } from './io-words.js';
 
 export interface StreamCliOptions {
   vmsd?: string;
@@ -46,24 +47,6 @@ export function printWarnings(s: OpenedStream, max = 20): void {
   if (ws.length > max) warnLine(`${ws.length - max} more warnings`);
 }
 
-const IO_WORDS: Record<string, string> = {
-  ENOENT: 'no such file or directory',
-  EISDIR: 'is a directory (give a stream file)',
-  ENOTDIR: 'a part of the path is not a directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOSPC: 'no space left on the device',
-  EROFS: 'read-only file system',
-  EEXIST: 'already exists',
-  EMFILE: 'too many open files',
-  ENAMETOOLONG: 'file name too long',
-};
-
-/** An I/O error in words: "no such file or directory" rather than ENOENT. */
-export function ioErrorWords(err: NodeJS.ErrnoException): string {
-  return (err.code && IO_WORDS[err.code]) ?? err.code ?? err.message;
-}
-
 /** A repeatable option's parser: each use appends its value. */
 export function collectValue(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -77,3 +60,16 @@ export function collectCapability(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
+/** Shared options that describe what the stream alone does not say. */
+export function streamOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--vmsd <file>', 'vmdescription JSON to decode device sections with (instead of the stream\'s own)'))
+    .addOption(new Option('--page-size <bytes>', 'TARGET_PAGE_SIZE when the stream does not carry target-page-bits').argParser(parsePositiveInt))
+    .addOption(new Option('--capability <name>', 'destination capability (QEMU name), repeatable').argParser(collectCapability).default([]));
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 512 || n > 1 << 30 || (n & (n - 1)) !== 0) throw new InvalidArgumentError('a power of two from 512 to 2^30 (x86: 4096)');
+  return n;
+}

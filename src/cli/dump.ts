@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MainRecord } from '../codec/records.js';
-import { StreamError, UsageError } from '../errors.js';
+import type { MainRecord } from '../model/records.js';
+import { StreamError, UsageError } from '../model/errors.js';
 import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
 import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.js';
 import { pyDumps, pyDumpsJson } from '../formats/pyjson.js';
@@ -20,13 +20,12 @@ function vmDescriptionText(json: string): string {
   parseVmDescription(json);
   return pyDumpsJson(json);
 }
-import { collectValue, openFromCli, openSource, printWarnings, type StreamCliOptions } from './common.js';
+import { collectValue, openFromCli, openSource, printWarnings, streamOptions, type StreamCliOptions } from './common.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { FileSource } from '../io/source.js';
 import { reportError, warnLine, setExitCode } from './errors.js';
-import { streamOptions } from './main.js';
 import { TextOut } from './output.js';
 
 interface DumpOptions extends StreamCliOptions {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodeRecords } from '../codec/open.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { readIr } from '../formats/ir.js';
 import { FileSink } from '../io/sink.js';
 import { FileSource } from '../io/source.js';

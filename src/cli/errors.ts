@@ -1,8 +1,8 @@
 import chalk from 'chalk';
 import { CommanderError } from 'commander';
-import { StreamError, UsageError } from '../errors.js';
+import { StreamError, UsageError } from '../model/errors.js';
 import { OutputClosedError } from '../io/write-all.js';
-import { ioErrorWords } from './common.js';
+import { ioErrorWords } from './io-words.js';
 
 /** What a shell reports for a process killed by SIGPIPE: the reader closed our output. */
 export const EXIT_OUTPUT_CLOSED = 141;

@@ -1,7 +1,7 @@
 import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { setExitCode } from './errors.js';
 import { collectCapability } from './common.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { applyMutations } from '../engine/mutate.js';
 import { save } from '../engine/save.js';
 import type { Scenario } from '../engine/scenario.js';

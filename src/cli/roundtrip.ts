@@ -2,7 +2,7 @@ import { printStdout } from './output.js';
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripSource } from '../codec/open.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { reportError, setExitCode } from './errors.js';
 import { openSource } from './common.js';
 

@@ -1,13 +1,12 @@
 import { printStdout } from './output.js';
 import type { Command } from 'commander';
-import { StreamError } from '../errors.js';
+import { StreamError } from '../model/errors.js';
 import { StreamSummary } from '../formats/summary.js';
-import { openFromCli, openSource, type StreamCliOptions } from './common.js';
+import { openFromCli, openSource, streamOptions, type StreamCliOptions } from './common.js';
 import { decodeSideChannel, detectChannelKind } from '../codec/channels.js';
 import { StreamReader } from '../io/reader.js';
 import { MultifdSummary } from '../multifd/summary.js';
 import { reportError, setExitCode } from './errors.js';
-import { streamOptions } from './main.js';
 
 export function registerStats(program: Command): void {
   const cmd = program

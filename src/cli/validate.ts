@@ -1,11 +1,10 @@
 import { printStdout } from './output.js';
 import { Command, Option } from 'commander';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../model/errors.js';
 import { NEWEST_QEMU } from '../engine/load.js';
 import { validateMain, validateMultifdChannel } from '../engine/validate.js';
 import { detectChannelKind } from '../codec/channels.js';
-import { collectValue, openSource, readVmsdOption } from './common.js';
-import { streamOptions } from './main.js';
+import { collectValue, openSource, readVmsdOption, streamOptions } from './common.js';
 import { setExitCode } from './errors.js';
 
 interface ValidateOptions {

@@ -8,13 +8,14 @@ import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import type { ByteSource } from '../io/source.js';
 import { decodeMultifdChannel, encodeMultifdRecord } from '../multifd/codec.js';
-import type { MultifdRecord } from '../multifd/records.js';
-import { decodeReturnPath, encodeReturnPathRecord, type ReturnPathRecord } from '../returnpath/codec.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
+import { decodeReturnPath, encodeReturnPathRecord } from '../returnpath/codec.js';
+import type { ReturnPathRecord } from '../model/returnpath-records.js';
+import { isMultifdRecord, type AnyRecord, type ChannelKind } from '../model/channel-records.js';
 import { MainChannelEncoder } from './encode.js';
-import type { MainRecord } from './records.js';
+import type { MainRecord } from '../model/records.js';
 
-export type ChannelKind = 'main' | 'multifd' | 'return-path';
-export type AnyRecord = MainRecord | MultifdRecord | ReturnPathRecord;
+export type { AnyRecord, ChannelKind };
 
 /** What a capture is, from its first bytes as QEMU's destination decides: QEVM or the multifd magic. */
 export function detectChannelKind(src: ByteSource): ChannelKind | undefined {
@@ -35,12 +36,6 @@ export function decodeSideChannel(kind: 'return-path', r: StreamReader, pageSize
 export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord>;
 export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord> {
   return kind === 'multifd' ? decodeMultifdChannel(r, pageSize) : decodeReturnPath(r);
-}
-
-const MULTIFD_KINDS: ReadonlySet<string> = new Set<MultifdRecord['kind']>(['multifd_init', 'multifd_packet', 'multifd_device_state', 'multifd_vfio_buffer', 'multifd_payload']);
-
-export function isMultifdRecord(rec: AnyRecord): rec is MultifdRecord {
-  return MULTIFD_KINDS.has(rec.kind);
 }
 
 /** An encoder for records of any channel kind. */

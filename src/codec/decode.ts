@@ -27,7 +27,7 @@ import {
   SectionType,
   type SectionKind,
 } from '../../grammar/savevm.js';
-import { hex, StreamError } from '../errors.js';
+import { hex, StreamError } from '../model/errors.js';
 import { latin1, StreamReader } from '../io/reader.js';
 import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
@@ -45,7 +45,7 @@ import type {
   MainRecord,
   RamBlockRecord,
   SectionHeaderRecord,
-} from './records.js';
+} from '../model/records.js';
 import { scanForFooter } from './section-scan.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';

@@ -16,7 +16,7 @@ import type { StreamWriter } from '../io/sink.js';
 import { writeLayout } from '../layout/write.js';
 import { writeVmstateNode } from '../vmstate/encode.js';
 import { itemLayout } from '../sections/builtin.js';
-import type { MainRecord, MappedRamHeaderValue, RamRecord } from './records.js';
+import type { MainRecord, MappedRamHeaderValue, RamRecord } from '../model/records.js';
 
 /**
  * Writes Records back to bytes: the mirror of MainChannelDecoder. Byte-exact for every

@@ -1,4 +1,4 @@
-import { StreamError } from '../errors.js';
+import { StreamError } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { CompareSink, MemorySink, StreamWriter, type ByteSink } from '../io/sink.js';
 import { FileSource, type ByteSource } from '../io/source.js';
@@ -6,7 +6,7 @@ import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
 import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
 import { ChannelEncoder, decodeSideChannel, resolveChannelKind, type AnyRecord, type ChannelKind } from './channels.js';
-import type { DecodeWarning, MainRecord } from './records.js';
+import type { DecodeWarning, MainRecord } from '../model/records.js';
 
 export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'> {
   /** a vmdescription to use instead of the stream's own (--vmsd FILE) */

@@ -9,12 +9,12 @@ import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_VERSION } f
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
 import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_SWITCHOVER_START } from '../../grammar/savevm.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
 import { builtinByIdstr } from '../sections/builtin.js';
 import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
-import { hex, StreamError } from '../errors.js';
-import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
+import { hex, StreamError } from '../model/errors.js';
+import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from './version.js';
 import { intField } from '../layout/fields.js';

@@ -4,8 +4,8 @@
  */
 import { MultifdFlag } from '../../grammar/multifd.js';
 import { VfioTag, type VfioTagName } from '../../grammar/vfio.js';
-import type { MainRecord } from '../codec/records.js';
-import type { MultifdRecord } from '../multifd/records.js';
+import type { MainRecord } from '../model/records.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import type { Mutation, RecordMatch } from './scenario.js';
 import type { SavedStream } from './save.js';
 

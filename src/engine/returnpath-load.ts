@@ -4,11 +4,11 @@
  * §4.3, vfio-and-multifd.md §7).
  */
 import { MIG_RP_MSG_PONG, MIG_RP_MSG_REQ_PAGES, MIG_RP_MSG_REQ_PAGES_ID, MIG_RP_MSG_SHUT, MIG_RP_MSG_SWITCHOVER_ACK } from '../../grammar/savevm.js';
-import { hex, StreamError } from '../errors.js';
+import { hex, StreamError } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { decodeReturnPath } from '../returnpath/codec.js';
 import type { ReferenceLoader } from './load.js';
-import { diagnosticFromStreamError, type Diagnostic } from '../diagnostic.js';
+import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import type { ChannelInput } from './multifd-load.js';
 

@@ -27,9 +27,9 @@ import {
   VfioTag,
   type VfioTagName,
 } from '../../grammar/vfio.js';
-import type { MainRecord, VfioPciConfigRecord } from '../codec/records.js';
+import type { MainRecord, VfioPciConfigRecord } from '../model/records.js';
 import { encodeToBytes } from '../codec/open.js';
-import type { MultifdRecord } from '../multifd/records.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
 import { versionAtLeast } from './version.js';
 

@@ -1,5 +1,5 @@
 import { openMainStream, type OpenOptions } from '../codec/open.js';
-import { StreamError } from '../errors.js';
+import { StreamError } from '../model/errors.js';
 import type { ByteSource } from '../io/source.js';
 import { ReferenceLoader, type Diagnostic, type LoadOptions } from './load.js';
 import { MultifdJoin, type ChannelInput } from './multifd-load.js';

@@ -4,13 +4,13 @@
  * renders them, RAM as "section sizes" (+ "memory" for --ram hex).
  * Where the script gives up (commands, XBZRLE, undescribed sections), this keeps going.
  */
-import type { MainRecord } from '../codec/records.js';
-import { StreamError } from '../errors.js';
+import type { MainRecord } from '../model/records.js';
+import { StreamError } from '../model/errors.js';
 import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/decode.js';
-import type { VmstateElement, VmstateNode } from '../vmstate/nodes.js';
+import type { VmstateElement, VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';
 import { VfioSectionDump } from './vfio-dump.js';

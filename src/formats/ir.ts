@@ -6,8 +6,8 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { AnyRecord, ChannelKind } from '../codec/channels.js';
-import type { DecodeWarning } from '../codec/records.js';
-import type { StreamError } from '../errors.js';
+import type { DecodeWarning } from '../model/records.js';
+import type { StreamError } from '../model/errors.js';
 import { readAt, type ByteSource } from '../io/source.js';
 
 export const IR_FORMAT = 'migstream-ir';

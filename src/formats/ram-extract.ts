@@ -7,7 +7,7 @@ import { makeDirs } from '../io/make-dirs.js';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 import { applyXbzrle } from '../ram/xbzrle.js';
 
 export class RamExtractor {

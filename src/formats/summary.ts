@@ -1,5 +1,5 @@
 /** `dump --format summary` and `stats`: what a stream holds, per section and per RAMBlock. */
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 
 export interface SectionStats {
   idstr: string;

@@ -2,7 +2,7 @@
  * VFIO sections in the analyze-style dump (analyze-migration.py cannot read them): per
  * section, the tag sequence, data chunk sizes and totals, and the decoded PCI config.
  */
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 import { msixVectors } from '../vfio/pci-config.js';
 import type { PyValue } from './pyjson.js';
 

@@ -7,7 +7,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { makeDirs } from '../io/make-dirs.js';
 import { join } from 'node:path';
 import { isVfioIdstr } from '../../grammar/vfio.js';
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 import { encodeToBytes } from '../codec/open.js';
 
 export function deviceFileStem(idstr: string): string {

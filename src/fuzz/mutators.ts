@@ -6,8 +6,8 @@
 import { RamFlag } from '../../grammar/ram.js';
 import { MIG_CMD, SectionType } from '../../grammar/savevm.js';
 import { VfioTag } from '../../grammar/vfio.js';
-import type { MainRecord } from '../codec/records.js';
-import { hex } from '../errors.js';
+import type { MainRecord } from '../model/records.js';
+import { hex } from '../model/errors.js';
 
 export class Prng {
   private x: number;

@@ -10,10 +10,10 @@ import { makeDirs } from '../io/make-dirs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMainStream } from '../codec/open.js';
-import type { MainRecord } from '../codec/records.js';
+import type { MainRecord } from '../model/records.js';
 import type { LoadOptions } from '../engine/load.js';
 import { validateMain } from '../engine/validate.js';
-import { StreamError } from '../errors.js';
+import { StreamError } from '../model/errors.js';
 import { BufferSource } from '../io/source.js';
 import { mutate, Prng } from './mutators.js';
 

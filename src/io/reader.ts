@@ -1,4 +1,4 @@
-import { StreamError, type StreamErrorCode } from '../errors.js';
+import { StreamError, type StreamErrorCode } from '../model/errors.js';
 import type { ByteSource } from './source.js';
 
 const DEFAULT_CAPACITY = 1 << 22; // 4 MiB: large reads, few syscalls

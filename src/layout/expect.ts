@@ -1,6 +1,6 @@
 import type { LayoutField } from '../../grammar/layout.js';
 import type { StreamErrorCode } from '../../grammar/rules.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 
 /** What a field's `expect` says about a value read for it: nothing, or the error to report. */
 export interface ExpectMismatch {

@@ -8,12 +8,12 @@ import {
   MultifdPacketHeader,
   MultifdRamPacketBody,
 } from '../../grammar/multifd.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { compileLayout } from '../layout/parser.js';
 import { writeLayout } from '../layout/write.js';
-import type { MultifdRecord } from './records.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import { isVfioIdstr, VfioDeviceStatePacketHeader } from '../../grammar/vfio.js';
 
 /** A NUL-padded C string field (idstr[256]) as latin1. */

@@ -1,5 +1,5 @@
 import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
-import type { MultifdRecord } from './records.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import { cString } from './codec.js';
 
 /** Per-channel figures for `dump --format summary` of a multifd capture. */

@@ -5,25 +5,14 @@ import {
   ReturnPathHeader,
   rpMessageByValue,
 } from '../../grammar/savevm.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
 import type { LayoutValue } from '../layout/types.js';
-import type { RecordBase } from '../codec/records.js';
+import type { ReturnPathRecord } from '../model/returnpath-records.js';
 
-export interface ReturnPathRecord extends RecordBase {
-  kind: 'rp_message';
-  type: number;
-  name: string;
-  len: number;
-  fields?: LayoutValue;
-  /** payload of a message type QEMU does not define */
-  data?: Uint8Array;
-  /** RECV_BITMAP: the bitmap that follows the message, and its end marker */
-  bitmap?: { size: bigint; data: Uint8Array; ending: bigint };
-}
 
 /** Decodes a return-path capture (destination -> source). */
 export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> {

@@ -14,7 +14,7 @@ import {
   StattrFlag,
   type BuiltinSectionGrammar,
 } from '../../grammar/sections.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
 import { bigintField, intField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';

@@ -1,9 +1,9 @@
 import { RAMFB_CFG_SIZE, VFIO_DISPLAY_SUBSECTION, vfioTagByValue } from '../../grammar/vfio.js';
 import { SubsectionHeader } from '../../grammar/configuration.js';
 import { readLayout } from '../layout/read.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
-import type { MainRecord, VfioTagRecord } from '../codec/records.js';
+import type { MainRecord, VfioTagRecord } from '../model/records.js';
 import { fitPciConfig } from './pci-config.js';
 
 /** Upper bound of a VFIOPCIDevice state: version, 4 KiB config, irq state, 2048 MSI-X vectors, subsection. */

@@ -1,7 +1,7 @@
 import { SectionType } from '../../grammar/savevm.js';
-import { hex } from '../errors.js';
+import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
-import type { VmstateElement, VmstateField, VmstateNode, VmstateSubsection } from './nodes.js';
+import type { VmstateElement, VmstateField, VmstateNode, VmstateSubsection } from '../model/vmstate-nodes.js';
 import type { FieldDescription, VmsdDescription } from './vmdesc.js';
 
 /** Largest single field we read into memory; bigger ones come from a lying vmdescription. */

@@ -2,7 +2,7 @@ import { SectionType } from '../../grammar/savevm.js';
 import type { StreamWriter } from '../io/sink.js';
 import { SubsectionHeader } from '../../grammar/configuration.js';
 import { writeLayout } from '../layout/write.js';
-import type { VmstateNode } from './nodes.js';
+import type { VmstateNode } from '../model/vmstate-nodes.js';
 
 /** The mirror of readVmstate: fields, then subsections with their headers. */
 export function writeVmstateNode(w: StreamWriter, node: VmstateNode): void {

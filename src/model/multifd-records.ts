@@ -1,6 +1,6 @@
 import type { ValueOf } from '../../grammar/layout.js';
 import type { MultifdDeviceStateBody, MultifdInit, MultifdPacketHeader, MultifdRamPacketBody } from '../../grammar/multifd.js';
-import type { RecordBase } from '../codec/records.js';
+import type { RecordBase } from './records.js';
 
 export interface MultifdInitRecord extends RecordBase {
   kind: 'multifd_init';

@@ -10,7 +10,7 @@ import type { SectionKind } from '../../grammar/savevm.js';
 import type { VfioTagName } from '../../grammar/vfio.js';
 import type { LayoutValue, ValueOf } from '../../grammar/layout.js';
 import type { MappedRamHeader } from '../../grammar/ram.js';
-import type { VmstateNode } from '../vmstate/nodes.js';
+import type { VmstateNode } from './vmstate-nodes.js';
 
 export interface RecordBase {
   offset: number;

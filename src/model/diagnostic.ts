@@ -2,7 +2,7 @@
  * What the reference loader reports: one finding, named by a rule of the catalogue
  * (grammar/rules.ts), with where it is (channel, byte offset, section path).
  */
-import type { RuleId, RuleSeverity } from '../grammar/rules.js';
+import type { RuleId, RuleSeverity } from '../../grammar/rules.js';
 import type { StreamError } from './errors.js';
 
 export interface Diagnostic {

@@ -2,7 +2,7 @@
  * One error type for everything wrong with a stream: where (absolute byte offset and the
  * record/section path that led there), what was expected and what was found.
  */
-import type { StreamErrorCode } from '../grammar/rules.js';
+import type { StreamErrorCode } from '../../grammar/rules.js';
 
 export type { StreamErrorCode };
 
