@@ -20,7 +20,8 @@ const PAGE = 4096;
 
 /** A precopy-shaped stream: one RAMBlock of `bytes`, every page a normal PAGE record. */
 function generate(path: string, bytes: number): void {
-  const w = new StreamWriter(new FileSink(path), 1 << 22);
+  const sink = new FileSink(path);
+  const w = new StreamWriter(sink, 1 << 22);
   const enc = new MainChannelEncoder(w);
   enc.write({ kind: 'file_header', offset: 0, length: 8, magic: QEMU_VM_FILE_MAGIC, version: QEMU_VM_FILE_VERSION });
   enc.write({ kind: 'configuration', offset: 0, length: 0, machineType: 'pc-i440fx-11.1', subsections: [] });
@@ -41,12 +42,13 @@ function generate(path: string, bytes: number): void {
   enc.write({ kind: 'section_footer', offset: 0, length: 0, sectionId: 1 });
   enc.write({ kind: 'eof', offset: 0, length: 1 });
   enc.finish();
-  (w.sink as FileSink).close();
+  sink.close();
 }
 
 /** A VFIO stream whose stop-copy state is `bytes` long (one DEV_DATA_STATE), written as it is generated. */
 function generateVfio(path: string, bytes: number): void {
-  const w = new StreamWriter(new FileSink(path), 1 << 22);
+  const sink = new FileSink(path);
+  const w = new StreamWriter(sink, 1 << 22);
   const enc = new MainChannelEncoder(w);
   const base = save({ qemu: '8.0', vfio: [{ path: '0000:00:02.0', stopCopy: [1] }] }).main;
   const chunk = new Uint8Array(1 << 20).fill(0x5a);
@@ -57,7 +59,7 @@ function generateVfio(path: string, bytes: number): void {
     } else if (rec.kind !== 'vfio_data') enc.write(rec);
   }
   enc.finish();
-  (w.sink as FileSink).close();
+  sink.close();
 }
 
 function child(mode: string, path: string): void {
@@ -92,7 +94,7 @@ function child(mode: string, path: string): void {
 
 function main(): void {
   const [, , a1, a2, a3] = process.argv;
-  if (a1 === '--child') return child(a2, a3);
+  if (a1 === '--child') { child(a2, a3); return; }
   const gib = Number(a1 ?? '1');
   const path = a2 ?? join(tmpdir(), `migstream-bench-${gib}g.mig`);
   if (!existsSync(path)) {

@@ -378,7 +378,7 @@ describe('errors say what went wrong, with the path', () => {
   const paused11 = join(REAL, 'qemu-11.1', 'pc-paused.mig');
   const err = (args: string[]) => {
     const r = run(args);
-    return { code: r.code, stderr: r.stderr.toString() };
+    return { code: r.code, stderr: r.stderr };
   };
   it('a directory, a missing file', () => {
     expect(err(['dump', join(ROOT, 'fixtures')])).toEqual({ code: 2, stderr: `migstream: cannot open ${join(ROOT, 'fixtures')}: is a directory (give a stream file)\n` });

@@ -57,8 +57,8 @@ describe('fuzz', () => {
     expect(r.findings.every((f) => f.outcome === 'crash' && f.mutator === 'truncate')).toBe(true);
     // every crash says the same (killed by SIGSEGV): one finding, counting the runs
     expect(r.findings).toHaveLength(1);
-    expect(r.findings[0]!.count).toBe(r.outcomes.crash);
-    const f = r.findings[0]!;
+    expect(r.findings[0].count).toBe(r.outcomes.crash);
+    const f = r.findings[0];
     expect(existsSync(f.file!)).toBe(true);
     expect(readFileSync(f.file!).length).toBeLessThan(seeds[0].bytes.length);
     expect(JSON.parse(readFileSync(`${f.file}.json`, 'utf8')).what).toMatch(/^truncation at 0x/);

@@ -47,7 +47,7 @@ describe('libvirt save images', () => {
 
   it('an incomplete save (LibvirtQemudPart) decodes with a warning', () => {
     const s = openMainStream(new BufferSource(wrap(paused, { magic: 'LibvirtQemudPart' })));
-    [...s.records()];
+    for (const _ of s.records());
     expect(s.warnings.map((w) => w.message)).toContain('libvirt save image marked incomplete (LibvirtQemudPart)');
   });
 });

@@ -87,7 +87,7 @@ describe('lying lengths at every width', () => {
             try {
               r = validateMain(source, {});
             } catch (e) {
-              throw new Error(`${label}: internal error ${(e as Error).stack}`);
+              throw new Error(`${label}: internal error ${(e as Error).stack}`, { cause: e });
             }
             for (const d of r.diagnostics) expect(isRuleId(d.rule), `${label}: ${d.rule}`).toBe(true);
             // a claim of more bytes than the whole file holds cannot be true

@@ -116,7 +116,7 @@ const mfd = (i: number): Uint8Array => real(M.v, `${M.c}.multifd${i}.bin`);
 const mfdInput = (ch0: Uint8Array, ch1 = mfd(1), load: LoadOptions = {}): Input => ({ main: real(M.v, `${M.c}.mig`), load: { qemuVersion: M.v, capabilities: ['multifd'], ...load }, multifd: [ch0, ch1] });
 /** the first RAM packet with normal pages on a channel (multifd packets: 1344 bytes + pages, vfio-and-multifd.md §8.4) */
 function firstPagesPacket(b: Uint8Array): number {
-  const r = channelRecords(b).find((x) => x.kind === 'multifd_packet' && (x.fields.normalPages as number) > 0);
+  const r = channelRecords(b).find((x) => x.kind === 'multifd_packet' && (x.fields.normalPages) > 0);
   if (!r) throw new Error('no packet with pages');
   return r.offset;
 }
@@ -359,7 +359,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
   'multifd/sync-count': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 64 + 8, be32(0))), offset: mfd(0).length, path: 'multifd channel 0', channel: 'channel0' }),
   // the second packet on channel 0 repeats the first one's packet_num (be64 at +24)
   'multifd/packet-num': () => {
-    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages as number) > 0);
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages) > 0);
     const [a, b] = [packets[0].offset, packets[1].offset];
     return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)])), offset: b + 24, path: `multifd channel 0 > packet @0x${b.toString(16)}`, channel: 'channel0' };
   },
@@ -609,7 +609,7 @@ describe('every rule of the catalogue has a breaking input and a clean neighbour
   });
 
   for (const spec of RULES) {
-    it(`${spec.id}`, () => {
+    it(spec.id, () => {
       const make = PAIRS[spec.id];
       expect(make, `no pair for ${spec.id}`).toBeDefined();
       const pair = make();
@@ -778,7 +778,7 @@ function edgeTests(title: string, cases: readonly EdgeCase[]): void {
         const r = validateInput(c.input());
         expect([...new Set(r.diagnostics.map((d) => d.rule))].sort()).toEqual([...c.rules].sort());
         expect(r.valid).toBe(c.rules.length === 0);
-        if (c.offset) expect(r.diagnostics[0]!.offset).toBe(c.offset());
+        if (c.offset) expect(r.diagnostics[0].offset).toBe(c.offset());
       });
     }
   });
@@ -815,7 +815,7 @@ function withConfigBuffer(edit: (data: Uint8Array) => Uint8Array): Input {
     const recs = channelRecords(b);
     const out: MultifdRecord[] = [];
     for (let i = 0; i < recs.length; i++) {
-      const r = recs[i]!;
+      const r = recs[i];
       const next = recs[i + 1];
       if (r.kind === 'multifd_device_state' && next?.kind === 'multifd_vfio_buffer' && (next.flags & 1) === 1) {
         let j = i + 2;
@@ -948,8 +948,8 @@ describe('a lone multifd channel (validate CHANNEL, no main stream)', () => {
     expect(bad.diagnostics.map((d) => d.rule)).toEqual(['multifd/packet-version']);
   });
   it('a warning alone leaves it valid', () => {
-    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages as number) > 0);
-    const [a, b] = [packets[0]!.offset, packets[1]!.offset];
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages) > 0);
+    const [a, b] = [packets[0].offset, packets[1].offset];
     const r = validateMultifdChannel({ name: 'ch', source: new BufferSource(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)]), 'ch') });
     expect(r.diagnostics.map((d) => d.rule)).toContain('multifd/packet-num');
     expect(r.valid).toBe(true);

@@ -35,7 +35,7 @@ export function registerEncode(program: Command): void {
         throw new UsageError(`cannot encode ${irPath}: ${(e as Error).message}`);
       } finally {
         sink.close();
-        (src as FileSource | undefined)?.close();
+        (src)?.close();
       }
       // the IR of an invalid stream: what was decoded is written, and the stream is still invalid
       const err = ir.trailer().error as { offset?: number; expected?: string; found?: string } | undefined;

@@ -13,7 +13,6 @@ import { decodeReturnPath, encodeReturnPathRecord } from '../returnpath/codec.js
 import type { ReturnPathRecord } from '../model/returnpath-records.js';
 import { isMultifdRecord, type AnyRecord, type ChannelKind } from '../model/channel-records.js';
 import { MainChannelEncoder } from './encode.js';
-import type { MainRecord } from '../model/records.js';
 
 export type { AnyRecord, ChannelKind };
 

@@ -31,14 +31,12 @@ import { hex, StreamError } from '../model/errors.js';
 import { latin1, StreamReader } from '../io/reader.js';
 import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
-import type { LayoutValue } from '../layout/types.js';
 import { readVmstate } from '../vmstate/decode.js';
 import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
 import { BufferSource } from '../io/source.js';
 import { LIBVIRT_SAVE_FIELDS, LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION } from '../../grammar/libvirt.js';
 import type {
   LibvirtHeaderRecord,
-  MappedRamHeaderValue,
   CommandRecord,
   ConfigurationSubsectionValue,
   DecodeWarning,

@@ -17,7 +17,7 @@ import { hex, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from './version.js';
-import { intField } from '../layout/fields.js';
+import { intField, stringField } from '../layout/fields.js';
 
 export type { Diagnostic };
 
@@ -264,7 +264,7 @@ export class ReferenceLoader {
     const source = new Set<string>();
     for (const s of rec.subsections) {
       const list = s.fields.capabilities;
-      if (Array.isArray(list)) for (const c of list) source.add(String(c.name));
+      if (Array.isArray(list)) for (const c of list) source.add(stringField(c, 'name'));
     }
     for (const c of VALIDATED_CAPABILITIES) {
       if (source.has(c) && !this.caps.has(c)) this.report('savevm/configuration-capabilities', rec.offset, `Capability ${c} is on in the source but off in the destination (configuration_validate_capabilities)`);

@@ -3,6 +3,7 @@
  * source_return_path_thread and the destination's senders behave (savevm-main-channel.md
  * §4.3, vfio-and-multifd.md §7).
  */
+import { optionalIntField } from '../layout/fields.js';
 import { MIG_RP_MSG_PONG, MIG_RP_MSG_REQ_PAGES, MIG_RP_MSG_REQ_PAGES_ID, MIG_RP_MSG_SHUT, MIG_RP_MSG_SWITCHOVER_ACK } from '../../grammar/savevm.js';
 import { hex, StreamError } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
@@ -24,14 +25,17 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
     for (const m of decodeReturnPath(new StreamReader(ch.source))) {
       if (shutAt !== undefined) report('return-path/shut-not-last', m.offset, `${m.name} after MIG_RP_MSG_SHUT (at ${hex(shutAt)}): the source stops reading at SHUT`);
       switch (m.type) {
-        case MIG_RP_MSG_SHUT:
+        case MIG_RP_MSG_SHUT: {
           shutAt = m.offset;
-          if (m.fields?.status !== 0) report('return-path/shut-error', m.offset, `MIG_RP_MSG_SHUT with status ${m.fields?.status}: the destination failed`);
+          const status = optionalIntField(m.fields, 'status');
+          if (status !== 0) report('return-path/shut-error', m.offset, `MIG_RP_MSG_SHUT with status ${status ?? 'missing'}: the destination failed`);
           break;
+        }
         case MIG_RP_MSG_PONG: {
           const ping = pings[pong++];
-          if (!ping) report('return-path/pong-without-ping', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers no MIG_CMD_PING of the main channel`);
-          else if (ping.value !== m.fields?.value) report('return-path/pong-value', m.offset, `MIG_RP_MSG_PONG ${m.fields?.value} answers MIG_CMD_PING ${ping.value} (main channel ${hex(ping.offset)})`);
+          const value = optionalIntField(m.fields, 'value');
+          if (!ping) report('return-path/pong-without-ping', m.offset, `MIG_RP_MSG_PONG ${value ?? 'missing'} answers no MIG_CMD_PING of the main channel`);
+          else if (ping.value !== value) report('return-path/pong-value', m.offset, `MIG_RP_MSG_PONG ${value ?? 'missing'} answers MIG_CMD_PING ${ping.value} (main channel ${hex(ping.offset)})`);
           break;
         }
         case MIG_RP_MSG_REQ_PAGES_ID:

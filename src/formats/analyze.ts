@@ -249,5 +249,6 @@ function memKey(block: string, addr: number): string {
 
 /** Names are kept as latin1 (one char per byte); the script decodes them as UTF-8. */
 function utf8(latin1: string): string {
+  // eslint-disable-next-line no-control-regex -- the ASCII range, NUL included, is the test
   return /^[\x00-\x7f]*$/.test(latin1) ? latin1 : Buffer.from(latin1, 'latin1').toString('utf8');
 }

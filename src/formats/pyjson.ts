@@ -49,6 +49,6 @@ export function pyString(s: string): string {
 /** Python's json.dumps of a JSON document (the vmdescription, as analyze-migration.py's `-d desc`). */
 export function pyDumpsJson(text: string, indent = 4): string {
   // JSON.parse yields exactly the values PyValue describes
-  const v: PyValue = JSON.parse(text);
+  const v = JSON.parse(text) as PyValue;
   return pyDumps(v, indent);
 }

@@ -1,3 +1,4 @@
+import { stringField } from '../layout/fields.js';
 /** `dump --format summary` and `stats`: what a stream holds, per section and per RAMBlock. */
 import type { MainRecord } from '../model/records.js';
 
@@ -40,7 +41,7 @@ export class StreamSummary {
         this.machineType = rec.machineType;
         for (const s of rec.subsections) {
           const caps = s.fields.capabilities;
-          if (Array.isArray(caps)) this.capabilities.push(...caps.map((c) => String(c.name)));
+          if (Array.isArray(caps)) this.capabilities.push(...caps.map((c) => stringField(c, 'name')));
         }
         break;
       case 'section': {

@@ -75,7 +75,7 @@ function decodeSeed(seed: FuzzSeed): MainRecord[] {
   const s = openMainStream(new BufferSource(seed.bytes, seed.name), { copyData: false });
   const out: MainRecord[] = [];
   // keep positions only: payload views are not needed by the mutators
-  for (const r of s.records()) out.push({ ...r, ...('data' in r && r.data ? { data: r.data.subarray(0, 0) } : {}) } as MainRecord);
+  for (const r of s.records()) out.push({ ...r, ...('data' in r && r.data ? { data: r.data.subarray(0, 0) } : {}) });
   return out;
 }
 

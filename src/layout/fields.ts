@@ -34,3 +34,9 @@ export function listField(v: LayoutValue, name: string): LayoutValue[] {
   if (Array.isArray(x)) return x;
   throw missing(name, 'a list', x);
 }
+
+/** An integer field when the value has it (a message whose payload may be absent), else undefined. */
+export function optionalIntField(v: LayoutValue | undefined, name: string): number | undefined {
+  const x = v?.[name];
+  return typeof x === 'number' ? x : typeof x === 'bigint' ? Number(x) : undefined;
+}

@@ -48,7 +48,7 @@ function compileUntyped(layout: Layout): CompiledLayout<LayoutValue> {
   }
   const parse = (view: Uint8Array): LayoutValue => {
     const buf = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-    const out: LayoutValue = p.parse(buf);
+    const out = p.parse(buf) as LayoutValue; // binary-parser returns an untyped object
     // binary-parser hands back Buffers sharing memory with the input: detach them.
     for (const f of layout) {
       const v = out[f.name];

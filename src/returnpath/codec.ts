@@ -10,7 +10,6 @@ import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
-import type { LayoutValue } from '../layout/types.js';
 import type { ReturnPathRecord } from '../model/returnpath-records.js';
 
 
