@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { MULTIFD_MAGIC, MULTIFD_PACKET_BYTES_OF_PAGES, MULTIFD_VERSION, MultifdFlag } from '../grammar/multifd.js';
+import { encodeToBytes } from '../src/codec/open.js';
+import { forEachMultifdPage, type PageWrite } from '../src/formats/multifd-ram.js';
+import { BufferSource } from '../src/io/source.js';
+import type { MultifdRecord } from '../src/model/multifd-records.js';
+
+// Pages of multifd RAM packets, from channels built packet by packet as the spec describes them
+// (../shared/spec/vfio-and-multifd.md §8: MultiFDPacket_t lists normal_pages offsets, then
+// zero_pages offsets (9.0+); nocomp page data follow the packet in offset order; a packet with
+// MULTIFD_FLAG_SYNC and no pages ends a round). The expected pages are the ones put in.
+
+const PAGE = 4096;
+const SLOTS = MULTIFD_PACKET_BYTES_OF_PAGES / PAGE;
+const r0 = { offset: 0, length: 0 };
+
+function name256(s: string): Uint8Array {
+  const b = new Uint8Array(256);
+  b.set(Buffer.from(s, 'latin1'));
+  return b;
+}
+
+function init(id: number): MultifdRecord {
+  return { kind: 'multifd_init', ...r0, fields: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, uuid: new Uint8Array(16), id, unused: new Uint8Array(39) } };
+}
+
+let num = 0n;
+/** A RAM packet of `block` with the given normal pages (address, fill byte) and zero pages. */
+function packet(block: string, normal: [number, number][], zero: number[], flags = 0): MultifdRecord[] {
+  const offsets = new Uint8Array(SLOTS * 8);
+  const dv = new DataView(offsets.buffer);
+  [...normal.map(([a]) => a), ...zero].forEach((a, i) => dv.setBigUint64(i * 8, BigInt(a)));
+  const data = new Uint8Array(normal.length * PAGE);
+  normal.forEach(([, fill], i) => data.fill(fill, i * PAGE, (i + 1) * PAGE));
+  const out: MultifdRecord[] = [
+    {
+      kind: 'multifd_packet',
+      ...r0,
+      header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags },
+      fields: { pagesAlloc: SLOTS, normalPages: normal.length, nextPacketSize: flags & 0x3e ? data.length : 0, packetNum: num++, zeroPages: zero.length, unused: new Uint8Array(28), ramblock: name256(block) },
+      offsets,
+    },
+  ];
+  if (data.length) out.push({ kind: 'multifd_payload', ...r0, data });
+  return out;
+}
+
+const sync = (): MultifdRecord[] => packet('', [], [], MultifdFlag.MULTIFD_FLAG_SYNC);
+
+function channel(...recs: MultifdRecord[][]): BufferSource {
+  return new BufferSource(encodeToBytes([init(0), ...recs.flat()]));
+}
+
+/** What forEachMultifdPage puts, with page data reduced to its fill byte (or 'zero'). */
+function run(channels: BufferSource[], zeroPagesKnown = true): { puts: string[]; result: ReturnType<typeof forEachMultifdPage> } {
+  const puts: string[] = [];
+  const result = forEachMultifdPage(channels, PAGE, zeroPagesKnown, (p: PageWrite) => {
+    if (p.data) {
+      expect(p.data.length).toBe(PAGE);
+      expect(p.data.every((x) => x === p.data![0])).toBe(true);
+    }
+    puts.push(`${p.block}@${p.addr.toString(16)}=${p.data ? p.data[0].toString(16) : 'zero'}`);
+  });
+  return { puts, result };
+}
+
+describe('multifd RAM pages', () => {
+  it('normal pages with their data, then zero pages, in packet order; counts of each', () => {
+    const { puts, result } = run([channel(packet('pc.ram', [[0x1000, 0xaa], [0x3000, 0xbb]], [0x5000, 0x6000]), sync())]);
+    expect(puts).toEqual(['pc.ram@5000=zero', 'pc.ram@6000=zero', 'pc.ram@1000=aa', 'pc.ram@3000=bb']);
+    expect(result).toEqual({ pages: 2, zeroPages: 2, compressedPackets: 0 });
+  });
+
+  it('before 9.0 the zero-page count is not there: the slots after the normal pages are not pages', () => {
+    const { puts, result } = run([channel(packet('pc.ram', [[0x1000, 0xaa]], [0x5000]), sync())], false);
+    expect(puts).toEqual(['pc.ram@1000=aa']);
+    expect(result).toEqual({ pages: 1, zeroPages: 0, compressedPackets: 0 });
+  });
+
+  it('rounds are applied in order across channels: a page sent again in a later round wins', () => {
+    // channel 0 sends 0x1000 in round 1 and zeroes it in round 2; channel 1 sends 0x2000 twice
+    const a = channel(packet('pc.ram', [[0x1000, 0x11]], []), sync(), packet('pc.ram', [], [0x1000]), sync());
+    const b = channel(packet('pc.ram', [[0x2000, 0x21]], []), sync(), packet('pc.ram', [[0x2000, 0x22]], []), sync());
+    const { puts, result } = run([a, b]);
+    expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=21', 'pc.ram@1000=zero', 'pc.ram@2000=22']);
+    expect(result).toEqual({ pages: 3, zeroPages: 1, compressedPackets: 0 });
+  });
+
+  it('a channel with more rounds than another goes on alone; a channel without SYNC is one round', () => {
+    const a = channel(packet('pc.ram', [[0x1000, 0x11]], []), sync(), packet('pc.ram', [[0x1000, 0x12]], []), sync(), packet('pc.ram', [[0x1000, 0x13]], []));
+    const b = channel(packet('other', [[0x0, 0x31]], []));
+    const { puts } = run([a, b]);
+    expect(puts).toEqual(['pc.ram@1000=11', 'other@0=31', 'pc.ram@1000=12', 'pc.ram@1000=13']);
+  });
+
+  it('a SYNC packet that carries pages does not end the round', () => {
+    const a = channel(packet('pc.ram', [[0x1000, 0x11]], [], MultifdFlag.MULTIFD_FLAG_SYNC), packet('pc.ram', [[0x2000, 0x12]], []), sync(), packet('pc.ram', [[0x3000, 0x13]], []));
+    const b = channel(packet('pc.ram', [[0x4000, 0x21]], []), sync(), packet('pc.ram', [[0x5000, 0x22]], []));
+    const { puts } = run([a, b]);
+    expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=12', 'pc.ram@4000=21', 'pc.ram@3000=13', 'pc.ram@5000=22']);
+  });
+
+  it('compressed packets (zlib, zstd): their zero pages are known, their data are not extracted', () => {
+    const zstd = MultifdFlag.MULTIFD_FLAG_ZSTD;
+    const a = channel(packet('pc.ram', [[0x1000, 0x11], [0x2000, 0x12]], [0x3000], zstd), packet('pc.ram', [], [0x4000], zstd), sync());
+    const { puts, result } = run([a]);
+    expect(puts).toEqual(['pc.ram@3000=zero', 'pc.ram@4000=zero']);
+    // a compressed packet with no normal pages has nothing left out
+    expect(result).toEqual({ pages: 0, zeroPages: 2, compressedPackets: 1 });
+  });
+
+  it('a device-state packet between RAM packets: its payload is not RAM', () => {
+    const dev: MultifdRecord[] = [
+      { kind: 'multifd_device_state', ...r0, header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE }, fields: { idstr: name256('0000:00:02.0/vfio'), instanceId: 0, nextPacketSize: PAGE } },
+      { kind: 'multifd_payload', ...r0, data: new Uint8Array(PAGE).fill(0x77) },
+    ];
+    const a = channel(packet('pc.ram', [[0x1000, 0x11]], []), dev, packet('pc.ram', [[0x2000, 0x12]], []), sync());
+    const { puts } = run([a]);
+    expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=12']);
+  });
+
+  it('the block name ends at its NUL; stale bytes after it are not part of it', () => {
+    const p = packet('pc.ram', [[0x1000, 0x11]], []);
+    const pk = p[0];
+    if (pk.kind !== 'multifd_packet') throw new Error('test set-up');
+    pk.fields.ramblock.set(Buffer.from('stale'), 100);
+    const { puts } = run([channel(p, sync())]);
+    expect(puts).toEqual(['pc.ram@1000=11']);
+  });
+});
