@@ -6,7 +6,7 @@ import { openMainStream } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
 import { StreamError } from '../src/model/errors.js';
 import { StreamReader } from '../src/io/reader.js';
-import { BufferSource } from '../src/io/source.js';
+import { BufferSource, type ByteSource } from '../src/io/source.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REAL = join(ROOT, 'fixtures', 'real');
@@ -80,4 +80,22 @@ export function decodeFile(path: string): { records: MainRecord[]; error?: Strea
     throw e;
   }
   return { records, warnings: s.warnings.length };
+}
+
+/** A non-seekable source that hands out at most 64 KiB a read, as a pipe does. */
+export class PipeLike implements ByteSource {
+  readonly seekable = false;
+  readonly size = undefined;
+  readonly name = 'pipe';
+  private pos = 0;
+  constructor(private readonly data: Uint8Array) {}
+  read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
+    if (at !== this.pos) throw new Error(`a pipe read at ${at}, expected ${this.pos}`);
+    const n = Math.min(length, 65536, this.data.length - at);
+    if (n <= 0) return 0;
+    into.set(this.data.subarray(at, at + n), intoOffset);
+    this.pos += n;
+    return n;
+  }
+  close(): void {}
 }

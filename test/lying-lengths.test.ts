@@ -6,9 +6,8 @@ import { openMainStream } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
 import { validateMain } from '../src/engine/validate.js';
 import { lengthFields, readBeField, withField, type LengthField } from '../src/fuzz/mutators.js';
-import type { ByteSource } from '../src/io/source.js';
 import { BufferSource } from '../src/io/source.js';
-import { REAL, ROOT } from './helpers.js';
+import { PipeLike, REAL, ROOT } from './helpers.js';
 
 /**
  * Every length field the fuzzer knows (src/fuzz/mutators.ts lengthFields), in every seed that
@@ -27,24 +26,6 @@ const SEEDS = [
   join(REAL, 'qemu-7.2', 'pc-x-ignore-shared.mig'),
   join(ROOT, 'fixtures', 'vfio', 'v2-precopy-switchover-ack-8.1.mig'),
 ];
-
-/** A pipe: the same bytes, no size, no seeking. */
-class PipeLike implements ByteSource {
-  readonly seekable = false;
-  readonly size = undefined;
-  readonly name = 'pipe';
-  private pos = 0;
-  constructor(private readonly data: Uint8Array) {}
-  read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
-    if (at !== this.pos) throw new Error(`a pipe read at ${at}, expected ${this.pos}`);
-    const n = Math.min(length, 65536, this.data.length - at);
-    if (n <= 0) return 0;
-    into.set(this.data.subarray(at, at + n), intoOffset);
-    this.pos += n;
-    return n;
-  }
-  close(): void {}
-}
 
 function records(b: Uint8Array): MainRecord[] {
   return [...openMainStream(new BufferSource(b)).records()];
