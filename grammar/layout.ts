@@ -14,6 +14,8 @@ export type FieldType =
   | 'be64'
   /** be64 that must fit a JS number (lengths, offsets); larger values are stream errors */
   | 'be64n'
+  /** little-endian: libvirt's native-endian header as x86 writes it */
+  | 'le32'
   | 'le64'
   /** u8 length + that many bytes, no NUL (QEMU's counted string); decoded as latin1 */
   | 'counted'
@@ -64,7 +66,7 @@ export function fieldPresent(f: LayoutField, sofar: { readonly [name: string]: u
 }
 
 /** Fixed-width integer types and their width in bytes: the one width table every interpreter uses. */
-export const SCALAR_WIDTH = { u8: 1, be16: 2, be32: 4, be64: 8, be64n: 8, le64: 8 } as const;
+export const SCALAR_WIDTH = { u8: 1, be16: 2, be32: 4, be64: 8, be64n: 8, le32: 4, le64: 8 } as const;
 export type ScalarType = keyof typeof SCALAR_WIDTH;
 
 export function isScalarType(t: FieldType): t is ScalarType {

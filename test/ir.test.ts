@@ -113,8 +113,7 @@ describe('IR reader', () => {
     expect([...doc.records]).toEqual(records);
     const t = doc.trailer();
     expect(t.warnings).toEqual([]);
-    expect(t.error).toMatchObject({ code: 'truncated' });
-    expect(typeof t.error?.offset).toBe('number');
+    expect(t.error).toMatchObject({ code: 'truncated', offset: expect.any(Number) });
   });
 
   it('a document edited by hand (not one record per line) is parsed whole, trailer included', () => {

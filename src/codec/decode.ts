@@ -34,7 +34,9 @@ import { readLayout } from '../layout/read.js';
 import { readVmstate } from '../vmstate/decode.js';
 import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
 import { BufferSource } from '../io/source.js';
-import { LIBVIRT_SAVE_FIELDS, LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION } from '../../grammar/libvirt.js';
+import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION, LibvirtSaveHeaderBE, LibvirtSaveHeaderLE } from '../../grammar/libvirt.js';
+import { fieldOffset } from '../../grammar/layout.js';
+import { compileLayout } from '../layout/parser.js';
 import type {
   LibvirtHeaderRecord,
   CommandRecord,
@@ -163,16 +165,15 @@ export class MainChannelDecoder {
     if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
     const offset = r.offset;
     r.path.push('libvirt save image header');
-    const head = r.bytes(LIBVIRT_SAVE_HEADER_SIZE, 'libvirt header');
-    const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
     // native byte order: whichever makes version read as 2
-    const littleEndian = dv.getUint32(16, true) === LIBVIRT_SAVE_VERSION;
-    const [version, dataLen, wasRunning, format, cookieOffset] = LIBVIRT_SAVE_FIELDS.map((_, i) => dv.getUint32(16 + 4 * i, littleEndian));
-    if (version !== LIBVIRT_SAVE_VERSION) throw r.error('bad-version', `libvirt save image version ${LIBVIRT_SAVE_VERSION}`, `${version}`, offset + 16);
-    const unused = head.slice(36, LIBVIRT_SAVE_HEADER_SIZE);
+    const w = r.window();
+    const littleEndian = new DataView(w.buffer, w.byteOffset, w.byteLength).getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) === LIBVIRT_SAVE_VERSION;
+    const h = compileLayout(littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE).read(r, 'libvirt header');
+    const { version, dataLen, wasRunning, format, cookieOffset, unused } = h;
+    if (version !== LIBVIRT_SAVE_VERSION) throw r.error('bad-version', `libvirt save image version ${LIBVIRT_SAVE_VERSION}`, `${version}`, offset + fieldOffset(LibvirtSaveHeaderLE, 'version'));
     if (format !== 0 && format !== 6) {
       const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
-      throw r.error('bad-value', 'a raw or sparse libvirt save image (decompress it first)', `a ${name}-compressed image`, offset + 28);
+      throw r.error('bad-value', 'a raw or sparse libvirt save image (decompress it first)', `a ${name}-compressed image`, offset + fieldOffset(LibvirtSaveHeaderLE, 'format'));
     }
     if (magic === LIBVIRT_SAVE_PARTIAL_MAGIC) this.warn('libvirt save image marked incomplete (LibvirtQemudPart)', offset);
     const data = r.copyBytes(dataLen, 'libvirt domain XML');

@@ -1,4 +1,5 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
+import { LibvirtSaveHeaderBE, LibvirtSaveHeaderLE } from '../../grammar/libvirt.js';
 import { MappedRamHeader, RamBlockEntry, RamBlockMrAddr, RamBlockPageSize, RamCompressHeader, RamFlag, RamXbzrleHeader } from '../../grammar/ram.js';
 import {
   CommandHeader,
@@ -38,13 +39,8 @@ export class MainChannelEncoder {
     }
     switch (rec.kind) {
       case 'libvirt_header': {
-        w.bytes(latin1Bytes(rec.magic));
-        const fields = [rec.version, rec.dataLen, rec.wasRunning, rec.format, rec.cookieOffset];
-        for (const v of fields) {
-          if (rec.littleEndian) for (let i = 0; i < 4; i++) w.u8((v >>> (8 * i)) & 0xff);
-          else w.be32(v);
-        }
-        w.bytes(rec.unused);
+        const { version, dataLen, wasRunning, format, cookieOffset, unused } = rec;
+        writeLayout(w, rec.littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE, { magic: latin1Bytes(rec.magic), version, dataLen, wasRunning, format, cookieOffset, unused });
         w.bytes(rec.data);
         break;
       }

@@ -110,6 +110,13 @@ export class StreamReader {
     return v;
   }
 
+  le32(what = 'le32'): number {
+    if (this.end - this.pos < 4) this.ensure(4, what);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
   le64(what = 'le64'): bigint {
     if (this.end - this.pos < 8) this.ensure(8, what);
     const v = this.view.getBigUint64(this.pos, true);

@@ -124,6 +124,11 @@ export class StreamWriter {
     this.view.setBigUint64(this.len, BigInt.asUintN(64, v));
     this.len += 8;
   }
+  le32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.len, v >>> 0, true);
+    this.len += 4;
+  }
   le64(v: bigint): void {
     this.room(8);
     this.view.setBigUint64(this.len, BigInt.asUintN(64, v), true);

@@ -40,6 +40,7 @@ function compileUntyped(layout: Layout): CompiledLayout<LayoutValue> {
       case 'be32': p = p.uint32be(f.name); break;
       case 'be64': p = p.uint64be(f.name); break;
       case 'be64n': p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v) }); break;
+      case 'le32': p = p.uint32le(f.name); break;
       case 'le64': p = p.uint64le(f.name); break;
       case 'bytes': p = p.buffer(f.name, { length: f.length }); break;
       default: throw new Error(`compileLayout: ${f.type} is not fixed-size`);

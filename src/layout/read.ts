@@ -51,6 +51,7 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
     case 'be32':
     case 'be64':
     case 'be64n':
+    case 'le32':
     case 'le64':
       v = readScalar(r, f.type, label);
       break;
@@ -90,6 +91,7 @@ export function readScalar(r: StreamReader, t: ScalarType, label: string): numbe
     case 'be32': return r.be32(label);
     case 'be64': return r.be64(label);
     case 'be64n': return r.be64Number(label);
+    case 'le32': return r.le32(label);
     case 'le64': return r.le64(label);
   }
 }

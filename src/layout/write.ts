@@ -32,6 +32,7 @@ function writeField(w: StreamWriter, f: LayoutField, v: FieldValue | undefined):
     case 'be32': w.be32(asNumber(v, f)); break;
     case 'be64': w.be64(asBigInt(v, f)); break;
     case 'be64n': w.be64Number(asNumber(v, f)); break;
+    case 'le32': w.le32(asNumber(v, f)); break;
     case 'le64': w.le64(asBigInt(v, f)); break;
     case 'counted':
       if (typeof v !== 'string') throw new TypeError(`layout field ${f.name}: expected a string`);
