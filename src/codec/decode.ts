@@ -31,12 +31,10 @@ import { hex, StreamError } from '../model/errors.js';
 import { latin1, StreamReader } from '../io/reader.js';
 import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
-import { readVmstate } from '../vmstate/decode.js';
+import { readVmstate } from '../vmstate/codec.js';
 import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
 import { BufferSource } from '../io/source.js';
-import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION, LibvirtSaveHeaderBE, LibvirtSaveHeaderLE } from '../../grammar/libvirt.js';
-import { fieldOffset } from '../../grammar/layout.js';
-import { compileLayout } from '../layout/parser.js';
+import { readLibvirtHeader } from '../libvirt/codec.js';
 import type {
   LibvirtHeaderRecord,
   CommandRecord,
@@ -49,7 +47,7 @@ import type {
 import { scanForFooter } from './section-scan.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';
-import { readVfioPayload } from '../vfio/decode.js';
+import { readVfioPayload } from '../vfio/codec.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -159,26 +157,7 @@ export class MainChannelDecoder {
 
   /** A libvirt save image carries the QEMU stream after its own header and the domain XML. */
   private libvirtHeader(): LibvirtHeaderRecord | undefined {
-    const r = this.r;
-    if (!r.fill(LIBVIRT_SAVE_HEADER_SIZE)) return undefined;
-    const magic = latin1(r.window().subarray(0, 16));
-    if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
-    const offset = r.offset;
-    r.path.push('libvirt save image header');
-    // native byte order: whichever makes version read as 2
-    const w = r.window();
-    const littleEndian = new DataView(w.buffer, w.byteOffset, w.byteLength).getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) === LIBVIRT_SAVE_VERSION;
-    const h = compileLayout(littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE).read(r, 'libvirt header');
-    const { version, dataLen, wasRunning, format, cookieOffset, unused } = h;
-    if (version !== LIBVIRT_SAVE_VERSION) throw r.error('bad-version', `libvirt save image version ${LIBVIRT_SAVE_VERSION}`, `${version}`, offset + fieldOffset(LibvirtSaveHeaderLE, 'version'));
-    if (format !== 0 && format !== 6) {
-      const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
-      throw r.error('bad-value', 'a raw or sparse libvirt save image (decompress it first)', `a ${name}-compressed image`, offset + fieldOffset(LibvirtSaveHeaderLE, 'format'));
-    }
-    if (magic === LIBVIRT_SAVE_PARTIAL_MAGIC) this.warn('libvirt save image marked incomplete (LibvirtQemudPart)', offset);
-    const data = r.copyBytes(dataLen, 'libvirt domain XML');
-    r.path.pop();
-    return { kind: 'libvirt_header', offset, length: r.offset - offset, magic, littleEndian, version, dataLen, wasRunning, format, cookieOffset, unused, data };
+    return readLibvirtHeader(this.r, (m, o) => this.warn(m, o));
   }
 
   private fileHeader(): MainRecord {

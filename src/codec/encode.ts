@@ -1,5 +1,5 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
-import { LibvirtSaveHeaderBE, LibvirtSaveHeaderLE } from '../../grammar/libvirt.js';
+import { writeLibvirtHeader } from '../libvirt/codec.js';
 import { MappedRamHeader, RamBlockEntry, RamBlockMrAddr, RamBlockPageSize, RamCompressHeader, RamFlag, RamXbzrleHeader } from '../../grammar/ram.js';
 import {
   CommandHeader,
@@ -15,8 +15,9 @@ import {
 import { latin1Bytes } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { writeLayout } from '../layout/write.js';
-import { writeVmstateNode } from '../vmstate/encode.js';
-import { itemLayout } from '../sections/builtin.js';
+import { writeVmstateNode } from '../vmstate/codec.js';
+import { writeVfioRecord } from '../vfio/codec.js';
+import { writeBuiltinItem } from '../sections/builtin.js';
 import type { MainRecord, MappedRamHeaderValue, RamRecord } from '../model/records.js';
 
 /**
@@ -38,12 +39,9 @@ export class MainChannelEncoder {
       this.openAreaEnd = undefined;
     }
     switch (rec.kind) {
-      case 'libvirt_header': {
-        const { version, dataLen, wasRunning, format, cookieOffset, unused } = rec;
-        writeLayout(w, rec.littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE, { magic: latin1Bytes(rec.magic), version, dataLen, wasRunning, format, cookieOffset, unused });
-        w.bytes(rec.data);
+      case 'libvirt_header':
+        writeLibvirtHeader(w, rec);
         break;
-      }
       case 'file_header':
         writeLayout(w, FileHeader, { magic: rec.magic, version: rec.version });
         break;
@@ -100,25 +98,12 @@ export class MainChannelEncoder {
         w.bytes(rec.data);
         break;
       case 'section_item':
-        writeLayout(w, itemLayout(rec.handler, rec.item), rec.fields);
+        writeBuiltinItem(w, rec);
         break;
       case 'vfio_tag':
-        w.be64(rec.value);
-        if (rec.tag === 'DEV_DATA_STATE') w.be64Number(rec.size ?? 0);
-        break;
       case 'vfio_data':
-        w.bytes(rec.data);
-        break;
       case 'vfio_pci_config':
-        w.be32(rec.pciVersion);
-        w.bytes(rec.config);
-        for (const v of rec.irqState) w.be32(v);
-        if (rec.msixTable) w.bytes(rec.msixTable);
-        if (rec.msixPba) w.bytes(rec.msixPba);
-        if (rec.display) {
-          writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: rec.display.name, version: rec.display.version });
-          w.bytes(rec.display.ramfb);
-        }
+        writeVfioRecord(w, rec);
         break;
       case 'vmstate':
         writeVmstateNode(w, rec.node);

@@ -27,7 +27,7 @@ import { StreamError, hex } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
-import { readVfioPayload } from '../vfio/decode.js';
+import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';

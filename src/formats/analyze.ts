@@ -9,7 +9,7 @@ import { StreamError } from '../model/errors.js';
 import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource } from '../io/source.js';
-import { readVmstate } from '../vmstate/decode.js';
+import { readVmstate } from '../vmstate/codec.js';
 import type { VmstateElement, VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';

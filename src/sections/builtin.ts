@@ -3,6 +3,9 @@
  * (grammar/sections.ts): each knows only where its item sequence ends; the items
  * themselves are read and written with the grammar's layouts.
  */
+import type { StreamWriter } from '../io/sink.js';
+import { writeLayout } from '../layout/write.js';
+import type { SectionItemRecord } from '../model/records.js';
 import {
   BUILTIN_SECTIONS,
   DirtyBitmap,
@@ -89,4 +92,9 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
     }
   }
   throw new Error(`no reader for section ${g.idstr}`);
+}
+
+/** The mirror of readBuiltinPayload, one item at a time. */
+export function writeBuiltinItem(w: StreamWriter, rec: SectionItemRecord): void {
+  writeLayout(w, itemLayout(rec.handler, rec.item), rec.fields);
 }

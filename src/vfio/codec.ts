@@ -3,7 +3,10 @@ import { SubsectionHeader } from '../../grammar/configuration.js';
 import { readLayout } from '../layout/read.js';
 import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
-import type { MainRecord, VfioTagRecord } from '../model/records.js';
+import type { MainRecord, VfioDataRecord, VfioPciConfigRecord, VfioTagRecord } from '../model/records.js';
+import type { StreamWriter } from '../io/sink.js';
+import { writeLayout } from '../layout/write.js';
+import { SectionType } from '../../grammar/savevm.js';
 import { fitPciConfig } from './pci-config.js';
 
 /** Upper bound of a VFIOPCIDevice state: version, 4 KiB config, irq state, 2048 MSI-X vectors, subsection. */
@@ -97,4 +100,31 @@ function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<Main
   }
   r.path.pop();
   yield rec;
+}
+
+// ---- encode: the mirror of readVfioPayload ----
+
+export type VfioRecord = VfioTagRecord | VfioDataRecord | VfioPciConfigRecord;
+
+export function writeVfioRecord(w: StreamWriter, rec: VfioRecord): void {
+  switch (rec.kind) {
+    case 'vfio_tag':
+      w.be64(rec.value);
+      if (rec.tag === 'DEV_DATA_STATE') w.be64Number(rec.size ?? 0);
+      break;
+    case 'vfio_data':
+      w.bytes(rec.data);
+      break;
+    case 'vfio_pci_config':
+      w.be32(rec.pciVersion);
+      w.bytes(rec.config);
+      for (const v of rec.irqState) w.be32(v);
+      if (rec.msixTable) w.bytes(rec.msixTable);
+      if (rec.msixPba) w.bytes(rec.msixPba);
+      if (rec.display) {
+        writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: rec.display.name, version: rec.display.version });
+        w.bytes(rec.display.ramfb);
+      }
+      break;
+  }
 }

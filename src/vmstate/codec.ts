@@ -1,6 +1,9 @@
 import { SectionType } from '../../grammar/savevm.js';
 import { hex } from '../model/errors.js';
 import type { StreamReader } from '../io/reader.js';
+import type { StreamWriter } from '../io/sink.js';
+import { SubsectionHeader } from '../../grammar/configuration.js';
+import { writeLayout } from '../layout/write.js';
 import type { VmstateElement, VmstateField, VmstateNode, VmstateSubsection } from '../model/vmstate-nodes.js';
 import type { FieldDescription, VmsdDescription } from './vmdesc.js';
 
@@ -94,4 +97,21 @@ function readElement(r: StreamReader, f: FieldDescription, budget: Budget): Vmst
     throw r.error('limit', `a field of at most ${MAX_FIELD_BYTES} bytes`, `size ${f.size} in the vmdescription`);
   }
   return { kind: 'bytes', data: r.copyBytes(f.size, `field ${f.name}`) };
+}
+
+// ---- encode ----
+
+/** The mirror of readVmstate: fields, then subsections with their headers. */
+export function writeVmstateNode(w: StreamWriter, node: VmstateNode): void {
+  for (const f of node.fields) {
+    for (const e of f.elements) {
+      if (e.kind === 'bytes') w.bytes(e.data);
+      else if (e.kind === 'struct') writeVmstateNode(w, e.node);
+      else w.counted(e.name);
+    }
+  }
+  for (const s of node.subsections) {
+    writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: s.name, version: s.version });
+    writeVmstateNode(w, s.node);
+  }
 }
