@@ -1,16 +1,5 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
-import {
-  DEFAULT_TARGET_PAGE_SIZE,
-  MappedRamHeader,
-  RamBlockEntry,
-  RamBlockMrAddr,
-  RamBlockPageSize,
-  RamCompressHeader,
-  RamXbzrleHeader,
-  RAM_SECTION_IDSTR,
-  RamFlag,
-  ramOpByFlag,
-} from '../../grammar/ram.js';
+import { DEFAULT_TARGET_PAGE_SIZE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
 import {
   CommandHeader,
   FileHeader,
@@ -41,13 +30,13 @@ import type {
   ConfigurationSubsectionValue,
   DecodeWarning,
   MainRecord,
-  RamBlockRecord,
   SectionHeaderRecord,
 } from '../model/records.js';
 import { scanForFooter } from './section-scan.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';
 import { readVfioPayload } from '../vfio/codec.js';
+import { RamSectionDecoder } from '../ram/codec.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -85,10 +74,6 @@ export interface SectionInfo {
   versionId: number;
 }
 
-interface RamBlockState {
-  usedLength: number;
-}
-
 /**
  * Streaming decoder of the main channel: bytes in, Records out, in stream order.
  * Throws StreamError at the first byte it cannot account for; everything decoded before
@@ -97,15 +82,11 @@ interface RamBlockState {
 export class MainChannelDecoder {
   readonly sections = new Map<number, SectionInfo>();
   readonly capabilities = new Set<string>();
-  readonly ramBlocks = new Map<string, RamBlockState>();
   pageSize: number;
   /** undefined until the first section tells whether footers are sent */
   footers: boolean | undefined;
-  private lastRamBlock: string | undefined;
-  /** where the RAM record being read starts, for error paths */
-  private ramRecordAt = 0;
-  private ramRecordOp = 'RAM';
   private postcopyAdvised = false;
+  private readonly ram: RamSectionDecoder;
   private readonly copy: boolean;
   private readonly maxRaw: number;
   private readonly devices: DeviceIndex | undefined;
@@ -116,6 +97,18 @@ export class MainChannelDecoder {
     this.maxRaw = opts.maxRawSection ?? r.capacity - 1024;
     for (const c of opts.capabilities ?? []) this.capabilities.add(c);
     this.devices = opts.vmdesc ? new DeviceIndex(opts.vmdesc) : undefined;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the RAM reader reads the decoder's live state
+    const self = this;
+    this.ram = new RamSectionDecoder({
+      r,
+      get pageSize() { return self.pageSize; },
+      capabilities: this.capabilities,
+      get postcopyAdvised() { return self.postcopyAdvised; },
+      copy: this.copy,
+      skipAbsentMappedRamPages: opts.skipAbsentMappedRamPages ?? false,
+      data: (n, what) => this.data(n, what),
+      rawChunks: (n, reason, depth) => this.rawChunks(n, reason, depth),
+    });
     if (opts.vmdesc?.page_size && opts.pageSize === undefined) this.pageSize = opts.vmdesc.page_size;
   }
 
@@ -343,11 +336,11 @@ export class MainChannelDecoder {
     const builtin = builtinByIdstr.get(info.idstr);
     if (info.idstr === RAM_SECTION_IDSTR) {
       try {
-        yield* this.ramPayload(kind, depth);
+        yield* this.ram.payload(kind, depth);
       } catch (e) {
         // name the record the error is in (tracked as a number: nothing per record otherwise)
         if (!(e instanceof StreamError) || e.path.length !== r.path.length) throw e;
-        throw new StreamError(e.code, e.offset, [...e.path, `${this.ramRecordOp} record @${hex(this.ramRecordAt)}`], e.expected, e.found);
+        throw new StreamError(e.code, e.offset, [...e.path, `${this.ram.recordOp} record @${hex(this.ram.recordAt)}`], e.expected, e.found);
       }
     }
     else if (isVfioIdstr(info.idstr)) {
@@ -426,167 +419,6 @@ export class MainChannelDecoder {
     throw r.error('undelimited-section', `QEMU_VM_SECTION_FOOTER for section ${info.sectionId} within ${this.maxRaw} bytes`, 'none (and no vmdescription entry describes the section)');
   }
 
-  /** RAM records until RAM_SAVE_FLAG_EOS. */
-  private *ramPayload(kind: SectionKind, depth: number): Generator<MainRecord> {
-    const r = this.r;
-    const pageSize = this.pageSize;
-    const flagMask = pageSize - 1;
-    const copy = this.copy;
-    for (;;) {
-      const offset = r.offset;
-      this.ramRecordAt = offset;
-      this.ramRecordOp = 'RAM';
-      const [hi, lo] = r.be64Words('RAM record header');
-      const flags = lo & flagMask;
-      const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
-      const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
-      if (op) this.ramRecordOp = op;
-      if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
-        let block: string;
-        if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
-          if (this.lastRamBlock === undefined) {
-            throw r.error('bad-ram-record', 'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)', `flags ${hex(flags)}`, offset);
-          }
-          block = this.lastRamBlock;
-        } else {
-          block = r.counted('RAMBlock name');
-          if (!this.ramBlocks.has(block)) {
-            throw r.error('bad-ram-record', 'a RAMBlock announced by MEM_SIZE', JSON.stringify(block), offset + 8);
-          }
-          this.lastRamBlock = block;
-        }
-        if (op === 'page') {
-          const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
-        } else if (op === 'zero') {
-          const fill = r.u8('zero page fill byte');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
-        } else if (op === 'xbzrle') {
-          const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
-          const encoding = h.encoding;
-          const n = h.encodedLength;
-          if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
-          const data = this.data(n, 'XBZRLE data');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
-        } else {
-          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
-          // compressBound(page) is a little over the page size; QEMU rejects anything larger.
-          const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
-          if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
-          const data = this.data(n, 'compressed page');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
-        }
-        continue;
-      }
-      if (op === 'eos' || op === 'multifd_flush') {
-        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
-        if (op === 'eos') return;
-        continue;
-      }
-      if (op === 'mem_size') {
-        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
-        yield* this.memSizeBlocks(addr, depth);
-        continue;
-      }
-      if (op === 'hook') {
-        throw r.error('bad-ram-record', 'RAM records of a non-RDMA stream', 'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)', offset);
-      }
-      throw r.error('bad-ram-record', 'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)', `flags ${hex(flags)} in ${kind}`, offset);
-    }
-  }
-
-  private *memSizeBlocks(total: number, depth: number): Generator<MainRecord> {
-    const r = this.r;
-    const ignoreShared = this.capabilities.has('x-ignore-shared');
-    const mappedRam = this.capabilities.has('mapped-ram');
-    let sum = 0;
-    while (sum < total) {
-      const offset = r.offset;
-      r.path.push(`RAMBlock entry @${hex(offset)}`);
-      const e = readLayout(r, RamBlockEntry, 'RAMBlock');
-      const idstr = e.idstr;
-      const usedLength = e.usedLength;
-      const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
-      if (this.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
-      if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr;
-      if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader');
-      rec.length = r.offset - offset;
-      sum += usedLength;
-      if (sum > total) {
-        throw r.error('bad-ram-record', `RAMBlock lengths adding up to the MEM_SIZE total ${hex(total)}`, `${hex(sum)} after ${JSON.stringify(idstr)}`, offset);
-      }
-      this.ramBlocks.set(idstr, { usedLength });
-      yield withDepth(rec, depth);
-      if (rec.mappedRam && rec.mappedRam.pagesOffset !== 0) yield* this.mappedRamArea(rec, rec.mappedRam, depth);
-      r.path.pop();
-    }
-  }
-
-  /**
-   * postcopy-ram streams carry a be64 page size after used_length for huge-page blocks
-   * only; the destination knows which from its own RAM. From the stream alone: a block
-   * name never starts with a 0 length byte, so 8 bytes that read as a power of two page
-   * size are that field.
-   */
-  private looksLikeHugePageSize(): boolean {
-    const r = this.r;
-    if (!r.fill(8)) return false;
-    if (r.peekAt(0) !== 0 || r.peekAt(1) !== 0 || r.peekAt(2) !== 0 || r.peekAt(3) !== 0) return false;
-    const v = ((r.peekAt(4) << 24) | (r.peekAt(5) << 16) | (r.peekAt(6) << 8) | r.peekAt(7)) >>> 0;
-    return v > this.pageSize && (v & (v - 1)) === 0;
-  }
-
-  /** mapped-ram: bitmap, alignment padding, page slots; then the stream continues after the area. */
-  private *mappedRamArea(block: RamBlockRecord, h: NonNullable<RamBlockRecord['mappedRam']>, depth: number): Generator<MainRecord> {
-    const r = this.r;
-    const pageSize = h.pageSize;
-    if (pageSize !== this.pageSize || pageSize <= 0) {
-      throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.pageSize}`, `${pageSize}`, block.offset);
-    }
-    if (h.bitmapOffset !== r.offset) {
-      throw r.error('bad-ram-record', `MappedRamHeader bitmap_offset ${hex(r.offset)} (right after the header)`, hex(h.bitmapOffset));
-    }
-    const numPages = Math.ceil(block.usedLength / pageSize);
-    const bitmapSize = Math.ceil(numPages / 64) * 8;
-    if (h.pagesOffset < h.bitmapOffset + bitmapSize || h.pagesOffset % pageSize !== 0) {
-      throw r.error('bad-ram-record', `a page-aligned MappedRamHeader pages_offset after the ${bitmapSize}-byte bitmap`, hex(h.pagesOffset));
-    }
-    const bmAt = r.offset;
-    const bitmap = r.copyBytes(bitmapSize, 'mapped-ram bitmap');
-    yield withDepth({ kind: 'mapped_ram_bitmap', offset: bmAt, length: bitmapSize, block: block.idstr, data: bitmap }, depth);
-    const padAt = r.offset;
-    const padLen = h.pagesOffset - padAt;
-    if (padLen > 0 && !this.zeroRun(padLen)) {
-      yield* this.rawChunks(padLen, 'mapped-ram padding (not zero)', depth);
-    } else {
-      r.skip(padLen, 'mapped-ram padding');
-    }
-    const skipAbsent = this.opts.skipAbsentMappedRamPages ?? false;
-    for (let i = 0; i < numPages; i++) {
-      const at = r.offset;
-      const present = ((bitmap[i >>> 3] >>> (i & 7)) & 1) === 1;
-      const size = Math.min(pageSize, block.usedLength - i * pageSize);
-      if (!present && skipAbsent) {
-        r.skip(size, 'mapped-ram page'); // holes of a sparse file: seek over them
-        continue;
-      }
-      const data = this.data(size, 'mapped-ram page');
-      if (present || !isZero(data)) {
-        yield withDepth({ kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data }, depth);
-      }
-    }
-  }
-
-  /** true if the next n bytes (n within the buffer) are all zero; consumes nothing */
-  private zeroRun(n: number): boolean {
-    if (n > this.r.capacity || !this.r.fill(n)) return false;
-    return isZero(this.r.window().subarray(0, n));
-  }
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
 }
 
 function withDepth<T extends MainRecord>(rec: T, depth: number): T {

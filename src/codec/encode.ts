@@ -1,6 +1,6 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
 import { writeLibvirtHeader } from '../libvirt/codec.js';
-import { MappedRamHeader, RamBlockEntry, RamBlockMrAddr, RamBlockPageSize, RamCompressHeader, RamFlag, RamXbzrleHeader } from '../../grammar/ram.js';
+import { RamSectionEncoder } from '../ram/codec.js';
 import {
   CommandHeader,
   FileHeader,
@@ -18,26 +18,22 @@ import { writeLayout } from '../layout/write.js';
 import { writeVmstateNode } from '../vmstate/codec.js';
 import { writeVfioRecord } from '../vfio/codec.js';
 import { writeBuiltinItem } from '../sections/builtin.js';
-import type { MainRecord, MappedRamHeaderValue, RamRecord } from '../model/records.js';
+import type { MainRecord } from '../model/records.js';
 
 /**
  * Writes Records back to bytes: the mirror of MainChannelDecoder. Byte-exact for every
  * record the decoder produced, because every record keeps each wire field it came from.
  */
 export class MainChannelEncoder {
-  private mapped = new Map<string, { header: MappedRamHeaderValue; usedLength: number }>();
-  /** end offset of the mapped-ram page area being written, if any */
-  private openAreaEnd: number | undefined;
+  private readonly ram: RamSectionEncoder;
 
-  constructor(readonly w: StreamWriter) {}
+  constructor(readonly w: StreamWriter) {
+    this.ram = new RamSectionEncoder(w);
+  }
 
   write(rec: MainRecord): void {
     const w = this.w;
-    if (this.openAreaEnd !== undefined && rec.kind !== 'mapped_ram_bitmap' && rec.kind !== 'mapped_ram_page' && rec.kind !== 'raw') {
-      // The stream continues right after the page area: absent pages at its end are holes.
-      w.fillTo(this.openAreaEnd);
-      this.openAreaEnd = undefined;
-    }
+    if (rec.kind !== 'mapped_ram_bitmap' && rec.kind !== 'mapped_ram_page' && rec.kind !== 'raw') this.ram.closeArea();
     switch (rec.kind) {
       case 'libvirt_header':
         writeLibvirtHeader(w, rec);
@@ -66,34 +62,11 @@ export class MainChannelEncoder {
         writeLayout(w, SectionFooter, { sectionId: rec.sectionId });
         break;
       case 'ram':
-        this.ram(rec);
-        break;
       case 'ram_block':
-        writeLayout(w, RamBlockEntry, { idstr: rec.idstr, usedLength: rec.usedLength });
-        if (rec.pageSize !== undefined) writeLayout(w, RamBlockPageSize, { pageSize: rec.pageSize });
-        if (rec.mrAddr !== undefined) writeLayout(w, RamBlockMrAddr, { mrAddr: rec.mrAddr });
-        if (rec.mappedRam) {
-          const h = rec.mappedRam;
-          writeLayout(w, MappedRamHeader, { ...h });
-          if (h.pagesOffset !== 0) {
-            this.mapped.set(rec.idstr, { header: h, usedLength: rec.usedLength });
-            this.openAreaEnd = h.pagesOffset + rec.usedLength;
-          }
-        }
+      case 'mapped_ram_bitmap':
+      case 'mapped_ram_page':
+        this.ram.write(rec);
         break;
-      case 'mapped_ram_bitmap': {
-        const m = this.mappedBlock(rec.block);
-        w.fillTo(m.header.bitmapOffset);
-        w.bytes(rec.data);
-        // The page area starts at pages_offset; an explicit raw record covers odd padding.
-        break;
-      }
-      case 'mapped_ram_page': {
-        const m = this.mappedBlock(rec.block);
-        w.fillTo(m.header.pagesOffset + rec.index * m.header.pageSize);
-        w.bytes(rec.data);
-        break;
-      }
       case 'raw':
         w.bytes(rec.data);
         break;
@@ -128,43 +101,7 @@ export class MainChannelEncoder {
 
   /** Call after the last record: completes a mapped-ram page area that ends in holes. */
   finish(): void {
-    if (this.openAreaEnd !== undefined) this.w.fillTo(this.openAreaEnd);
-    this.openAreaEnd = undefined;
+    this.ram.closeArea();
     this.w.flush();
-  }
-
-  private mappedBlock(name: string): { header: MappedRamHeaderValue; usedLength: number } {
-    const m = this.mapped.get(name);
-    if (!m) throw new Error(`mapped-ram record for block ${name} before its MEM_SIZE entry`);
-    return m;
-  }
-
-  private ram(rec: RamRecord): void {
-    const w = this.w;
-    w.be64Number(rec.addr + rec.flags);
-    switch (rec.op) {
-      case 'mem_size':
-      case 'eos':
-      case 'multifd_flush':
-        return;
-      default:
-        if (!(rec.flags & RamFlag.RAM_SAVE_FLAG_CONTINUE)) w.counted(rec.block);
-    }
-    switch (rec.op) {
-      case 'zero':
-        w.u8(rec.fill);
-        break;
-      case 'page':
-        w.bytes(rec.data);
-        break;
-      case 'xbzrle':
-        writeLayout(w, RamXbzrleHeader, { encoding: rec.encoding, encodedLength: rec.data.length });
-        w.bytes(rec.data);
-        break;
-      case 'compress_page':
-        writeLayout(w, RamCompressHeader, { compressedLength: rec.data.length });
-        w.bytes(rec.data);
-        break;
-    }
   }
 }

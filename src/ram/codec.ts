@@ -1,0 +1,299 @@
+/**
+ * The RAM section ("ram", RAM_SAVE_FLAG_*): its records read and written. Reading keeps the
+ * state QEMU's ram_load keeps (the last block for RAM_SAVE_FLAG_CONTINUE, the blocks MEM_SIZE
+ * announced); writing keeps the mapped-ram layout of each block.
+ */
+import {
+  MappedRamHeader,
+  RamBlockEntry,
+  RamBlockMrAddr,
+  RamBlockPageSize,
+  RamCompressHeader,
+  RamXbzrleHeader,
+  RamFlag,
+  ramOpByFlag,
+} from '../../grammar/ram.js';
+import type { SectionKind } from '../../grammar/savevm.js';
+import type { StreamReader } from '../io/reader.js';
+import type { StreamWriter } from '../io/sink.js';
+import { readLayout } from '../layout/read.js';
+import { writeLayout } from '../layout/write.js';
+import { hex } from '../model/errors.js';
+import type { MainRecord, MappedRamBitmapRecord, MappedRamHeaderValue, MappedRamPageRecord, RamBlockRecord, RamRecord } from '../model/records.js';
+
+/** What the RAM reader takes from the stream decoder around it (read when needed: they change as the stream goes). */
+export interface RamDecodeContext {
+  readonly r: StreamReader;
+  /** TARGET_PAGE_SIZE (the configuration's target-page-bits can set it) */
+  readonly pageSize: number;
+  readonly capabilities: ReadonlySet<string>;
+  /** MIG_CMD_POSTCOPY_ADVISE seen: huge-page blocks carry their page size */
+  readonly postcopyAdvised: boolean;
+  readonly copy: boolean;
+  readonly skipAbsentMappedRamPages: boolean;
+  data(n: number, what: string): Uint8Array;
+  rawChunks(n: number, reason: string, depth: number): Generator<MainRecord>;
+}
+
+export class RamSectionDecoder {
+  /** blocks announced by MEM_SIZE */
+  readonly ramBlocks = new Map<string, { usedLength: number }>();
+  private lastRamBlock: string | undefined;
+  /** where the RAM record being read starts and what it is, for error paths */
+  recordAt = 0;
+  recordOp = 'RAM';
+
+  constructor(private readonly ctx: RamDecodeContext) {}
+
+  /** RAM records until RAM_SAVE_FLAG_EOS. */
+  *payload(kind: SectionKind, depth: number): Generator<MainRecord> {
+    const r = this.ctx.r;
+    const pageSize = this.ctx.pageSize;
+    const flagMask = pageSize - 1;
+    const copy = this.ctx.copy;
+    for (;;) {
+      const offset = r.offset;
+      this.recordAt = offset;
+      this.recordOp = 'RAM';
+      const [hi, lo] = r.be64Words('RAM record header');
+      const flags = lo & flagMask;
+      const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
+      const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
+      if (op) this.recordOp = op;
+      if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
+        let block: string;
+        if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
+          if (this.lastRamBlock === undefined) {
+            throw r.error('bad-ram-record', 'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)', `flags ${hex(flags)}`, offset);
+          }
+          block = this.lastRamBlock;
+        } else {
+          block = r.counted('RAMBlock name');
+          if (!this.ramBlocks.has(block)) {
+            throw r.error('bad-ram-record', 'a RAMBlock announced by MEM_SIZE', JSON.stringify(block), offset + 8);
+          }
+          this.lastRamBlock = block;
+        }
+        if (op === 'page') {
+          const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+        } else if (op === 'zero') {
+          const fill = r.u8('zero page fill byte');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
+        } else if (op === 'xbzrle') {
+          const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
+          const encoding = h.encoding;
+          const n = h.encodedLength;
+          if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
+          const data = this.ctx.data(n, 'XBZRLE data');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
+        } else {
+          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
+          // compressBound(page) is a little over the page size; QEMU rejects anything larger.
+          const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
+          if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
+          const data = this.ctx.data(n, 'compressed page');
+          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+        }
+        continue;
+      }
+      if (op === 'eos' || op === 'multifd_flush') {
+        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
+        if (op === 'eos') return;
+        continue;
+      }
+      if (op === 'mem_size') {
+        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
+        yield* this.memSizeBlocks(addr, depth);
+        continue;
+      }
+      if (op === 'hook') {
+        throw r.error('bad-ram-record', 'RAM records of a non-RDMA stream', 'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)', offset);
+      }
+      throw r.error('bad-ram-record', 'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)', `flags ${hex(flags)} in ${kind}`, offset);
+    }
+  }
+
+  private *memSizeBlocks(total: number, depth: number): Generator<MainRecord> {
+    const r = this.ctx.r;
+    const ignoreShared = this.ctx.capabilities.has('x-ignore-shared');
+    const mappedRam = this.ctx.capabilities.has('mapped-ram');
+    let sum = 0;
+    while (sum < total) {
+      const offset = r.offset;
+      r.path.push(`RAMBlock entry @${hex(offset)}`);
+      const e = readLayout(r, RamBlockEntry, 'RAMBlock');
+      const idstr = e.idstr;
+      const usedLength = e.usedLength;
+      const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
+      if (this.ctx.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
+      if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr;
+      if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader');
+      rec.length = r.offset - offset;
+      sum += usedLength;
+      if (sum > total) {
+        throw r.error('bad-ram-record', `RAMBlock lengths adding up to the MEM_SIZE total ${hex(total)}`, `${hex(sum)} after ${JSON.stringify(idstr)}`, offset);
+      }
+      this.ramBlocks.set(idstr, { usedLength });
+      yield withDepth(rec, depth);
+      if (rec.mappedRam && rec.mappedRam.pagesOffset !== 0) yield* this.mappedRamArea(rec, rec.mappedRam, depth);
+      r.path.pop();
+    }
+  }
+
+  /**
+   * postcopy-ram streams carry a be64 page size after used_length for huge-page blocks
+   * only; the destination knows which from its own RAM. From the stream alone: a block
+   * name never starts with a 0 length byte, so 8 bytes that read as a power of two page
+   * size are that field.
+   */
+  private looksLikeHugePageSize(): boolean {
+    const r = this.ctx.r;
+    if (!r.fill(8)) return false;
+    if (r.peekAt(0) !== 0 || r.peekAt(1) !== 0 || r.peekAt(2) !== 0 || r.peekAt(3) !== 0) return false;
+    const v = ((r.peekAt(4) << 24) | (r.peekAt(5) << 16) | (r.peekAt(6) << 8) | r.peekAt(7)) >>> 0;
+    return v > this.ctx.pageSize && (v & (v - 1)) === 0;
+  }
+
+  /** mapped-ram: bitmap, alignment padding, page slots; then the stream continues after the area. */
+  private *mappedRamArea(block: RamBlockRecord, h: NonNullable<RamBlockRecord['mappedRam']>, depth: number): Generator<MainRecord> {
+    const r = this.ctx.r;
+    const pageSize = h.pageSize;
+    if (pageSize !== this.ctx.pageSize || pageSize <= 0) {
+      throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.ctx.pageSize}`, `${pageSize}`, block.offset);
+    }
+    if (h.bitmapOffset !== r.offset) {
+      throw r.error('bad-ram-record', `MappedRamHeader bitmap_offset ${hex(r.offset)} (right after the header)`, hex(h.bitmapOffset));
+    }
+    const numPages = Math.ceil(block.usedLength / pageSize);
+    const bitmapSize = Math.ceil(numPages / 64) * 8;
+    if (h.pagesOffset < h.bitmapOffset + bitmapSize || h.pagesOffset % pageSize !== 0) {
+      throw r.error('bad-ram-record', `a page-aligned MappedRamHeader pages_offset after the ${bitmapSize}-byte bitmap`, hex(h.pagesOffset));
+    }
+    const bmAt = r.offset;
+    const bitmap = r.copyBytes(bitmapSize, 'mapped-ram bitmap');
+    yield withDepth({ kind: 'mapped_ram_bitmap', offset: bmAt, length: bitmapSize, block: block.idstr, data: bitmap }, depth);
+    const padAt = r.offset;
+    const padLen = h.pagesOffset - padAt;
+    if (padLen > 0 && !this.zeroRun(padLen)) {
+      yield* this.ctx.rawChunks(padLen, 'mapped-ram padding (not zero)', depth);
+    } else {
+      r.skip(padLen, 'mapped-ram padding');
+    }
+    const skipAbsent = this.ctx.skipAbsentMappedRamPages;
+    for (let i = 0; i < numPages; i++) {
+      const at = r.offset;
+      const present = ((bitmap[i >>> 3] >>> (i & 7)) & 1) === 1;
+      const size = Math.min(pageSize, block.usedLength - i * pageSize);
+      if (!present && skipAbsent) {
+        r.skip(size, 'mapped-ram page'); // holes of a sparse file: seek over them
+        continue;
+      }
+      const data = this.ctx.data(size, 'mapped-ram page');
+      if (present || !isZero(data)) {
+        yield withDepth({ kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data }, depth);
+      }
+    }
+  }
+
+  /** true if the next n bytes (n within the buffer) are all zero; consumes nothing */
+  private zeroRun(n: number): boolean {
+    if (n > this.ctx.r.capacity || !this.ctx.r.fill(n)) return false;
+    return isZero(this.ctx.r.window().subarray(0, n));
+  }
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function withDepth<T extends MainRecord>(rec: T, depth: number): T {
+  if (depth) rec.depth = depth;
+  return rec;
+}
+
+/** The mirror of RamSectionDecoder: RAM records, MEM_SIZE entries and mapped-ram areas. */
+export class RamSectionEncoder {
+  private mapped = new Map<string, { header: MappedRamHeaderValue; usedLength: number }>();
+  /** end offset of the mapped-ram page area being written, if any */
+  private openAreaEnd: number | undefined;
+
+  constructor(private readonly w: StreamWriter) {}
+
+  write(rec: RamRecord | RamBlockRecord | MappedRamBitmapRecord | MappedRamPageRecord): void {
+    const w = this.w;
+    switch (rec.kind) {
+      case 'ram':
+        this.ram(rec);
+        break;
+      case 'ram_block':
+        writeLayout(w, RamBlockEntry, { idstr: rec.idstr, usedLength: rec.usedLength });
+        if (rec.pageSize !== undefined) writeLayout(w, RamBlockPageSize, { pageSize: rec.pageSize });
+        if (rec.mrAddr !== undefined) writeLayout(w, RamBlockMrAddr, { mrAddr: rec.mrAddr });
+        if (rec.mappedRam) {
+          const h = rec.mappedRam;
+          writeLayout(w, MappedRamHeader, { ...h });
+          if (h.pagesOffset !== 0) {
+            this.mapped.set(rec.idstr, { header: h, usedLength: rec.usedLength });
+            this.openAreaEnd = h.pagesOffset + rec.usedLength;
+          }
+        }
+        break;
+      case 'mapped_ram_bitmap': {
+        const m = this.mappedBlock(rec.block);
+        w.fillTo(m.header.bitmapOffset);
+        w.bytes(rec.data);
+        // The page area starts at pages_offset; an explicit raw record covers odd padding.
+        break;
+      }
+      case 'mapped_ram_page': {
+        const m = this.mappedBlock(rec.block);
+        w.fillTo(m.header.pagesOffset + rec.index * m.header.pageSize);
+        w.bytes(rec.data);
+        break;
+      }
+    }
+  }
+
+  /** The stream continues right after a page area: absent pages at its end are holes. */
+  closeArea(): void {
+    if (this.openAreaEnd !== undefined) this.w.fillTo(this.openAreaEnd);
+    this.openAreaEnd = undefined;
+  }
+
+  private mappedBlock(name: string): { header: MappedRamHeaderValue; usedLength: number } {
+    const m = this.mapped.get(name);
+    if (!m) throw new Error(`mapped-ram record for block ${name} before its MEM_SIZE entry`);
+    return m;
+  }
+
+  private ram(rec: RamRecord): void {
+    const w = this.w;
+    w.be64Number(rec.addr + rec.flags);
+    switch (rec.op) {
+      case 'mem_size':
+      case 'eos':
+      case 'multifd_flush':
+        return;
+      default:
+        if (!(rec.flags & RamFlag.RAM_SAVE_FLAG_CONTINUE)) w.counted(rec.block);
+    }
+    switch (rec.op) {
+      case 'zero':
+        w.u8(rec.fill);
+        break;
+      case 'page':
+        w.bytes(rec.data);
+        break;
+      case 'xbzrle':
+        writeLayout(w, RamXbzrleHeader, { encoding: rec.encoding, encodedLength: rec.data.length });
+        w.bytes(rec.data);
+        break;
+      case 'compress_page':
+        writeLayout(w, RamCompressHeader, { compressedLength: rec.data.length });
+        w.bytes(rec.data);
+        break;
+    }
+  }
+}
