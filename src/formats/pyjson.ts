@@ -36,9 +36,20 @@ export function pyDumps(v: PyValue, indent = 4): string {
   }
 }
 
-function pyFloat(x: number): string {
+/**
+ * A float as Python's repr writes it: the shortest digits that read back the same (as JS),
+ * in exponent form when the decimal exponent is below -4 or at least 16 (JS switches at -7
+ * and 21), the exponent signed and at least two digits; json.dumps writes the non-finite
+ * ones as Infinity, -Infinity and NaN.
+ */
+export function pyFloat(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? 'Infinity' : '-Infinity';
+  const [mantissa = '', e = '0'] = x.toExponential().split('e');
+  const exp = Number(e);
+  if (exp < -4 || exp >= 16) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   const s = String(x);
-  return s.includes('.') || s.includes('e') ? s : s + '.0';
+  return s.includes('.') ? s : s + '.0';
 }
 
 /** Python escapes every non-ASCII code unit as \uxxxx (lowercase hex). */
