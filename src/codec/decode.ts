@@ -1,7 +1,6 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
 import { DEFAULT_TARGET_PAGE_SIZE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
 import {
-  CommandHeader,
   FileHeader,
   SectionFooter,
   SectionHeaderPartEnd,
@@ -10,7 +9,6 @@ import {
   MIG_CMD_PACKAGED,
   MIG_CMD_POSTCOPY_ADVISE,
   MIG_CMD_POSTCOPY_RUN,
-  migCommandByValue,
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,
   SectionType,
@@ -33,6 +31,7 @@ import type {
   SectionHeaderRecord,
 } from '../model/records.js';
 import { scanForFooter } from './section-scan.js';
+import { readCommand } from './commands.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { isVfioIdstr } from '../../grammar/vfio.js';
 import { readVfioPayload } from '../vfio/codec.js';
@@ -271,34 +270,9 @@ export class MainChannelDecoder {
   }
 
   private command(depth: number): CommandRecord {
-    const r = this.r;
-    const offset = r.offset;
-    r.u8();
-    const head = readLayout(r, CommandHeader, 'QEMU_VM_COMMAND');
-    const cmd = head.cmd;
-    const len = head.len;
-    const def = migCommandByValue.get(cmd);
-    const name = def?.name ?? `MIG_CMD_${cmd}`;
-    r.path.push(`${name} @${hex(offset)}`);
-    if (!def) {
-      this.warn(`unknown command ${cmd} (QEMU rejects it); payload kept raw`, offset);
-      const data = r.copyBytes(len, 'command payload');
-      r.path.pop();
-      return withDepth({ kind: 'command', offset, length: 5 + len, cmd, name, len, data }, depth);
-    }
-    const lenOk = def.len !== undefined ? len === def.len : def.lens ? def.lens.includes(len) : len >= (def.minLen ?? 0);
-    if (!lenOk) {
-      const want = def.len !== undefined ? `${def.len}` : def.lens ? def.lens.join(' or ') : `at least ${def.minLen}`;
-      throw r.error('command-length', `${name} length ${want}`, `${len}`, offset + 3);
-    }
-    const payloadEnd = r.offset + len;
-    const fields = len === 0 && def.value === MIG_CMD_POSTCOPY_ADVISE ? {} : readLayout(r, def.payload, name, payloadEnd);
-    if (r.offset !== payloadEnd) {
-      throw r.error('command-length', `${name} payload of ${len} bytes`, `${r.offset - (payloadEnd - len)} bytes decoded`);
-    }
-    if (def.value === MIG_CMD_POSTCOPY_ADVISE) this.postcopyAdvised = true;
-    r.path.pop();
-    return withDepth({ kind: 'command', offset, length: 5 + len, cmd, name, len, fields }, depth);
+    const rec = readCommand(this.r, (m, o) => this.warn(m, o));
+    if (rec.cmd === MIG_CMD_POSTCOPY_ADVISE) this.postcopyAdvised = true;
+    return withDepth(rec, depth);
   }
 
   private *section(depth: number): Generator<MainRecord> {

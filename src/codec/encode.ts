@@ -1,10 +1,9 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
 import { writeLibvirtHeader } from '../libvirt/codec.js';
+import { writeCommand } from './commands.js';
 import { RamSectionEncoder } from '../ram/codec.js';
 import {
-  CommandHeader,
   FileHeader,
-  migCommandByValue,
   SectionFooter,
   SectionHeaderPartEnd,
   SectionHeaderStartFull,
@@ -81,13 +80,9 @@ export class MainChannelEncoder {
       case 'vmstate':
         writeVmstateNode(w, rec.node);
         break;
-      case 'command': {
-        w.u8(SectionType.QEMU_VM_COMMAND);
-        writeLayout(w, CommandHeader, { cmd: rec.cmd, len: rec.len });
-        if (rec.data) w.bytes(rec.data);
-        else if (rec.fields && rec.len > 0) writeLayout(w, migCommandByValue.get(rec.cmd)!.payload, rec.fields);
+      case 'command':
+        writeCommand(w, rec);
         break;
-      }
       case 'eof':
         w.u8(SectionType.QEMU_VM_EOF);
         break;

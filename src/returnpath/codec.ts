@@ -10,6 +10,8 @@ import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
+import { readMessagePayload, writeMessagePayload } from '../layout/message.js';
+import { fieldOffset } from '../../grammar/layout.js';
 import type { ReturnPathRecord } from '../model/returnpath-records.js';
 
 
@@ -26,10 +28,7 @@ export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> 
     const rec: ReturnPathRecord = { kind: 'rp_message', offset, length: 0, type, name: def?.name ?? `MIG_RP_MSG_${type}`, len };
     if (!def) rec.data = r.copyBytes(len, 'message payload');
     else {
-      if (def.len !== undefined && def.len !== len) throw r.error('bad-value', `${def.name} length ${def.len}`, `${len}`, offset + 2);
-      const end = r.offset + len;
-      rec.fields = readLayout(r, def.payload, def.name, end);
-      if (r.offset !== end) throw r.error('bad-value', `${def.name} payload of ${len} bytes`, `${r.offset - (end - len)} bytes decoded`);
+      rec.fields = readMessagePayload(r, def, len, 'bad-value', offset + fieldOffset(ReturnPathHeader, 'len'));
       if (type === MIG_RP_MSG_RECV_BITMAP) {
         const size = r.be64('received bitmap size');
         if (size > 1n << 32n) throw r.error('limit', 'a received bitmap of at most 4 GiB', `${size}`);
@@ -48,7 +47,10 @@ export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> 
 export function encodeReturnPathRecord(w: StreamWriter, rec: ReturnPathRecord): void {
   writeLayout(w, ReturnPathHeader, { type: rec.type, len: rec.len });
   if (rec.data) w.bytes(rec.data);
-  else if (rec.fields) writeLayout(w, rpMessageByValue.get(rec.type)!.payload, rec.fields);
+  else if (rec.fields) {
+    const def = rpMessageByValue.get(rec.type);
+    if (def) writeMessagePayload(w, def, rec.fields, rec.len);
+  }
   if (rec.bitmap) {
     w.be64(rec.bitmap.size);
     w.bytes(rec.bitmap.data);
