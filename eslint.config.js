@@ -12,7 +12,10 @@ export default tseslint.config(
     },
     rules: {
       // numbers and bigints in messages are the point of a diagnostic
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allow: [{ from: 'lib', name: 'bigint' }] }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allow: [{ from: 'lib', name: 'bigint' }] },
+      ],
       // a `!` after a lookup whose presence the grammar guarantees reads better than a dead branch
       '@typescript-eslint/no-non-null-assertion': 'off',
       // `(rec) => out.write(rec)` callbacks: the shorthand is the idiom for a sink

@@ -25,12 +25,30 @@ function generate(path: string, bytes: number): void {
   const enc = new MainChannelEncoder(w);
   enc.write({ kind: 'file_header', offset: 0, length: 8, magic: QEMU_VM_FILE_MAGIC, version: QEMU_VM_FILE_VERSION });
   enc.write({ kind: 'configuration', offset: 0, length: 0, machineType: 'pc-i440fx-11.1', subsections: [] });
-  enc.write({ kind: 'section', offset: 0, length: 0, section: 'START', sectionId: 1, idstr: 'ram', instanceId: 0, versionId: 4 });
+  enc.write({
+    kind: 'section',
+    offset: 0,
+    length: 0,
+    section: 'START',
+    sectionId: 1,
+    idstr: 'ram',
+    instanceId: 0,
+    versionId: 4,
+  });
   enc.write({ kind: 'ram', op: 'mem_size', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_MEM_SIZE, addr: bytes });
   enc.write({ kind: 'ram_block', offset: 0, length: 0, idstr: 'pc.ram', usedLength: bytes });
   enc.write({ kind: 'ram', op: 'eos', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
   enc.write({ kind: 'section_footer', offset: 0, length: 0, sectionId: 1 });
-  enc.write({ kind: 'section', offset: 0, length: 0, section: 'END', sectionId: 1, idstr: 'ram', instanceId: 0, versionId: 4 });
+  enc.write({
+    kind: 'section',
+    offset: 0,
+    length: 0,
+    section: 'END',
+    sectionId: 1,
+    idstr: 'ram',
+    instanceId: 0,
+    versionId: 4,
+  });
   const data = new Uint8Array(PAGE);
   for (let a = 0; a < bytes; a += PAGE) {
     data[0] = a >>> 12;
@@ -55,7 +73,8 @@ function generateVfio(path: string, bytes: number): void {
   for (const rec of base) {
     if (rec.kind === 'vfio_tag' && rec.tag === 'DEV_DATA_STATE') {
       enc.write({ ...rec, size: bytes });
-      for (let left = bytes; left > 0; left -= chunk.length) enc.write({ kind: 'vfio_data', offset: 0, length: 0, data: chunk.subarray(0, Math.min(left, chunk.length)) });
+      for (let left = bytes; left > 0; left -= chunk.length)
+        enc.write({ kind: 'vfio_data', offset: 0, length: 0, data: chunk.subarray(0, Math.min(left, chunk.length)) });
     } else if (rec.kind !== 'vfio_data') enc.write(rec);
   }
   enc.finish();
@@ -89,12 +108,23 @@ function child(mode: string, path: string): void {
   }
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const size = statSync(path).size;
-  process.stdout.write(JSON.stringify({ mode, seconds: s, gbPerSecond: size / s / 1e9, records: n, maxRssMiB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      mode,
+      seconds: s,
+      gbPerSecond: size / s / 1e9,
+      records: n,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    }) + '\n',
+  );
 }
 
 function main(): void {
   const [, , a1, a2, a3] = process.argv;
-  if (a1 === '--child') { child(a2, a3); return; }
+  if (a1 === '--child') {
+    child(a2, a3);
+    return;
+  }
   const gib = Number(a1 ?? '1');
   const path = a2 ?? join(tmpdir(), `migstream-bench-${gib}g.mig`);
   if (!existsSync(path)) {

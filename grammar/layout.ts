@@ -133,7 +133,11 @@ export type LayoutValue = { [name: string]: FieldValue };
 export type ValueOf<L extends Layout> = Layout extends L ? LayoutValue : DeclaredValue<L>;
 
 type DeclaredValue<L extends Layout> = {
-  -readonly [F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? never : F['name']]: FieldValueOf<F>;
+  -readonly [
+    F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? never : F['name']
+  ]: FieldValueOf<F>;
 } & {
-  -readonly [F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? F['name'] : never]?: FieldValueOf<F>;
+  -readonly [
+    F in FieldsOf<L> as F extends { readonly when: readonly FieldCondition[] } ? F['name'] : never
+  ]?: FieldValueOf<F>;
 };

@@ -76,7 +76,8 @@ export const MultifdOffset = {
   init: (name: Names<typeof MultifdInit>): number => fieldOffset(MultifdInit, name),
   header: (name: Names<typeof MultifdPacketHeader>): number => fieldOffset(MultifdPacketHeader, name),
   ram: (name: Names<typeof MultifdRamPacketBody>): number => HEADER_SIZE + fieldOffset(MultifdRamPacketBody, name),
-  deviceState: (name: Names<typeof MultifdDeviceStateBody>): number => HEADER_SIZE + fieldOffset(MultifdDeviceStateBody, name),
+  deviceState: (name: Names<typeof MultifdDeviceStateBody>): number =>
+    HEADER_SIZE + fieldOffset(MultifdDeviceStateBody, name),
   /** the first byte after a device-state packet's fixed part: its payload */
   deviceStatePayload: DEVICE_STATE_FIXED,
 } as const;

@@ -43,20 +43,26 @@ export const RAM_OPS_WITH_BLOCK: ReadonlySet<RamOp> = new Set<RamOp>(['zero', 'p
  * data itself is not a layout field: decoders hand it on as a view of the read buffer.
  * ZERO: the fill byte; PAGE: TARGET_PAGE_SIZE bytes; XBZRLE and COMPRESS_PAGE: a length, then data.
  */
-export const RamZeroPayload = [{ name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer (loaders check it from 8.2)' }] as const satisfies Layout;
+export const RamZeroPayload = [
+  { name: 'fill', type: 'u8', doc: 'fill byte; 0 from every current writer (loaders check it from 8.2)' },
+] as const satisfies Layout;
 export const ENCODING_FLAG_XBZRLE = 0x01;
 export const RamXbzrleHeader = [
   { name: 'encoding', type: 'u8', doc: 'ENCODING_FLAG_XBZRLE' },
   { name: 'encodedLength', type: 'be16', doc: 'at most TARGET_PAGE_SIZE' },
 ] as const satisfies Layout;
-export const RamCompressHeader = [{ name: 'compressedLength', type: 'be32', doc: 'at most compressBound(TARGET_PAGE_SIZE)' }] as const satisfies Layout;
+export const RamCompressHeader = [
+  { name: 'compressedLength', type: 'be32', doc: 'at most compressBound(TARGET_PAGE_SIZE)' },
+] as const satisfies Layout;
 
 /** One RAMBlock entry of MEM_SIZE; optional parts (page size, mr_addr, MappedRamHeader) depend on capabilities. */
 export const RamBlockEntry = [
   { name: 'idstr', type: 'counted' },
   { name: 'usedLength', type: 'be64n' },
 ] as const satisfies Layout;
-export const RamBlockPageSize = [{ name: 'pageSize', type: 'be64n', doc: 'postcopy-ram, huge-page blocks only' }] as const satisfies Layout;
+export const RamBlockPageSize = [
+  { name: 'pageSize', type: 'be64n', doc: 'postcopy-ram, huge-page blocks only' },
+] as const satisfies Layout;
 export const RamBlockMrAddr = [{ name: 'mrAddr', type: 'be64n', doc: 'x-ignore-shared' }] as const satisfies Layout;
 
 /** MappedRamHeader (9.0+), packed, big-endian, 28 bytes. */

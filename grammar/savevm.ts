@@ -157,7 +157,15 @@ export const MIG_RP_MSG: readonly ReturnPathMessage[] = [
       { name: 'ramblock', type: 'counted' },
     ],
   },
-  { value: 4, name: 'MIG_RP_MSG_REQ_PAGES', len: 12, payload: [{ name: 'start', type: 'be64' }, { name: 'length', type: 'be32' }] },
+  {
+    value: 4,
+    name: 'MIG_RP_MSG_REQ_PAGES',
+    len: 12,
+    payload: [
+      { name: 'start', type: 'be64' },
+      { name: 'length', type: 'be32' },
+    ],
+  },
   { value: 5, name: 'MIG_RP_MSG_RECV_BITMAP', payload: [{ name: 'ramblock', type: 'counted' }] },
   { value: 6, name: 'MIG_RP_MSG_RESUME_ACK', len: 4, payload: [{ name: 'value', type: 'be32' }] },
   { value: 7, name: 'MIG_RP_MSG_SWITCHOVER_ACK', len: 0, payload: [] },

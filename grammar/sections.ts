@@ -37,7 +37,12 @@ export const SpaprHtab: BuiltinSectionGrammar = {
 };
 
 // s390-storage_attributes (hw/s390x/s390-stattrib.c), instance 0, version 0
-export const StattrFlag = { STATTR_FLAG_EOS: 0x01, STATTR_FLAG_MORE: 0x02, STATTR_FLAG_ERROR: 0x04, STATTR_FLAG_DONE: 0x08 } as const;
+export const StattrFlag = {
+  STATTR_FLAG_EOS: 0x01,
+  STATTR_FLAG_MORE: 0x02,
+  STATTR_FLAG_ERROR: 0x04,
+  STATTR_FLAG_DONE: 0x08,
+} as const;
 export const S390StorageAttributes: BuiltinSectionGrammar = {
   idstr: 's390-storage_attributes',
   items: [
@@ -46,14 +51,23 @@ export const S390StorageAttributes: BuiltinSectionGrammar = {
       layout: [
         { name: 'addrFlags', type: 'be64', doc: '(gfn << TARGET_PAGE_BITS) | STATTR_FLAG_*' },
         { name: 'count', type: 'be64', when: [{ field: 'addrFlags', mask: StattrFlag.STATTR_FLAG_MORE, set: true }] },
-        { name: 'attributes', type: 'bytes', length: 'count', when: [{ field: 'addrFlags', mask: StattrFlag.STATTR_FLAG_MORE, set: true }] },
+        {
+          name: 'attributes',
+          type: 'bytes',
+          length: 'count',
+          when: [{ field: 'addrFlags', mask: StattrFlag.STATTR_FLAG_MORE, set: true }],
+        },
       ],
     },
   ],
 };
 
 // s390-skeys (hw/s390x/s390-skeys.c), instance 0, version 1; old-style FULL section
-export const SkeysFlag = { S390_SKEYS_SAVE_FLAG_EOS: 0x01, S390_SKEYS_SAVE_FLAG_SKEYS: 0x02, S390_SKEYS_SAVE_FLAG_ERROR: 0x04 } as const;
+export const SkeysFlag = {
+  S390_SKEYS_SAVE_FLAG_EOS: 0x01,
+  S390_SKEYS_SAVE_FLAG_SKEYS: 0x02,
+  S390_SKEYS_SAVE_FLAG_ERROR: 0x04,
+} as const;
 export const S390Skeys: BuiltinSectionGrammar = {
   idstr: 's390-skeys',
   items: [
@@ -61,8 +75,17 @@ export const S390Skeys: BuiltinSectionGrammar = {
       name: 'record',
       layout: [
         { name: 'addrFlags', type: 'be64', doc: '(gfn * page size) | S390_SKEYS_SAVE_FLAG_*' },
-        { name: 'pages', type: 'be64', when: [{ field: 'addrFlags', mask: SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS, set: true }] },
-        { name: 'keys', type: 'bytes', length: 'pages', when: [{ field: 'addrFlags', mask: SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS, set: true }] },
+        {
+          name: 'pages',
+          type: 'be64',
+          when: [{ field: 'addrFlags', mask: SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS, set: true }],
+        },
+        {
+          name: 'keys',
+          type: 'bytes',
+          length: 'pages',
+          when: [{ field: 'addrFlags', mask: SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS, set: true }],
+        },
       ],
     },
   ],
@@ -87,23 +110,54 @@ export const DirtyBitmap: BuiltinSectionGrammar = {
       name: 'record',
       layout: [
         { name: 'flags', type: 'u8', doc: 'QEMU always writes one flag byte' },
-        { name: 'deviceName', type: 'counted', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_DEVICE_NAME, set: true }] },
-        { name: 'bitmapName', type: 'counted', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITMAP_NAME, set: true }] },
-        { name: 'granularity', type: 'be32', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_START, set: true }] },
-        { name: 'bitmapFlags', type: 'u8', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_START, set: true }] },
-        { name: 'startSector', type: 'be64', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }] },
-        { name: 'nrSectors', type: 'be32', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }] },
         {
-          name: 'bufSize', type: 'be64',
-          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }, { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_ZEROES, set: false }],
+          name: 'deviceName',
+          type: 'counted',
+          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_DEVICE_NAME, set: true }],
         },
         {
-          name: 'buf', type: 'bytes', length: 'bufSize', doc: 'little-endian unsigned longs',
-          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }, { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_ZEROES, set: false }],
+          name: 'bitmapName',
+          type: 'counted',
+          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITMAP_NAME, set: true }],
+        },
+        {
+          name: 'granularity',
+          type: 'be32',
+          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_START, set: true }],
+        },
+        { name: 'bitmapFlags', type: 'u8', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_START, set: true }] },
+        {
+          name: 'startSector',
+          type: 'be64',
+          when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }],
+        },
+        { name: 'nrSectors', type: 'be32', when: [{ field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true }] },
+        {
+          name: 'bufSize',
+          type: 'be64',
+          when: [
+            { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true },
+            { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_ZEROES, set: false },
+          ],
+        },
+        {
+          name: 'buf',
+          type: 'bytes',
+          length: 'bufSize',
+          doc: 'little-endian unsigned longs',
+          when: [
+            { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_BITS, set: true },
+            { field: 'flags', mask: F.DIRTY_BITMAP_MIG_FLAG_ZEROES, set: false },
+          ],
         },
       ],
     },
   ],
 };
 
-export const BUILTIN_SECTIONS: readonly BuiltinSectionGrammar[] = [SpaprHtab, S390StorageAttributes, S390Skeys, DirtyBitmap];
+export const BUILTIN_SECTIONS: readonly BuiltinSectionGrammar[] = [
+  SpaprHtab,
+  S390StorageAttributes,
+  S390Skeys,
+  DirtyBitmap,
+];

@@ -33,7 +33,9 @@ describe('dump --format analyze from a pipe equals analyze-migration.py -d state
     it(`${f.version}/${f.name}`, () => {
       const s = openMainStream(new PipeLike(readFileSync(f.path)));
       if (footerless.has(`${f.version}/${f.name}`)) {
-        expect(() => [...s.records()]).toThrow(/expected a vmdescription entry for "\w+" instance 0 \(this stream has no section footers to find its end\), found none/);
+        expect(() => [...s.records()]).toThrow(
+          /expected a vmdescription entry for "\w+" instance 0 \(this stream has no section footers to find its end\), found none/,
+        );
         return;
       }
       const dump = new AnalyzeDump();
@@ -56,7 +58,9 @@ describe('dump --format desc equals analyze-migration.py -d desc', () => {
 });
 
 describe('where analyze-migration.py failed, every device section still decodes', () => {
-  for (const f of mainStreams().filter((x) => existsSync(`${x.base}.analyze.err.txt`) && existsSync(`${x.base}.desc.json`))) {
+  for (const f of mainStreams().filter(
+    (x) => existsSync(`${x.base}.analyze.err.txt`) && existsSync(`${x.base}.desc.json`),
+  )) {
     it(`${f.version}/${f.name}: no Raw device section, every FULL section decoded field by field`, () => {
       const { records, error } = decodeFile(f.path);
       expect(error).toBeUndefined();
@@ -66,7 +70,9 @@ describe('where analyze-migration.py failed, every device section still decodes'
       // and the dump has every section the stream opened (err.txt holds the script's failure)
       const dump = new AnalyzeDump();
       for (const r of records) dump.add(r);
-      const starts = records.filter((r) => r.kind === 'section' && (r.section === 'START' || r.section === 'FULL')).length;
+      const starts = records.filter(
+        (r) => r.kind === 'section' && (r.section === 'START' || r.section === 'FULL'),
+      ).length;
       expect(dump.toPy().size).toBe(starts);
     });
   }
@@ -109,12 +115,12 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
     expect(pyDumps(dump.toPy())).toBe(`{\n    "${name} (3)": {\n        "v": "0xdeadbeef"\n    }\n}`);
   });
 
-  it('--ram hex (the script\'s -m fails on any normal page): pages as hex, zero pages as fill', () => {
+  it("--ram hex (the script's -m fails on any normal page): pages as hex, zero pages as fill", () => {
     const f = mainStreams().find((x) => x.version === 'qemu-11.1' && x.name === 'pc-paused.mig')!;
     const { records } = decodeFile(f.path);
     const dump = new AnalyzeDump('hex');
     for (const r of records) dump.add(r);
-    const mem = ((dump.toPy().get('ram (1)') as Map<string, unknown>).get('memory')) as Map<string, string>;
+    const mem = (dump.toPy().get('ram (1)') as Map<string, unknown>).get('memory') as Map<string, string>;
     const page = records.find((r) => r.kind === 'ram' && r.op === 'page');
     if (page?.kind !== 'ram' || page.op !== 'page') throw new Error('no page');
     const bytes = readFileSync(f.path).subarray(page.offset + page.length - 4096, page.offset + page.length);

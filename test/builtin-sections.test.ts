@@ -24,9 +24,22 @@ describe('sections the vmdescription never describes', () => {
   it('spapr/htab: htab_shift, chunks up to the all-zero terminator, HTAB_NO_HPT', () => {
     const b = stream(
       HEADER,
-      start(2, 'spapr/htab', 0, 1), be32(24), footer(2),
-      part(2), be32(0), be32(5), [0, 2], [0, 1], bytes(32), be32(0), [0, 0], [0, 0], footer(2),
-      end(2), be32(0xffffffff), footer(2),
+      start(2, 'spapr/htab', 0, 1),
+      be32(24),
+      footer(2),
+      part(2),
+      be32(0),
+      be32(5),
+      [0, 2],
+      [0, 1],
+      bytes(32),
+      be32(0),
+      [0, 0],
+      [0, 0],
+      footer(2),
+      end(2),
+      be32(0xffffffff),
+      footer(2),
       EOF,
     );
     const { records, error } = decodeBytes(b);
@@ -46,18 +59,37 @@ describe('sections the vmdescription never describes', () => {
     const b = stream(
       HEADER,
       start(7, 'dirty-bitmap', 0, 1),
-      u8(0x1c), counted('drive0'), counted('bitmap0'), be32(65536), u8(0x01), // DEVICE_NAME|BITMAP_NAME|START
-      u8(0x01), footer(7), // EOS
+      u8(0x1c),
+      counted('drive0'),
+      counted('bitmap0'),
+      be32(65536),
+      u8(0x01), // DEVICE_NAME|BITMAP_NAME|START
+      u8(0x01),
+      footer(7), // EOS
       end(7),
-      u8(0x42), be64(0), be32(1024), // BITS|ZEROES: no buffer
-      u8(0x40), be64(1024), be32(8192), be64(32), bytes(32), // BITS
-      u8(0x20), u8(0x01), footer(7), // COMPLETE, EOS
+      u8(0x42),
+      be64(0),
+      be32(1024), // BITS|ZEROES: no buffer
+      u8(0x40),
+      be64(1024),
+      be32(8192),
+      be64(32),
+      bytes(32), // BITS
+      u8(0x20),
+      u8(0x01),
+      footer(7), // COMPLETE, EOS
       EOF,
     );
     const { records, error } = decodeBytes(b);
     expect(error).toBeUndefined();
     const it = items(records);
-    expect(it[0].fields).toMatchObject({ flags: 0x1c, deviceName: 'drive0', bitmapName: 'bitmap0', granularity: 65536, bitmapFlags: 1 });
+    expect(it[0].fields).toMatchObject({
+      flags: 0x1c,
+      deviceName: 'drive0',
+      bitmapName: 'bitmap0',
+      granularity: 65536,
+      bitmapFlags: 1,
+    });
     expect(it[2].fields).toEqual({ flags: 0x42, startSector: 0n, nrSectors: 1024 });
     expect(it[3].fields.bufSize).toBe(32n);
     reencodes(b, records);
@@ -71,9 +103,19 @@ describe('sections the vmdescription never describes', () => {
   it('s390-storage_attributes: START is EOS; MORE carries count + attributes; DONE', () => {
     const b = stream(
       HEADER,
-      start(3, 's390-storage_attributes', 0, 0), be64(0x01), footer(3),
-      part(3), be64((0x10 << 12) | 0x02), be64(4), bytes(4, 0x11), be64(0x01), footer(3),
-      end(3), be64(0x08), be64(0x01), footer(3),
+      start(3, 's390-storage_attributes', 0, 0),
+      be64(0x01),
+      footer(3),
+      part(3),
+      be64((0x10 << 12) | 0x02),
+      be64(4),
+      bytes(4, 0x11),
+      be64(0x01),
+      footer(3),
+      end(3),
+      be64(0x08),
+      be64(0x01),
+      footer(3),
       EOF,
     );
     const { records, error } = decodeBytes(b);
@@ -86,7 +128,16 @@ describe('sections the vmdescription never describes', () => {
   });
 
   it('s390-skeys without a vmdescription: SKEYS ranges then EOS', () => {
-    const b = stream(HEADER, full(4, 's390-skeys', 0, 1), be64(0x02), be64(3), bytes(3, 0x06), be64(0x01), footer(4), EOF);
+    const b = stream(
+      HEADER,
+      full(4, 's390-skeys', 0, 1),
+      be64(0x02),
+      be64(3),
+      bytes(3, 0x06),
+      be64(0x01),
+      footer(4),
+      EOF,
+    );
     const { records, error } = decodeBytes(b);
     expect(error).toBeUndefined();
     expect(items(records).map((i) => i.fields.pages)).toEqual([3n, undefined]);

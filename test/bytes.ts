@@ -12,8 +12,20 @@ export const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
 
 /** QEVM, version 3 */
 export const HEADER = [...be32(0x5145564d), ...be32(3)];
-export const start = (id: number, idstr: string, instance: number, version: number): number[] => [0x01, ...be32(id), ...counted(idstr), ...be32(instance), ...be32(version)];
-export const full = (id: number, idstr: string, instance: number, version: number): number[] => [0x04, ...be32(id), ...counted(idstr), ...be32(instance), ...be32(version)];
+export const start = (id: number, idstr: string, instance: number, version: number): number[] => [
+  0x01,
+  ...be32(id),
+  ...counted(idstr),
+  ...be32(instance),
+  ...be32(version),
+];
+export const full = (id: number, idstr: string, instance: number, version: number): number[] => [
+  0x04,
+  ...be32(id),
+  ...counted(idstr),
+  ...be32(instance),
+  ...be32(version),
+];
 export const part = (id: number): number[] => [0x02, ...be32(id)];
 export const end = (id: number): number[] => [0x03, ...be32(id)];
 export const footer = (id: number): number[] => [0x7e, ...be32(id)];

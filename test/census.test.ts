@@ -7,7 +7,12 @@ import { join } from 'node:path';
  * The recording harness walked every stream and counted its records
  * (fixtures/real/index.json, "scan"). The decoder must find the same.
  */
-const TYPE_NAMES: Record<string, string> = { START: 'SECTION_START', PART: 'SECTION_PART', END: 'SECTION_END', FULL: 'SECTION_FULL' };
+const TYPE_NAMES: Record<string, string> = {
+  START: 'SECTION_START',
+  PART: 'SECTION_PART',
+  END: 'SECTION_END',
+  FULL: 'SECTION_FULL',
+};
 
 function census(records: MainRecord[]) {
   const rec: Record<string, number> = {};
@@ -16,7 +21,10 @@ function census(records: MainRecord[]) {
   const bump = (o: Record<string, number>, k: string) => (o[k] = (o[k] ?? 0) + 1);
   let subsections = 0;
   let ramBlocks = 0;
-  const countSubs = (n: { subsections: { node: unknown }[]; fields: { elements: { kind: string; node?: unknown }[] }[] }): void => {
+  const countSubs = (n: {
+    subsections: { node: unknown }[];
+    fields: { elements: { kind: string; node?: unknown }[] }[];
+  }): void => {
     subsections += n.subsections.length;
     for (const s of n.subsections) countSubs(s.node as never);
     for (const f of n.fields) for (const e of f.elements) if (e.kind === 'struct') countSubs(e.node as never);
@@ -29,10 +37,19 @@ function census(records: MainRecord[]) {
         for (let i = 0; i < r.subsections.length; i++) bump(rec, 'SUBSECTION');
         subsections += r.subsections.length;
         break;
-      case 'section': bump(rec, TYPE_NAMES[r.section]); break;
-      case 'section_footer': bump(rec, 'SECTION_FOOTER'); break;
-      case 'command': bump(rec, 'COMMAND'); bump(cmds, r.name.replace(/^MIG_CMD_/, '')); break;
-      case 'eof': bump(rec, 'EOF'); break;
+      case 'section':
+        bump(rec, TYPE_NAMES[r.section]);
+        break;
+      case 'section_footer':
+        bump(rec, 'SECTION_FOOTER');
+        break;
+      case 'command':
+        bump(rec, 'COMMAND');
+        bump(cmds, r.name.replace(/^MIG_CMD_/, ''));
+        break;
+      case 'eof':
+        bump(rec, 'EOF');
+        break;
       case 'ram_block':
         ramBlocks++;
         if (r.mappedRam) bump(ram, 'MAPPED_RAM_BLOCKS');
@@ -40,12 +57,15 @@ function census(records: MainRecord[]) {
       case 'mapped_ram_page':
         if (r.present) bump(ram, 'MAPPED_RAM_PAGES_SET');
         break;
-      case 'vmstate': countSubs(r.node); break;
+      case 'vmstate':
+        countSubs(r.node);
+        break;
       case 'ram':
         bump(ram, r.op.toUpperCase());
         if ('block' in r && r.flags & 0x20) bump(ram, 'CONTINUE');
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return { rec, cmds, ram, subsections, ramBlocks };
@@ -68,7 +88,8 @@ describe('record census equals the recording harness scan', () => {
         expect(got.ram.MAPPED_RAM_PAGES_SET ?? 0).toBe(ram.MAPPED_RAM_pages_set ?? 0);
         if (ram.ramblocks !== undefined) expect(got.ramBlocks).toBe(ram.ramblocks);
         if (file.scan.vmdescription) expect(records.some((r) => r.kind === 'vmdescription')).toBe(true);
-        if (file.scan.subsections !== undefined && file.scan.vmdescription) expect(got.subsections).toBe(file.scan.subsections);
+        if (file.scan.subsections !== undefined && file.scan.vmdescription)
+          expect(got.subsections).toBe(file.scan.subsections);
       });
     }
   }

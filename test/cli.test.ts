@@ -12,7 +12,12 @@ const BIN = join(ROOT, 'bin', 'migstream');
 const tmp = mkdtempSync(join(tmpdir(), 'migstream-cli-'));
 
 function run(args: string[], input?: Uint8Array) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'buffer', maxBuffer: 1 << 28, env: { ...process.env, FORCE_COLOR: '0' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    input,
+    encoding: 'buffer',
+    maxBuffer: 1 << 28,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
 }
 
@@ -30,12 +35,19 @@ describe('migstream CLI', () => {
 
   it('dump --vmsd: a suppress-vmdesc stream decoded with the description of a sibling recording', () => {
     // same QEMU (10.0) and machine options as pc-file, only suppress-vmdesc=on differs
-    const r = run(['dump', join(REAL, 'qemu-10.0', 'pc-suppress-vmdesc.mig'), '--vmsd', join(REAL, 'qemu-10.0', 'pc-file.desc.json')]);
+    const r = run([
+      'dump',
+      join(REAL, 'qemu-10.0', 'pc-suppress-vmdesc.mig'),
+      '--vmsd',
+      join(REAL, 'qemu-10.0', 'pc-file.desc.json'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const doc = JSON.parse(r.stdout);
     expect(r.stdout).not.toContain('$raw');
-    expect(Object.keys(doc)).toEqual(Object.keys(JSON.parse(readFileSync(join(REAL, 'qemu-10.0', 'pc-file.analyze.json'), 'utf8'))));
+    expect(Object.keys(doc)).toEqual(
+      Object.keys(JSON.parse(readFileSync(join(REAL, 'qemu-10.0', 'pc-file.analyze.json'), 'utf8'))),
+    );
   });
 
   it('validate --vmsd judges sections against the given description', () => {
@@ -175,7 +187,9 @@ describe('migstream CLI', () => {
     for (const p of pages) {
       if (p.kind !== 'mapped_ram_page') continue;
       const out = readFileSync(join(dir, p.block.replace(/^\/+/, '')));
-      expect(Buffer.compare(out.subarray(p.index * 4096, p.index * 4096 + 4096), bytes.subarray(p.offset, p.offset + 4096))).toBe(0);
+      expect(
+        Buffer.compare(out.subarray(p.index * 4096, p.index * 4096 + 4096), bytes.subarray(p.offset, p.offset + 4096)),
+      ).toBe(0);
     }
   });
 
@@ -192,16 +206,38 @@ describe('migstream CLI', () => {
   const vfio = join(ROOT, 'fixtures', 'vfio');
 
   it('validate: exit 0 for a valid stream, 1 with every diagnostic for an invalid one', () => {
-    const ok = run(['validate', join(vfio, 'v2-precopy-switchover-ack-8.1.mig'), '--capability', 'return-path', '--capability', 'switchover-ack', '--qemu-version', '8.1']);
+    const ok = run([
+      'validate',
+      join(vfio, 'v2-precopy-switchover-ack-8.1.mig'),
+      '--capability',
+      'return-path',
+      '--capability',
+      'switchover-ack',
+      '--qemu-version',
+      '8.1',
+    ]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/valid \(0 diagnostics\)/);
     const bad = run(['validate', join(vfio, 'bad-setup-eos.mig'), '--qemu-version', '8.1']);
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/at 0x[0-9a-f]+: section 2 "0000:00:02.0\/vfio" \(START\): error \[vfio\/setup-eos\] 0000:00:02.0\/vfio: SETUP STATE: EOS not found 0xffffffffef100005/);
+    expect(bad.stdout).toMatch(
+      /at 0x[0-9a-f]+: section 2 "0000:00:02.0\/vfio" \(START\): error \[vfio\/setup-eos\] 0000:00:02.0\/vfio: SETUP STATE: EOS not found 0xffffffffef100005/,
+    );
   });
 
   it('validate --format json is one document for CI', () => {
-    const r = run(['validate', join(vfio, 'bad-init-data-twice.mig'), '--capability', 'return-path', '--capability', 'switchover-ack', '--qemu-version', '8.1', '--format', 'json']);
+    const r = run([
+      'validate',
+      join(vfio, 'bad-init-data-twice.mig'),
+      '--capability',
+      'return-path',
+      '--capability',
+      'switchover-ack',
+      '--qemu-version',
+      '8.1',
+      '--format',
+      'json',
+    ]);
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc.valid).toBe(false);
@@ -216,11 +252,16 @@ describe('migstream CLI', () => {
   it('validate on real recordings: valid with the destination settings they were loaded with', () => {
     expect(run(['validate', paused]).code).toBe(0);
     expect(run(['validate', join(REAL, 'qemu-11.1', 'pc-x-ignore-shared.mig')]).code).toBe(1); // the destination lacks x-ignore-shared
-    expect(run(['validate', join(REAL, 'qemu-11.1', 'pc-x-ignore-shared.mig'), '--capability', 'x-ignore-shared']).code).toBe(0);
-    expect(run(['validate', join(REAL, 'qemu-7.2', 'pc-old-format.mig'), '--no-configuration', '--qemu-version', '7.2']).code).toBe(0);
+    expect(
+      run(['validate', join(REAL, 'qemu-11.1', 'pc-x-ignore-shared.mig'), '--capability', 'x-ignore-shared']).code,
+    ).toBe(0);
+    expect(
+      run(['validate', join(REAL, 'qemu-7.2', 'pc-old-format.mig'), '--no-configuration', '--qemu-version', '7.2'])
+        .code,
+    ).toBe(0);
   });
 
-  it('dump --vfio-extract writes each device\'s data stream and config', () => {
+  it("dump --vfio-extract writes each device's data stream and config", () => {
     const dir = join(tmp, 'vfio');
     expect(run(['dump', join(vfio, 'v1-7.2.mig'), '--vfio-extract', dir]).code).toBe(0);
     // v1-7.2.scenario.json: precopy reads 4096 and 0, stop-copy reads 8192 and 100
@@ -239,21 +280,50 @@ describe('migstream CLI', () => {
     expect(Buffer.compare(config.subarray(4, 260), Buffer.from(pci.config))).toBe(0);
   });
 
-  it('gen writes the scenario\'s stream and its multifd channels', () => {
+  it("gen writes the scenario's stream and its multifd channels", () => {
     const out = join(tmp, 'gen.mig');
     expect(run(['gen', join(vfio, 'multifd-10.0.scenario.json'), '-o', out]).code).toBe(0);
     expect(Buffer.compare(readFileSync(out), readFileSync(join(vfio, 'multifd-10.0.mig')))).toBe(0);
-    expect(Buffer.compare(readFileSync(join(tmp, 'gen.multifd1.bin')), readFileSync(join(vfio, 'multifd-10.0.multifd1.bin')))).toBe(0);
+    expect(
+      Buffer.compare(
+        readFileSync(join(tmp, 'gen.multifd1.bin')),
+        readFileSync(join(vfio, 'multifd-10.0.multifd1.bin')),
+      ),
+    ).toBe(0);
   });
 
   it('validate MAIN --multifd CH --multifd CH: channels joined; exit 1 names the channel', () => {
     const f = join(vfio, 'multifd-10.0');
-    const ok = run(['validate', `${f}.mig`, '--capability', 'multifd', '--qemu-version', '10.0', '--multifd', `${f}.multifd1.bin`, '--multifd', `${f}.multifd0.bin`]);
+    const ok = run([
+      'validate',
+      `${f}.mig`,
+      '--capability',
+      'multifd',
+      '--qemu-version',
+      '10.0',
+      '--multifd',
+      `${f}.multifd1.bin`,
+      '--multifd',
+      `${f}.multifd0.bin`,
+    ]);
     expect(ok.code).toBe(0);
     const b = join(vfio, 'bad-multifd-missing-idx');
-    const bad = run(['validate', `${b}.mig`, '--capability', 'multifd', '--qemu-version', '10.0', '--multifd', `${b}.multifd0.bin`, '--multifd', `${b}.multifd1.bin`]);
+    const bad = run([
+      'validate',
+      `${b}.mig`,
+      '--capability',
+      'multifd',
+      '--qemu-version',
+      '10.0',
+      '--multifd',
+      `${b}.multifd0.bin`,
+      '--multifd',
+      `${b}.multifd1.bin`,
+    ]);
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/bad-multifd-missing-idx\.multifd\d\.bin: at 0x[0-9a-f]+: .*\[vfio\/buffer-missing\] 0000:00:02.0\/vfio: state buffer 1 never arrives/);
+    expect(bad.stdout).toMatch(
+      /bad-multifd-missing-idx\.multifd\d\.bin: at 0x[0-9a-f]+: .*\[vfio\/buffer-missing\] 0000:00:02.0\/vfio: state buffer 1 never arrives/,
+    );
   });
 
   it('validate of a lone multifd channel checks what it can without the main channel', () => {
@@ -267,41 +337,101 @@ describe('migstream CLI', () => {
     const m = join(REAL, 'qemu-10.0', 'pc-multifd-tcp');
     const a = join(tmp, 'ram-multifd');
     const b = join(tmp, 'ram-file');
-    expect(run(['dump', `${m}.mig`, '--multifd', `${m}.multifd0.bin`, '--multifd', `${m}.multifd1.bin`, '--ram', `extract:${a}`]).code).toBe(0);
+    expect(
+      run([
+        'dump',
+        `${m}.mig`,
+        '--multifd',
+        `${m}.multifd0.bin`,
+        '--multifd',
+        `${m}.multifd1.bin`,
+        '--ram',
+        `extract:${a}`,
+      ]).code,
+    ).toBe(0);
     expect(run(['dump', join(REAL, 'qemu-10.0', 'pc-file.mig'), '--ram', `extract:${b}`]).code).toBe(0);
     // pc.bios and pc.rom are read-only ROM images of the same Debian package in both runs
     expect(readFileSync(join(a, 'pc.bios')).some((v) => v !== 0)).toBe(true); // the SeaBIOS image
-    for (const rom of ['pc.bios', 'pc.rom']) expect(Buffer.compare(readFileSync(join(a, rom)), readFileSync(join(b, rom)))).toBe(0);
+    for (const rom of ['pc.bios', 'pc.rom'])
+      expect(Buffer.compare(readFileSync(join(a, rom)), readFileSync(join(b, rom)))).toBe(0);
   });
 
   it('dump --multifd --vfio-extract reassembles multifd device state in idx order', () => {
     const f = join(vfio, 'multifd-10.0');
     const dir = join(tmp, 'mfd');
-    expect(run(['dump', `${f}.mig`, '--multifd', `${f}.multifd0.bin`, '--multifd', `${f}.multifd1.bin`, '--vfio-extract', dir]).code).toBe(0);
+    expect(
+      run([
+        'dump',
+        `${f}.mig`,
+        '--multifd',
+        `${f}.multifd0.bin`,
+        '--multifd',
+        `${f}.multifd1.bin`,
+        '--vfio-extract',
+        dir,
+      ]).code,
+    ).toBe(0);
     // multifd-10.0.scenario.json: stop-copy reads of 5000, 7000 and 3000 bytes
     const data = readFileSync(join(dir, '0000:00:02.0_vfio.data'));
     expect(data.length).toBe(15000);
     const saved = save(JSON.parse(readFileSync(`${f}.scenario.json`, 'utf8')));
-    const bufs = saved.multifd.flat().filter((r) => r.kind === 'multifd_payload').map((r) => (r.kind === 'multifd_payload' ? r.data : new Uint8Array()));
-    const byIdx = bufs.map((b) => ({ idx: new DataView(b.buffer, b.byteOffset).getUint32(4), flags: new DataView(b.buffer, b.byteOffset).getUint32(8), data: b.subarray(12) }))
-      .filter((b) => !(b.flags & 1)).sort((a, b) => a.idx - b.idx);
+    const bufs = saved.multifd
+      .flat()
+      .filter((r) => r.kind === 'multifd_payload')
+      .map((r) => (r.kind === 'multifd_payload' ? r.data : new Uint8Array()));
+    const byIdx = bufs
+      .map((b) => ({
+        idx: new DataView(b.buffer, b.byteOffset).getUint32(4),
+        flags: new DataView(b.buffer, b.byteOffset).getUint32(8),
+        data: b.subarray(12),
+      }))
+      .filter((b) => !(b.flags & 1))
+      .sort((a, b) => a.idx - b.idx);
     expect(Buffer.compare(data, Buffer.concat(byIdx.map((b) => b.data)))).toBe(0);
   });
 
   it('dump --format summary with --multifd reports each channel', () => {
     const m = join(REAL, 'qemu-10.0', 'pc-multifd-tcp');
-    const r = run(['dump', '-f', 'summary', `${m}.mig`, '--multifd', `${m}.multifd0.bin`, '--multifd', `${m}.multifd1.bin`]);
+    const r = run([
+      'dump',
+      '-f',
+      'summary',
+      `${m}.mig`,
+      '--multifd',
+      `${m}.multifd0.bin`,
+      '--multifd',
+      `${m}.multifd1.bin`,
+    ]);
     const doc = JSON.parse(r.stdout);
     // fixtures/real/README.md: 44 packets (SYNC x3, normal 51, zero 4879) and 31 packets (SYNC x3, normal 63, zero 3329)
-    expect(doc.multifd.map((c: { packets: number; syncPackets: number; normalPages: number; zeroPages: number }) => [c.packets, c.syncPackets, c.normalPages, c.zeroPages])).toEqual([[44, 3, 51, 4879], [31, 3, 63, 3329]]);
+    expect(
+      doc.multifd.map((c: { packets: number; syncPackets: number; normalPages: number; zeroPages: number }) => [
+        c.packets,
+        c.syncPackets,
+        c.normalPages,
+        c.zeroPages,
+      ]),
+    ).toEqual([
+      [44, 3, 51, 4879],
+      [31, 3, 63, 3329],
+    ]);
   });
 
   it('fuzz: exit 0 without findings, 1 with them, 2 for a bad target', () => {
     const quiet = run(['fuzz', paused, '--runs', '50', '--seed', '5']);
     expect(quiet.code).toBe(0);
-    expect(quiet.stdout).toMatch(/^50 runs in \d+\.\d s \(\d+ execs\/s\): \d+ accepted, \d+ rejected, 0 crashes, 0 hangs, 0 internal errors; 0 distinct findings$/m);
+    expect(quiet.stdout).toMatch(
+      /^50 runs in \d+\.\d s \(\d+ execs\/s\): \d+ accepted, \d+ rejected, 0 crashes, 0 hangs, 0 internal errors; 0 distinct findings$/m,
+    );
     // accepts the seed itself, crashes on every mutant
-    const crashing = run(['fuzz', paused, '--runs', '10', '--target', `cmd:sh -c 'cmp -s "$1" ${paused} || kill -SEGV $$' sh {}`]);
+    const crashing = run([
+      'fuzz',
+      paused,
+      '--runs',
+      '10',
+      '--target',
+      `cmd:sh -c 'cmp -s "$1" ${paused} || kill -SEGV $$' sh {}`,
+    ]);
     expect(crashing.code).toBe(1);
     expect(crashing.stdout).toMatch(/^run 0: crash: exit status 139 \(signal 11\).*\[10 runs\]/m);
     expect(run(['fuzz', paused, '--target', 'qemu']).code).toBe(2);
@@ -315,12 +445,17 @@ describe('migstream CLI', () => {
     expect(run(['roundtrip', '--kind', 'return-path', rp]).code).toBe(0);
     const doc = JSON.parse(run(['dump', '--kind', 'return-path', '-f', 'summary', rp]).stdout);
     // fixtures/real/README.md: MIG_RP_MSG SWITCHOVER_ACK(), PONG(00000001), SHUT(00000000)
-    expect(doc.messages.map((m: { name: string }) => m.name)).toEqual(['MIG_RP_MSG_SWITCHOVER_ACK', 'MIG_RP_MSG_PONG', 'MIG_RP_MSG_SHUT']);
+    expect(doc.messages.map((m: { name: string }) => m.name)).toEqual([
+      'MIG_RP_MSG_SWITCHOVER_ACK',
+      'MIG_RP_MSG_PONG',
+      'MIG_RP_MSG_SHUT',
+    ]);
   });
 });
 
 describe('bin/qemu-load parses its options strictly', () => {
-  const qemuLoad = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'qemu-load'), ...args], { encoding: 'utf8', timeout: 20_000 });
+  const qemuLoad = (args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin', 'qemu-load'), ...args], { encoding: 'utf8', timeout: 20_000 });
   const paused72 = join(REAL, 'qemu-7.2', 'pc-paused.mig');
   it('an unknown option is a usage error, not the FILE', () => {
     const r = qemuLoad(['--capabilty', 'multifd', paused72]);
@@ -346,10 +481,16 @@ describe('bin/qemu-load parses its options strictly', () => {
 
 describe('output through real pipes', () => {
   const q35 = join(REAL, 'qemu-11.1', 'q35-devices-running.mig');
-  const sh = (script: string) => spawnSync('bash', ['-c', script], { encoding: 'utf8', cwd: ROOT, timeout: 50_000, env: { ...process.env, FORCE_COLOR: '0' } });
+  const sh = (script: string) =>
+    spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 50_000,
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
   const tmpd = mkdtempSync(join(tmpdir(), 'migstream-pipes-'));
 
-  it('a reader that closes early (| head) ends the command quietly with status 141 (SIGPIPE\'s)', () => {
+  it("a reader that closes early (| head) ends the command quietly with status 141 (SIGPIPE's)", () => {
     const r = sh(`bin/migstream dump ${q35} 2>${tmpd}/err | head -c 10 >/dev/null; echo "$\{PIPESTATUS[0]}"`);
     expect(r.stdout.trim()).toBe('141');
     expect(readFileSync(join(tmpd, 'err'), 'utf8')).toBe('');
@@ -381,8 +522,14 @@ describe('errors say what went wrong, with the path', () => {
     return { code: r.code, stderr: r.stderr };
   };
   it('a directory, a missing file', () => {
-    expect(err(['dump', join(ROOT, 'fixtures')])).toEqual({ code: 2, stderr: `migstream: cannot open ${join(ROOT, 'fixtures')}: is a directory (give a stream file)\n` });
-    expect(err(['dump', '/nonexistent.mig'])).toEqual({ code: 2, stderr: 'migstream: cannot open /nonexistent.mig: no such file or directory\n' });
+    expect(err(['dump', join(ROOT, 'fixtures')])).toEqual({
+      code: 2,
+      stderr: `migstream: cannot open ${join(ROOT, 'fixtures')}: is a directory (give a stream file)\n`,
+    });
+    expect(err(['dump', '/nonexistent.mig'])).toEqual({
+      code: 2,
+      stderr: 'migstream: cannot open /nonexistent.mig: no such file or directory\n',
+    });
   });
   it('an output directory that cannot be made fails at once (no hang under /proc)', () => {
     const r = err(['dump', '-x', '/proc/forbidden/x', paused11]);
@@ -395,7 +542,9 @@ describe('errors say what went wrong, with the path', () => {
     expect(ps.stderr).toMatch(/argument '3000' is invalid\. a power of two from 512 to 2\^30/);
     const cap = err(['validate', '--capability', 'bogus-cap', paused11]);
     expect(cap.code).toBe(2);
-    expect(cap.stderr).toMatch(/'bogus-cap' is invalid\. not a QEMU migration capability; one of: xbzrle, .*mapped-ram/);
+    expect(cap.stderr).toMatch(
+      /'bogus-cap' is invalid\. not a QEMU migration capability; one of: xbzrle, .*mapped-ram/,
+    );
   });
   it('gen -o - writes the stream to stdout and names what else it wrote', () => {
     const r = run(['gen', join(ROOT, 'fixtures', 'vfio', 'v1-7.2.scenario.json'), '-o', '-']);

@@ -42,8 +42,22 @@ describe('RamExtractor', () => {
     const dir = join(tmp, `ram${n++}`);
     const x = new RamExtractor(dir, PAGE);
     x.add(block('pc.ram', 3 * PAGE));
-    x.add({ kind: 'mapped_ram_page', ...r0, block: 'pc.ram', index: 0, present: true, data: new Uint8Array(PAGE).fill(1) });
-    x.add({ kind: 'mapped_ram_page', ...r0, block: 'pc.ram', index: 2, present: false, data: new Uint8Array(PAGE).fill(2) });
+    x.add({
+      kind: 'mapped_ram_page',
+      ...r0,
+      block: 'pc.ram',
+      index: 0,
+      present: true,
+      data: new Uint8Array(PAGE).fill(1),
+    });
+    x.add({
+      kind: 'mapped_ram_page',
+      ...r0,
+      block: 'pc.ram',
+      index: 2,
+      present: false,
+      data: new Uint8Array(PAGE).fill(2),
+    });
     x.close();
     const ram = readFileSync(join(dir, 'pc.ram'));
     expect([ram[0], ram[PAGE], ram[2 * PAGE]]).toEqual([1, 0, 0]);
@@ -84,7 +98,13 @@ describe('VfioExtractor', () => {
   it('the device data in order, the byte count per device; a device without DEV_DATA_STATE has no .data file', () => {
     const dir = join(tmp, `vfio${n++}`);
     const x = new VfioExtractor(dir);
-    const s = save({ qemu: '8.0', vfio: [{ path: '0000:00:02.0', stopCopy: [100, 50] }, { path: '0000:00:03.0', stopCopy: [] }] });
+    const s = save({
+      qemu: '8.0',
+      vfio: [
+        { path: '0000:00:02.0', stopCopy: [100, 50] },
+        { path: '0000:00:03.0', stopCopy: [] },
+      ],
+    });
     const data: number[] = [];
     let dev = '';
     for (const rec of s.main) {

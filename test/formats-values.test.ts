@@ -11,12 +11,25 @@ import type { VmstateNode } from '../src/model/vmstate-nodes.js';
 // bytes in hex separated by spaces.
 
 function one(type: string, bytes: number[]): unknown {
-  const node: VmstateNode = { fields: [{ name: 'f', type, size: bytes.length, elements: [{ kind: 'bytes', data: Uint8Array.from(bytes) }] }], subsections: [] };
+  const node: VmstateNode = {
+    fields: [{ name: 'f', type, size: bytes.length, elements: [{ kind: 'bytes', data: Uint8Array.from(bytes) }] }],
+    subsections: [],
+  };
   return vmstateToPy(node).get('f');
 }
 
 describe('VMState field values as analyze-migration.py prints them', () => {
-  const signed = ['int8', 'int16', 'int32', 'int32 equal', 'int32 le', 'int64', 'int64 equal', 'uint8 equal', 'uint16 equal'];
+  const signed = [
+    'int8',
+    'int16',
+    'int32',
+    'int32 equal',
+    'int32 le',
+    'int64',
+    'int64 equal',
+    'uint8 equal',
+    'uint16 equal',
+  ];
   const unsigned = ['uint8', 'uint16', 'uint32', 'uint32 equal', 'uint64'];
   for (const type of signed) {
     it(`${type}: negative values carry their signed decimal, others do not`, () => {
@@ -47,7 +60,15 @@ describe('VMState field values as analyze-migration.py prints them', () => {
   it('a repeated name becomes a list, in order; subsections follow the fields', () => {
     const node: VmstateNode = {
       fields: [
-        { name: 'r', type: 'uint8', size: 1, elements: [{ kind: 'bytes', data: Uint8Array.of(1) }, { kind: 'bytes', data: Uint8Array.of(2) }] },
+        {
+          name: 'r',
+          type: 'uint8',
+          size: 1,
+          elements: [
+            { kind: 'bytes', data: Uint8Array.of(1) },
+            { kind: 'bytes', data: Uint8Array.of(2) },
+          ],
+        },
         { name: 'r', type: 'uint8', size: 1, elements: [{ kind: 'bytes', data: Uint8Array.of(3) }] },
       ],
       subsections: [{ name: 'dev/sub', version: 1, node: { fields: [], subsections: [] } }],
@@ -80,7 +101,9 @@ describe('Python JSON text', () => {
   it('documents: null, booleans, integers, nested containers, empty ones', () => {
     expect(pyDumps(new Map<string, never>())).toBe('{}');
     expect(pyDumps([])).toBe('[]');
-    expect(pyDumps({ a: null, b: [true, false, 0.5, 3], c: {} })).toBe('{\n    "a": null,\n    "b": [\n        true,\n        false,\n        0.5,\n        3\n    ],\n    "c": {}\n}');
+    expect(pyDumps({ a: null, b: [true, false, 0.5, 3], c: {} })).toBe(
+      '{\n    "a": null,\n    "b": [\n        true,\n        false,\n        0.5,\n        3\n    ],\n    "c": {}\n}',
+    );
   });
   it('strings: non-ASCII escaped as lowercase \\u, control characters as JSON escapes', () => {
     expect(pyString('a\u00e9\u20ac"\n')).toBe('"a\\u00e9\\u20ac\\"\\n"');

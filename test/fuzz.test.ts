@@ -52,7 +52,14 @@ describe('fuzz', () => {
     const out = mkdtempSync(join(tmpdir(), 'fuzz-out-'));
     // a stand-in loader: accepts the seed, segfaults on any input shorter than it, rejects the rest
     const command = `sh -c 'cmp -s "$1" ${seeds[0].name} && exit 0; test $(wc -c < "$1") -lt ${seeds[0].bytes.length} && kill -SEGV $$; exit 1' sh {}`;
-    const r = fuzz([seeds[0]], { runs: 40, seed: 11, target: { kind: 'cmd', command }, timeoutMs: 10_000, load, outDir: out });
+    const r = fuzz([seeds[0]], {
+      runs: 40,
+      seed: 11,
+      target: { kind: 'cmd', command },
+      timeoutMs: 10_000,
+      load,
+      outDir: out,
+    });
     expect(r.outcomes.crash).toBeGreaterThan(0);
     expect(r.findings.every((f) => f.outcome === 'crash' && f.mutator === 'truncate')).toBe(true);
     // every crash says the same (killed by SIGSEGV): one finding, counting the runs
@@ -72,14 +79,31 @@ describe('fuzz', () => {
 
   it('a command that exits with the hang status (bin/qemu-load: 3, the load never completed) is a hang', () => {
     const command = `sh -c 'cmp -s "$1" ${seeds[0].name} || exit 3' sh {}`;
-    const r = fuzz([seeds[0]], { runs: 3, seed: 1, target: { kind: 'cmd', command }, timeoutMs: 10_000, load, hangExitCode: 3 });
+    const r = fuzz([seeds[0]], {
+      runs: 3,
+      seed: 1,
+      target: { kind: 'cmd', command },
+      timeoutMs: 10_000,
+      load,
+      hangExitCode: 3,
+    });
     expect(r.outcomes.hang).toBe(3);
     expect(r.findings.map((f) => [f.outcome, f.count])).toEqual([['hang', 3]]);
   });
 
   it('a target that does not accept the unmutated seed stops the run: a missing binary, a refusing loader', () => {
-    expect(() => fuzz([seeds[0]], { runs: 5, seed: 1, target: { kind: 'cmd', command: '/nonexistent-binary {}' }, timeoutMs: 10_000, load })).toThrow(TargetRejectsSeedError);
-    expect(() => fuzz([seeds[0]], { runs: 5, seed: 1, target: { kind: 'cmd', command: 'false' }, timeoutMs: 10_000, load })).toThrow(/does not accept the unmutated seed/);
+    expect(() =>
+      fuzz([seeds[0]], {
+        runs: 5,
+        seed: 1,
+        target: { kind: 'cmd', command: '/nonexistent-binary {}' },
+        timeoutMs: 10_000,
+        load,
+      }),
+    ).toThrow(TargetRejectsSeedError);
+    expect(() =>
+      fuzz([seeds[0]], { runs: 5, seed: 1, target: { kind: 'cmd', command: 'false' }, timeoutMs: 10_000, load }),
+    ).toThrow(/does not accept the unmutated seed/);
   });
 });
 
@@ -135,7 +159,10 @@ function checkMutation(m: ReturnType<typeof mutate>, seed: Uint8Array, records: 
       break;
     }
     case 'flip-bytes': {
-      const at = m.what.replace(/^bytes changed at /, '').split(', ').map((x) => parseInt(x, 16));
+      const at = m.what
+        .replace(/^bytes changed at /, '')
+        .split(', ')
+        .map((x) => parseInt(x, 16));
       expect(at.length).toBeGreaterThanOrEqual(1);
       expect(at.length).toBeLessThanOrEqual(4);
       expect(diff.every((i) => at.includes(i))).toBe(true);

@@ -28,7 +28,11 @@ async function dumpTo(args: string[]): Promise<{ code: number; out: string }> {
 }
 /** Commands that print to stdout: the built CLI as a user runs it. */
 function cli(args: string[]): { code: number; stdout: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   return { code: r.status ?? -1, stdout: r.stdout };
 }
 
@@ -66,7 +70,15 @@ describe('dump --format analyze: VFIO devices (no analyze-migration.py output ex
     });
   }
   it('multifd-10.0 with its channels, --ram summary', async () => {
-    const { code, out } = await dumpTo([vfio('multifd-10.0.mig'), '--ram', 'summary', '--multifd', vfio('multifd-10.0.multifd0.bin'), '--multifd', vfio('multifd-10.0.multifd1.bin')]);
+    const { code, out } = await dumpTo([
+      vfio('multifd-10.0.mig'),
+      '--ram',
+      'summary',
+      '--multifd',
+      vfio('multifd-10.0.multifd0.bin'),
+      '--multifd',
+      vfio('multifd-10.0.multifd1.bin'),
+    ]);
     expect(code).toBe(0);
     golden('multifd-10.0.analyze-ram-summary.json', readFileSync(out, 'utf8'));
   });
@@ -80,7 +92,12 @@ describe('dump --format ir', () => {
   });
   it('real recordings, by SHA-256 (1-5 MB each)', async () => {
     const lines: string[] = [];
-    for (const f of [real('11.1', 'pc-paused.mig'), real('10.0', 'pc-xbzrle.mig'), real('11.1', 'pc-mapped-ram.mig'), real('7.2', 'pc-compress-7.2.mig')]) {
+    for (const f of [
+      real('11.1', 'pc-paused.mig'),
+      real('10.0', 'pc-xbzrle.mig'),
+      real('11.1', 'pc-mapped-ram.mig'),
+      real('7.2', 'pc-compress-7.2.mig'),
+    ]) {
       const { code, out } = await dumpTo([f, '--format', 'ir']);
       expect(code).toBe(0);
       lines.push(`${f} ${sha256(readFileSync(out))}`);
@@ -93,7 +110,16 @@ describe('dump --format summary', () => {
   for (const [name, args] of [
     ['q35-devices-running-11.1', [real('11.1', 'q35-devices-running.mig')]],
     ['pc-xbzrle-10.0', [real('10.0', 'pc-xbzrle.mig')]],
-    ['pc-multifd-tcp-10.0', [real('10.0', 'pc-multifd-tcp.mig'), '--multifd', real('10.0', 'pc-multifd-tcp.multifd0.bin'), '--multifd', real('10.0', 'pc-multifd-tcp.multifd1.bin')]],
+    [
+      'pc-multifd-tcp-10.0',
+      [
+        real('10.0', 'pc-multifd-tcp.mig'),
+        '--multifd',
+        real('10.0', 'pc-multifd-tcp.multifd0.bin'),
+        '--multifd',
+        real('10.0', 'pc-multifd-tcp.multifd1.bin'),
+      ],
+    ],
     ['pc-multifd-tcp-10.0.multifd0', [real('10.0', 'pc-multifd-tcp.multifd0.bin')]],
   ] as const) {
     it(name, async () => {
@@ -121,7 +147,18 @@ describe('stats', () => {
 
 describe('validate output', () => {
   it('text and JSON for a bad VFIO multifd set', () => {
-    const args = ['validate', vfio('bad-multifd-buffer-version.mig'), '--capability', 'multifd', '--qemu-version', '10.0', '--multifd', vfio('bad-multifd-buffer-version.multifd0.bin'), '--multifd', vfio('bad-multifd-buffer-version.multifd1.bin')];
+    const args = [
+      'validate',
+      vfio('bad-multifd-buffer-version.mig'),
+      '--capability',
+      'multifd',
+      '--qemu-version',
+      '10.0',
+      '--multifd',
+      vfio('bad-multifd-buffer-version.multifd0.bin'),
+      '--multifd',
+      vfio('bad-multifd-buffer-version.multifd1.bin'),
+    ];
     const text = cli(args);
     expect(text.code).toBe(1);
     golden('bad-multifd-buffer-version.validate.txt', text.stdout);
@@ -148,13 +185,30 @@ describe('extracted contents, file by file', () => {
   }
   it('--ram extract with multifd channels: pc-multifd-tcp-10.0', async () => {
     const dir = join(tmp, 'ram-multifd');
-    const { code } = await dumpTo([real('10.0', 'pc-multifd-tcp.mig'), '--ram', `extract:${dir}`, '--multifd', real('10.0', 'pc-multifd-tcp.multifd0.bin'), '--multifd', real('10.0', 'pc-multifd-tcp.multifd1.bin')]);
+    const { code } = await dumpTo([
+      real('10.0', 'pc-multifd-tcp.mig'),
+      '--ram',
+      `extract:${dir}`,
+      '--multifd',
+      real('10.0', 'pc-multifd-tcp.multifd0.bin'),
+      '--multifd',
+      real('10.0', 'pc-multifd-tcp.multifd1.bin'),
+    ]);
     expect(code).toBe(0);
     golden('pc-multifd-tcp-10.0.ram-extract.sha256', tree(dir));
   });
   for (const [name, args] of [
     ['v2-two-devices-11.1', [vfio('v2-two-devices-11.1.mig')]],
-    ['multifd-10.0', [vfio('multifd-10.0.mig'), '--multifd', vfio('multifd-10.0.multifd0.bin'), '--multifd', vfio('multifd-10.0.multifd1.bin')]],
+    [
+      'multifd-10.0',
+      [
+        vfio('multifd-10.0.mig'),
+        '--multifd',
+        vfio('multifd-10.0.multifd0.bin'),
+        '--multifd',
+        vfio('multifd-10.0.multifd1.bin'),
+      ],
+    ],
   ] as const) {
     it(`--vfio-extract: ${name}`, async () => {
       const dir = join(tmp, `vfio-${name}`);
@@ -173,7 +227,12 @@ describe('extracted contents, file by file', () => {
  * stopped, C after it. XBZRLE deltas and COMPRESS_PAGE contents applied wrongly break that.
  */
 describe('--ram extract against the guest program that wrote the memory', () => {
-  for (const [v, c] of [['10.0', 'pc-xbzrle'], ['11.1', 'pc-xbzrle'], ['7.2', 'pc-dirty-iterations'], ['11.1', 'pc-dirty-iterations']] as const) {
+  for (const [v, c] of [
+    ['10.0', 'pc-xbzrle'],
+    ['11.1', 'pc-xbzrle'],
+    ['7.2', 'pc-dirty-iterations'],
+    ['11.1', 'pc-dirty-iterations'],
+  ] as const) {
     it(`${v} ${c}`, async () => {
       const dir = join(tmp, `dirtier-${v}-${c}`);
       const { code } = await dumpTo([real(v, `${c}.mig`), '--ram', `extract:${dir}`]);
@@ -185,7 +244,10 @@ describe('--ram extract against the guest program that wrote the memory', () => 
         expect(ram.readUInt16LE(page + 0x800), `page ${page.toString(16)}: both words`).toBe(a);
         counters.push(a);
         const rest = Buffer.concat([ram.subarray(page + 2, page + 0x800), ram.subarray(page + 0x802, page + 0x1000)]);
-        expect(rest.some((x) => x !== 0), `page ${page.toString(16)}: nothing but the counters`).toBe(false);
+        expect(
+          rest.some((x) => x !== 0),
+          `page ${page.toString(16)}: nothing but the counters`,
+        ).toBe(false);
       }
       const last = counters[counters.length - 1];
       expect(last).toBeGreaterThan(100); // the guest ran for seconds
@@ -202,7 +264,18 @@ describe('more of the analyze format', () => {
     ['pc-compress-7.2.ram-hex', [real('7.2', 'pc-compress-7.2.mig'), '--ram', 'hex']],
     ['pc-xbzrle-11.1.ram-summary', [real('11.1', 'pc-xbzrle.mig'), '--ram', 'summary']],
     ['pc-suppress-vmdesc-10.0.analyze', [real('10.0', 'pc-suppress-vmdesc.mig')]],
-    ['pc-multifd-zstd-tcp-11.1.ram-summary', [real('11.1', 'pc-multifd-zstd-tcp.mig'), '--ram', 'summary', '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'), '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin')]],
+    [
+      'pc-multifd-zstd-tcp-11.1.ram-summary',
+      [
+        real('11.1', 'pc-multifd-zstd-tcp.mig'),
+        '--ram',
+        'summary',
+        '--multifd',
+        real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'),
+        '--multifd',
+        real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin'),
+      ],
+    ],
   ] as const) {
     it(`${name} (by SHA-256)`, async () => {
       const { code, out } = await dumpTo([...args]);
@@ -212,13 +285,24 @@ describe('more of the analyze format', () => {
   }
   it('--ram extract of a zstd multifd set: compressed pages are not written (warned), the rest is', async () => {
     const dir = join(tmp, 'ram-zstd');
-    const { code } = await dumpTo([real('11.1', 'pc-multifd-zstd-tcp.mig'), '--ram', `extract:${dir}`, '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'), '--multifd', real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin')]);
+    const { code } = await dumpTo([
+      real('11.1', 'pc-multifd-zstd-tcp.mig'),
+      '--ram',
+      `extract:${dir}`,
+      '--multifd',
+      real('11.1', 'pc-multifd-zstd-tcp.multifd0.bin'),
+      '--multifd',
+      real('11.1', 'pc-multifd-zstd-tcp.multifd1.bin'),
+    ]);
     expect(code).toBe(0);
     golden('pc-multifd-zstd-tcp-11.1.ram-extract.sha256', tree(dir));
   });
   it('summaries of a return path and of a stream without a vmdescription', async () => {
     for (const [name, args] of [
-      ['pc-switchover-ack-tcp-10.0.return-path', ['--kind', 'return-path', real('10.0', 'pc-switchover-ack-tcp.main-return-path.bin')]],
+      [
+        'pc-switchover-ack-tcp-10.0.return-path',
+        ['--kind', 'return-path', real('10.0', 'pc-switchover-ack-tcp.main-return-path.bin')],
+      ],
       ['pc-suppress-vmdesc-10.0', [real('10.0', 'pc-suppress-vmdesc.mig')]],
       ['pc-mapped-ram-11.1', [real('11.1', 'pc-mapped-ram.mig')]],
     ] as const) {

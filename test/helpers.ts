@@ -24,7 +24,8 @@ export function mainStreams(): Fixture[] {
   const out: Fixture[] = [];
   for (const v of VERSIONS) {
     for (const f of readdirSync(join(REAL, v)).sort()) {
-      if (f.endsWith('.mig')) out.push({ version: v, name: f, path: join(REAL, v, f), base: join(REAL, v, f.slice(0, -4)) });
+      if (f.endsWith('.mig'))
+        out.push({ version: v, name: f, path: join(REAL, v, f), base: join(REAL, v, f.slice(0, -4)) });
     }
   }
   return out;
@@ -56,7 +57,10 @@ export function fixtureIndex(): IndexCase[] {
   return JSON.parse(readFileSync(join(REAL, 'index.json'), 'utf8')) as IndexCase[];
 }
 
-export function decodeBytes(bytes: Uint8Array, opts: { capacity?: number } = {}): { records: MainRecord[]; error?: StreamError } {
+export function decodeBytes(
+  bytes: Uint8Array,
+  opts: { capacity?: number } = {},
+): { records: MainRecord[]; error?: StreamError } {
   const r = new StreamReader(new BufferSource(bytes), opts.capacity);
   const d = new MainChannelDecoder(r, { copyData: true });
   const records: MainRecord[] = [];

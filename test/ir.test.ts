@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeToBytes, openMainStream } from '../src/codec/open.js';
-import { IR_FORMAT, IR_VERSION, IrWriter, readIr, recordToIrLine, type DataMode, type IrHeader } from '../src/formats/ir.js';
+import {
+  IR_FORMAT,
+  IR_VERSION,
+  IrWriter,
+  readIr,
+  recordToIrLine,
+  type DataMode,
+  type IrHeader,
+} from '../src/formats/ir.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import type { AnyRecord } from '../src/model/channel-records.js';
@@ -21,7 +29,13 @@ function writeIr(path: string, mode: DataMode): { irPath: string; records: AnyRe
   const src = new FileSource(path);
   const s = openMainStream(src);
   const parts: string[] = [];
-  const w = new IrWriter((t) => parts.push(t), { format: IR_FORMAT, version: IR_VERSION, channel: 'main', source: path, sourceSize: undefined });
+  const w = new IrWriter((t) => parts.push(t), {
+    format: IR_FORMAT,
+    version: IR_VERSION,
+    channel: 'main',
+    source: path,
+    sourceSize: undefined,
+  });
   const records: AnyRecord[] = [];
   let error: StreamError | undefined;
   try {
@@ -52,7 +66,13 @@ describe('IR reader', () => {
   it('writes one record per line, header fields without undefined ones, and the trailer last', () => {
     const { text, records } = writeIr(paused, 'ref');
     const lines = text.split('\n');
-    expect(lines.slice(0, 5)).toEqual(['{', `"format": "${IR_FORMAT}",`, `"version": ${IR_VERSION},`, '"channel": "main",', `"source": ${JSON.stringify(paused)},`]);
+    expect(lines.slice(0, 5)).toEqual([
+      '{',
+      `"format": "${IR_FORMAT}",`,
+      `"version": ${IR_VERSION},`,
+      '"channel": "main",',
+      `"source": ${JSON.stringify(paused)},`,
+    ]);
     expect(text).not.toContain('sourceSize');
     expect(lines[5]).toBe('"records": [');
     // records, one a line, each but the last followed by a comma
@@ -77,7 +97,7 @@ describe('IR reader', () => {
     });
   }
 
-  it('an IR larger than the reader\'s 1 MiB chunk: lines cut across chunks are joined again', () => {
+  it("an IR larger than the reader's 1 MiB chunk: lines cut across chunks are joined again", () => {
     const big = join(REAL, 'qemu-7.2', 'pc-dirty-iterations.mig');
     const { irPath, records, text } = writeIr(big, 'inline');
     expect(text.length).toBeGreaterThan(3 << 20);
@@ -120,7 +140,10 @@ describe('IR reader', () => {
     const { irPath, records } = writeIr(paused, 'inline');
     const pretty = join(tmp, 'pretty.json');
     const doc0 = JSON.parse(readFileSync(irPath, 'utf8')) as object;
-    writeFileSync(pretty, JSON.stringify({ ...doc0, warnings: [{ offset: 1, path: 'x', message: 'edited' }] }, null, 2));
+    writeFileSync(
+      pretty,
+      JSON.stringify({ ...doc0, warnings: [{ offset: 1, path: 'x', message: 'edited' }] }, null, 2),
+    );
     const doc = readIr(pretty, () => undefined);
     expect(doc.header.format).toBe(IR_FORMAT);
     expect([...doc.records]).toEqual(records);
@@ -144,7 +167,9 @@ describe('IR reader', () => {
     const { irPath, text } = writeIr(paused, 'ref');
     const m = /\{"\$ref":\{"offset":(\d+),"length":(\d+)\}\}/.exec(text);
     expect(m).not.toBeNull();
-    expect(() => [...readIr(irPath, () => undefined).records]).toThrow('the IR refers to its input file, which is not available (use --source FILE)');
+    expect(() => [...readIr(irPath, () => undefined).records]).toThrow(
+      'the IR refers to its input file, which is not available (use --source FILE)',
+    );
     const short = new BufferSource(readFileSync(paused).subarray(0, Number(m![1]) + 1), 'short.mig');
     const end = Number(m![1]) + Number(m![2]);
     expect(() => [...readIr(irPath, () => short).records]).toThrow(`the IR's input short.mig ends before ${end}`);
@@ -156,7 +181,12 @@ describe('IR reader', () => {
     const src = new FileSource(ch);
     const r = new StreamReader(src);
     const parts: string[] = [];
-    const w = new IrWriter((t) => parts.push(t), { format: IR_FORMAT, version: IR_VERSION, channel: 'multifd', source: ch });
+    const w = new IrWriter((t) => parts.push(t), {
+      format: IR_FORMAT,
+      version: IR_VERSION,
+      channel: 'multifd',
+      source: ch,
+    });
     for (const rec of decodeSideChannel('multifd', r)) w.record(recordToIrLine(rec, 'ref', (b) => r.offsetOf(b)));
     w.end({ warnings: [] });
     src.close();

@@ -31,7 +31,10 @@ function layerOf(file: string): number {
 
 /** Relative imports of a module (static, re-exports and dynamic), resolved to repository paths. */
 function importsOf(file: string, text: string): string[] {
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/g), ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]);
+  const specs = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/g),
+    ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
+  ].map((m) => m[1]);
   return specs.filter((s) => s.startsWith('.')).map((s) => normalize(join(dirname(file), s)).replace(/\.js$/, '.ts'));
 }
 
@@ -76,7 +79,9 @@ describe('layers', () => {
 
   it('no module imports from a layer above its own', () => {
     const upward = [...GRAPH].flatMap(([f, deps]) =>
-      deps.filter((d) => layerOf(d) > layerOf(f)).map((d) => `${f} (${layers[layerOf(f)].name}) -> ${d} (${layers[layerOf(d)].name})`),
+      deps
+        .filter((d) => layerOf(d) > layerOf(f))
+        .map((d) => `${f} (${layers[layerOf(f)].name}) -> ${d} (${layers[layerOf(d)].name})`),
     );
     expect(upward).toEqual([]);
   });
@@ -87,13 +92,30 @@ describe('layers', () => {
 
   // the checker itself, on graphs whose answer is known
   it('finds an upward import and a cycle when there is one', () => {
-    expect(importsOf('src/codec/x.ts', "import type { A } from '../model/a.js';\nexport { b } from './b.js';\nconst c = await import('../cli/c.js');")).toEqual([
-      'src/model/a.ts',
-      'src/codec/b.ts',
-      'src/cli/c.ts',
-    ]);
+    expect(
+      importsOf(
+        'src/codec/x.ts',
+        "import type { A } from '../model/a.js';\nexport { b } from './b.js';\nconst c = await import('../cli/c.js');",
+      ),
+    ).toEqual(['src/model/a.ts', 'src/codec/b.ts', 'src/cli/c.ts']);
     expect(layerOf('src/cli/c.ts')).toBeGreaterThan(layerOf('src/codec/x.ts'));
-    expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual(['a', 'b', 'c', 'a']);
-    expect(findCycle(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]]))).toBeUndefined();
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+    ).toEqual(['a', 'b', 'c', 'a']);
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b', 'c']],
+          ['b', ['c']],
+          ['c', []],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });

@@ -15,7 +15,9 @@ function wrap(stream: Uint8Array, opts: { littleEndian?: boolean; format?: numbe
   const head = Buffer.alloc(92);
   head.write(opts.magic ?? 'LibvirtQemudSave', 0, 'latin1');
   const le = opts.littleEndian ?? true;
-  [2, data.length, 1, opts.format ?? 0, xml.length + 1].forEach((v, i) => (le ? head.writeUInt32LE(v, 16 + 4 * i) : head.writeUInt32BE(v, 16 + 4 * i)));
+  [2, data.length, 1, opts.format ?? 0, xml.length + 1].forEach((v, i) =>
+    le ? head.writeUInt32LE(v, 16 + 4 * i) : head.writeUInt32BE(v, 16 + 4 * i),
+  );
   return new Uint8Array(Buffer.concat([head, data, stream]));
 }
 
@@ -42,7 +44,9 @@ describe('libvirt save images', () => {
 
   it('a compressed image is refused with what to do', () => {
     const s = openMainStream(new BufferSource(wrap(paused, { format: 1 })));
-    expect(() => [...s.records()]).toThrow(/raw or sparse libvirt save image \(decompress it first\), found a gzip-compressed image/);
+    expect(() => [...s.records()]).toThrow(
+      /raw or sparse libvirt save image \(decompress it first\), found a gzip-compressed image/,
+    );
   });
 
   it('an incomplete save (LibvirtQemudPart) decodes with a warning', () => {

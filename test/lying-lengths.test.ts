@@ -55,7 +55,8 @@ describe('lying lengths at every width', () => {
       const fields = lengthFields(records(seed));
       // each kind once is enough to cover its code; more of a kind only repeat it
       const kinds = new Map<string, LengthField>();
-      for (const f of fields) if (!kinds.has(f.what.replace(/^MIG_CMD_\w+/, 'cmd'))) kinds.set(f.what.replace(/^MIG_CMD_\w+/, 'cmd'), f);
+      for (const f of fields)
+        if (!kinds.has(f.what.replace(/^MIG_CMD_\w+/, 'cmd'))) kinds.set(f.what.replace(/^MIG_CMD_\w+/, 'cmd'), f);
       expect(kinds.size).toBeGreaterThan(3);
       const heapBefore = process.memoryUsage().arrayBuffers;
       let rejected = 0;
@@ -74,12 +75,18 @@ describe('lying lengths at every width', () => {
             // a claim of more bytes than the whole file holds cannot be true
             if (v > BigInt(seed.length) && f.what === 'vmdescription length') {
               // after QEMU_VM_EOF: QEMU never reads it; a warning (an error with --strict)
-              expect(r.diagnostics.map((d) => d.rule), label).toContain('savevm/after-eof');
+              expect(
+                r.diagnostics.map((d) => d.rule),
+                label,
+              ).toContain('savevm/after-eof');
             } else if (v > BigInt(seed.length) && !/idstr length/.test(f.what)) {
               expect(r.valid, `${label} is refused`).toBe(false);
             }
             if (!r.valid) rejected++;
-            expect(process.memoryUsage().arrayBuffers - heapBefore, `${label}: no allocation by the claimed size`).toBeLessThan(256 << 20);
+            expect(
+              process.memoryUsage().arrayBuffers - heapBefore,
+              `${label}: no allocation by the claimed size`,
+            ).toBeLessThan(256 << 20);
           }
         }
       }
@@ -101,8 +108,11 @@ describe('lying lengths at every width', () => {
       const lie = 1n << bits;
       const newTotal = oldTotal - oldUsed + lie;
       // pages_offset moved past the lying bitmap, so the header itself stays consistent
-      const bitmapOffset = readBeField(seed, fields.find((f) => f.what === 'MappedRamHeader bitmap_offset')!);
-      const pagesOffset = ((bitmapOffset + (lie / 4096n + 63n) / 64n * 8n + 4095n) / 4096n) * 4096n;
+      const bitmapOffset = readBeField(
+        seed,
+        fields.find((f) => f.what === 'MappedRamHeader bitmap_offset')!,
+      );
+      const pagesOffset = ((bitmapOffset + ((lie / 4096n + 63n) / 64n) * 8n + 4095n) / 4096n) * 4096n;
       const pages = fields.find((f) => f.what === 'MappedRamHeader pages_offset')!;
       const bytes = withField(withField(withField(seed, used, lie), total, newTotal >> 16n), pages, pagesOffset);
       for (const source of [new BufferSource(bytes, 'file'), new PipeLike(bytes)]) {

@@ -112,7 +112,8 @@ describe('malformed streams fail with a typed error at the right offset', () => 
 function findSwitchoverStart(b: Uint8Array): number {
   // QEMU_VM_COMMAND 0x08, be16 MIG_CMD_SWITCHOVER_START (11), be16 len 0, then SECTION_END of ram
   for (let i = 0; i < b.length - 6; i++) {
-    if (b[i] === 0x08 && b[i + 1] === 0 && b[i + 2] === 11 && b[i + 3] === 0 && b[i + 4] === 0 && b[i + 5] === 0x03) return i;
+    if (b[i] === 0x08 && b[i + 1] === 0 && b[i + 2] === 11 && b[i + 3] === 0 && b[i + 4] === 0 && b[i + 5] === 0x03)
+      return i;
   }
   throw new Error('no SWITCHOVER_START in the fixture');
 }
@@ -130,12 +131,18 @@ describe('any damage ends in a StreamError, never another exception', () => {
 
   it('random byte changes', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: PAUSED.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (edits) => {
-        const b = PAUSED.slice();
-        for (const [at, v] of edits) b[at] = v;
-        // decodeBytes rethrows anything that is not a StreamError
-        decodeBytes(b);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: PAUSED.length - 1 }), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (edits) => {
+          const b = PAUSED.slice();
+          for (const [at, v] of edits) b[at] = v;
+          // decodeBytes rethrows anything that is not a StreamError
+          decodeBytes(b);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -150,7 +157,14 @@ describe('through the CLI: exit 1 and one line with the offset, for each kind of
     ['footer mismatch', mutate(0xc4, 0x02)],
     ['unknown section id', mutate(0xc6, 0, 0, 0, 99)],
     ['bad RAM flags', mutate(0xd1, 0x01)],
-    ['counted string overrun', (() => { const b = PAUSED.slice(0, 0x30); b[0x20] = 0xff; return b; })()],
+    [
+      'counted string overrun',
+      (() => {
+        const b = PAUSED.slice(0, 0x30);
+        b[0x20] = 0xff;
+        return b;
+      })(),
+    ],
     ['command length', mutate(findSwitchoverStart(PAUSED) + 3, 0, 1)],
   ];
   const dir = mkdtempSync(join(tmpdir(), 'migstream-bad-'));
@@ -159,9 +173,19 @@ describe('through the CLI: exit 1 and one line with the offset, for each kind of
       const f = join(dir, `${what.replace(/ /g, '-')}.mig`);
       writeFileSync(f, bytes);
       for (const cmd of [['dump'], ['validate'], ['roundtrip'], ['dump', '--format', 'ir']]) {
-        const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...cmd, f], { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, FORCE_COLOR: '0' } });
+        const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...cmd, f], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 28,
+          env: { ...process.env, FORCE_COLOR: '0' },
+        });
         expect(r.status, cmd.join(' ')).toBe(1);
-        const err = cmd[0] === 'validate' ? r.stdout.trim().split('\n').filter((l) => l.includes('error [')) : r.stderr.trim().split('\n');
+        const err =
+          cmd[0] === 'validate'
+            ? r.stdout
+                .trim()
+                .split('\n')
+                .filter((l) => l.includes('error ['))
+            : r.stderr.trim().split('\n');
         expect(err, cmd.join(' ')).toHaveLength(1);
         expect(err[0]).toMatch(/at 0x[0-9a-f]+: /);
         expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace

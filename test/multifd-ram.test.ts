@@ -21,7 +21,17 @@ function name256(s: string): Uint8Array {
 }
 
 function init(id: number): MultifdRecord {
-  return { kind: 'multifd_init', ...r0, fields: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, uuid: new Uint8Array(16), id, unused: new Uint8Array(39) } };
+  return {
+    kind: 'multifd_init',
+    ...r0,
+    fields: {
+      magic: MULTIFD_MAGIC,
+      version: MULTIFD_VERSION,
+      uuid: new Uint8Array(16),
+      id,
+      unused: new Uint8Array(39),
+    },
+  };
 }
 
 let num = 0n;
@@ -37,7 +47,15 @@ function packet(block: string, normal: [number, number][], zero: number[], flags
       kind: 'multifd_packet',
       ...r0,
       header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags },
-      fields: { pagesAlloc: SLOTS, normalPages: normal.length, nextPacketSize: flags & 0x3e ? data.length : 0, packetNum: num++, zeroPages: zero.length, unused: new Uint8Array(28), ramblock: name256(block) },
+      fields: {
+        pagesAlloc: SLOTS,
+        normalPages: normal.length,
+        nextPacketSize: flags & 0x3e ? data.length : 0,
+        packetNum: num++,
+        zeroPages: zero.length,
+        unused: new Uint8Array(28),
+        ramblock: name256(block),
+      },
       offsets,
     },
   ];
@@ -52,7 +70,10 @@ function channel(...recs: MultifdRecord[][]): BufferSource {
 }
 
 /** What forEachMultifdPage puts, with page data reduced to its fill byte (or 'zero'). */
-function run(channels: BufferSource[], zeroPagesKnown = true): { puts: string[]; result: ReturnType<typeof forEachMultifdPage> } {
+function run(
+  channels: BufferSource[],
+  zeroPagesKnown = true,
+): { puts: string[]; result: ReturnType<typeof forEachMultifdPage> } {
   const puts: string[] = [];
   const result = forEachMultifdPage(channels, PAGE, zeroPagesKnown, (p: PageWrite) => {
     if (p.data) {
@@ -66,7 +87,19 @@ function run(channels: BufferSource[], zeroPagesKnown = true): { puts: string[];
 
 describe('multifd RAM pages', () => {
   it('normal pages with their data, then zero pages, in packet order; counts of each', () => {
-    const { puts, result } = run([channel(packet('pc.ram', [[0x1000, 0xaa], [0x3000, 0xbb]], [0x5000, 0x6000]), sync())]);
+    const { puts, result } = run([
+      channel(
+        packet(
+          'pc.ram',
+          [
+            [0x1000, 0xaa],
+            [0x3000, 0xbb],
+          ],
+          [0x5000, 0x6000],
+        ),
+        sync(),
+      ),
+    ]);
     expect(puts).toEqual(['pc.ram@5000=zero', 'pc.ram@6000=zero', 'pc.ram@1000=aa', 'pc.ram@3000=bb']);
     expect(result).toEqual({ pages: 2, zeroPages: 2, compressedPackets: 0 });
   });
@@ -87,14 +120,25 @@ describe('multifd RAM pages', () => {
   });
 
   it('a channel with more rounds than another goes on alone; a channel without SYNC is one round', () => {
-    const a = channel(packet('pc.ram', [[0x1000, 0x11]], []), sync(), packet('pc.ram', [[0x1000, 0x12]], []), sync(), packet('pc.ram', [[0x1000, 0x13]], []));
+    const a = channel(
+      packet('pc.ram', [[0x1000, 0x11]], []),
+      sync(),
+      packet('pc.ram', [[0x1000, 0x12]], []),
+      sync(),
+      packet('pc.ram', [[0x1000, 0x13]], []),
+    );
     const b = channel(packet('other', [[0x0, 0x31]], []));
     const { puts } = run([a, b]);
     expect(puts).toEqual(['pc.ram@1000=11', 'other@0=31', 'pc.ram@1000=12', 'pc.ram@1000=13']);
   });
 
   it('a SYNC packet that carries pages does not end the round', () => {
-    const a = channel(packet('pc.ram', [[0x1000, 0x11]], [], MultifdFlag.MULTIFD_FLAG_SYNC), packet('pc.ram', [[0x2000, 0x12]], []), sync(), packet('pc.ram', [[0x3000, 0x13]], []));
+    const a = channel(
+      packet('pc.ram', [[0x1000, 0x11]], [], MultifdFlag.MULTIFD_FLAG_SYNC),
+      packet('pc.ram', [[0x2000, 0x12]], []),
+      sync(),
+      packet('pc.ram', [[0x3000, 0x13]], []),
+    );
     const b = channel(packet('pc.ram', [[0x4000, 0x21]], []), sync(), packet('pc.ram', [[0x5000, 0x22]], []));
     const { puts } = run([a, b]);
     expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=12', 'pc.ram@4000=21', 'pc.ram@3000=13', 'pc.ram@5000=22']);
@@ -102,7 +146,19 @@ describe('multifd RAM pages', () => {
 
   it('compressed packets (zlib, zstd): their zero pages are known, their data are not extracted', () => {
     const zstd = MultifdFlag.MULTIFD_FLAG_ZSTD;
-    const a = channel(packet('pc.ram', [[0x1000, 0x11], [0x2000, 0x12]], [0x3000], zstd), packet('pc.ram', [], [0x4000], zstd), sync());
+    const a = channel(
+      packet(
+        'pc.ram',
+        [
+          [0x1000, 0x11],
+          [0x2000, 0x12],
+        ],
+        [0x3000],
+        zstd,
+      ),
+      packet('pc.ram', [], [0x4000], zstd),
+      sync(),
+    );
     const { puts, result } = run([a]);
     expect(puts).toEqual(['pc.ram@3000=zero', 'pc.ram@4000=zero']);
     // a compressed packet with no normal pages has nothing left out
@@ -111,7 +167,12 @@ describe('multifd RAM pages', () => {
 
   it('a device-state packet between RAM packets: its payload is not RAM', () => {
     const dev: MultifdRecord[] = [
-      { kind: 'multifd_device_state', ...r0, header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE }, fields: { idstr: name256('0000:00:02.0/vfio'), instanceId: 0, nextPacketSize: PAGE } },
+      {
+        kind: 'multifd_device_state',
+        ...r0,
+        header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE },
+        fields: { idstr: name256('0000:00:02.0/vfio'), instanceId: 0, nextPacketSize: PAGE },
+      },
       { kind: 'multifd_payload', ...r0, data: new Uint8Array(PAGE).fill(0x77) },
     ];
     const a = channel(packet('pc.ram', [[0x1000, 0x11]], []), dev, packet('pc.ram', [[0x2000, 0x12]], []), sync());

@@ -14,17 +14,31 @@ import { REAL } from './helpers.js';
 const capture = (v: string, c: string, suffix: string): string => join(REAL, `qemu-${v}`, `${c}.${suffix}`);
 
 function run(v: string, c: string, opts: LoadOptions, channels: (Uint8Array | string)[], rp?: Uint8Array | string) {
-  const src = (x: Uint8Array | string, name: string) => ({ name, source: typeof x === 'string' ? new FileSource(x) : new BufferSource(x, name) });
-  return validateMain(new FileSource(capture(v, c, 'mig')), { qemuVersion: v, ...opts }, {}, {
-    multifd: channels.map((x, i) => src(x, `channel${i}`)),
-    returnPath: rp ? src(rp, 'return-path') : undefined,
+  const src = (x: Uint8Array | string, name: string) => ({
+    name,
+    source: typeof x === 'string' ? new FileSource(x) : new BufferSource(x, name),
   });
+  return validateMain(
+    new FileSource(capture(v, c, 'mig')),
+    { qemuVersion: v, ...opts },
+    {},
+    {
+      multifd: channels.map((x, i) => src(x, `channel${i}`)),
+      returnPath: rp ? src(rp, 'return-path') : undefined,
+    },
+  );
 }
 
-const rules = (r: ReturnType<typeof run>, severity = 'error') => [...new Set(r.diagnostics.filter((d) => d.severity === severity).map((d) => d.rule))].sort();
+const rules = (r: ReturnType<typeof run>, severity = 'error') =>
+  [...new Set(r.diagnostics.filter((d) => d.severity === severity).map((d) => d.rule))].sort();
 
 describe('real multifd sets validate together', () => {
-  for (const [v, c] of [['7.2', 'pc-multifd-tcp'], ['7.2', 'pc-multifd-zstd-tcp'], ['10.0', 'pc-multifd-tcp'], ['11.1', 'pc-multifd-zstd-tcp']]) {
+  for (const [v, c] of [
+    ['7.2', 'pc-multifd-tcp'],
+    ['7.2', 'pc-multifd-zstd-tcp'],
+    ['10.0', 'pc-multifd-tcp'],
+    ['11.1', 'pc-multifd-zstd-tcp'],
+  ]) {
     it(`${v} ${c}: both channels, given in either order`, () => {
       const ch = [capture(v, c, 'multifd1.bin'), capture(v, c, 'multifd0.bin')];
       const r = run(v, c, { capabilities: ['multifd'] }, ch);
@@ -62,8 +76,12 @@ describe('one changed field, one diagnostic', () => {
     ['normal_pages above pages_alloc (§8.4)', patched(ch0, p + 12, [0, 0, 0, 0]), 'multifd/normal-pages'],
     ['an unknown RAMBlock (§8.4)', patched(ch0, p + 64, [0x71]), 'multifd/unknown-ramblock'],
     ['an offset past the block (§8.4)', patched(ch0, p + 320, [0, 0, 0, 1, 0, 0, 0, 0]), 'multifd/offset'],
-    ['a compression method other than the channel\'s (§8.3)', patched(ch0, p + 8, [0, 0, 0, 4]), 'multifd/compression'],
-    ['a SYNC flag cleared: SYNC rounds no longer match MULTIFD_FLUSH (§8.6)', patched(ch0, 64 + 8, [0, 0, 0, 0]), 'multifd/sync-count'],
+    ["a compression method other than the channel's (§8.3)", patched(ch0, p + 8, [0, 0, 0, 4]), 'multifd/compression'],
+    [
+      'a SYNC flag cleared: SYNC rounds no longer match MULTIFD_FLUSH (§8.6)',
+      patched(ch0, 64 + 8, [0, 0, 0, 0]),
+      'multifd/sync-count',
+    ],
   ];
   for (const [what, bytes, rule] of cases) {
     it(what, () => {
@@ -92,26 +110,72 @@ describe('one changed field, one diagnostic', () => {
 describe('the return path against the main channel', () => {
   const rp = (v: string, c: string) => new Uint8Array(readFileSync(capture(v, c, 'main-return-path.bin')));
   it('real captures: PONG answers PING 1, SWITCHOVER_ACK with switchover-ack, SHUT last', () => {
-    expect(rules(run('10.0', 'pc-switchover-ack-tcp', { capabilities: ['return-path', 'switchover-ack'] }, [], rp('10.0', 'pc-switchover-ack-tcp')))).toEqual([]);
-    expect(rules(run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], rp('11.1', 'pc-postcopy-ram-return-path-tcp')))).toEqual([]);
+    expect(
+      rules(
+        run(
+          '10.0',
+          'pc-switchover-ack-tcp',
+          { capabilities: ['return-path', 'switchover-ack'] },
+          [],
+          rp('10.0', 'pc-switchover-ack-tcp'),
+        ),
+      ),
+    ).toEqual([]);
+    expect(
+      rules(
+        run(
+          '11.1',
+          'pc-postcopy-ram-return-path-tcp',
+          { capabilities: ['return-path', 'postcopy-ram'] },
+          [],
+          rp('11.1', 'pc-postcopy-ram-return-path-tcp'),
+        ),
+      ),
+    ).toEqual([]);
   });
   it('SWITCHOVER_ACK without switchover-ack', () => {
-    expect(rules(run('10.0', 'pc-switchover-ack-tcp', { capabilities: ['return-path'] }, [], rp('10.0', 'pc-switchover-ack-tcp')))).toEqual(['return-path/switchover-ack-unexpected']);
+    expect(
+      rules(
+        run(
+          '10.0',
+          'pc-switchover-ack-tcp',
+          { capabilities: ['return-path'] },
+          [],
+          rp('10.0', 'pc-switchover-ack-tcp'),
+        ),
+      ),
+    ).toEqual(['return-path/switchover-ack-unexpected']);
   });
   it('a PONG that answers no PING, and a PONG with the wrong value', () => {
     const b = rp('11.1', 'pc-postcopy-ram-return-path-tcp'); // PONG(1), SHUT(0)
     const wrong = b.slice();
     wrong[7] = 2;
-    expect(rules(run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], wrong))).toEqual(['return-path/pong-value']);
+    expect(
+      rules(
+        run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], wrong),
+      ),
+    ).toEqual(['return-path/pong-value']);
     const twice = new Uint8Array([...b.subarray(0, 8), ...b]);
-    expect(rules(run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], twice))).toEqual(['return-path/pong-without-ping']);
+    expect(
+      rules(
+        run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], twice),
+      ),
+    ).toEqual(['return-path/pong-without-ping']);
   });
   it('a message after SHUT, and SHUT reporting an error', () => {
     const b = rp('11.1', 'pc-postcopy-ram-return-path-tcp');
     const after = new Uint8Array([...b.subarray(8), ...b.subarray(0, 8)]); // SHUT, then PONG
-    expect(rules(run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], after))).toEqual(['return-path/shut-not-last']);
+    expect(
+      rules(
+        run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], after),
+      ),
+    ).toEqual(['return-path/shut-not-last']);
     const failed = b.slice();
     failed[15] = 1;
-    expect(rules(run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], failed))).toEqual(['return-path/shut-error']);
+    expect(
+      rules(
+        run('11.1', 'pc-postcopy-ram-return-path-tcp', { capabilities: ['return-path', 'postcopy-ram'] }, [], failed),
+      ),
+    ).toEqual(['return-path/shut-error']);
   });
 });

@@ -37,11 +37,20 @@ function destination(name: string): { args: string[]; caps: string[] } {
     if (argv[i] === '-incoming' || argv[i] === '-qmp') i++;
     else args.push(argv[i]);
   }
-  return { args, caps: Object.entries(meta.caps).filter(([, on]) => on).map(([c]) => c) };
+  return {
+    args,
+    caps: Object.entries(meta.caps)
+      .filter(([, on]) => on)
+      .map(([c]) => c),
+  };
 }
 
 function qemuLoads(file: string, dst: { args: string[]; caps: string[] }): { ok: boolean; why: string } {
-  const r = spawnSync(process.execPath, [QEMU_LOAD, ...dst.caps.flatMap((c) => ['--capability', c]), '--', ...dst.args, file], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(
+    process.execPath,
+    [QEMU_LOAD, ...dst.caps.flatMap((c) => ['--capability', c]), '--', ...dst.args, file],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   return { ok: r.status === 0, why: r.stderr.trim() };
 }
 
@@ -80,9 +89,16 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
         const file = join(tmp, `${name}-${i}.mig`);
         writeFileSync(file, m.bytes);
         const q = qemuLoads(file, dst);
-        const ours = validateMain(new BufferSource(m.bytes), { qemuVersion: '7.2', capabilities: dst.caps, sendConfiguration: name !== 'pc-old-format' });
+        const ours = validateMain(new BufferSource(m.bytes), {
+          qemuVersion: '7.2',
+          capabilities: dst.caps,
+          sendConfiguration: name !== 'pc-old-format',
+        });
         if (!q.ok) refused++;
-        if (q.ok !== ours.valid) disagreements.push(`${mutator.name}: ${m.what}: QEMU ${q.ok ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`);
+        if (q.ok !== ours.valid)
+          disagreements.push(
+            `${mutator.name}: ${m.what}: QEMU ${q.ok ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`,
+          );
       }
       expect(disagreements).toEqual([]);
       expect(refused).toBeGreaterThan(10); // the mutations do break streams: it is not agreement on untouched ones
@@ -97,10 +113,30 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
   ] as const) {
     it(`${c} (${stream}) into a destination with multifd-compression=${dest}: the same verdict`, () => {
       const base = join(REAL, 'qemu-7.2', c);
-      const q = spawnSync(process.execPath, [QEMU_LOAD, '--timeout', '5000', '--parameter', `multifd-compression=${dest}`, '--multifd', `${base}.multifd0.bin`, '--multifd', `${base}.multifd1.bin`, `${base}.mig`], { encoding: 'utf8', timeout: 30_000 });
-      const ours = validateMain(new FileSource(`${base}.mig`), { qemuVersion: '7.2', capabilities: ['multifd'], multifdCompression: dest }, {}, {
-        multifd: [0, 1].map((i) => ({ name: `ch${i}`, source: new FileSource(`${base}.multifd${i}.bin`) })),
-      });
+      const q = spawnSync(
+        process.execPath,
+        [
+          QEMU_LOAD,
+          '--timeout',
+          '5000',
+          '--parameter',
+          `multifd-compression=${dest}`,
+          '--multifd',
+          `${base}.multifd0.bin`,
+          '--multifd',
+          `${base}.multifd1.bin`,
+          `${base}.mig`,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      const ours = validateMain(
+        new FileSource(`${base}.mig`),
+        { qemuVersion: '7.2', capabilities: ['multifd'], multifdCompression: dest },
+        {},
+        {
+          multifd: [0, 1].map((i) => ({ name: `ch${i}`, source: new FileSource(`${base}.multifd${i}.bin`) })),
+        },
+      );
       expect(q.status === 0).toBe(stream === dest);
       expect(ours.valid).toBe(stream === dest);
     }, 60_000);
@@ -109,7 +145,11 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
   it('pc-multifd-tcp: 20 channels with one changed byte each (MultiFDInit, packet fields, RAMBlock name, offsets), the same verdict', () => {
     const base = join(REAL, 'qemu-7.2', 'pc-multifd-tcp');
     const chans = [0, 1].map((i) => new Uint8Array(readFileSync(`${base}.multifd${i}.bin`)));
-    const packets = chans.map((c) => [...decodeMultifdChannel(new StreamReader(new BufferSource(c)))].filter((r) => r.kind === 'multifd_packet').map((r) => r.offset));
+    const packets = chans.map((c) =>
+      [...decodeMultifdChannel(new StreamReader(new BufferSource(c)))]
+        .filter((r) => r.kind === 'multifd_packet')
+        .map((r) => r.offset),
+    );
     const rng = new Prng(3);
     const disagreements: string[] = [];
     let refused = 0;
@@ -119,7 +159,12 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
       const p = packets[ci][rng.below(packets[ci].length)];
       // (a refused load waits out the 5 s timeout: QEMU's destination hangs on a broken channel)
       // byte ranges of §8.2 and §8.4: init (0-63), packet header fields (+0-63), ramblock (+64-319), offsets (+320-1343)
-      const [from, span] = rng.pick([[0, 64], [p, 64], [p + 64, 256], [p + 320, 1024]] as const);
+      const [from, span] = rng.pick([
+        [0, 64],
+        [p, 64],
+        [p + 64, 256],
+        [p + 320, 1024],
+      ] as const);
       const at = from + rng.below(span);
       b[at] = rng.below(256);
       const files = chans.map((c, j) => {
@@ -127,12 +172,24 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
         writeFileSync(f, j === ci ? b : c);
         return f;
       });
-      const q = spawnSync(process.execPath, [QEMU_LOAD, '--timeout', '5000', '--multifd', files[0], '--multifd', files[1], `${base}.mig`], { encoding: 'utf8', timeout: 30_000 });
-      const ours = validateMain(new FileSource(`${base}.mig`), { qemuVersion: '7.2', capabilities: ['multifd'] }, {}, {
-        multifd: files.map((f) => ({ name: f, source: new FileSource(f) })),
-      });
+      const q = spawnSync(
+        process.execPath,
+        [QEMU_LOAD, '--timeout', '5000', '--multifd', files[0], '--multifd', files[1], `${base}.mig`],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      const ours = validateMain(
+        new FileSource(`${base}.mig`),
+        { qemuVersion: '7.2', capabilities: ['multifd'] },
+        {},
+        {
+          multifd: files.map((f) => ({ name: f, source: new FileSource(f) })),
+        },
+      );
       if (q.status !== 0) refused++;
-      if ((q.status === 0) !== ours.valid) disagreements.push(`channel ${ci} byte ${at}: QEMU ${q.status === 0 ? 'loads it' : `refuses it (${q.stderr.trim()})`}, migstream ${ours.valid ? 'finds it valid' : ours.diagnostics[0]?.rule}`);
+      if ((q.status === 0) !== ours.valid)
+        disagreements.push(
+          `channel ${ci} byte ${at}: QEMU ${q.status === 0 ? 'loads it' : `refuses it (${q.stderr.trim()})`}, migstream ${ours.valid ? 'finds it valid' : ours.diagnostics[0]?.rule}`,
+        );
     }
     expect(disagreements).toEqual([]);
     expect(refused).toBeGreaterThan(0);
@@ -152,10 +209,26 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals migstream --ram extrac
       const file = join(REAL, 'qemu-7.2', `${name}.mig`);
       const mem = join(tmp, `${name}.pmem`);
       const dir = join(tmp, `${name}.extract`);
-      const x = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), 'dump', file, '--ram', `extract:${dir}`, '-o', '/dev/null'], { encoding: 'utf8' });
+      const x = spawnSync(
+        process.execPath,
+        [join(ROOT, 'bin', 'migstream'), 'dump', file, '--ram', `extract:${dir}`, '-o', '/dev/null'],
+        { encoding: 'utf8' },
+      );
       expect(x.status, x.stderr).toBe(0);
       const size = statSync(join(dir, 'pc.ram')).size; // the RAMBlock's used_length: the guest's -m
-      const r = spawnSync(process.execPath, [QEMU_LOAD, ...dst.caps.flatMap((c) => ['--capability', c]), '--pmemsave', `0:${size}:${mem}`, '--', ...dst.args, file], { encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          QEMU_LOAD,
+          ...dst.caps.flatMap((c) => ['--capability', c]),
+          '--pmemsave',
+          `0:${size}:${mem}`,
+          '--',
+          ...dst.args,
+          file,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
       expect(r.status, r.stderr).toBe(0);
       const ram = readFileSync(join(dir, 'pc.ram'));
       const guest = readFileSync(mem);

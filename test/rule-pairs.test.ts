@@ -77,8 +77,13 @@ function records(b: Uint8Array): MainRecord[] {
   const s = openMainStream(new BufferSource(b, 'main.mig'), { copyData: true });
   return [...s.records()];
 }
-function find<K extends MainRecord['kind']>(b: Uint8Array, kind: K, pred: (r: Extract<MainRecord, { kind: K }>) => boolean = () => true): Extract<MainRecord, { kind: K }> {
-  for (const r of records(b)) if (r.kind === kind && pred(r as Extract<MainRecord, { kind: K }>)) return r as Extract<MainRecord, { kind: K }>;
+function find<K extends MainRecord['kind']>(
+  b: Uint8Array,
+  kind: K,
+  pred: (r: Extract<MainRecord, { kind: K }>) => boolean = () => true,
+): Extract<MainRecord, { kind: K }> {
+  for (const r of records(b))
+    if (r.kind === kind && pred(r as Extract<MainRecord, { kind: K }>)) return r as Extract<MainRecord, { kind: K }>;
   throw new Error(`no ${kind} record`);
 }
 function channelRecords(b: Uint8Array): MultifdRecord[] {
@@ -86,12 +91,19 @@ function channelRecords(b: Uint8Array): MultifdRecord[] {
 }
 
 /** A VFIO fixture made by the save engine from its scenario, and the same scenario without its mutations. */
-const expectations = JSON.parse(readFileSync(join(VFIO, 'expect.json'), 'utf8')) as Record<string, { stream?: string; validate: LoadOptions; multifd?: number }>;
+const expectations = JSON.parse(readFileSync(join(VFIO, 'expect.json'), 'utf8')) as Record<
+  string,
+  { stream?: string; validate: LoadOptions; multifd?: number }
+>;
 function vfioInput(name: string, load?: LoadOptions): Input {
   const e = expectations[name];
   const base = e.stream ?? name;
   const n = expectations[base].multifd ?? 0;
-  return { main: vfioFile(`${base}.mig`), load: load ?? e.validate, multifd: Array.from({ length: n }, (_, i) => vfioFile(`${base}.multifd${i}.bin`)) };
+  return {
+    main: vfioFile(`${base}.mig`),
+    load: load ?? e.validate,
+    multifd: Array.from({ length: n }, (_, i) => vfioFile(`${base}.multifd${i}.bin`)),
+  };
 }
 function unmutated(name: string): Input {
   const scenario = JSON.parse(readFileSync(join(VFIO, `${name}.scenario.json`), 'utf8')) as Scenario;
@@ -99,7 +111,10 @@ function unmutated(name: string): Input {
   return { main: files.main, load: expectations[name].validate, multifd: files.multifd };
 }
 /** broken: the bad-* fixture; clean: its scenario without the mutation. */
-const vfioMutant = (name: string): { clean: Input; broken: Input } => ({ clean: unmutated(name), broken: vfioInput(name) });
+const vfioMutant = (name: string): { clean: Input; broken: Input } => ({
+  clean: unmutated(name),
+  broken: vfioInput(name),
+});
 
 /** Re-encode a stream with one record changed (the encoder writes what the record says). */
 function editRecords(b: Uint8Array, edit: (recs: MainRecord[]) => MainRecord[]): Uint8Array {
@@ -113,16 +128,24 @@ const postcopy = (): Uint8Array => real('11.1', 'pc-postcopy-ram.mig'); // OPEN_
 const POSTCOPY: LoadOptions = { capabilities: ['postcopy-ram'] };
 const M = { v: '10.0', c: 'pc-multifd-tcp' } as const;
 const mfd = (i: number): Uint8Array => real(M.v, `${M.c}.multifd${i}.bin`);
-const mfdInput = (ch0: Uint8Array, ch1 = mfd(1), load: LoadOptions = {}): Input => ({ main: real(M.v, `${M.c}.mig`), load: { qemuVersion: M.v, capabilities: ['multifd'], ...load }, multifd: [ch0, ch1] });
+const mfdInput = (ch0: Uint8Array, ch1 = mfd(1), load: LoadOptions = {}): Input => ({
+  main: real(M.v, `${M.c}.mig`),
+  load: { qemuVersion: M.v, capabilities: ['multifd'], ...load },
+  multifd: [ch0, ch1],
+});
 /** the first RAM packet with normal pages on a channel (multifd packets: 1344 bytes + pages, vfio-and-multifd.md §8.4) */
 function firstPagesPacket(b: Uint8Array): number {
-  const r = channelRecords(b).find((x) => x.kind === 'multifd_packet' && (x.fields.normalPages) > 0);
+  const r = channelRecords(b).find((x) => x.kind === 'multifd_packet' && x.fields.normalPages > 0);
   if (!r) throw new Error('no packet with pages');
   return r.offset;
 }
 const SA = { v: '10.0', c: 'pc-switchover-ack-tcp' } as const; // return path: PONG(1), SWITCHOVER_ACK, SHUT(0)
 const SA_LOAD: LoadOptions = { qemuVersion: '10.0', capabilities: ['return-path', 'switchover-ack'] };
-const saInput = (rp: Uint8Array, load: LoadOptions = SA_LOAD): Input => ({ main: real(SA.v, `${SA.c}.mig`), load, returnPath: rp });
+const saInput = (rp: Uint8Array, load: LoadOptions = SA_LOAD): Input => ({
+  main: real(SA.v, `${SA.c}.mig`),
+  load,
+  returnPath: rp,
+});
 const saRp = (): Uint8Array => real(SA.v, `${SA.c}.main-return-path.bin`);
 
 function libvirtImage(stream: Uint8Array, compressed: number): Uint8Array {
@@ -140,16 +163,51 @@ const ram = (kind: string, id = 1) => `section ${id} "ram" (${kind})`;
 
 const PAIRS: Record<RuleId, () => Pair> = {
   // decode errors
-  'stream/truncated': () => ({ clean: P(paused()), broken: P(paused().subarray(0, 0x2c + 4)), offset: 0x2c, path: `${ram('START')} > RAM record @0x2c` }),
-  'stream/bad-magic': () => ({ clean: P(paused()), broken: P(patch(paused(), 0, [0x00])), offset: 0, path: 'file header' }),
-  'stream/bad-version': () => ({ clean: P(paused()), broken: P(patch(paused(), 7, [2])), offset: 4, path: 'file header' }),
+  'stream/truncated': () => ({
+    clean: P(paused()),
+    broken: P(paused().subarray(0, 0x2c + 4)),
+    offset: 0x2c,
+    path: `${ram('START')} > RAM record @0x2c`,
+  }),
+  'stream/bad-magic': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0, [0x00])),
+    offset: 0,
+    path: 'file header',
+  }),
+  'stream/bad-version': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 7, [2])),
+    offset: 4,
+    path: 'file header',
+  }),
   // the record type byte of SWITCHOVER_START (0x4358c) becomes 0x0a, a type QEMU does not know
-  'stream/unknown-section-type': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4358c, [0x0a])), offset: 0x4358c, path: '' }),
+  'stream/unknown-section-type': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x4358c, [0x0a])),
+    offset: 0x4358c,
+    path: '',
+  }),
   // the ram END (0x43591) names section 99, which no START opened
-  'stream/unknown-section-id': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x43592, be32(99))), offset: 0x43592, path: '' }),
+  'stream/unknown-section-id': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x43592, be32(99))),
+    offset: 0x43592,
+    path: '',
+  }),
   // apic's footer (0x4366a, section 6) names section 5: a lower id must fail as well as a higher one
-  'stream/footer-mismatch': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366b, be32(5))), offset: 0x4366a, path: 'section 6 "apic" (FULL)' }),
-  'stream/missing-footer': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366a, [0x00])), offset: 0x4366a, path: 'section 6 "apic" (FULL)' }),
+  'stream/footer-mismatch': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x4366b, be32(5))),
+    offset: 0x4366a,
+    path: 'section 6 "apic" (FULL)',
+  }),
+  'stream/missing-footer': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x4366a, [0x00])),
+    offset: 0x4366a,
+    path: 'section 6 "apic" (FULL)',
+  }),
   // a PACKAGED command (MIG_CMD_PACKAGED, len 4, be32 blob length) whose blob of 3 bytes holds a 5-byte command
   'stream/bad-command': () => {
     const blob = (n: number, inner: number[]) => [0x08, ...be16(7), ...be16(4), ...be32(n), ...inner];
@@ -161,26 +219,53 @@ const PAIRS: Record<RuleId, () => Pair> = {
       path: 'MIG_CMD_PACKAGED @0x1b',
     };
   },
-  'stream/command-length': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(patch(postcopy(), 0x23, be16(5)), POSTCOPY), offset: 0x23, path: 'MIG_CMD_PING @0x20' }),
+  'stream/command-length': () => ({
+    clean: P(postcopy(), POSTCOPY),
+    broken: P(patch(postcopy(), 0x23, be16(5)), POSTCOPY),
+    offset: 0x23,
+    path: 'MIG_CMD_PING @0x20',
+  }),
   // the first page record (0xca, worked-example.md) names block "qc.ram"
-  'stream/bad-ram-record': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xca + 9, [0x71])), offset: 0xca + 8, path: `${ram('PART')} > zero record @0xca` }),
-  'stream/bad-configuration': () => ({ clean: P(paused()), broken: P(patch(paused(), 9, be32(300))), offset: 9, path: 'QEMU_VM_CONFIGURATION @0x8' }),
+  'stream/bad-ram-record': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0xca + 9, [0x71])),
+    offset: 0xca + 8,
+    path: `${ram('PART')} > zero record @0xca`,
+  }),
+  'stream/bad-configuration': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 9, be32(300))),
+    offset: 9,
+    path: 'QEMU_VM_CONFIGURATION @0x8',
+  }),
   // pc-old-format has no section footers; without its vmdescription a device section has no end
   'stream/undelimited-section': () => {
     const old = real('7.2', 'pc-old-format.mig');
     const eof = find(old, 'eof');
     const load = { qemuVersion: '7.2', sendConfiguration: false };
     const first = find(old, 'section', (s) => s.section === 'FULL');
-    return { clean: P(old, load), broken: P(old.subarray(0, eof.offset + 1), load), offset: first.offset + first.length, path: `section ${first.sectionId} ${JSON.stringify(first.idstr)} (FULL)` };
+    return {
+      clean: P(old, load),
+      broken: P(old.subarray(0, eof.offset + 1), load),
+      offset: first.offset + first.length,
+      path: `section ${first.sectionId} ${JSON.stringify(first.idstr)} (FULL)`,
+    };
   },
   // pc-old-format has no footers to fall back on: a subsection marker that is not 0x05 ends the load
   'stream/bad-vmstate': () => {
     const old = real('7.2', 'pc-old-format.mig');
     const load = { qemuVersion: '7.2', sendConfiguration: false };
-    const vm = records(old).find((r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0);
+    const vm = records(old).find(
+      (r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0,
+    );
     if (!vm) throw new Error('no device with a subsection');
     const at = subsectionMarker(vm);
-    return { clean: P(old, load), broken: P(patch(old, at, [0x06]), load), offset: at, path: `section ${sectionIdOf(old, vm.offset)} ${JSON.stringify(vm.idstr)} (FULL)` };
+    return {
+      clean: P(old, load),
+      broken: P(patch(old, at, [0x06]), load),
+      offset: at,
+      path: `section ${sectionIdOf(old, vm.offset)} ${JSON.stringify(vm.idstr)} (FULL)`,
+    };
   },
   // pc-old-format (no footers to fall back on) read with a --vmsd description whose first array field has an array_len of 1.5
   'stream/bad-vmdesc': () => {
@@ -192,15 +277,31 @@ const PAIRS: Record<RuleId, () => Pair> = {
     const dev = lying.devices.find((d) => JSON.stringify(d).includes('1.5'))!;
     const sec = find(b, 'section', (r) => r.idstr === dev.name && r.instanceId === dev.instance_id);
     const first = find(b, 'vmstate', (r) => r.idstr === dev.name && r.instanceId === dev.instance_id);
-    return { clean: { main: b, load, open: { vmdesc: own } }, broken: { main: b, load, open: { vmdesc: lying } }, offset: -1, within: [first.offset, first.offset + first.length], path: `section ${sec.sectionId} ${JSON.stringify(dev.name)} (FULL)` };
+    return {
+      clean: { main: b, load, open: { vmdesc: own } },
+      broken: { main: b, load, open: { vmdesc: lying } },
+      offset: -1,
+      within: [first.offset, first.offset + first.length],
+      path: `section ${sec.sectionId} ${JSON.stringify(dev.name)} (FULL)`,
+    };
   },
-  'stream/bad-value': () => ({ clean: P(libvirtImage(paused(), 0)), broken: P(libvirtImage(paused(), 1)), offset: 28, path: 'libvirt save image header' }),
+  'stream/bad-value': () => ({
+    clean: P(libvirtImage(paused(), 0)),
+    broken: P(libvirtImage(paused(), 1)),
+    offset: 28,
+    path: 'libvirt save image header',
+  }),
   // the vmdescription's be32 length (after its 0x06 type byte) claims 4 GiB - 1
   'stream/limit': () => {
     const vd = find(paused(), 'vmdescription');
     // --strict: after QEMU_VM_EOF, where QEMU stops reading, a decode error is only a warning otherwise
     const strict = { strict: true };
-    return { clean: P(paused(), strict), broken: P(patch(paused(), vd.offset + 1, be32(0xffffffff)), strict), offset: vd.offset + 1, path: `vmdescription @0x${vd.offset.toString(16)}` };
+    return {
+      clean: P(paused(), strict),
+      broken: P(patch(paused(), vd.offset + 1, be32(0xffffffff)), strict),
+      offset: vd.offset + 1,
+      path: `vmdescription @0x${vd.offset.toString(16)}`,
+    };
   },
 
   // main channel
@@ -228,17 +329,52 @@ const PAIRS: Record<RuleId, () => Pair> = {
     return { clean: P(b, load), broken: P(broken, load), offset: at + 5, path: `section ${id} "" (FULL)` };
   },
   // timer (FULL at 0x4366f: type, be32 id, len, "timer", be32 instance, be32 version) becomes "timex"
-  'savevm/unknown-section': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366f + 10, [0x78])), offset: 0x4366f, path: 'section 0 "timex" (FULL)' }),
-  'savevm/section-version': () => ({ clean: P(paused()), broken: P(patch(paused(), 0x4366f + 18, [3])), offset: 0x4366f, path: 'section 0 "timer" (FULL)' }),
+  'savevm/unknown-section': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x4366f + 10, [0x78])),
+    offset: 0x4366f,
+    path: 'section 0 "timex" (FULL)',
+  }),
+  'savevm/section-version': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0x4366f + 18, [3])),
+    offset: 0x4366f,
+    path: 'section 0 "timer" (FULL)',
+  }),
   // POSTCOPY_ADVISE (0x29) gets command number 0x30
-  'savevm/unknown-command': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(patch(postcopy(), 0x2a, be16(0x30)), POSTCOPY), offset: 0x29, path: '' }),
+  'savevm/unknown-command': () => ({
+    clean: P(postcopy(), POSTCOPY),
+    broken: P(patch(postcopy(), 0x2a, be16(0x30)), POSTCOPY),
+    offset: 0x29,
+    path: '',
+  }),
   // OPEN_RETURN_PATH (5 bytes at 0x1b) taken out: the PING moves to 0x1b
-  'savevm/ping-without-return-path': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(splice(postcopy(), 0x1b, 5), POSTCOPY), offset: 0x1b, path: '' }),
-  'savevm/postcopy-advise': () => ({ clean: P(postcopy(), POSTCOPY), broken: P(postcopy(), {}), offset: 0x29, path: '' }),
+  'savevm/ping-without-return-path': () => ({
+    clean: P(postcopy(), POSTCOPY),
+    broken: P(splice(postcopy(), 0x1b, 5), POSTCOPY),
+    offset: 0x1b,
+    path: '',
+  }),
+  'savevm/postcopy-advise': () => ({
+    clean: P(postcopy(), POSTCOPY),
+    broken: P(postcopy(), {}),
+    offset: 0x29,
+    path: '',
+  }),
   // the zero page at 0xca: its be64 address gets 0x10 << 40, far past pc.ram
-  'ram/offset': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xca + 2, [0x10])), offset: 0xca, path: ram('PART') }),
+  'ram/offset': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0xca + 2, [0x10])),
+    offset: 0xca,
+    path: ram('PART'),
+  }),
   // the zero page at 0xda (flags be64, fill byte): fill 1
-  'ram/zero-fill': () => ({ clean: P(paused()), broken: P(patch(paused(), 0xda + 8, [1])), offset: 0xda + 8, path: ram('PART') }),
+  'ram/zero-fill': () => ({
+    clean: P(paused()),
+    broken: P(patch(paused(), 0xda + 8, [1])),
+    offset: 0xda + 8,
+    path: ram('PART'),
+  }),
   // the first XBZRLE page of 10.0 pc-xbzrle: its encoding byte (after flags and block name) becomes 2
   'ram/xbzrle': () => {
     const b = real('10.0', 'pc-xbzrle.mig');
@@ -262,17 +398,33 @@ const PAIRS: Record<RuleId, () => Pair> = {
   // a subsection marker of a device with subsections becomes 0x06: the bytes no longer fit the description
   'vmstate/description-mismatch': () => {
     const b = paused();
-    const vm = records(b).find((r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0);
+    const vm = records(b).find(
+      (r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0,
+    );
     if (!vm) throw new Error('no device with a subsection');
     const id = sectionIdOf(b, vm.offset);
-    return { clean: P(b), broken: P(patch(b, subsectionMarker(vm), [0x06])), offset: vm.offset, path: `section ${id} ${JSON.stringify(vm.idstr)} (FULL)` };
+    return {
+      clean: P(b),
+      broken: P(patch(b, subsectionMarker(vm), [0x06])),
+      offset: vm.offset,
+      path: `section ${id} ${JSON.stringify(vm.idstr)} (FULL)`,
+    };
   },
   // the vmdescription cut in the middle of its JSON (reported where the stream ends): QEMU has finished loading at QEMU_VM_EOF
   'savevm/after-eof': () => {
     const vd = find(paused(), 'vmdescription');
-    return { clean: P(paused()), broken: P(paused().subarray(0, vd.offset + 100)), offset: vd.offset + 100, path: `vmdescription @0x${vd.offset.toString(16)}` };
+    return {
+      clean: P(paused()),
+      broken: P(paused().subarray(0, vd.offset + 100)),
+      offset: vd.offset + 100,
+      path: `vmdescription @0x${vd.offset.toString(16)}`,
+    };
   },
-  'migration/switchover-ack-needs-return-path': () => vfioAt('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@ack-without-rp', () => ({ offset: 0, path: '' })),
+  'migration/switchover-ack-needs-return-path': () =>
+    vfioAt('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@ack-without-rp', () => ({
+      offset: 0,
+      path: '',
+    })),
 
   // VFIO on the main channel
   'vfio/setup-eos': () => vfioPair('bad-setup-eos'),
@@ -281,16 +433,24 @@ const PAIRS: Record<RuleId, () => Pair> = {
   'vfio/config-in-multifd': () => {
     const broken = vfioInput('bad-config-in-multifd');
     const cfg = find(broken.main, 'vfio_tag', (r) => r.tag === 'DEV_CONFIG_STATE');
-    return { clean: { ...broken, load: { ...broken.load, vfioMultifdTransfer: 'off' } }, broken, offset: cfg.offset, path: sectionPathAt(broken.main, cfg.offset) };
+    return {
+      clean: { ...broken, load: { ...broken.load, vfioMultifdTransfer: 'off' } },
+      broken,
+      offset: cfg.offset,
+      path: sectionPathAt(broken.main, cfg.offset),
+    };
   },
   'vfio/unknown-tag': () => vfioPair('bad-unknown-tag'),
-  'vfio/init-data-sent-without-ack': () => vfioAtTag('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@no-ack', 'DEV_INIT_DATA_SENT'),
+  'vfio/init-data-sent-without-ack': () =>
+    vfioAtTag('v2-precopy-switchover-ack-8.1', 'v2-precopy-switchover-ack-8.1@no-ack', 'DEV_INIT_DATA_SENT'),
   // the replaced END_OF_STATE is approved; the device's own INIT_DATA_SENT after it has nothing left to approve
   'vfio/switchover-ack-count': () => atTag('bad-init-data-twice', 'DEV_INIT_DATA_SENT', 1),
   // OPEN_RETURN_PATH and PING dropped: the last (only) approval fails
   'vfio/switchover-ack-no-return-path': () => atTag('bad-init-data-no-return-path', 'DEV_INIT_DATA_SENT', 0),
-  'vfio/load-ready-outside-multifd': () => vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@no-multifd', 'DEV_CONFIG_LOAD_READY', true),
-  'vfio/load-ready-disabled': () => vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@after-iter-off', 'DEV_CONFIG_LOAD_READY'),
+  'vfio/load-ready-outside-multifd': () =>
+    vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@no-multifd', 'DEV_CONFIG_LOAD_READY', true),
+  'vfio/load-ready-disabled': () =>
+    vfioAtTag('multifd-load-ready-10.1', 'multifd-load-ready-10.1@after-iter-off', 'DEV_CONFIG_LOAD_READY'),
   'vfio/load-ready-duplicate': () => atTag('bad-load-ready-duplicate', 'DEV_CONFIG_LOAD_READY', 1),
   'vfio/irq-state': () => vfioPair('bad-irq-state'),
   'vfio/pci-version': () => {
@@ -307,8 +467,20 @@ const PAIRS: Record<RuleId, () => Pair> = {
   },
 
   // multifd channels (the real 10.0 two-channel set)
-  'multifd/init-version': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 4, be32(2))), offset: 4, path: 'MultiFDInit', channel: 'channel0' }),
-  'multifd/init-id': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 24, [7])), offset: 24, path: 'MultiFDInit', channel: 'channel0' }),
+  'multifd/init-version': () => ({
+    clean: mfdInput(mfd(0)),
+    broken: mfdInput(patch(mfd(0), 4, be32(2))),
+    offset: 4,
+    path: 'MultiFDInit',
+    channel: 'channel0',
+  }),
+  'multifd/init-id': () => ({
+    clean: mfdInput(mfd(0)),
+    broken: mfdInput(patch(mfd(0), 24, [7])),
+    offset: 24,
+    path: 'MultiFDInit',
+    channel: 'channel0',
+  }),
   'multifd/init-id-duplicate': () => ({
     clean: mfdInput(mfd(0)),
     broken: mfdInput(mfd(0), mfd(0)),
@@ -317,19 +489,43 @@ const PAIRS: Record<RuleId, () => Pair> = {
     channel: 'channel1',
     consequences: { 'multifd/packet-num': 'the same channel twice repeats its packet numbers' },
   }),
-  'multifd/init-uuid': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])), offset: 8, path: 'MultiFDInit', channel: 'channel1' }),
+  'multifd/init-uuid': () => ({
+    clean: mfdInput(mfd(0)),
+    broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])),
+    offset: 8,
+    path: 'MultiFDInit',
+    channel: 'channel1',
+  }),
   'multifd/packet-version': () => {
     const p = firstPagesPacket(mfd(0));
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 4, be32(2))), offset: p + 4, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 4, be32(2))),
+      offset: p + 4,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/compression': () => {
     const p = firstPagesPacket(mfd(0));
     const none = { multifdCompression: 'none' };
-    return { clean: mfdInput(mfd(0), mfd(1), none), broken: mfdInput(patch(mfd(0), p + 8, be32(4)), mfd(1), none), offset: p + 8, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0), mfd(1), none),
+      broken: mfdInput(patch(mfd(0), p + 8, be32(4)), mfd(1), none),
+      offset: p + 8,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/pages-alloc': () => {
     const p = firstPagesPacket(mfd(0));
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 12, be32(256))), offset: p + 12, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 12, be32(256))),
+      offset: p + 12,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/normal-pages': () => {
     const p = firstPagesPacket(mfd(0));
@@ -344,45 +540,95 @@ const PAIRS: Record<RuleId, () => Pair> = {
   },
   'multifd/zero-pages': () => {
     const p = firstPagesPacket(mfd(0));
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 32, be32(0x10000))), offset: p + 32, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 32, be32(0x10000))),
+      offset: p + 32,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/unknown-ramblock': () => {
     const p = firstPagesPacket(mfd(0));
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 64, [0x71])), offset: p + 64, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 64, [0x71])),
+      offset: p + 64,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/offset': () => {
     const p = firstPagesPacket(mfd(0));
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), p + 320, [0, 0, 0, 1, 0, 0, 0, 0])), offset: p + 320, path: `multifd channel 0 > packet @0x${p.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), p + 320, [0, 0, 0, 1, 0, 0, 0, 0])),
+      offset: p + 320,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   // the first packet's SYNC flag cleared: channel 0 has one SYNC less than the main channel's flushes
   // reported where channel 0 ends, when its SYNCs are counted
-  'multifd/sync-count': () => ({ clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), 64 + 8, be32(0))), offset: mfd(0).length, path: 'multifd channel 0', channel: 'channel0' }),
+  'multifd/sync-count': () => ({
+    clean: mfdInput(mfd(0)),
+    broken: mfdInput(patch(mfd(0), 64 + 8, be32(0))),
+    offset: mfd(0).length,
+    path: 'multifd channel 0',
+    channel: 'channel0',
+  }),
   // the second packet on channel 0 repeats the first one's packet_num (be64 at +24)
   'multifd/packet-num': () => {
-    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages) > 0);
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && r.fields.normalPages > 0);
     const [a, b] = [packets[0].offset, packets[1].offset];
-    return { clean: mfdInput(mfd(0)), broken: mfdInput(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)])), offset: b + 24, path: `multifd channel 0 > packet @0x${b.toString(16)}`, channel: 'channel0' };
+    return {
+      clean: mfdInput(mfd(0)),
+      broken: mfdInput(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)])),
+      offset: b + 24,
+      path: `multifd channel 0 > packet @0x${b.toString(16)}`,
+      channel: 'channel0',
+    };
   },
   'multifd/device-state-sync': () => vfioPair('bad-multifd-sync-device-state'),
   'multifd/device-state-empty': () => deviceStateEdit('empty'),
   'multifd/device-state-idstr': () => vfioPair('bad-multifd-unterminated-idstr'),
-  'multifd/device-state-unknown': () => ({ ...vfioPair('bad-multifd-unknown-device'), consequences: { 'vfio/buffer-missing': 'the renamed device\'s buffer never reaches it: its load thread waits' } }),
+  'multifd/device-state-unknown': () => ({
+    ...vfioPair('bad-multifd-unknown-device'),
+    consequences: { 'vfio/buffer-missing': "the renamed device's buffer never reaches it: its load thread waits" },
+  }),
   'vfio/device-state-not-multifd': () => vfioAt('multifd-10.0', 'multifd-10.0@transfer-off', firstDeviceState),
   'vfio/buffer-too-short': () => deviceStateEdit('short'),
-  'vfio/buffer-version': () => ({ ...vfioPair('bad-multifd-buffer-version'), consequences: { 'vfio/buffer-missing': 'QEMU stops at the bad buffer, which then is missing' } }),
-  'vfio/buffer-index-invalid': () => ({ ...vfioPair('bad-multifd-invalid-idx'), consequences: { 'vfio/buffer-missing': 'the buffer with the invalid idx leaves its own idx unfilled' } }),
+  'vfio/buffer-version': () => ({
+    ...vfioPair('bad-multifd-buffer-version'),
+    consequences: { 'vfio/buffer-missing': 'QEMU stops at the bad buffer, which then is missing' },
+  }),
+  'vfio/buffer-index-invalid': () => ({
+    ...vfioPair('bad-multifd-invalid-idx'),
+    consequences: { 'vfio/buffer-missing': 'the buffer with the invalid idx leaves its own idx unfilled' },
+  }),
   // buffer 1 copied to the end of the other channel: the copy's idx is the one already filled
   'vfio/buffer-duplicate': () => {
     const pair = vfioMutant('bad-multifd-duplicate-idx');
     const bufs = vfioBuffers(pair.broken);
     const copy = bufs.filter((b) => b.idx === 1).pop()!;
-    const packet = channelRecords(pair.broken.multifd![copy.channel]).filter((r) => r.kind === 'multifd_device_state' && r.offset < copy.offset).pop()!;
-    return { ...pair, offset: copy.offset + 4, channel: `channel${copy.channel}`, path: `multifd channel ${copy.channel} > packet @0x${packet.offset.toString(16)}` };
+    const packet = channelRecords(pair.broken.multifd![copy.channel])
+      .filter((r) => r.kind === 'multifd_device_state' && r.offset < copy.offset)
+      .pop()!;
+    return {
+      ...pair,
+      offset: copy.offset + 4,
+      channel: `channel${copy.channel}`,
+      path: `multifd channel ${copy.channel} > packet @0x${packet.offset.toString(16)}`,
+    };
   },
   'vfio/buffer-missing': () => deviceLevel('bad-multifd-missing-idx'),
   'vfio/config-buffer-missing': () => deviceStateEdit('no-config'),
   'vfio/switchover-start-missing': () => deviceLevel('bad-multifd-no-switchover-start'),
-  'vfio/load-ready-missing': () => vfioAt('multifd-10.0', 'multifd-10.0@after-iter-on', (i) => ({ ...firstDeviceState(i), path: 'multifd device state of 0000:00:02.0/vfio' })),
+  'vfio/load-ready-missing': () =>
+    vfioAt('multifd-10.0', 'multifd-10.0@after-iter-on', (i) => ({
+      ...firstDeviceState(i),
+      path: 'multifd device state of 0000:00:02.0/vfio',
+    })),
   // the config buffer takes idx 0: every other buffer comes after it; the first one read is reported
   'vfio/buffer-after-config': () => {
     const pair = vfioMutant('bad-multifd-config-not-last');
@@ -390,31 +636,84 @@ const PAIRS: Record<RuleId, () => Pair> = {
     const cfg = bufs.find((b) => b.config)!;
     const after = bufs.filter((b) => b.idx > cfg.idx)[0];
     // the location of a buffer is its data, after the 12-byte header
-    return { ...pair, offset: after.offset + 12, channel: `channel${after.channel}`, path: 'multifd device state of 0000:00:02.0/vfio' };
+    return {
+      ...pair,
+      offset: after.offset + 12,
+      channel: `channel${after.channel}`,
+      path: 'multifd device state of 0000:00:02.0/vfio',
+    };
   },
   'vfio/config-buffer-flag': () => vfioPair('bad-multifd-config-flag'),
 
   // the return path: the real 10.0 switchover-ack capture, SWITCHOVER_ACK @0 (type, len 0),
   // PONG(1) @4 (type, len 4, value), SHUT(0) @12 (type, len 4, status)
-  'return-path/pong-value': () => ({ clean: saInput(saRp()), broken: saInput(patch(saRp(), 11, [2])), offset: 4, path: 'return path @0x4', channel: 'return-path' }),
-  'return-path/pong-without-ping': () => ({ clean: saInput(saRp()), broken: saInput(splice(saRp(), 12, 0, [...saRp().subarray(4, 12)])), offset: 12, path: 'return path @0xc', channel: 'return-path' }),
-  'return-path/switchover-ack-unexpected': () => ({ clean: saInput(saRp()), broken: saInput(saRp(), { ...SA_LOAD, capabilities: ['return-path'] }), offset: 0, path: 'return path @0x0', channel: 'return-path' }),
+  'return-path/pong-value': () => ({
+    clean: saInput(saRp()),
+    broken: saInput(patch(saRp(), 11, [2])),
+    offset: 4,
+    path: 'return path @0x4',
+    channel: 'return-path',
+  }),
+  'return-path/pong-without-ping': () => ({
+    clean: saInput(saRp()),
+    broken: saInput(splice(saRp(), 12, 0, [...saRp().subarray(4, 12)])),
+    offset: 12,
+    path: 'return path @0xc',
+    channel: 'return-path',
+  }),
+  'return-path/switchover-ack-unexpected': () => ({
+    clean: saInput(saRp()),
+    broken: saInput(saRp(), { ...SA_LOAD, capabilities: ['return-path'] }),
+    offset: 0,
+    path: 'return path @0x0',
+    channel: 'return-path',
+  }),
   'return-path/shut-not-last': () => {
     const rp = saRp();
-    return { clean: saInput(rp), broken: saInput(new Uint8Array([...rp.subarray(0, 4), ...rp.subarray(12, 20), ...rp.subarray(4, 12)])), offset: 12, path: 'return path @0xc', channel: 'return-path' };
+    return {
+      clean: saInput(rp),
+      broken: saInput(new Uint8Array([...rp.subarray(0, 4), ...rp.subarray(12, 20), ...rp.subarray(4, 12)])),
+      offset: 12,
+      path: 'return path @0xc',
+      channel: 'return-path',
+    };
   },
-  'return-path/shut-error': () => ({ clean: saInput(saRp()), broken: saInput(patch(saRp(), 19, [1])), offset: 12, path: 'return path @0xc', channel: 'return-path' }),
-  'return-path/shut-missing': () => ({ clean: saInput(saRp()), broken: saInput(saRp().subarray(0, 12)), offset: 0, path: 'return path @0x0', channel: 'return-path' }),
+  'return-path/shut-error': () => ({
+    clean: saInput(saRp()),
+    broken: saInput(patch(saRp(), 19, [1])),
+    offset: 12,
+    path: 'return path @0xc',
+    channel: 'return-path',
+  }),
+  'return-path/shut-missing': () => ({
+    clean: saInput(saRp()),
+    broken: saInput(saRp().subarray(0, 12)),
+    offset: 0,
+    path: 'return path @0x0',
+    channel: 'return-path',
+  }),
   // MIG_RP_MSG_REQ_PAGES (4, len 12: be64 start, be32 length) before SHUT, without postcopy-ram
   'return-path/req-pages': () => {
     const rp = saRp();
     const at = rp.length - 8;
-    return { clean: saInput(rp), broken: saInput(splice(rp, at, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)])), offset: at, path: `return path @0x${at.toString(16)}`, channel: 'return-path' };
+    return {
+      clean: saInput(rp),
+      broken: saInput(splice(rp, at, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)])),
+      offset: at,
+      path: `return path @0x${at.toString(16)}`,
+      channel: 'return-path',
+    };
   },
   'return-path/unknown-message': () => {
     const rp = saRp();
     const at = rp.length - 8;
-    return { clean: saInput(rp), broken: saInput(splice(rp, at, 0, [...be16(0x63), ...be16(0)])), offset: at, path: `return path @0x${at.toString(16)}`, channel: 'return-path' };
+    return {
+      clean: saInput(rp),
+      broken: saInput(splice(rp, at, 0, [...be16(0x63), ...be16(0)])),
+      offset: at,
+      path: `return path @0x${at.toString(16)}`,
+      channel: 'return-path',
+    };
   },
 };
 
@@ -447,10 +746,16 @@ function subsectionMarker(vm: Extract<MainRecord, { kind: 'vmstate' }>): number 
   return vm.offset + vm.node.fields.reduce((n, f) => n + fieldBytes(f), 0);
 }
 function nodeBytes(node: VmstateNode): number {
-  return node.fields.reduce((n, f) => n + fieldBytes(f), 0) + node.subsections.reduce((n, sub) => n + 1 + 1 + sub.name.length + 4 + nodeBytes(sub.node), 0);
+  return (
+    node.fields.reduce((n, f) => n + fieldBytes(f), 0) +
+    node.subsections.reduce((n, sub) => n + 1 + 1 + sub.name.length + 4 + nodeBytes(sub.node), 0)
+  );
 }
 function fieldBytes(f: VmstateNode['fields'][number]): number {
-  return f.elements.reduce((n, e) => n + (e.kind === 'bytes' ? e.data.length : e.kind === 'struct' ? nodeBytes(e.node) : 1 + e.name.length), 0);
+  return f.elements.reduce(
+    (n, e) => n + (e.kind === 'bytes' ? e.data.length : e.kind === 'struct' ? nodeBytes(e.node) : 1 + e.name.length),
+    0,
+  );
 }
 
 /** The first byte where two captures differ (-1: none). */
@@ -468,11 +773,24 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 function vfioPair(name: string): Pair {
   const pair = vfioMutant(name);
   const main = firstDiff(pair.clean.main, pair.broken.main);
-  if (main >= 0) return { ...pair, offset: -1, within: [recordStartAt(pair.broken.main, main), main + 1], path: sectionPathAt(pair.broken.main, main) };
+  if (main >= 0)
+    return {
+      ...pair,
+      offset: -1,
+      within: [recordStartAt(pair.broken.main, main), main + 1],
+      path: sectionPathAt(pair.broken.main, main),
+    };
   const chans = pair.broken.multifd ?? [];
   for (let i = 0; i < chans.length; i++) {
     const at = firstDiff(pair.clean.multifd![i], chans[i]);
-    if (at >= 0) return { ...pair, offset: -1, within: [packetStartAt(chans[i], at), at + 1], path: packetPathAt(chans[i], i, at), channel: `channel${i}` };
+    if (at >= 0)
+      return {
+        ...pair,
+        offset: -1,
+        within: [packetStartAt(chans[i], at), at + 1],
+        path: packetPathAt(chans[i], i, at),
+        channel: `channel${i}`,
+      };
   }
   throw new Error(`${name}: the mutation changed nothing`);
 }
@@ -503,7 +821,11 @@ function packetPathAt(b: Uint8Array, id: number, offset: number): string {
   return `multifd channel ${id} > packet @0x${at.toString(16)}`;
 }
 /** The same stream, two sets of destination settings: the diagnostic is about the first record the settings make illegal. */
-function vfioAt(cleanKey: string, brokenKey: string, where: (b: Input) => { offset: number; path: string; channel?: string }): Pair {
+function vfioAt(
+  cleanKey: string,
+  brokenKey: string,
+  where: (b: Input) => { offset: number; path: string; channel?: string },
+): Pair {
   const broken = vfioInput(brokenKey);
   return { clean: vfioInput(cleanKey), broken, ...where(broken) };
 }
@@ -518,7 +840,12 @@ function vfioAtTag(cleanKey: string, brokenKey: string, tag: string, noMultifd =
 function firstDeviceState(i: Input): { offset: number; path: string; channel: string } {
   for (const [n, b] of (i.multifd ?? []).entries()) {
     const r = channelRecords(b).find((x) => x.kind === 'multifd_device_state');
-    if (r) return { offset: r.offset, path: `multifd channel ${n} > packet @0x${r.offset.toString(16)}`, channel: `channel${n}` };
+    if (r)
+      return {
+        offset: r.offset,
+        path: `multifd channel ${n} > packet @0x${r.offset.toString(16)}`,
+        channel: `channel${n}`,
+      };
   }
   throw new Error('no device-state packet');
 }
@@ -542,7 +869,9 @@ function atTag(name: string, tag: string, nth: number): Pair {
 /** VFIO buffer headers (VFIODeviceStatePacket: be32 version, idx, flags) of every channel. */
 function vfioBuffers(i: Input): { channel: number; offset: number; idx: number; config: boolean }[] {
   return (i.multifd ?? []).flatMap((b, channel) =>
-    channelRecords(b).flatMap((r) => (r.kind === 'multifd_vfio_buffer' ? [{ channel, offset: r.offset, idx: r.idx, config: (r.flags & 1) === 1 }] : [])),
+    channelRecords(b).flatMap((r) =>
+      r.kind === 'multifd_vfio_buffer' ? [{ channel, offset: r.offset, idx: r.idx, config: (r.flags & 1) === 1 }] : [],
+    ),
   );
 }
 
@@ -559,7 +888,9 @@ function deviceStateEdit(what: 'empty' | 'short' | 'no-config'): Pair {
       if (r.kind === 'multifd_device_state' && offset < 0 && (what !== 'no-config' || isConfigBuffer(recs, i))) {
         offset = r.offset;
         channelIndex = ci;
-        const payload = recs.slice(i + 1).findIndex((x) => x.kind === 'multifd_device_state' || x.kind === 'multifd_packet');
+        const payload = recs
+          .slice(i + 1)
+          .findIndex((x) => x.kind === 'multifd_device_state' || x.kind === 'multifd_packet');
         const body = payload < 0 ? recs.slice(i + 1) : recs.slice(i + 1, i + 1 + payload);
         i += body.length;
         if (what === 'no-config') continue; // the whole config buffer dropped
@@ -574,7 +905,8 @@ function deviceStateEdit(what: 'empty' | 'short' | 'no-config'): Pair {
   });
   const broken = { ...clean, multifd: out };
   // a device without its config buffer: judged at its first device-state packet (deviceLevel)
-  if (what === 'no-config') return { clean, broken, ...firstDeviceState(broken), path: 'multifd device state of 0000:00:02.0/vfio' };
+  if (what === 'no-config')
+    return { clean, broken, ...firstDeviceState(broken), path: 'multifd device state of 0000:00:02.0/vfio' };
   // MultiFDPacketDeviceState_t (vfio-and-multifd.md §8.7): 12-byte header, idstr[256], be32
   // instance_id, be32 next_packet_size at +272; the buffer follows the 276-byte packet
   return {
@@ -597,7 +929,9 @@ function concat(recs: MultifdRecord[]): Uint8Array {
 function validateInput(i: Input) {
   return validateMain(new BufferSource(i.main, 'main.mig'), i.load, i.open ?? {}, {
     multifd: (i.multifd ?? []).map((b, n) => ({ name: `channel${n}`, source: new BufferSource(b, `channel${n}`) })),
-    returnPath: i.returnPath ? { name: 'return-path', source: new BufferSource(i.returnPath, 'return-path') } : undefined,
+    returnPath: i.returnPath
+      ? { name: 'return-path', source: new BufferSource(i.returnPath, 'return-path') }
+      : undefined,
   });
 }
 
@@ -614,12 +948,18 @@ describe('every rule of the catalogue has a breaking input and a clean neighbour
       expect(make, `no pair for ${spec.id}`).toBeDefined();
       const pair = make();
       const clean = validateInput(pair.clean);
-      expect(clean.diagnostics.map((d) => `${d.rule} @${d.offset}: ${d.message}`), 'the clean neighbour breaks nothing').toEqual([]);
+      expect(
+        clean.diagnostics.map((d) => `${d.rule} @${d.offset}: ${d.message}`),
+        'the clean neighbour breaks nothing',
+      ).toEqual([]);
       expect(clean.valid).toBe(true);
 
       const broken = validateInput(pair.broken);
       const allowed = new Set<string>([spec.id, ...Object.keys(pair.consequences ?? {})]);
-      expect([...new Set(broken.diagnostics.map((d) => d.rule))].filter((r) => !allowed.has(r)), 'no other rule is broken').toEqual([]);
+      expect(
+        [...new Set(broken.diagnostics.map((d) => d.rule))].filter((r) => !allowed.has(r)),
+        'no other rule is broken',
+      ).toEqual([]);
       const d = broken.diagnostics.find((x) => x.rule === spec.id);
       expect(d, `${spec.id} is reported`).toBeDefined();
       expect(d!.severity).toBe(spec.severity);
@@ -662,14 +1002,32 @@ const EDGES: EdgeCase[] = [
     rules: ['ram/offset'],
     offset: () => 0xca,
   },
-  { name: 'ram/offset: the last page of the block is inside', input: () => P(patch(paused(), 0xca, [0, 0, 0, 0, 0x01, 0xff, 0xf0, 0x02])), rules: [] },
-  // (pc-paused 11.1 sends SWITCHOVER_START, which destinations before 10.0 do not know)
-  { name: 'ram/zero-fill: an 8.1 destination ignores the fill byte (the check came in 8.2)', input: () => P(patch(paused(), 0xda + 8, [1]), { qemuVersion: '8.1' }), rules: ['savevm/unknown-command'] },
-  { name: 'ram/zero-fill: 8.2 checks it', input: () => P(patch(paused(), 0xda + 8, [1]), { qemuVersion: '8.2' }), rules: ['ram/zero-fill', 'savevm/unknown-command'], offset: () => 0xda + 8 },
-  // the ram START (0x1b): type, be32 id, len 3, "ram", be32 instance, be32 version at 0x28
-  { name: 'savevm/section-version: ram v5 is above the destination\'s v4', input: () => P(patch(paused(), 0x2b, [5])), rules: ['savevm/section-version'], offset: () => 0x1b },
   {
-    name: 'savevm/section-version: VFIO v2 is above the destination\'s v1',
+    name: 'ram/offset: the last page of the block is inside',
+    input: () => P(patch(paused(), 0xca, [0, 0, 0, 0, 0x01, 0xff, 0xf0, 0x02])),
+    rules: [],
+  },
+  // (pc-paused 11.1 sends SWITCHOVER_START, which destinations before 10.0 do not know)
+  {
+    name: 'ram/zero-fill: an 8.1 destination ignores the fill byte (the check came in 8.2)',
+    input: () => P(patch(paused(), 0xda + 8, [1]), { qemuVersion: '8.1' }),
+    rules: ['savevm/unknown-command'],
+  },
+  {
+    name: 'ram/zero-fill: 8.2 checks it',
+    input: () => P(patch(paused(), 0xda + 8, [1]), { qemuVersion: '8.2' }),
+    rules: ['ram/zero-fill', 'savevm/unknown-command'],
+    offset: () => 0xda + 8,
+  },
+  // the ram START (0x1b): type, be32 id, len 3, "ram", be32 instance, be32 version at 0x28
+  {
+    name: "savevm/section-version: ram v5 is above the destination's v4",
+    input: () => P(patch(paused(), 0x2b, [5])),
+    rules: ['savevm/section-version'],
+    offset: () => 0x1b,
+  },
+  {
+    name: "savevm/section-version: VFIO v2 is above the destination's v1",
     input: () => {
       const i = vfioInput('v2-stop-copy-8.0');
       const s = find(i.main, 'section', (r) => r.section === 'START' && r.idstr.endsWith('/vfio'));
@@ -677,7 +1035,9 @@ const EDGES: EdgeCase[] = [
     },
     rules: ['savevm/section-version'],
   },
-  { name: 'savevm/configuration-capabilities: on in the destination only', input: () => P(paused(), { capabilities: ['x-ignore-shared'] }),
+  {
+    name: 'savevm/configuration-capabilities: on in the destination only',
+    input: () => P(paused(), { capabilities: ['x-ignore-shared'] }),
     // such a destination reads an mr_addr after each used_length, so it misreads the RAMBlocks too
     rules: ['savevm/configuration-capabilities', 'stream/bad-value'],
     offset: () => 8,
@@ -688,12 +1048,30 @@ const EDGES: EdgeCase[] = [
     rules: ['savevm/postcopy-advise'],
     offset: () => 0x29,
   },
-  { name: 'savevm/postcopy-advise: ADVISE without page sizes and postcopy-ram off is fine', input: () => P(splice(postcopy(), 0x29, 21, [0x08, ...be16(3), ...be16(0)])), rules: [] },
-  { name: 'savevm/unknown-command: SWITCHOVER_START into a 9.2 destination', input: () => P(paused(), { qemuVersion: '9.2' }), rules: ['savevm/unknown-command'], offset: () => 0x4358c },
-  { name: 'savevm/unknown-command: SWITCHOVER_START is known from 10.0', input: () => P(paused(), { qemuVersion: '10.0' }), rules: [] },
+  {
+    name: 'savevm/postcopy-advise: ADVISE without page sizes and postcopy-ram off is fine',
+    input: () => P(splice(postcopy(), 0x29, 21, [0x08, ...be16(3), ...be16(0)])),
+    rules: [],
+  },
+  {
+    name: 'savevm/unknown-command: SWITCHOVER_START into a 9.2 destination',
+    input: () => P(paused(), { qemuVersion: '9.2' }),
+    rules: ['savevm/unknown-command'],
+    offset: () => 0x4358c,
+  },
+  {
+    name: 'savevm/unknown-command: SWITCHOVER_START is known from 10.0',
+    input: () => P(paused(), { qemuVersion: '10.0' }),
+    rules: [],
+  },
   {
     name: 'vfio/setup-eos: the START section ends right after DEV_SETUP_STATE',
-    input: () => withScenario('v2-stop-copy-8.0', (s) => ({ ...s, mutations: [{ op: 'drop', match: { kind: 'vfio_tag', tag: 'END_OF_STATE', nth: 0 } }] }), { qemuVersion: '8.0' }),
+    input: () =>
+      withScenario(
+        'v2-stop-copy-8.0',
+        (s) => ({ ...s, mutations: [{ op: 'drop', match: { kind: 'vfio_tag', tag: 'END_OF_STATE', nth: 0 } }] }),
+        { qemuVersion: '8.0' },
+      ),
     // as in vfio_load_state, the footer's bytes are read as the next tag: not END_OF_STATE; then the footer is missing
     rules: ['vfio/setup-eos', 'stream/missing-footer'],
     // where the START's footer was, less the 8 bytes of the dropped END_OF_STATE
@@ -701,7 +1079,15 @@ const EDGES: EdgeCase[] = [
   },
   {
     name: 'vfio/config-end-flag: the FULL section ends right after the config',
-    input: () => withScenario('v2-stop-copy-8.0', (s) => ({ ...s, mutations: [{ op: 'drop', match: { kind: 'vfio_tag', tag: 'END_OF_STATE', section: 'FULL' } }] }), { qemuVersion: '8.0' }),
+    input: () =>
+      withScenario(
+        'v2-stop-copy-8.0',
+        (s) => ({
+          ...s,
+          mutations: [{ op: 'drop', match: { kind: 'vfio_tag', tag: 'END_OF_STATE', section: 'FULL' } }],
+        }),
+        { qemuVersion: '8.0' },
+      ),
     rules: ['vfio/config-end-flag', 'stream/missing-footer'],
   },
   {
@@ -710,13 +1096,22 @@ const EDGES: EdgeCase[] = [
     rules: ['vfio/config-in-multifd'],
   },
   // (the 10.0 stream's SWITCHOVER_START is unknown to 9.2)
-  { name: 'vfio/config-in-multifd: transfer auto before 10.0 is off', input: () => ({ ...vfioInput('bad-config-in-multifd'), load: { qemuVersion: '9.2', capabilities: ['multifd'] } }), rules: ['savevm/unknown-command'] },
+  {
+    name: 'vfio/config-in-multifd: transfer auto before 10.0 is off',
+    input: () => ({ ...vfioInput('bad-config-in-multifd'), load: { qemuVersion: '9.2', capabilities: ['multifd'] } }),
+    rules: ['savevm/unknown-command'],
+  },
   {
     // irq state: be32 each after the PCI config (vfio-and-multifd.md §6)
     name: 'vfio/irq-state: the second irq state word',
     input: () => {
       const i = vfioInput('v2-stop-copy-8.0');
-      return { ...i, main: editRecords(i.main, (recs) => recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, irqState: [0, 7, 0, 0] } : r))) };
+      return {
+        ...i,
+        main: editRecords(i.main, (recs) =>
+          recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, irqState: [0, 7, 0, 0] } : r)),
+        ),
+      };
     },
     rules: ['vfio/irq-state'],
     offset: () => {
@@ -728,15 +1123,25 @@ const EDGES: EdgeCase[] = [
     name: 'vfio/irq-state: 1 is a valid state',
     input: () => {
       const i = vfioInput('v2-stop-copy-8.0');
-      return { ...i, main: editRecords(i.main, (recs) => recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, irqState: [1, 1, 1, 1] } : r))) };
+      return {
+        ...i,
+        main: editRecords(i.main, (recs) =>
+          recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, irqState: [1, 1, 1, 1] } : r)),
+        ),
+      };
     },
     rules: [],
   },
   {
-    name: 'vfio/pci-version: version 2 is the destination\'s own',
+    name: "vfio/pci-version: version 2 is the destination's own",
     input: () => {
       const i = vfioInput('v2-stop-copy-8.0');
-      return { ...i, main: editRecords(i.main, (recs) => recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, pciVersion: 2 } : r))) };
+      return {
+        ...i,
+        main: editRecords(i.main, (recs) =>
+          recs.map((r) => (r.kind === 'vfio_pci_config' ? { ...r, pciVersion: 2 } : r)),
+        ),
+      };
     },
     rules: [],
   },
@@ -744,13 +1149,35 @@ const EDGES: EdgeCase[] = [
     // a stop-copy-only device never iterates, so it needs no switchover ack: its INIT_DATA_SENT approves nothing
     name: 'vfio/switchover-ack-count: INIT_DATA_SENT from a device without precopy',
     input: () =>
-      withScenario('v2-stop-copy-8.0', (s) => ({ ...s, qemu: '8.1', capabilities: ['return-path', 'switchover-ack'], mutations: [{ op: 'replaceTag', match: { kind: 'vfio_tag', tag: 'END_OF_STATE', section: 'END' }, tag: 'DEV_INIT_DATA_SENT' }] }), {
-        qemuVersion: '8.1',
-        capabilities: ['return-path', 'switchover-ack'],
-      }),
+      withScenario(
+        'v2-stop-copy-8.0',
+        (s) => ({
+          ...s,
+          qemu: '8.1',
+          capabilities: ['return-path', 'switchover-ack'],
+          mutations: [
+            {
+              op: 'replaceTag',
+              match: { kind: 'vfio_tag', tag: 'END_OF_STATE', section: 'END' },
+              tag: 'DEV_INIT_DATA_SENT',
+            },
+          ],
+        }),
+        {
+          qemuVersion: '8.1',
+          capabilities: ['return-path', 'switchover-ack'],
+        },
+      ),
     rules: ['vfio/switchover-ack-count'],
   },
-  { name: 'vfio/switchover-ack-count: 11.1 lets a device report initial data again (re-init)', input: () => ({ ...vfioInput('bad-init-data-twice'), load: { qemuVersion: '11.1', capabilities: ['return-path', 'switchover-ack'] } }), rules: [] },
+  {
+    name: 'vfio/switchover-ack-count: 11.1 lets a device report initial data again (re-init)',
+    input: () => ({
+      ...vfioInput('bad-init-data-twice'),
+      load: { qemuVersion: '11.1', capabilities: ['return-path', 'switchover-ack'] },
+    }),
+    rules: [],
+  },
   {
     name: 'vfio/switchover-ack-no-return-path: OPEN_RETURN_PATH after the last approval',
     input: () => {
@@ -762,7 +1189,12 @@ const EDGES: EdgeCase[] = [
           const rp = recs[open];
           const rest = recs.filter((_, j) => j !== open);
           const last = rest.map((r) => r.kind === 'vfio_tag' && r.tag === 'DEV_INIT_DATA_SENT').lastIndexOf(true);
-          return [...rest.slice(0, last + 1), ...rest.slice(last + 1, rest.findIndex((r, j) => j > last && r.kind === 'section_footer') + 1), rp, ...rest.slice(rest.findIndex((r, j) => j > last && r.kind === 'section_footer') + 1)];
+          return [
+            ...rest.slice(0, last + 1),
+            ...rest.slice(last + 1, rest.findIndex((r, j) => j > last && r.kind === 'section_footer') + 1),
+            rp,
+            ...rest.slice(rest.findIndex((r, j) => j > last && r.kind === 'section_footer') + 1),
+          ];
         }),
       };
     },
@@ -794,7 +1226,10 @@ describe('diagnostic messages', () => {
   it('every pair and edge, as validate reports them', () => {
     const lines: string[] = [];
     const show = (label: string, i: Input) => {
-      for (const d of validateInput(i).diagnostics) lines.push(`${label}: ${d.severity} [${d.rule}] ${d.channel ? `${d.channel} ` : ''}@0x${d.offset.toString(16)} ${d.path}: ${d.message}`);
+      for (const d of validateInput(i).diagnostics)
+        lines.push(
+          `${label}: ${d.severity} [${d.rule}] ${d.channel ? `${d.channel} ` : ''}@0x${d.offset.toString(16)} ${d.path}: ${d.message}`,
+        );
     };
     for (const spec of RULES) show(spec.id, PAIRS[spec.id]().broken);
     for (const c of EDGES) show(c.name, c.input());
@@ -820,7 +1255,8 @@ function withConfigBuffer(edit: (data: Uint8Array) => Uint8Array): Input {
       if (r.kind === 'multifd_device_state' && next?.kind === 'multifd_vfio_buffer' && (next.flags & 1) === 1) {
         let j = i + 2;
         const parts: Uint8Array[] = [];
-        while (recs[j]?.kind === 'multifd_payload') parts.push((recs[j++] as Extract<MultifdRecord, { kind: 'multifd_payload' }>).data);
+        while (recs[j]?.kind === 'multifd_payload')
+          parts.push((recs[j++] as Extract<MultifdRecord, { kind: 'multifd_payload' }>).data);
         const data = edit(new Uint8Array(Buffer.concat(parts)));
         out.push({ ...r, fields: { ...r.fields, nextPacketSize: 12 + data.length } }, next);
         if (data.length) out.push({ kind: 'multifd_payload', offset: 0, length: data.length, data });
@@ -862,14 +1298,26 @@ const MORE_EDGES: EdgeCase[] = [
     rules: ['ram/offset'],
     offset: () => find(real('10.0', 'pc-xbzrle.mig'), 'ram', (r) => r.op === 'xbzrle').offset,
   },
-  { name: 'the destination version defaults to the machine type\'s: a 7.2 stream is judged as 7.2', input: () => P(real('7.2', 'pc-paused.mig')), rules: [] },
   {
-    name: 'the destination version defaults to the machine type\'s: 10.0 pc-multifd-tcp is judged as 10.0',
-    input: () => ({ main: real('10.0', 'pc-multifd-tcp.mig'), load: { capabilities: ['multifd'] }, multifd: [mfd(0), mfd(1)] }),
+    name: "the destination version defaults to the machine type's: a 7.2 stream is judged as 7.2",
+    input: () => P(real('7.2', 'pc-paused.mig')),
+    rules: [],
+  },
+  {
+    name: "the destination version defaults to the machine type's: 10.0 pc-multifd-tcp is judged as 10.0",
+    input: () => ({
+      main: real('10.0', 'pc-multifd-tcp.mig'),
+      load: { capabilities: ['multifd'] },
+      multifd: [mfd(0), mfd(1)],
+    }),
     rules: [],
   },
   // QEMU compares the id with `>` against the channel count (vfio-and-multifd.md §8.2)
-  { name: 'multifd/init-id: an id equal to the channel count passes QEMU\'s check', input: () => mfdInput(patch(mfd(0), 24, [2])), rules: [] },
+  {
+    name: "multifd/init-id: an id equal to the channel count passes QEMU's check",
+    input: () => mfdInput(patch(mfd(0), 24, [2])),
+    rules: [],
+  },
   {
     name: 'multifd/zero-pages: exactly pages_alloc less normal_pages is allowed, one more is not',
     input: () => {
@@ -914,9 +1362,21 @@ const MORE_EDGES: EdgeCase[] = [
     input: () => withConfigBuffer((d) => d.subarray(0, 4)),
     rules: ['vfio/config-buffer-flag'],
   },
-  { name: 'vfio/config-end-flag: bytes after END_OF_STATE in the config buffer', input: () => withConfigBuffer((d) => new Uint8Array([...d, 0])), rules: ['vfio/config-end-flag'] },
-  { name: 'vfio/config-end-flag: the config buffer does not end with END_OF_STATE', input: () => withConfigBuffer((d) => d.subarray(0, d.length - 8)), rules: ['vfio/config-end-flag'] },
-  { name: 'vfio/config-end-flag: the config cut inside the PCI config', input: () => withConfigBuffer((d) => new Uint8Array([...d.subarray(0, 40), ...EOS])), rules: ['vfio/config-end-flag'] },
+  {
+    name: 'vfio/config-end-flag: bytes after END_OF_STATE in the config buffer',
+    input: () => withConfigBuffer((d) => new Uint8Array([...d, 0])),
+    rules: ['vfio/config-end-flag'],
+  },
+  {
+    name: 'vfio/config-end-flag: the config buffer does not end with END_OF_STATE',
+    input: () => withConfigBuffer((d) => d.subarray(0, d.length - 8)),
+    rules: ['vfio/config-end-flag'],
+  },
+  {
+    name: 'vfio/config-end-flag: the config cut inside the PCI config',
+    input: () => withConfigBuffer((d) => new Uint8Array([...d.subarray(0, 40), ...EOS])),
+    rules: ['vfio/config-end-flag'],
+  },
   { name: 'the config buffer as the save engine writes it', input: () => withConfigBuffer((d) => d), rules: [] },
   {
     name: 'return-path/switchover-ack-unexpected: a second SWITCHOVER_ACK',
@@ -925,8 +1385,12 @@ const MORE_EDGES: EdgeCase[] = [
     offset: () => 4,
   },
   {
-    name: 'return-path/req-pages: page requests with postcopy-ram are the destination\'s right',
-    input: () => saInput(splice(saRp(), 12, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)]), { ...SA_LOAD, capabilities: [...SA_LOAD.capabilities!, 'postcopy-ram'] }),
+    name: "return-path/req-pages: page requests with postcopy-ram are the destination's right",
+    input: () =>
+      saInput(splice(saRp(), 12, 0, [...be16(4), ...be16(12), 0, 0, 0, 0, 0, 0, 0, 0, ...be32(4096)]), {
+        ...SA_LOAD,
+        capabilities: [...SA_LOAD.capabilities!, 'postcopy-ram'],
+      }),
     rules: [],
   },
   {
@@ -948,9 +1412,12 @@ describe('a lone multifd channel (validate CHANNEL, no main stream)', () => {
     expect(bad.diagnostics.map((d) => d.rule)).toEqual(['multifd/packet-version']);
   });
   it('a warning alone leaves it valid', () => {
-    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && (r.fields.normalPages) > 0);
+    const packets = channelRecords(mfd(0)).filter((r) => r.kind === 'multifd_packet' && r.fields.normalPages > 0);
     const [a, b] = [packets[0].offset, packets[1].offset];
-    const r = validateMultifdChannel({ name: 'ch', source: new BufferSource(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)]), 'ch') });
+    const r = validateMultifdChannel({
+      name: 'ch',
+      source: new BufferSource(patch(mfd(0), b + 24, [...mfd(0).subarray(a + 24, a + 32)]), 'ch'),
+    });
     expect(r.diagnostics.map((d) => d.rule)).toContain('multifd/packet-num');
     expect(r.valid).toBe(true);
   });

@@ -10,7 +10,11 @@ function sections(path: string): { idstr: string; parts: number; bytes: number }
     s.closeOpenSection(r);
     s.add(r);
   }
-  return [...s.sections.values()].map((x) => ({ idstr: x.idstr, parts: x.parts.START + x.parts.PART + x.parts.END + x.parts.FULL, bytes: x.bytes }));
+  return [...s.sections.values()].map((x) => ({
+    idstr: x.idstr,
+    parts: x.parts.START + x.parts.PART + x.parts.END + x.parts.FULL,
+    bytes: x.bytes,
+  }));
 }
 
 // The same machine recorded with and without section footers (the harness's pc-paused and its

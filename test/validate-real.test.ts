@@ -18,12 +18,14 @@ interface Case {
   files: { file: string }[];
 }
 
-describe('validate agrees with QEMU\'s own load of every recording', () => {
+describe("validate agrees with QEMU's own load of every recording", () => {
   for (const c of fixtureIndex() as unknown as Case[]) {
     const mig = c.files.find((f) => f.file.endsWith('.mig'));
     if (!mig) continue;
     it(`${c.dir}/${mig.file}: ${c.loaded_by_qemu ? 'loaded' : 'refused'} by QEMU ${c.version}`, () => {
-      const capabilities = Object.entries(c.caps).filter(([, on]) => on).map(([k]) => k);
+      const capabilities = Object.entries(c.caps)
+        .filter(([, on]) => on)
+        .map(([k]) => k);
       const r = validateMain(new FileSource(join(REAL, c.dir, mig.file)), {
         capabilities,
         qemuVersion: c.version,

@@ -99,7 +99,12 @@ describe('VFIO wire bytes against the spec', () => {
     // the vmdescription size of the FULL section: 8 + 4 + C + 16 + 16N + ceil(N/8) + 8 (§6 tip)
     const vd = records.find((r) => r.kind === 'vmdescription');
     if (vd?.kind !== 'vmdescription') throw new Error('no vmdesc');
-    expect(JSON.parse(vd.json).devices[0]).toEqual({ name: dev, instance_id: 0, size: 8 + 4 + 256 + 16 + 64 + 1 + 8, fields: [{ name: 'data', size: 357, type: 'buffer' }] });
+    expect(JSON.parse(vd.json).devices[0]).toEqual({
+      name: dev,
+      instance_id: 0,
+      size: 8 + 4 + 256 + 16 + 64 + 1 + 8,
+      fields: [{ name: 'data', size: 357, type: 'buffer' }],
+    });
   });
 
   it('Express config is 4096 bytes; 9 vectors give a 2-byte PBA', () => {

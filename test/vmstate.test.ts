@@ -17,7 +17,8 @@ const struct = '{"vmsd_name": "elem", "version": 1, "fields": [{"name": "v", "ty
 
 describe('NULL entries of pointer arrays', () => {
   it('10.0+: [A, B, NULL, C] is described as {array_len 4}, {nullptr}, {struct}; the leading run is 2', () => {
-    const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
+    const json =
+      `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
       `{"name": "a", "array_len": 4, "type": "struct", "struct": ${struct}, "size": 4}, ` +
       `{"name": "a", "type": "nullptr", "size": 1}, ` +
       `{"name": "a", "type": "struct", "struct": ${struct}, "size": 4}]}]}`;
@@ -25,14 +26,29 @@ describe('NULL entries of pointer arrays', () => {
     expect(warnings).toEqual([]);
     expect(vm?.node.fields.map((f) => f.elements.length)).toEqual([2, 1, 1]);
     const dump = new AnalyzeDump();
-    dump.add({ kind: 'section', offset: 0, length: 0, section: 'FULL', sectionId: 5, idstr: 'dev', instanceId: 0, versionId: 1 });
+    dump.add({
+      kind: 'section',
+      offset: 0,
+      length: 0,
+      section: 'FULL',
+      sectionId: 5,
+      idstr: 'dev',
+      instanceId: 0,
+      versionId: 1,
+    });
     dump.add(vm!);
     const a = (dump.toPy().get('dev (5)') as Map<string, unknown>).get('a') as unknown[];
-    expect(a.map((x) => (x instanceof Map ? x.get('v') : x))).toEqual(['0x00000001', '0x00000002', 'nullptr', '0x00000003']);
+    expect(a.map((x) => (x instanceof Map ? x.get('v') : x))).toEqual([
+      '0x00000001',
+      '0x00000002',
+      'nullptr',
+      '0x00000003',
+    ]);
   });
 
   it('before 10.0: a NULL struct element is {"type": "struct", "struct": {}, "size": 1}', () => {
-    const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
+    const json =
+      `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
       `{"name": "a", "index": 0, "type": "struct", "struct": ${struct}, "size": 4}, ` +
       `{"name": "a", "index": 1, "type": "struct", "struct": {}, "size": 1}]}]}`;
     const { vm, warnings } = decode(json, [...be32(7), ...u8(0x30)]);
@@ -43,7 +59,8 @@ describe('NULL entries of pointer arrays', () => {
 
 describe('a vmdescription that lies', () => {
   it('a huge array of empty elements ends in a limit error, not a hang', () => {
-    const json = '{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "a", "array_len": 1000000000, "type": "buffer", "size": 0}]}]}';
+    const json =
+      '{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "a", "array_len": 1000000000, "type": "buffer", "size": 0}]}]}';
     const b = stream(HEADER, full(5, 'dev', 0, 1), be32(1), EOF, vmdesc(json)); // no footer: the description is the only delimiter
     const s = openMainStream(new BufferSource(b));
     expect(() => [...s.records()]).toThrow(/at most 16777216 elements/);
@@ -51,7 +68,8 @@ describe('a vmdescription that lies', () => {
 
   it('structs nested without end end in a limit error', () => {
     let st = '{"vmsd_name": "x", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}';
-    for (let i = 0; i < 100; i++) st = `{"vmsd_name": "x", "version": 1, "fields": [{"name": "s", "type": "struct", "struct": ${st}, "size": 1}]}`;
+    for (let i = 0; i < 100; i++)
+      st = `{"vmsd_name": "x", "version": 1, "fields": [{"name": "s", "type": "struct", "struct": ${st}, "size": 1}]}`;
     const json = `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "s", "type": "struct", "struct": ${st}, "size": 1}]}]}`;
     const b = stream(HEADER, full(5, 'dev', 0, 1), u8(1), EOF, vmdesc(json));
     const s = openMainStream(new BufferSource(b));

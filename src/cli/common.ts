@@ -28,7 +28,12 @@ export function openSource(path: string): FileSource {
 /** Open a main stream for reading what it says (not for re-encoding it). */
 export function openFromCli(path: string, o: StreamCliOptions): OpenedStream {
   const vmdesc = readVmsdOption(o.vmsd);
-  return openMainStream(openSource(path), { vmdesc, pageSize: o.pageSize, capabilities: o.capability ?? [], skipAbsentMappedRamPages: !o.exact });
+  return openMainStream(openSource(path), {
+    vmdesc,
+    pageSize: o.pageSize,
+    capabilities: o.capability ?? [],
+    skipAbsentMappedRamPages: !o.exact,
+  });
 }
 
 /** The vmdescription given with --vmsd, if any. */
@@ -43,7 +48,8 @@ export function readVmsdOption(path: string | undefined): VmDescription | undefi
 
 export function printWarnings(s: OpenedStream, max = 20): void {
   const ws = s.warnings;
-  for (const w of ws.slice(0, max)) warnLine(`at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}${w.message}`);
+  for (const w of ws.slice(0, max))
+    warnLine(`at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}${w.message}`);
   if (ws.length > max) warnLine(`${ws.length - max} more warnings`);
 }
 
@@ -63,13 +69,24 @@ export function collectCapability(v: string, prev: string[]): string[] {
 /** Shared options that describe what the stream alone does not say. */
 export function streamOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--vmsd <file>', 'vmdescription JSON to decode device sections with (instead of the stream\'s own)'))
-    .addOption(new Option('--page-size <bytes>', 'TARGET_PAGE_SIZE when the stream does not carry target-page-bits').argParser(parsePositiveInt))
-    .addOption(new Option('--capability <name>', 'destination capability (QEMU name), repeatable').argParser(collectCapability).default([]));
+    .addOption(
+      new Option('--vmsd <file>', "vmdescription JSON to decode device sections with (instead of the stream's own)"),
+    )
+    .addOption(
+      new Option('--page-size <bytes>', 'TARGET_PAGE_SIZE when the stream does not carry target-page-bits').argParser(
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      new Option('--capability <name>', 'destination capability (QEMU name), repeatable')
+        .argParser(collectCapability)
+        .default([]),
+    );
 }
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 512 || n > 1 << 30 || (n & (n - 1)) !== 0) throw new InvalidArgumentError('a power of two from 512 to 2^30 (x86: 4096)');
+  if (!Number.isSafeInteger(n) || n < 512 || n > 1 << 30 || (n & (n - 1)) !== 0)
+    throw new InvalidArgumentError('a power of two from 512 to 2^30 (x86: 4096)');
   return n;
 }

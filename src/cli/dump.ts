@@ -20,7 +20,14 @@ function vmDescriptionText(json: string): string {
   parseVmDescription(json);
   return pyDumpsJson(json);
 }
-import { collectValue, openFromCli, openSource, printWarnings, streamOptions, type StreamCliOptions } from './common.js';
+import {
+  collectValue,
+  openFromCli,
+  openSource,
+  printWarnings,
+  streamOptions,
+  type StreamCliOptions,
+} from './common.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
@@ -42,16 +49,38 @@ interface DumpOptions extends StreamCliOptions {
 export function registerDump(program: Command): void {
   const cmd = program
     .command('dump')
-    .description('decode a stream to JSON (analyze = analyze-migration.py\'s state dump; ir = lossless; desc = its vmdescription)')
+    .description(
+      "decode a stream to JSON (analyze = analyze-migration.py's state dump; ir = lossless; desc = its vmdescription)",
+    )
     .argument('<file>', 'stream file, or - for stdin')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['analyze', 'ir', 'summary', 'desc']).default('analyze'))
+    .addOption(
+      new Option('-f, --format <format>', 'output format')
+        .choices(['analyze', 'ir', 'summary', 'desc'])
+        .default('analyze'),
+    )
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
-    .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
-    .option('--multifd <file>', 'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices', collectValue, [])
-    .option('--vfio-extract <dir>', 'write each VFIO device\'s data stream and config state into DIR')
-    .option('--ram <mode>', 'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)', 'sizes')
-    .option('-x, --extract <dir>', 'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR');
+    .addOption(
+      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
+        .choices(['auto', 'main', 'multifd', 'return-path'])
+        .default('auto'),
+    )
+    .option(
+      '--multifd <file>',
+      'a multifd channel of this main stream, repeatable: summary per channel, --vfio-extract of multifd devices',
+      collectValue,
+      [],
+    )
+    .option('--vfio-extract <dir>', "write each VFIO device's data stream and config state into DIR")
+    .option(
+      '--ram <mode>',
+      'analyze: RAM as "sizes" (like the script), "summary" (+ page counts), "hex" (like -m) or "extract:DIR" (like -x)',
+      'sizes',
+    )
+    .option(
+      '-x, --extract <dir>',
+      'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR',
+    );
   streamOptions(cmd).action((file: string, o: DumpOptions) => {
     setExitCode(runDump(file, o));
   });
@@ -79,9 +108,16 @@ function runDump(file: string, o: DumpOptions): number {
   try {
     switch (o.format) {
       case 'ir': {
-        const ir = new IrWriter(out.write, { format: IR_FORMAT, version: IR_VERSION, channel: 'main', source: file, sourceSize: s.source.size });
+        const ir = new IrWriter(out.write, {
+          format: IR_FORMAT,
+          version: IR_VERSION,
+          channel: 'main',
+          source: file,
+          sourceSize: s.source.size,
+        });
         const mode = o.inline ? 'inline' : 'ref';
-        if (mode === 'ref' && !s.source.seekable) throw new UsageError('dump --format ir of stdin needs --inline (payloads cannot refer to a pipe)');
+        if (mode === 'ref' && !s.source.seekable)
+          throw new UsageError('dump --format ir of stdin needs --inline (payloads cannot refer to a pipe)');
         each((rec) => ir.record(recordToIrLine(rec, mode, (b) => s.reader.offsetOf(b))));
         ir.end({ warnings: s.warnings, error: error?.toJSON() });
         break;
@@ -105,7 +141,19 @@ function runDump(file: string, o: DumpOptions): number {
             src.close();
           }
         });
-        out.write(JSON.stringify({ file, ...sum.toJSON(), ...(channels.length ? { multifd: channels } : {}), warnings: s.warnings.length, error: error?.message ?? null }, null, 2) + '\n');
+        out.write(
+          JSON.stringify(
+            {
+              file,
+              ...sum.toJSON(),
+              ...(channels.length ? { multifd: channels } : {}),
+              warnings: s.warnings.length,
+              error: error?.message ?? null,
+            },
+            null,
+            2,
+          ) + '\n',
+        );
         break;
       }
       case 'desc': {
@@ -115,7 +163,13 @@ function runDump(file: string, o: DumpOptions): number {
         });
         if (json !== undefined) out.write(vmDescriptionText(json) + '\n');
         else if (!error) {
-          error = new StreamError('bad-vmdesc', s.reader.offset, [], 'a QEMU_VM_VMDESCRIPTION record after QEMU_VM_EOF', 'none (suppress-vmdesc, postcopy or a device-state-only stream)');
+          error = new StreamError(
+            'bad-vmdesc',
+            s.reader.offset,
+            [],
+            'a QEMU_VM_VMDESCRIPTION record after QEMU_VM_EOF',
+            'none (suppress-vmdesc, postcopy or a device-state-only stream)',
+          );
         }
         break;
       }
@@ -125,7 +179,10 @@ function runDump(file: string, o: DumpOptions): number {
         const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
         const vfio = o.vfioExtract ? new VfioExtractor(o.vfioExtract) : undefined;
         // multifd VFIO devices: the loader learns the main channel's devices in this same pass
-        const loader = vfio && o.multifd.length ? new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU }) : undefined;
+        const loader =
+          vfio && o.multifd.length
+            ? new ReferenceLoader({ capabilities: ['multifd'], qemuVersion: NEWEST_QEMU })
+            : undefined;
         let vmdescJson: string | undefined;
         each((rec) => {
           dump.add(rec);
@@ -137,9 +194,12 @@ function runDump(file: string, o: DumpOptions): number {
         if (extract && o.multifd.length) {
           // 10.0+ multifd migrations carry no pages on the main channel: they are on the channels
           const chans = o.multifd.map((f) => openSource(f));
-          const res = forEachMultifdPage(chans, s.decoder.pageSize, true, (p) => extract.putPage(p.block, p.addr, p.data));
+          const res = forEachMultifdPage(chans, s.decoder.pageSize, true, (p) =>
+            extract.putPage(p.block, p.addr, p.data),
+          );
           for (const c of chans) c.close();
-          if (res.compressedPackets) warnLine(`${res.compressedPackets} multifd packets carry compressed pages: not extracted`);
+          if (res.compressedPackets)
+            warnLine(`${res.compressedPackets} multifd packets carry compressed pages: not extracted`);
         }
         extract?.close();
         if (o.extract) {
@@ -189,12 +249,22 @@ function dumpSideChannel(file: string, src: FileSource, kind: 'multifd' | 'retur
   const reader = new StreamReader(src);
   const sum = new MultifdSummary();
   const messages: object[] = [];
-  const ir = o.format === 'ir' ? new IrWriter(out.write, { format: IR_FORMAT, version: IR_VERSION, channel: kind, source: file, sourceSize: src.size }) : undefined;
+  const ir =
+    o.format === 'ir'
+      ? new IrWriter(out.write, {
+          format: IR_FORMAT,
+          version: IR_VERSION,
+          channel: kind,
+          source: file,
+          sourceSize: src.size,
+        })
+      : undefined;
   let error: StreamError | undefined;
   try {
     for (const rec of decodeSideChannel(kind, reader, o.pageSize)) {
       if (ir) ir.record(recordToIrLine(rec, o.inline ? 'inline' : 'ref', (b) => reader.offsetOf(b)));
-      else if (rec.kind === 'rp_message') messages.push({ offset: rec.offset, name: rec.name, len: rec.len, ...(rec.fields ?? {}) });
+      else if (rec.kind === 'rp_message')
+        messages.push({ offset: rec.offset, name: rec.name, len: rec.len, ...(rec.fields ?? {}) });
       else sum.add(rec);
     }
   } catch (e) {
@@ -204,7 +274,13 @@ function dumpSideChannel(file: string, src: FileSource, kind: 'multifd' | 'retur
     if (ir) ir.end({ warnings: [], error: error?.toJSON() });
     else {
       const body = kind === 'multifd' ? sum.toJSON() : { channel: 'return-path', messages };
-      out.write(JSON.stringify({ file, ...body, error: error?.message ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+      out.write(
+        JSON.stringify(
+          { file, ...body, error: error?.message ?? null },
+          (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v),
+          2,
+        ) + '\n',
+      );
     }
     out.close();
     src.close();

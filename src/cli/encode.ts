@@ -35,12 +35,14 @@ export function registerEncode(program: Command): void {
         throw new UsageError(`cannot encode ${irPath}: ${(e as Error).message}`);
       } finally {
         sink.close();
-        (src)?.close();
+        src?.close();
       }
       // the IR of an invalid stream: what was decoded is written, and the stream is still invalid
       const err = ir.trailer().error as { offset?: number; expected?: string; found?: string } | undefined;
       if (err) {
-        process.stderr.write(`migstream: invalid stream: the IR records a decode error at 0x${(err.offset ?? 0).toString(16)}: expected ${err.expected}, found ${err.found}; wrote what was decoded before it\n`);
+        process.stderr.write(
+          `migstream: invalid stream: the IR records a decode error at 0x${(err.offset ?? 0).toString(16)}: expected ${err.expected}, found ${err.found}; wrote what was decoded before it\n`,
+        );
         setExitCode(1);
       }
     });

@@ -11,7 +11,9 @@ import { writeAllSync } from '../io/write-all.js';
 export function registerGen(program: Command): void {
   program
     .command('gen')
-    .description('reference save engine: write the stream QEMU would for a scenario (VFIO devices, multifd, capabilities)')
+    .description(
+      'reference save engine: write the stream QEMU would for a scenario (VFIO devices, multifd, capabilities)',
+    )
     .argument('<scenario>', 'scenario JSON (see src/engine/scenario.ts)')
     .requiredOption('-o, --output <file>', 'main-channel stream to write (- = stdout)')
     .option('--multifd-dir <dir>', 'where multifd channels go (<name>.multifd<N>.bin); default: next to the output')
@@ -23,7 +25,8 @@ export function registerGen(program: Command): void {
         throw new UsageError(`cannot read scenario ${path}: ${(e as Error).message}`);
       }
       const files = generate(scenario);
-      if (files.multifd.length && o.output === '-' && !o.multifdDir) throw new UsageError('the scenario has multifd channels: with -o - give --multifd-dir DIR for them');
+      if (files.multifd.length && o.output === '-' && !o.multifdDir)
+        throw new UsageError('the scenario has multifd channels: with -o - give --multifd-dir DIR for them');
       const written: string[] = [];
       if (o.output === '-') writeAllSync(1, files.main);
       else {

@@ -11,7 +11,11 @@ export function registerRoundtrip(program: Command): void {
     .command('roundtrip')
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
     .argument('<files...>', 'stream files')
-    .addOption(new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)').choices(['auto', 'main', 'multifd', 'return-path']).default('auto'))
+    .addOption(
+      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
+        .choices(['auto', 'main', 'multifd', 'return-path'])
+        .default('auto'),
+    )
     .action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
       let code = 0;
       for (const f of files) {

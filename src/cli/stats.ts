@@ -27,7 +27,14 @@ export function registerStats(program: Command): void {
         src.close();
       }
       const j = sum.toJSON() as Record<string, unknown>;
-      printStdout(table([Object.keys(j).filter((k) => k !== 'deviceStateBytes'), Object.entries(j).filter(([k]) => k !== 'deviceStateBytes').map(([, v]) => String(v))]) + '\n');
+      printStdout(
+        table([
+          Object.keys(j).filter((k) => k !== 'deviceStateBytes'),
+          Object.entries(j)
+            .filter(([k]) => k !== 'deviceStateBytes')
+            .map(([, v]) => String(v)),
+        ]) + '\n',
+      );
       return;
     }
     src.close();
@@ -47,11 +54,27 @@ export function registerStats(program: Command): void {
     }
     const rows: string[][] = [['section', 'instance', 'START', 'PART', 'END', 'FULL', 'bytes']];
     for (const st of sum.sections.values()) {
-      rows.push([st.idstr, String(st.instanceId), String(st.parts.START), String(st.parts.PART), String(st.parts.END), String(st.parts.FULL), String(st.bytes)]);
+      rows.push([
+        st.idstr,
+        String(st.instanceId),
+        String(st.parts.START),
+        String(st.parts.PART),
+        String(st.parts.END),
+        String(st.parts.FULL),
+        String(st.bytes),
+      ]);
     }
     const blocks: string[][] = [['RAMBlock', 'used_length', 'pages', 'zero', 'xbzrle', 'compressed', 'payload bytes']];
     for (const [name, b] of sum.ramBlocks) {
-      blocks.push([name, String(b.usedLength), String(b.pages), String(b.zeroPages), String(b.xbzrlePages), String(b.compressedPages), String(b.payloadBytes)]);
+      blocks.push([
+        name,
+        String(b.usedLength),
+        String(b.pages),
+        String(b.zeroPages),
+        String(b.xbzrlePages),
+        String(b.compressedPages),
+        String(b.payloadBytes),
+      ]);
     }
     printStdout(table(rows) + '\n' + table(blocks) + `\n${sum.bytes} bytes, ${sum.records} records\n`);
     setExitCode(code);

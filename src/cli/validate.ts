@@ -25,39 +25,75 @@ interface ValidateOptions {
 export function registerValidate(program: Command): void {
   const cmd = program
     .command('validate')
-    .description('run the reference loader (QEMU\'s destination rules) over a stream: exit 0 valid, 1 invalid')
+    .description("run the reference loader (QEMU's destination rules) over a stream: exit 0 valid, 1 invalid")
     .argument('<file>', 'main-channel stream, or - for stdin')
-    .option('--qemu-version <x.y>', `destination QEMU release (default: the one the stream's machine type names, pc-q35-7.2: 7.2; else ${NEWEST_QEMU})`)
-    .addOption(new Option('--format <format>', 'diagnostics as text lines or one JSON document').choices(['text', 'json']).default('text'))
+    .option(
+      '--qemu-version <x.y>',
+      `destination QEMU release (default: the one the stream's machine type names, pc-q35-7.2: 7.2; else ${NEWEST_QEMU})`,
+    )
+    .addOption(
+      new Option('--format <format>', 'diagnostics as text lines or one JSON document')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
-    .addOption(new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer').choices(['auto', 'on', 'off']).default('auto'))
+    .addOption(
+      new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer')
+        .choices(['auto', 'on', 'off'])
+        .default('auto'),
+    )
     .option('--vfio-load-config-after-iter', 'vfio-pci x-migration-load-config-after-iter=on (10.1+)')
-    .addOption(new Option('--multifd-compression <method>', 'the destination\'s multifd-compression parameter').choices(['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip']))
+    .addOption(
+      new Option('--multifd-compression <method>', "the destination's multifd-compression parameter").choices([
+        'none',
+        'zlib',
+        'zstd',
+        'qpl',
+        'uadk',
+        'qatzip',
+      ]),
+    )
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', collectValue, [])
     .option('--return-path <file>', 'the return-path capture (destination -> source)')
-    .option('--strict', 'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)');
+    .option(
+      '--strict',
+      'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)',
+    );
   streamOptions(cmd).action((file: string, o: ValidateOptions) => {
-    if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion)) throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
+    if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion))
+      throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const vmdesc = readVmsdOption(o.vmsd);
     const src = openSource(file);
-    const r = detectChannelKind(src) === 'multifd' ? validateMultifdChannel({ name: file, source: src }, o.pageSize) : validateMain(src, {
-      capabilities: o.capability,
-      qemuVersion: o.qemuVersion,
-      sendConfiguration: o.configuration,
-      strict: o.strict,
-      vfioMultifdTransfer: o.vfioMultifdTransfer,
-      vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
-      multifdCompression: o.multifdCompression,
-      vmdesc,
-    }, { pageSize: o.pageSize, vmdesc }, {
-      multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
-      returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
-    });
+    const r =
+      detectChannelKind(src) === 'multifd'
+        ? validateMultifdChannel({ name: file, source: src }, o.pageSize)
+        : validateMain(
+            src,
+            {
+              capabilities: o.capability,
+              qemuVersion: o.qemuVersion,
+              sendConfiguration: o.configuration,
+              strict: o.strict,
+              vfioMultifdTransfer: o.vfioMultifdTransfer,
+              vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+              multifdCompression: o.multifdCompression,
+              vmdesc,
+            },
+            { pageSize: o.pageSize, vmdesc },
+            {
+              multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
+              returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
+            },
+          );
     if (o.format === 'json') {
-      printStdout(JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n');
+      printStdout(
+        JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n',
+      );
     } else {
       for (const d of r.diagnostics) {
-        printStdout(`${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`);
+        printStdout(
+          `${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`,
+        );
       }
       printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
     }

@@ -27,13 +27,21 @@ export function detectChannelKind(src: ByteSource): ChannelKind | undefined {
 
 /** The requested kind, or the detected one; a pipe or an unrecognized start is read as the main channel. */
 export function resolveChannelKind(src: ByteSource, requested: ChannelKind | 'auto' = 'auto'): ChannelKind {
-  return requested === 'auto' ? detectChannelKind(src) ?? 'main' : requested;
+  return requested === 'auto' ? (detectChannelKind(src) ?? 'main') : requested;
 }
 
 export function decodeSideChannel(kind: 'multifd', r: StreamReader, pageSize?: number): Generator<MultifdRecord>;
 export function decodeSideChannel(kind: 'return-path', r: StreamReader, pageSize?: number): Generator<ReturnPathRecord>;
-export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord>;
-export function decodeSideChannel(kind: 'multifd' | 'return-path', r: StreamReader, pageSize?: number): Generator<MultifdRecord | ReturnPathRecord> {
+export function decodeSideChannel(
+  kind: 'multifd' | 'return-path',
+  r: StreamReader,
+  pageSize?: number,
+): Generator<MultifdRecord | ReturnPathRecord>;
+export function decodeSideChannel(
+  kind: 'multifd' | 'return-path',
+  r: StreamReader,
+  pageSize?: number,
+): Generator<MultifdRecord | ReturnPathRecord> {
   return kind === 'multifd' ? decodeMultifdChannel(r, pageSize) : decodeReturnPath(r);
 }
 
@@ -52,4 +60,3 @@ export class ChannelEncoder {
     this.main.finish();
   }
 }
-

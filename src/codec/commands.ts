@@ -27,7 +27,15 @@ export function readCommand(r: StreamReader, warn: (message: string, offset?: nu
     warn(`unknown command ${cmd} (QEMU rejects it); payload kept raw`, offset);
     rec = { kind: 'command', offset, length: 5 + len, cmd, name, len, data: r.copyBytes(len, 'command payload') };
   } else {
-    rec = { kind: 'command', offset, length: 5 + len, cmd, name, len, fields: readMessagePayload(r, def, len, 'command-length', offset + LEN_AT) };
+    rec = {
+      kind: 'command',
+      offset,
+      length: 5 + len,
+      cmd,
+      name,
+      len,
+      fields: readMessagePayload(r, def, len, 'command-length', offset + LEN_AT),
+    };
   }
   r.path.pop();
   return rec;

@@ -90,7 +90,10 @@ export class MainChannelDecoder {
   private readonly maxRaw: number;
   private readonly devices: DeviceIndex | undefined;
 
-  constructor(readonly r: StreamReader, private readonly opts: DecodeOptions = {}) {
+  constructor(
+    readonly r: StreamReader,
+    private readonly opts: DecodeOptions = {},
+  ) {
     this.pageSize = opts.pageSize ?? DEFAULT_TARGET_PAGE_SIZE;
     this.copy = opts.copyData ?? false;
     this.maxRaw = opts.maxRawSection ?? r.capacity - 1024;
@@ -100,9 +103,13 @@ export class MainChannelDecoder {
     const self = this;
     this.ram = new RamSectionDecoder({
       r,
-      get pageSize() { return self.pageSize; },
+      get pageSize() {
+        return self.pageSize;
+      },
       capabilities: this.capabilities,
-      get postcopyAdvised() { return self.postcopyAdvised; },
+      get postcopyAdvised() {
+        return self.postcopyAdvised;
+      },
       copy: this.copy,
       skipAbsentMappedRamPages: opts.skipAbsentMappedRamPages ?? false,
       data: (n, what) => this.data(n, what),
@@ -133,7 +140,8 @@ export class MainChannelDecoder {
       r.path.push(`vmdescription @${hex(offset)}`);
       r.u8();
       const n = readLayout(r, VmDescriptionHeader, 'vmdescription').jsonLength;
-      if (n > MAX_VMDESC_BYTES) throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
+      if (n > MAX_VMDESC_BYTES)
+        throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
       const parts: string[] = [];
       r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
       r.path.pop();
@@ -143,7 +151,13 @@ export class MainChannelDecoder {
       const offset = r.offset;
       const n = Math.min(r.available, 1 << 20);
       this.warn(`${n} bytes after the end of the stream`, offset);
-      yield { kind: 'raw', offset, length: n, reason: 'trailing bytes after the stream', data: this.data(n, 'trailing bytes') };
+      yield {
+        kind: 'raw',
+        offset,
+        length: n,
+        reason: 'trailing bytes after the stream',
+        data: this.data(n, 'trailing bytes'),
+      };
     }
   }
 
@@ -184,7 +198,12 @@ export class MainChannelDecoder {
       const name = head.name;
       const def = ConfigurationSubsections.find((s) => s.name === name);
       if (!def) {
-        throw r.error('bad-configuration', `a configuration subsection (${ConfigurationSubsections.map((s) => s.name).join(', ')})`, JSON.stringify(name), subAt);
+        throw r.error(
+          'bad-configuration',
+          `a configuration subsection (${ConfigurationSubsections.map((s) => s.name).join(', ')})`,
+          JSON.stringify(name),
+          subAt,
+        );
       }
       r.path.push(name);
       const fields = readLayout(r, def.fields, name);
@@ -192,7 +211,8 @@ export class MainChannelDecoder {
       subsections.push({ name, version: head.version, fields });
       if (name === 'configuration/target-page-bits') {
         const bits = intField(fields, 'targetPageBits');
-        if (bits < 10 || bits > 30) throw r.error('bad-configuration', 'target-page-bits between 10 and 30', `${bits}`, subAt);
+        if (bits < 10 || bits > 30)
+          throw r.error('bad-configuration', 'target-page-bits between 10 and 30', `${bits}`, subAt);
         this.pageSize = 2 ** bits;
       }
       if (name === 'configuration/capabilities') {
@@ -211,13 +231,22 @@ export class MainChannelDecoder {
     const r = this.r;
     for (;;) {
       if (limit !== undefined && r.offset >= limit) {
-        if (r.offset > limit) throw r.error('bad-command', `records ending at the PACKAGED blob end ${hex(limit)}`, `a record ending at ${hex(r.offset)}`);
+        if (r.offset > limit)
+          throw r.error(
+            'bad-command',
+            `records ending at the PACKAGED blob end ${hex(limit)}`,
+            `a record ending at ${hex(r.offset)}`,
+          );
         return false;
       }
       const offset = r.offset;
       const type = r.peekU8();
       if (type < 0) {
-        throw r.error('truncated', depth ? 'the rest of the PACKAGED blob' : 'a record type byte (the stream has no QEMU_VM_EOF)', 'end of stream');
+        throw r.error(
+          'truncated',
+          depth ? 'the rest of the PACKAGED blob' : 'a record type byte (the stream has no QEMU_VM_EOF)',
+          'end of stream',
+        );
       }
       switch (type) {
         case SectionType.QEMU_VM_EOF:
@@ -280,10 +309,13 @@ export class MainChannelDecoder {
     const offset = r.offset;
     const type = r.u8();
     const kind: SectionKind =
-      type === SectionType.QEMU_VM_SECTION_START ? 'START'
-      : type === SectionType.QEMU_VM_SECTION_FULL ? 'FULL'
-      : type === SectionType.QEMU_VM_SECTION_PART ? 'PART'
-      : 'END';
+      type === SectionType.QEMU_VM_SECTION_START
+        ? 'START'
+        : type === SectionType.QEMU_VM_SECTION_FULL
+          ? 'FULL'
+          : type === SectionType.QEMU_VM_SECTION_PART
+            ? 'PART'
+            : 'END';
     let info: SectionInfo;
     let sectionId: number;
     if (kind === 'START' || kind === 'FULL') {
@@ -295,15 +327,26 @@ export class MainChannelDecoder {
       sectionId = readLayout(r, SectionHeaderPartEnd, 'section').sectionId;
       const known = this.sections.get(sectionId);
       if (!known) {
-        throw r.error('unknown-section-id', `the id of a section opened by QEMU_VM_SECTION_START`, `section id ${sectionId} in ${kind}`, offset + 1);
+        throw r.error(
+          'unknown-section-id',
+          `the id of a section opened by QEMU_VM_SECTION_START`,
+          `section id ${sectionId} in ${kind}`,
+          offset + 1,
+        );
       }
       info = known;
     }
     const label = `section ${sectionId} ${JSON.stringify(info.idstr)} (${kind})`;
     r.path.push(label);
     const header: SectionHeaderRecord = {
-      kind: 'section', offset, length: r.offset - offset, section: kind, sectionId,
-      idstr: info.idstr, instanceId: info.instanceId, versionId: info.versionId,
+      kind: 'section',
+      offset,
+      length: r.offset - offset,
+      section: kind,
+      sectionId,
+      idstr: info.idstr,
+      instanceId: info.instanceId,
+      versionId: info.versionId,
     };
     yield withDepth(header, depth);
 
@@ -314,10 +357,15 @@ export class MainChannelDecoder {
       } catch (e) {
         // name the record the error is in (tracked as a number: nothing per record otherwise)
         if (!(e instanceof StreamError) || e.path.length !== r.path.length) throw e;
-        throw new StreamError(e.code, e.offset, [...e.path, `${this.ram.recordOp} record @${hex(this.ram.recordAt)}`], e.expected, e.found);
+        throw new StreamError(
+          e.code,
+          e.offset,
+          [...e.path, `${this.ram.recordOp} record @${hex(this.ram.recordAt)}`],
+          e.expected,
+          e.found,
+        );
       }
-    }
-    else if (isVfioIdstr(info.idstr)) {
+    } else if (isVfioIdstr(info.idstr)) {
       const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
       const ctx = { copy: this.copy, warn: (m: string, o?: number) => this.warn(m, o), describedSize: described };
       for (const rec of readVfioPayload(r, ctx)) yield withDepth(rec, depth);
@@ -325,7 +373,17 @@ export class MainChannelDecoder {
     // s390-skeys is old-style: described (as one buffer) whenever a vmdescription exists
     else if (builtin && !(info.idstr === 's390-skeys' && this.devices?.peek(info.idstr, info.instanceId))) {
       for (const it of readBuiltinPayload(r, builtin)) {
-        yield withDepth({ kind: 'section_item', offset: it.offset, length: it.length, handler: builtin.idstr, item: it.item, fields: it.fields }, depth);
+        yield withDepth(
+          {
+            kind: 'section_item',
+            offset: it.offset,
+            length: it.length,
+            handler: builtin.idstr,
+            item: it.item,
+            fields: it.fields,
+          },
+          depth,
+        );
       }
     } else yield* this.devicePayload(info, depth);
 
@@ -336,9 +394,15 @@ export class MainChannelDecoder {
       r.u8();
       const fid = readLayout(r, SectionFooter, 'QEMU_VM_SECTION_FOOTER').sectionId;
       if (fid !== sectionId) {
-        throw r.error('footer-mismatch', `QEMU_VM_SECTION_FOOTER for section ${sectionId}`, `footer for section ${fid}`, fOffset);
+        throw r.error(
+          'footer-mismatch',
+          `QEMU_VM_SECTION_FOOTER for section ${sectionId}`,
+          `footer for section ${fid}`,
+          fOffset,
+        );
       }
-      if (this.footers === false) throw r.error('missing-footer', 'no section footers (earlier sections had none)', 'a footer', fOffset);
+      if (this.footers === false)
+        throw r.error('missing-footer', 'no section footers (earlier sections had none)', 'a footer', fOffset);
       this.footers = true;
       yield withDepth({ kind: 'section_footer', offset: fOffset, length: 5, sectionId }, depth);
     } else if (this.footers === true) {
@@ -366,7 +430,10 @@ export class MainChannelDecoder {
           try {
             const node = readVmstate(sub, desc);
             if (sub.offset === offset + n) {
-              yield withDepth({ kind: 'vmstate', offset, length: n, idstr: info.idstr, instanceId: info.instanceId, node }, depth);
+              yield withDepth(
+                { kind: 'vmstate', offset, length: n, idstr: info.idstr, instanceId: info.instanceId, node },
+                depth,
+              );
               return;
             }
             this.warn(`the vmdescription describes ${sub.offset - offset} of the ${n} payload bytes; kept raw`, offset);
@@ -384,15 +451,25 @@ export class MainChannelDecoder {
     }
     if (desc) {
       const node = readVmstate(r, desc);
-      yield withDepth({ kind: 'vmstate', offset, length: r.offset - offset, idstr: info.idstr, instanceId: info.instanceId, node }, depth);
+      yield withDepth(
+        { kind: 'vmstate', offset, length: r.offset - offset, idstr: info.idstr, instanceId: info.instanceId, node },
+        depth,
+      );
       return;
     }
     if (this.footers === false) {
-      throw r.error('undelimited-section', `a vmdescription entry for ${JSON.stringify(info.idstr)} instance ${info.instanceId} (this stream has no section footers to find its end)`, 'none');
+      throw r.error(
+        'undelimited-section',
+        `a vmdescription entry for ${JSON.stringify(info.idstr)} instance ${info.instanceId} (this stream has no section footers to find its end)`,
+        'none',
+      );
     }
-    throw r.error('undelimited-section', `QEMU_VM_SECTION_FOOTER for section ${info.sectionId} within ${this.maxRaw} bytes`, 'none (and no vmdescription entry describes the section)');
+    throw r.error(
+      'undelimited-section',
+      `QEMU_VM_SECTION_FOOTER for section ${info.sectionId} within ${this.maxRaw} bytes`,
+      'none (and no vmdescription entry describes the section)',
+    );
   }
-
 }
 
 function withDepth<T extends MainRecord>(rec: T, depth: number): T {

@@ -47,14 +47,22 @@ export class MainChannelEncoder {
         for (const sub of rec.subsections) {
           const def = ConfigurationSubsections.find((s) => s.name === sub.name);
           if (!def) throw new Error(`unknown configuration subsection ${sub.name}`);
-          writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: sub.name, version: sub.version });
+          writeLayout(w, SubsectionHeader, {
+            marker: SectionType.QEMU_VM_SUBSECTION,
+            name: sub.name,
+            version: sub.version,
+          });
           writeLayout(w, def.fields, sub.fields);
         }
         break;
       }
       case 'section':
         w.u8(sectionKindByte[rec.section]);
-        writeLayout(w, rec.section === 'START' || rec.section === 'FULL' ? SectionHeaderStartFull : SectionHeaderPartEnd, { ...rec });
+        writeLayout(
+          w,
+          rec.section === 'START' || rec.section === 'FULL' ? SectionHeaderStartFull : SectionHeaderPartEnd,
+          { ...rec },
+        );
         break;
       case 'section_footer':
         w.u8(SectionType.QEMU_VM_SECTION_FOOTER);

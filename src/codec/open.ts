@@ -38,7 +38,11 @@ export function openMainStream(source: ByteSource, opts: OpenOptions = {}): Open
         vmdesc = parseVmDescription(readVmdescJson(source, loc));
         vmdescOffset = loc.offset;
       } catch (e) {
-        warnings.push({ offset: loc.jsonOffset, path: 'vmdescription', message: `unreadable vmdescription JSON: ${(e as Error).message}` });
+        warnings.push({
+          offset: loc.jsonOffset,
+          path: 'vmdescription',
+          message: `unreadable vmdescription JSON: ${(e as Error).message}`,
+        });
       }
     }
   }
@@ -72,7 +76,11 @@ export interface RoundtripResult {
 }
 
 /** Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is held). */
-export function roundtripSource(source: ByteSource, compareWith: ByteSource, opts: OpenOptions & { kind?: ChannelKind | 'auto' } = {}): RoundtripResult {
+export function roundtripSource(
+  source: ByteSource,
+  compareWith: ByteSource,
+  opts: OpenOptions & { kind?: ChannelKind | 'auto' } = {},
+): RoundtripResult {
   const kind = resolveChannelKind(source, opts.kind);
   const sink = new CompareSink(compareWith);
   const w = new StreamWriter(sink);

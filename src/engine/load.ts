@@ -7,7 +7,12 @@
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_VERSION } from '../../grammar/ram.js';
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
-import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_SWITCHOVER_START } from '../../grammar/savevm.js';
+import {
+  MIG_CMD_OPEN_RETURN_PATH,
+  MIG_CMD_PING,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_SWITCHOVER_START,
+} from '../../grammar/savevm.js';
 import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../model/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
@@ -98,14 +103,25 @@ export class ReferenceLoader {
   private vmdesc: VmDescription | undefined;
   private firstRecord = true;
   /** what the multifd channels and the return path are checked against */
-  readonly facts: MainChannelFacts = { ramBlocks: new Map(), multifdFlushes: 0, ramEos: 0, switchoverStart: false, uuid: undefined, pings: [] };
+  readonly facts: MainChannelFacts = {
+    ramBlocks: new Map(),
+    multifdFlushes: 0,
+    ramEos: 0,
+    switchoverStart: false,
+    uuid: undefined,
+    pings: [],
+  };
 
   constructor(private readonly opts: LoadOptions = {}) {
     this.caps = new Set(opts.capabilities ?? []);
     this.version = opts.qemuVersion ?? NEWEST_QEMU;
     this.multifdTransfer = this.decideMultifdTransfer();
     if (this.caps.has('switchover-ack') && !this.caps.has('return-path')) {
-      this.report('migration/switchover-ack-needs-return-path', 0, 'capability switchover-ack requires capability return-path');
+      this.report(
+        'migration/switchover-ack-needs-return-path',
+        0,
+        'capability switchover-ack requires capability return-path',
+      );
     }
   }
 
@@ -115,7 +131,9 @@ export class ReferenceLoader {
   }
 
   private path(): string {
-    return this.current ? `section ${this.current.sectionId} ${JSON.stringify(this.current.name)} (${this.current.kind})` : '';
+    return this.current
+      ? `section ${this.current.sectionId} ${JSON.stringify(this.current.name)} (${this.current.kind})`
+      : '';
   }
 
   private report(rule: RuleId, offset: number, message: string): void {
@@ -130,7 +148,12 @@ export class ReferenceLoader {
   streamError(e: StreamError): void {
     if (this.sawEof && !this.opts.strict) {
       // QEMU's qemu_loadvm_state returns at QEMU_VM_EOF: what follows is never read
-      this.reportAt('savevm/after-eof', e.offset, e.path.join(' > '), `after QEMU_VM_EOF, which ends the load: expected ${e.expected}, found ${e.found} (--strict: an error)`);
+      this.reportAt(
+        'savevm/after-eof',
+        e.offset,
+        e.path.join(' > '),
+        `after QEMU_VM_EOF, which ends the load: expected ${e.expected}, found ${e.found} (--strict: an error)`,
+      );
       return;
     }
     this.diagnostics.push(diagnosticFromStreamError(e));
@@ -142,15 +165,29 @@ export class ReferenceLoader {
       this.firstRecord = false;
       return;
     }
-    if (!this.sawConfiguration && rec.kind !== 'configuration' && !this.firstRecord && (this.opts.sendConfiguration ?? true) && !rec.depth) {
-      this.report('savevm/configuration-missing', rec.offset, 'Configuration section missing (the destination has send-configuration on)');
+    if (
+      !this.sawConfiguration &&
+      rec.kind !== 'configuration' &&
+      !this.firstRecord &&
+      (this.opts.sendConfiguration ?? true) &&
+      !rec.depth
+    ) {
+      this.report(
+        'savevm/configuration-missing',
+        rec.offset,
+        'Configuration section missing (the destination has send-configuration on)',
+      );
       this.sawConfiguration = true; // once
     }
     switch (rec.kind) {
       case 'configuration':
         this.sawConfiguration = true;
         if (!/^[A-Za-z0-9._-]+$/.test(rec.machineType)) {
-          this.report('savevm/machine-type', rec.offset + 5, `Machine type received is ${JSON.stringify(rec.machineType)}: not a machine type name`);
+          this.report(
+            'savevm/machine-type',
+            rec.offset + 5,
+            `Machine type received is ${JSON.stringify(rec.machineType)}: not a machine type name`,
+          );
         }
         this.checkCapabilities(rec);
         // without --qemu-version, the destination is the release the machine type names
@@ -161,7 +198,8 @@ export class ReferenceLoader {
             this.multifdTransfer = this.decideMultifdTransfer();
           }
         }
-        for (const sub of rec.subsections) if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
+        for (const sub of rec.subsections)
+          if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
         for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.facts.uuid = sub.fields.uuid;
         break;
       case 'ram_block':
@@ -170,19 +208,34 @@ export class ReferenceLoader {
       case 'ram':
         if (rec.op === 'multifd_flush') {
           this.facts.multifdFlushes++;
-          if (!versionAtLeast(this.version, 8, 0)) this.report('ram/unknown-flag', rec.offset, `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`);
+          if (!versionAtLeast(this.version, 8, 0))
+            this.report(
+              'ram/unknown-flag',
+              rec.offset,
+              `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`,
+            );
         } else if (rec.op === 'eos') this.facts.ramEos++;
         else if ('block' in rec) {
           if (rec.op === 'xbzrle') this.checkXbzrle(rec);
           const used = this.facts.ramBlocks.get(rec.block);
-          if (used !== undefined && rec.addr >= used) this.report('ram/offset', rec.offset, `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`);
-          if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2)) this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
+          if (used !== undefined && rec.addr >= used)
+            this.report(
+              'ram/offset',
+              rec.offset,
+              `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`,
+            );
+          if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2))
+            this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
         }
         break;
       case 'raw':
         if (rec.reason === RAW_MISMATCH) {
           // the destination's vmsd is what the description describes: it cannot load these bytes
-          this.report('vmstate/description-mismatch', rec.offset, `${this.current?.name ?? '?'}: the payload does not fit the device's vmdescription (QEMU fails loading it)`);
+          this.report(
+            'vmstate/description-mismatch',
+            rec.offset,
+            `${this.current?.name ?? '?'}: the payload does not fit the device's vmdescription (QEMU fails loading it)`,
+          );
         }
         break;
       case 'vmdescription':
@@ -203,9 +256,16 @@ export class ReferenceLoader {
         this.current = { sectionId: rec.sectionId, name: rec.idstr, kind: rec.section };
         if (rec.section === 'START' || rec.section === 'FULL') {
           this.checkVersion(rec.idstr, rec.versionId, rec.offset);
-          if (rec.idstr === '') this.report('savevm/empty-idstr', rec.offset + 5, `Unable to read ID string for section ${rec.sectionId}`);
+          if (rec.idstr === '')
+            this.report('savevm/empty-idstr', rec.offset + 5, `Unable to read ID string for section ${rec.sectionId}`);
           // QEMU looks START and FULL sections up alike, by idstr and instance
-          this.headers.push({ idstr: rec.idstr, instanceId: rec.instanceId, versionId: rec.versionId, offset: rec.offset, path: this.path() });
+          this.headers.push({
+            idstr: rec.idstr,
+            instanceId: rec.instanceId,
+            versionId: rec.versionId,
+            offset: rec.offset,
+            path: this.path(),
+          });
         }
         if (isVfioIdstr(rec.idstr)) {
           const dev = this.vfioDevice(rec.idstr, rec.instanceId);
@@ -224,9 +284,19 @@ export class ReferenceLoader {
       case 'vfio_pci_config': {
         const dev = this.current && this.vfio.get(this.current.name);
         const name = dev?.name ?? '?';
-        if (rec.pciVersion > 2) this.report('vfio/pci-version', rec.offset, `${name}: PCIDevice version_id ${rec.pciVersion} is above the destination's 2`);
+        if (rec.pciVersion > 2)
+          this.report(
+            'vfio/pci-version',
+            rec.offset,
+            `${name}: PCIDevice version_id ${rec.pciVersion} is above the destination's 2`,
+          );
         rec.irqState.forEach((v, i) => {
-          if (v !== 0 && v !== 1) this.report('vfio/irq-state', rec.offset + 4 + rec.config.length + 4 * i, `${name}: irq state ${i}: must be 0 or 1 (found ${v})`);
+          if (v !== 0 && v !== 1)
+            this.report(
+              'vfio/irq-state',
+              rec.offset + 4 + rec.config.length + 4 * i,
+              `${name}: irq state ${i}: must be 0 or 1 (found ${v})`,
+            );
         });
         break;
       }
@@ -267,15 +337,29 @@ export class ReferenceLoader {
       if (Array.isArray(list)) for (const c of list) source.add(stringField(c, 'name'));
     }
     for (const c of VALIDATED_CAPABILITIES) {
-      if (source.has(c) && !this.caps.has(c)) this.report('savevm/configuration-capabilities', rec.offset, `Capability ${c} is on in the source but off in the destination (configuration_validate_capabilities)`);
-      if (!source.has(c) && this.caps.has(c)) this.report('savevm/configuration-capabilities', rec.offset, `Capability ${c} is off in the source but on in the destination (configuration_validate_capabilities)`);
+      if (source.has(c) && !this.caps.has(c))
+        this.report(
+          'savevm/configuration-capabilities',
+          rec.offset,
+          `Capability ${c} is on in the source but off in the destination (configuration_validate_capabilities)`,
+        );
+      if (!source.has(c) && this.caps.has(c))
+        this.report(
+          'savevm/configuration-capabilities',
+          rec.offset,
+          `Capability ${c} is off in the source but on in the destination (configuration_validate_capabilities)`,
+        );
     }
   }
 
   private checkVersion(idstr: string, version: number, offset: number): void {
     const local = idstr === 'ram' ? RAM_SECTION_VERSION : isVfioIdstr(idstr) ? VFIO_SECTION_VERSION : undefined;
     if (local !== undefined && version > local) {
-      this.report('savevm/section-version', offset, `${idstr}: savevm: unsupported version ${version} for '${idstr}' v${local}`);
+      this.report(
+        'savevm/section-version',
+        offset,
+        `${idstr}: savevm: unsupported version ${version} for '${idstr}' v${local}`,
+      );
     }
   }
 
@@ -289,18 +373,34 @@ export class ReferenceLoader {
         this.returnPathAt ??= rec.offset;
         break;
       case MIG_CMD_PING:
-        if (this.returnPathAt === undefined) this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
+        if (this.returnPathAt === undefined)
+          this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
         this.facts.pings.push({ value: intField(rec.fields ?? {}, 'value'), offset: rec.offset });
         break;
       case MIG_CMD_POSTCOPY_ADVISE: {
         const postcopy = this.caps.has('postcopy-ram');
-        if (rec.len === 16 && !postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE with RAM page sizes, but postcopy-ram is off in the destination');
-        if (rec.len === 0 && postcopy) this.report('savevm/postcopy-advise', rec.offset, 'POSTCOPY_ADVISE without RAM page sizes, but postcopy-ram is on in the destination');
+        if (rec.len === 16 && !postcopy)
+          this.report(
+            'savevm/postcopy-advise',
+            rec.offset,
+            'POSTCOPY_ADVISE with RAM page sizes, but postcopy-ram is off in the destination',
+          );
+        if (rec.len === 0 && postcopy)
+          this.report(
+            'savevm/postcopy-advise',
+            rec.offset,
+            'POSTCOPY_ADVISE without RAM page sizes, but postcopy-ram is on in the destination',
+          );
         break;
       }
       case MIG_CMD_SWITCHOVER_START:
         this.facts.switchoverStart = true;
-        if (!versionAtLeast(this.version, 10, 0)) this.report('savevm/unknown-command', rec.offset, `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`);
+        if (!versionAtLeast(this.version, 10, 0))
+          this.report(
+            'savevm/unknown-command',
+            rec.offset,
+            `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`,
+          );
         break;
       default:
         break;
@@ -316,8 +416,14 @@ export class ReferenceLoader {
       const want = dev.expect;
       dev.expect = undefined;
       if (rec.tag !== 'END_OF_STATE') {
-        if (want === 'setup-eos') this.report('vfio/setup-eos', rec.offset, `${n}: SETUP STATE: EOS not found ${hex(rec.value)}`);
-        else this.report('vfio/config-end-flag', rec.offset, `${n}: Failed loading device config space, end flag incorrect ${hex(rec.value)}`);
+        if (want === 'setup-eos')
+          this.report('vfio/setup-eos', rec.offset, `${n}: SETUP STATE: EOS not found ${hex(rec.value)}`);
+        else
+          this.report(
+            'vfio/config-end-flag',
+            rec.offset,
+            `${n}: Failed loading device config space, end flag incorrect ${hex(rec.value)}`,
+          );
       }
       return;
     }
@@ -327,7 +433,11 @@ export class ReferenceLoader {
     }
     const [maj, min] = VFIO_TAG_SINCE[rec.tag];
     if (!versionAtLeast(this.version, maj, min)) {
-      this.report('vfio/unknown-tag', rec.offset, `${n}: Unknown tag ${hex(rec.value)} (${VFIO_TAG_QEMU_NAME[rec.tag]} is newer than QEMU ${this.version})`);
+      this.report(
+        'vfio/unknown-tag',
+        rec.offset,
+        `${n}: Unknown tag ${hex(rec.value)} (${VFIO_TAG_QEMU_NAME[rec.tag]} is newer than QEMU ${this.version})`,
+      );
       return;
     }
     switch (rec.tag) {
@@ -336,21 +446,36 @@ export class ReferenceLoader {
         break;
       case 'DEV_CONFIG_STATE':
         if (this.multifdTransfer) {
-          this.report('vfio/config-in-multifd', rec.offset, `${n}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`);
+          this.report(
+            'vfio/config-in-multifd',
+            rec.offset,
+            `${n}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`,
+          );
         }
         dev.expect = 'config-eos';
         break;
       case 'DEV_INIT_DATA_SENT':
         if (!this.caps.has('switchover-ack')) {
-          this.report('vfio/init-data-sent-without-ack', rec.offset, `${n}: Received INIT_DATA_SENT but switchover ack is not used`);
+          this.report(
+            'vfio/init-data-sent-without-ack',
+            rec.offset,
+            `${n}: Received INIT_DATA_SENT but switchover ack is not used`,
+          );
         } else {
           this.initDataSent.push({ device: cur.name, offset: rec.offset, path: this.path() });
         }
         break;
       case 'DEV_CONFIG_LOAD_READY':
-        if (!this.multifdTransfer) this.report('vfio/load-ready-outside-multifd', rec.offset, `${n}: got DEV_CONFIG_LOAD_READY outside multifd transfer`);
-        else if (!this.opts.vfioLoadConfigAfterIter) this.report('vfio/load-ready-disabled', rec.offset, `${n}: got DEV_CONFIG_LOAD_READY but was disabled`);
-        else if (dev.loadReady) this.report('vfio/load-ready-duplicate', rec.offset, `${n}: duplicate DEV_CONFIG_LOAD_READY`);
+        if (!this.multifdTransfer)
+          this.report(
+            'vfio/load-ready-outside-multifd',
+            rec.offset,
+            `${n}: got DEV_CONFIG_LOAD_READY outside multifd transfer`,
+          );
+        else if (!this.opts.vfioLoadConfigAfterIter)
+          this.report('vfio/load-ready-disabled', rec.offset, `${n}: got DEV_CONFIG_LOAD_READY but was disabled`);
+        else if (dev.loadReady)
+          this.report('vfio/load-ready-duplicate', rec.offset, `${n}: duplicate DEV_CONFIG_LOAD_READY`);
         dev.loadReady = true;
         break;
       default:
@@ -366,10 +491,20 @@ export class ReferenceLoader {
     for (const h of this.headers) {
       const d = index.peek(h.idstr, h.instanceId);
       if (!d && !isIterativeHandler(h.idstr)) {
-        this.reportAt('savevm/unknown-section', h.offset, h.path, `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription`);
+        this.reportAt(
+          'savevm/unknown-section',
+          h.offset,
+          h.path,
+          `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}: neither a live handler nor a device of the vmdescription`,
+        );
       }
       if (d?.version !== undefined && h.versionId > d.version) {
-        this.reportAt('savevm/section-version', h.offset, h.path, `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}`);
+        this.reportAt(
+          'savevm/section-version',
+          h.offset,
+          h.path,
+          `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}`,
+        );
       }
     }
   }
@@ -386,12 +521,22 @@ export class ReferenceLoader {
       if (newMode && seen.has(e.device)) continue; // 11.1: a device may report initial data again after a re-init
       seen.add(e.device);
       if (pending === 0) {
-        this.reportAt('vfio/switchover-ack-count', e.offset, e.path, `${e.device}: qemu_loadvm_approve_switchover failed, err=-22 (Invalid argument): no switchover ack pending`);
+        this.reportAt(
+          'vfio/switchover-ack-count',
+          e.offset,
+          e.path,
+          `${e.device}: qemu_loadvm_approve_switchover failed, err=-22 (Invalid argument): no switchover ack pending`,
+        );
         continue;
       }
       pending--;
       if (pending === 0 && (this.returnPathAt === undefined || this.returnPathAt > e.offset)) {
-        this.reportAt('vfio/switchover-ack-no-return-path', e.offset, e.path, `${e.device}: qemu_loadvm_approve_switchover failed, err=-5 (Input/output error): MIG_RP_MSG_SWITCHOVER_ACK needs the return path, never opened (MIG_CMD_OPEN_RETURN_PATH)`);
+        this.reportAt(
+          'vfio/switchover-ack-no-return-path',
+          e.offset,
+          e.path,
+          `${e.device}: qemu_loadvm_approve_switchover failed, err=-5 (Input/output error): MIG_RP_MSG_SWITCHOVER_ACK needs the return path, never opened (MIG_CMD_OPEN_RETURN_PATH)`,
+        );
       }
     }
     return this.diagnostics;

@@ -64,7 +64,11 @@ export class MultifdJoin {
   /** the capture name of each channel index, for diagnostics */
   private readonly channelNames: string[] = [];
   /** `main` undefined: a channel checked on its own (what needs the main channel is skipped) */
-  constructor(private readonly main: ReferenceLoader | undefined, private readonly channelCount: number, private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE) {
+  constructor(
+    private readonly main: ReferenceLoader | undefined,
+    private readonly channelCount: number,
+    private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE,
+  ) {
     // the destination's method, when known; otherwise the first packet with pages sets it
     const method = main?.multifdCompression;
     if (method !== undefined) this.compression = MULTIFD_COMPRESSION_FLAG[method];
@@ -88,7 +92,13 @@ export class MultifdJoin {
     const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
     const flushBuffer = (): void => {
       if (!pendingBuffer) return;
-      this.checkConfigBuffer(pendingBuffer.key, ch.name, pendingBuffer.at, where(pendingBuffer.at), pendingBuffer.payload);
+      this.checkConfigBuffer(
+        pendingBuffer.key,
+        ch.name,
+        pendingBuffer.at,
+        where(pendingBuffer.at),
+        pendingBuffer.payload,
+      );
       pendingBuffer = undefined;
     };
     try {
@@ -97,15 +107,42 @@ export class MultifdJoin {
           case 'multifd_init': {
             const f = rec.fields;
             const id = f.id;
-            if (f.version !== MULTIFD_VERSION) this.report('multifd/init-version', ch.name, MultifdOffset.init('version'), 'MultiFDInit', `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`);
-            if (id > this.channelCount) this.report('multifd/init-id', ch.name, MultifdOffset.init('id'), 'MultiFDInit', `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`);
+            if (f.version !== MULTIFD_VERSION)
+              this.report(
+                'multifd/init-version',
+                ch.name,
+                MultifdOffset.init('version'),
+                'MultiFDInit',
+                `multifd: received packet version ${f.version} expected ${MULTIFD_VERSION}`,
+              );
+            if (id > this.channelCount)
+              this.report(
+                'multifd/init-id',
+                ch.name,
+                MultifdOffset.init('id'),
+                'MultiFDInit',
+                `multifd: received channel id ${id} is greater than number of channels ${this.channelCount}`,
+              );
             const dup = this.ids.get(id);
-            if (dup) this.report('multifd/init-id-duplicate', ch.name, MultifdOffset.init('id'), 'MultiFDInit', `multifd: received id '${id}' already setup' (also ${dup})`);
+            if (dup)
+              this.report(
+                'multifd/init-id-duplicate',
+                ch.name,
+                MultifdOffset.init('id'),
+                'MultiFDInit',
+                `multifd: received id '${id}' already setup' (also ${dup})`,
+              );
             this.ids.set(id, ch.name);
             const uuid = f.uuid;
             const want = m?.uuid ?? this.uuid;
             if (want && Buffer.compare(Buffer.from(want), Buffer.from(uuid)) !== 0) {
-              this.report('multifd/init-uuid', ch.name, MultifdOffset.init('uuid'), 'MultiFDInit', `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`);
+              this.report(
+                'multifd/init-uuid',
+                ch.name,
+                MultifdOffset.init('uuid'),
+                'MultiFDInit',
+                `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`,
+              );
             }
             this.uuid ??= uuid;
             break;
@@ -117,22 +154,51 @@ export class MultifdJoin {
             const f = rec.fields;
             const at = rec.offset;
             const flags = h.flags;
-            if (h.version !== MULTIFD_VERSION) this.report('multifd/packet-version', ch.name, at + MultifdOffset.header('version'), where(at), `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`);
+            if (h.version !== MULTIFD_VERSION)
+              this.report(
+                'multifd/packet-version',
+                ch.name,
+                at + MultifdOffset.header('version'),
+                where(at),
+                `multifd: received packet version ${h.version}, expected ${MULTIFD_VERSION}`,
+              );
             // the compression method is checked where pages are decompressed: packets with normal pages
             const comp = flags & MULTIFD_FLAG_COMPRESSION_MASK;
             if (f.normalPages === 0) {
               // SYNC-only packets carry no method bits
             } else if (this.compression === undefined) this.compression = comp;
-            else if (comp !== this.compression) this.report('multifd/compression', ch.name, at + MultifdOffset.header('flags'), where(at), `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`);
+            else if (comp !== this.compression)
+              this.report(
+                'multifd/compression',
+                ch.name,
+                at + MultifdOffset.header('flags'),
+                where(at),
+                `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`,
+              );
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
             // stale one: a broken sequence is worth a warning, not a refusal.
             const num = f.packetNum;
-            const empty = f.normalPages + (zeroPagesKnown ? f.zeroPages : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
+            const empty =
+              f.normalPages + (zeroPagesKnown ? f.zeroPages : 0) === 0 && !(flags & MultifdFlag.MULTIFD_FLAG_SYNC);
             if (!empty) {
-              if (lastNum !== undefined && num <= lastNum) this.report('multifd/packet-num', ch.name, at + MultifdOffset.ram('packetNum'), where(at), `packet_num ${num} does not increase (previous ${lastNum} on this channel)`);
+              if (lastNum !== undefined && num <= lastNum)
+                this.report(
+                  'multifd/packet-num',
+                  ch.name,
+                  at + MultifdOffset.ram('packetNum'),
+                  where(at),
+                  `packet_num ${num} does not increase (previous ${lastNum} on this channel)`,
+                );
               const other = this.packetNums.get(num);
-              if (other) this.report('multifd/packet-num', ch.name, at + MultifdOffset.ram('packetNum'), where(at), `packet_num ${num} also used on ${other}`);
+              if (other)
+                this.report(
+                  'multifd/packet-num',
+                  ch.name,
+                  at + MultifdOffset.ram('packetNum'),
+                  where(at),
+                  `packet_num ${num} also used on ${other}`,
+                );
               this.packetNums.set(num, ch.name);
               lastNum = num;
             }
@@ -140,19 +206,53 @@ export class MultifdJoin {
             const normal = f.normalPages;
             // zero_pages exists from 9.0; older destinations read those bytes as unused[]
             const zero = zeroPagesKnown ? f.zeroPages : 0;
-            if (alloc > pageCount) this.report('multifd/pages-alloc', ch.name, at + MultifdOffset.ram('pagesAlloc'), where(at), `multifd: received packet with ${alloc} pages, expected ${pageCount}`);
-            if (normal > alloc) this.report('multifd/normal-pages', ch.name, at + MultifdOffset.ram('normalPages'), where(at), `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`);
-            if (zero > alloc - Math.min(normal, alloc)) this.report('multifd/zero-pages', ch.name, at + MultifdOffset.ram('zeroPages'), where(at), `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`);
+            if (alloc > pageCount)
+              this.report(
+                'multifd/pages-alloc',
+                ch.name,
+                at + MultifdOffset.ram('pagesAlloc'),
+                where(at),
+                `multifd: received packet with ${alloc} pages, expected ${pageCount}`,
+              );
+            if (normal > alloc)
+              this.report(
+                'multifd/normal-pages',
+                ch.name,
+                at + MultifdOffset.ram('normalPages'),
+                where(at),
+                `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`,
+              );
+            if (zero > alloc - Math.min(normal, alloc))
+              this.report(
+                'multifd/zero-pages',
+                ch.name,
+                at + MultifdOffset.ram('zeroPages'),
+                where(at),
+                `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`,
+              );
             if (normal + zero > 0 && m) {
               const name = cString(f.ramblock.subarray(0, 255));
               const used = m.ramBlocks.get(name);
-              if (used === undefined) this.report('multifd/unknown-ramblock', ch.name, at + MultifdOffset.ram('ramblock'), where(at), `multifd: unknown ram block ${name}`);
+              if (used === undefined)
+                this.report(
+                  'multifd/unknown-ramblock',
+                  ch.name,
+                  at + MultifdOffset.ram('ramblock'),
+                  where(at),
+                  `multifd: unknown ram block ${name}`,
+                );
               else {
                 const dv = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
                 for (let i = 0; i < Math.min(normal + zero, pageCount); i++) {
                   const off = Number(dv.getBigUint64(i * 8));
                   if (off > used - this.pageSize) {
-                    this.report('multifd/offset', ch.name, at + MULTIFD_RAM_PACKET_FIXED + i * 8, where(at), `multifd: offset too long ${off} (max ${used - this.pageSize}) in ${name}`);
+                    this.report(
+                      'multifd/offset',
+                      ch.name,
+                      at + MULTIFD_RAM_PACKET_FIXED + i * 8,
+                      where(at),
+                      `multifd: offset too long ${off} (max ${used - this.pageSize}) in ${name}`,
+                    );
                     break;
                   }
                 }
@@ -169,18 +269,57 @@ export class MultifdJoin {
             const instance = rec.fields.instanceId;
             const key = instance ? `${idstr} (instance ${instance})` : idstr;
             device = { key, idstr, at };
-            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) this.report('multifd/device-state-sync', ch.name, at + MultifdOffset.header('flags'), where(at), 'multifd: received SYNC device state packet');
-            if (rec.fields.nextPacketSize === 0) this.report('multifd/device-state-empty', ch.name, at + MultifdOffset.deviceState('nextPacketSize'), where(at), 'multifd: received empty device state packet');
-            if (raw[255] !== 0) this.report('multifd/device-state-idstr', ch.name, at + MultifdOffset.deviceState('idstr') + 255, where(at), 'unterminated multifd device state idstr');
+            if (flags & MultifdFlag.MULTIFD_FLAG_SYNC)
+              this.report(
+                'multifd/device-state-sync',
+                ch.name,
+                at + MultifdOffset.header('flags'),
+                where(at),
+                'multifd: received SYNC device state packet',
+              );
+            if (rec.fields.nextPacketSize === 0)
+              this.report(
+                'multifd/device-state-empty',
+                ch.name,
+                at + MultifdOffset.deviceState('nextPacketSize'),
+                where(at),
+                'multifd: received empty device state packet',
+              );
+            if (raw[255] !== 0)
+              this.report(
+                'multifd/device-state-idstr',
+                ch.name,
+                at + MultifdOffset.deviceState('idstr') + 255,
+                where(at),
+                'unterminated multifd device state idstr',
+              );
             const known = this.main ? this.main.vfioDevices().find((d) => d.idstr === idstr) : { idstr };
             if (!known) {
-              this.report('multifd/device-state-unknown', ch.name, at + MultifdOffset.deviceState('idstr'), where(at), `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`);
+              this.report(
+                'multifd/device-state-unknown',
+                ch.name,
+                at + MultifdOffset.deviceState('idstr'),
+                where(at),
+                `Unknown idstr ${idstr} or instance id ${instance} for load state buffer`,
+              );
               device = undefined;
             } else if (this.main && !this.main.doesMultifdTransfer) {
-              this.report('vfio/device-state-not-multifd', ch.name, at, where(at), `${idstr}: got device state packet but not doing multifd transfer`);
+              this.report(
+                'vfio/device-state-not-multifd',
+                ch.name,
+                at,
+                where(at),
+                `${idstr}: got device state packet but not doing multifd transfer`,
+              );
               device = undefined;
             } else if (isVfioIdstr(idstr) && rec.fields.nextPacketSize < 12 && rec.fields.nextPacketSize > 0) {
-              this.report('vfio/buffer-too-short', ch.name, at + MultifdOffset.deviceStatePayload, where(at), `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`);
+              this.report(
+                'vfio/buffer-too-short',
+                ch.name,
+                at + MultifdOffset.deviceStatePayload,
+                where(at),
+                `${idstr}: packet too short at ${rec.fields.nextPacketSize} (min is 12)`,
+              );
               device = undefined;
             }
             break;
@@ -190,11 +329,23 @@ export class MultifdJoin {
             const at = device.at;
             const { idstr, key } = device;
             if (rec.version !== VFIO_DEVICE_STATE_PACKET_VER_CURRENT) {
-              this.report('vfio/buffer-version', ch.name, rec.offset, where(at), `${idstr}: packet has unknown version ${rec.version}`);
+              this.report(
+                'vfio/buffer-version',
+                ch.name,
+                rec.offset,
+                where(at),
+                `${idstr}: packet has unknown version ${rec.version}`,
+              );
               break;
             }
             if (rec.idx === VFIO_DEVICE_STATE_IDX_INVALID) {
-              this.report('vfio/buffer-index-invalid', ch.name, rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'), where(at), `${idstr}: packet index is invalid`);
+              this.report(
+                'vfio/buffer-index-invalid',
+                ch.name,
+                rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'),
+                where(at),
+                `${idstr}: packet index is invalid`,
+              );
               break;
             }
             let dev = this.devices.get(key);
@@ -203,7 +354,13 @@ export class MultifdJoin {
               this.devices.set(key, dev);
             }
             if (dev.buffers.has(rec.idx)) {
-              this.report('vfio/buffer-duplicate', ch.name, rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'), where(at), `${idstr}: state buffer ${rec.idx} already filled`);
+              this.report(
+                'vfio/buffer-duplicate',
+                ch.name,
+                rec.offset + fieldOffset(VfioDeviceStatePacketHeader, 'idx'),
+                where(at),
+                `${idstr}: state buffer ${rec.idx} already filled`,
+              );
               break;
             }
             // the buffer's data follows this header: remember where, for extraction
@@ -230,9 +387,17 @@ export class MultifdJoin {
     }
     if (!m) return;
     const mainRounds = m.multifdFlushes || m.ramEos;
-    const what = m.multifdFlushes ? 'RAM_SAVE_FLAG_MULTIFD_FLUSH records' : 'RAM_SAVE_FLAG_EOS records (flush after each section)';
+    const what = m.multifdFlushes
+      ? 'RAM_SAVE_FLAG_MULTIFD_FLUSH records'
+      : 'RAM_SAVE_FLAG_EOS records (flush after each section)';
     if (syncs !== mainRounds) {
-      this.report('multifd/sync-count', ch.name, r.offset, `multifd channel ${index}`, `${syncs} SYNC packets on this channel, but the main channel has ${mainRounds} ${what}`);
+      this.report(
+        'multifd/sync-count',
+        ch.name,
+        r.offset,
+        `multifd channel ${index}`,
+        `${syncs} SYNC packets on this channel, but the main channel has ${mainRounds} ${what}`,
+      );
     }
   }
 
@@ -242,7 +407,13 @@ export class MultifdJoin {
     const bytes = new Uint8Array(Buffer.concat(parts));
     if (bytes.length < 8 || new DataView(bytes.buffer).getBigUint64(0) !== VfioTag.DEV_CONFIG_STATE) {
       const got = bytes.length >= 8 ? hex(new DataView(bytes.buffer).getBigUint64(0)) : 'a short buffer';
-      this.report('vfio/config-buffer-flag', channel, at, where, `${key}: expected FLAG_DEV_CONFIG_STATE but got ${got}`);
+      this.report(
+        'vfio/config-buffer-flag',
+        channel,
+        at,
+        where,
+        `${key}: expected FLAG_DEV_CONFIG_STATE but got ${got}`,
+      );
       return;
     }
     try {
@@ -250,13 +421,31 @@ export class MultifdJoin {
       const recs = [...readVfioPayload(r, { copy: true, warn: () => undefined })];
       const last = recs[recs.length - 1];
       if (last?.kind !== 'vfio_tag' || last.tag !== 'END_OF_STATE') {
-        this.report('vfio/config-end-flag', channel, at, where, `${key}: Failed loading device config space, end flag incorrect ${last?.kind === 'vfio_tag' ? hex(last.value) : ''}`);
+        this.report(
+          'vfio/config-end-flag',
+          channel,
+          at,
+          where,
+          `${key}: Failed loading device config space, end flag incorrect ${last?.kind === 'vfio_tag' ? hex(last.value) : ''}`,
+        );
       } else if (r.offset !== bytes.length) {
-        this.report('vfio/config-end-flag', channel, at, where, `${key}: ${bytes.length - r.offset} bytes after END_OF_STATE in the config buffer`);
+        this.report(
+          'vfio/config-end-flag',
+          channel,
+          at,
+          where,
+          `${key}: ${bytes.length - r.offset} bytes after END_OF_STATE in the config buffer`,
+        );
       }
     } catch (e) {
       if (!(e instanceof StreamError)) throw e;
-      this.report('vfio/config-end-flag', channel, at, where, `${key}: Failed to load device config space (${e.message})`);
+      this.report(
+        'vfio/config-end-flag',
+        channel,
+        at,
+        where,
+        `${key}: Failed to load device config space (${e.message})`,
+      );
     }
   }
 
@@ -269,27 +458,57 @@ export class MultifdJoin {
       const where = `multifd device state of ${key}`;
       const at = dev.firstOffset;
       if (!m.switchoverStart) {
-        this.report('vfio/switchover-start-missing', at.channel, at.offset, where, `${key}: device state buffers, but no MIG_CMD_SWITCHOVER_START on the main channel: the load thread never starts (QEMU waits forever)`);
+        this.report(
+          'vfio/switchover-start-missing',
+          at.channel,
+          at.offset,
+          where,
+          `${key}: device state buffers, but no MIG_CMD_SWITCHOVER_START on the main channel: the load thread never starts (QEMU waits forever)`,
+        );
       }
       if (dev.last === undefined) {
-        this.report('vfio/config-buffer-missing', at.channel, at.offset, where, `${key}: no buffer with VFIO_DEVICE_STATE_CONFIG_STATE: the load thread waits forever (QEMU reports nothing)`);
+        this.report(
+          'vfio/config-buffer-missing',
+          at.channel,
+          at.offset,
+          where,
+          `${key}: no buffer with VFIO_DEVICE_STATE_CONFIG_STATE: the load thread waits forever (QEMU reports nothing)`,
+        );
         continue;
       }
       for (let i = 0; i < dev.last; i++) {
         if (!dev.buffers.has(i)) {
-          this.report('vfio/buffer-missing', at.channel, at.offset, where, `${key}: state buffer ${i} never arrives: the load thread waits forever for it (QEMU reports nothing)`);
+          this.report(
+            'vfio/buffer-missing',
+            at.channel,
+            at.offset,
+            where,
+            `${key}: state buffer ${i} never arrives: the load thread waits forever for it (QEMU reports nothing)`,
+          );
           break;
         }
       }
       for (const idx of dev.buffers.keys()) {
         if (idx > dev.last) {
           const loc = dev.buffers.get(idx)!;
-          this.report('vfio/buffer-after-config', this.channelNames[loc.channel] ?? `channel ${loc.channel}`, loc.offset, where, `${key}: state buffer ${idx} comes after the config buffer ${dev.last} and is never loaded`);
+          this.report(
+            'vfio/buffer-after-config',
+            this.channelNames[loc.channel] ?? `channel ${loc.channel}`,
+            loc.offset,
+            where,
+            `${key}: state buffer ${idx} comes after the config buffer ${dev.last} and is never loaded`,
+          );
         }
       }
       const info = this.main.vfioDevices().find((d) => d.idstr === key);
       if (this.main.loadConfigAfterIter && info && !info.loadReady) {
-        this.report('vfio/load-ready-missing', at.channel, at.offset, where, `${key}: x-migration-load-config-after-iter is on but DEV_CONFIG_LOAD_READY never came: the config load waits forever`);
+        this.report(
+          'vfio/load-ready-missing',
+          at.channel,
+          at.offset,
+          where,
+          `${key}: x-migration-load-config-after-iter is on but DEV_CONFIG_LOAD_READY never came: the config load waits forever`,
+        );
       }
     }
     return this.diagnostics;

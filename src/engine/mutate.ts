@@ -13,7 +13,8 @@ function matches(rec: MainRecord, m: RecordMatch, sectionName: string | undefine
   if (rec.kind !== m.kind) return false;
   if (m.tag !== undefined && !(rec.kind === 'vfio_tag' && rec.tag === m.tag)) return false;
   if (m.op !== undefined && !(rec.kind === 'ram' && rec.op === m.op)) return false;
-  if (m.section !== undefined && sectionName !== m.section && !(rec.kind === 'section' && rec.section === m.section)) return false;
+  if (m.section !== undefined && sectionName !== m.section && !(rec.kind === 'section' && rec.section === m.section))
+    return false;
   return true;
 }
 
@@ -66,9 +67,11 @@ export function applyMutations(s: SavedStream, mutations: readonly Mutation[]): 
 /** Device-state buffers of all channels, in the order they were queued. */
 function deviceBuffers(channels: MultifdRecord[][]): { ch: number; at: number }[] {
   const out: { ch: number; at: number }[] = [];
-  channels.forEach((c, ch) => c.forEach((r, at) => {
-    if (r.kind === 'multifd_payload' && at > 0 && c[at - 1].kind === 'multifd_device_state') out.push({ ch, at });
-  }));
+  channels.forEach((c, ch) =>
+    c.forEach((r, at) => {
+      if (r.kind === 'multifd_payload' && at > 0 && c[at - 1].kind === 'multifd_device_state') out.push({ ch, at });
+    }),
+  );
   return out.sort((a, b) => bufIdx(channels, a) - bufIdx(channels, b));
 }
 
@@ -123,7 +126,10 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
       if (pk.kind !== 'multifd_device_state') break;
       const i = channels[pick.ch].indexOf(pk);
       if (m.op === 'multifdSyncDeviceState') {
-        channels[pick.ch][i] = { ...pk, header: { ...pk.header, flags: pk.header.flags | MultifdFlag.MULTIFD_FLAG_SYNC } };
+        channels[pick.ch][i] = {
+          ...pk,
+          header: { ...pk.header, flags: pk.header.flags | MultifdFlag.MULTIFD_FLAG_SYNC },
+        };
       } else {
         const idstr = pk.fields.idstr.slice();
         if (m.op === 'multifdRenameDevice') idstr.set(Buffer.from('0000:00:09.0/vfio'));

@@ -88,7 +88,13 @@ export function pciConfigRecord(c: VfioDeviceScenario['config'] = {}): VfioPciCo
     dv.setUint32(at + 4, 0x0000_0000, true); // table in BAR0 at 0
     dv.setUint32(at + 8, 0x0000_0800, true); // PBA in BAR0 at 0x800
   }
-  const rec: VfioPciConfigRecord = { kind: 'vfio_pci_config', ...r0, pciVersion: PCI_DEVICE_VERSION_ID, config, irqState: [0, 0, 0, 0] };
+  const rec: VfioPciConfigRecord = {
+    kind: 'vfio_pci_config',
+    ...r0,
+    pciVersion: PCI_DEVICE_VERSION_ID,
+    config,
+    irqState: [0, 0, 0, 0],
+  };
   if (vectors) {
     rec.msixTable = new Uint8Array(vectors * 16);
     for (let v = 0; v < vectors; v++) rec.msixTable[v * 16 + 12] = 1; // vector control: masked
@@ -101,7 +107,14 @@ export function pciConfigRecord(c: VfioDeviceScenario['config'] = {}): VfioPciCo
 /** Compact JSON as QEMU's JSON writer prints it (", " and ": " separators). */
 function qemuJson(v: unknown): string {
   if (Array.isArray(v)) return '[' + v.map(qemuJson).join(', ') + ']';
-  if (v && typeof v === 'object') return '{' + Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${qemuJson(x)}`).join(', ') + '}';
+  if (v && typeof v === 'object')
+    return (
+      '{' +
+      Object.entries(v)
+        .map(([k, x]) => `${JSON.stringify(k)}: ${qemuJson(x)}`)
+        .join(', ') +
+      '}'
+    );
   return JSON.stringify(v);
 }
 
@@ -117,21 +130,48 @@ export function save(s: Scenario): SavedStream {
   const main: MainRecord[] = [];
   const push = (r: MainRecord): void => void main.push(r);
   const ramBytes = s.ramBytes ?? 64 * 1024;
-  const devices = (s.vfio ?? []).map((d, i) => ({ ...d, id: 2 + i, idstr: `${d.path}/vfio`, sentInit: false, remainingInit: d.initialBytes ?? 0 }));
-  const mfdChannels = multifdOn ? s.multifdChannels ?? 2 : 0;
+  const devices = (s.vfio ?? []).map((d, i) => ({
+    ...d,
+    id: 2 + i,
+    idstr: `${d.path}/vfio`,
+    sentInit: false,
+    remainingInit: d.initialBytes ?? 0,
+  }));
+  const mfdChannels = multifdOn ? (s.multifdChannels ?? 2) : 0;
   const multifd: MultifdRecord[][] = [];
   let packetNum = 0n;
   for (let c = 0; c < mfdChannels; c++) {
-    multifd.push([{ kind: 'multifd_init', ...r0, fields: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, uuid: new Uint8Array(16), id: c, unused: new Uint8Array(39) } }]);
+    multifd.push([
+      {
+        kind: 'multifd_init',
+        ...r0,
+        fields: {
+          magic: MULTIFD_MAGIC,
+          version: MULTIFD_VERSION,
+          uuid: new Uint8Array(16),
+          id: c,
+          unused: new Uint8Array(39),
+        },
+      },
+    ]);
   }
   const pageSize = 4096;
   const syncRound = (): void => {
     // one standalone SYNC packet per channel (9.0+), then MULTIFD_FLUSH on the main channel
     for (const ch of multifd) {
       ch.push({
-        kind: 'multifd_packet', ...r0,
+        kind: 'multifd_packet',
+        ...r0,
         header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_SYNC },
-        fields: { pagesAlloc: 0, normalPages: 0, nextPacketSize: 0, packetNum: packetNum++, zeroPages: 0, unused: new Uint8Array(28), ramblock: new Uint8Array(256) },
+        fields: {
+          pagesAlloc: 0,
+          normalPages: 0,
+          nextPacketSize: 0,
+          packetNum: packetNum++,
+          zeroPages: 0,
+          unused: new Uint8Array(28),
+          ramblock: new Uint8Array(256),
+        },
         offsets: new Uint8Array((MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) * 8),
       });
     }
@@ -172,7 +212,16 @@ export function save(s: Scenario): SavedStream {
     section('PART', 1, 'ram', 4);
     for (let p = 0; p < ramBytes; p += pageSize) {
       const cont = p ? RamFlag.RAM_SAVE_FLAG_CONTINUE : 0;
-      if (it === 0) push({ kind: 'ram', op: 'zero', ...r0, flags: RamFlag.RAM_SAVE_FLAG_ZERO | cont, addr: p, block: 'pc.ram', fill: 0 });
+      if (it === 0)
+        push({
+          kind: 'ram',
+          op: 'zero',
+          ...r0,
+          flags: RamFlag.RAM_SAVE_FLAG_ZERO | cont,
+          addr: p,
+          block: 'pc.ram',
+          fill: 0,
+        });
     }
     if (flushes && it === 0) syncRound();
     push({ kind: 'ram', op: 'eos', ...r0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
@@ -210,7 +259,10 @@ export function save(s: Scenario): SavedStream {
     if (d.multifd) {
       push(tag('END_OF_STATE'));
       // the device's save thread: data buffers, then the config buffer, round-robin over channels
-      const buffers: { flags: number; data: Uint8Array }[] = (d.stopCopy ?? []).map((n, i) => ({ flags: 0, data: deviceBytes(n, d.id * 1000 + 500 + i) }));
+      const buffers: { flags: number; data: Uint8Array }[] = (d.stopCopy ?? []).map((n, i) => ({
+        flags: 0,
+        data: deviceBytes(n, d.id * 1000 + 500 + i),
+      }));
       buffers.push({ flags: VFIO_DEVICE_STATE_CONFIG_STATE, data: configBlob(d) });
       buffers.forEach((b, idx) => {
         const payload = new Uint8Array(12 + b.data.length);
@@ -222,7 +274,12 @@ export function save(s: Scenario): SavedStream {
         const idstr = new Uint8Array(256);
         idstr.set(Buffer.from(d.idstr, 'latin1'));
         const ch = multifd[channel++ % multifd.length];
-        ch.push({ kind: 'multifd_device_state', ...r0, header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE }, fields: { idstr, instanceId: 0, nextPacketSize: payload.length } });
+        ch.push({
+          kind: 'multifd_device_state',
+          ...r0,
+          header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE },
+          fields: { idstr, instanceId: 0, nextPacketSize: payload.length },
+        });
         ch.push({ kind: 'multifd_payload', ...r0, data: payload });
       });
     } else {
@@ -250,7 +307,14 @@ export function save(s: Scenario): SavedStream {
   push({ kind: 'eof', offset: 0, length: 1 });
   const desc: Record<string, unknown> = {};
   if (versionAtLeast(v, 8, 2)) {
-    desc.configuration = { vmsd_name: 'configuration', version: 1, fields: [{ name: 'len', type: 'uint32', size: 4 }, { name: 'name', type: 'buffer', size: machine.length }] };
+    desc.configuration = {
+      vmsd_name: 'configuration',
+      version: 1,
+      fields: [
+        { name: 'len', type: 'uint32', size: 4 },
+        { name: 'name', type: 'buffer', size: machine.length },
+      ],
+    };
   }
   desc.page_size = pageSize;
   desc.devices = vmdescDevices;

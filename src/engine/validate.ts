@@ -17,7 +17,12 @@ export interface SideChannels {
 }
 
 /** Decode a main-channel stream (and its multifd channels and return path) and run the reference loader over them. */
-export function validateMain(source: ByteSource, load: LoadOptions, open: OpenOptions = {}, side: SideChannels = {}): ValidationResult {
+export function validateMain(
+  source: ByteSource,
+  load: LoadOptions,
+  open: OpenOptions = {},
+  side: SideChannels = {},
+): ValidationResult {
   const s = openMainStream(source, { ...open, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
   try {

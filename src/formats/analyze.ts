@@ -18,7 +18,17 @@ import type { PyValue } from './pyjson.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
 
-const SIGNED = new Set(['int8', 'int16', 'int32', 'int32 equal', 'int32 le', 'int64', 'int64 equal', 'uint8 equal', 'uint16 equal']);
+const SIGNED = new Set([
+  'int8',
+  'int16',
+  'int32',
+  'int32 equal',
+  'int32 le',
+  'int64',
+  'int64 equal',
+  'uint8 equal',
+  'uint16 equal',
+]);
 const UNSIGNED = new Set(['uint8', 'uint16', 'uint32', 'uint32 equal', 'uint64']);
 /** iterative sections the script reads but renders as an empty string */
 const EMPTY_STRING_SECTIONS = new Set(['spapr/htab', 's390-storage_attributes']);
@@ -44,7 +54,11 @@ class RamSectionDump {
     }
     if (rec.kind === 'mapped_ram_page') {
       if (rec.present) this.count(rec.block).pages++;
-      if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.index * rec.data.length), rec.present ? hexBytes(rec.data) : 'Filled with 0x00');
+      if (this.mode === 'hex')
+        this.memory.set(
+          memKey(rec.block, rec.index * rec.data.length),
+          rec.present ? hexBytes(rec.data) : 'Filled with 0x00',
+        );
       return;
     }
     if (rec.kind !== 'ram') return;
@@ -88,13 +102,16 @@ class RamSectionDump {
     if (this.mode === 'summary') {
       const s = new Map<string, PyValue>();
       for (const [b, c] of this.summary) {
-        s.set(utf8(b), new Map<string, PyValue>([
-          ['normal pages', c.pages],
-          ['zero pages', c.zeroPages],
-          ['xbzrle pages', c.xbzrlePages],
-          ['compressed pages', c.compressedPages],
-          ['payload bytes', c.bytes],
-        ]));
+        s.set(
+          utf8(b),
+          new Map<string, PyValue>([
+            ['normal pages', c.pages],
+            ['zero pages', c.zeroPages],
+            ['xbzrle pages', c.xbzrlePages],
+            ['compressed pages', c.compressedPages],
+            ['payload bytes', c.bytes],
+          ]),
+        );
       }
       out.set('ram summary', s);
     }
@@ -140,10 +157,23 @@ export class AnalyzeDump {
         if (this.current) this.current.value = vmstateToPy(rec.node);
         break;
       case 'raw':
-        if (this.current && !this.current.ram && (rec.reason === RAW_UNDESCRIBED || rec.reason === RAW_MISMATCH) && !EMPTY_STRING_SECTIONS.has(this.current.idstr)) {
-          const why = rec.reason === RAW_UNDESCRIBED ? 'no vmdescription entry' : 'does not fit its vmdescription entry';
+        if (
+          this.current &&
+          !this.current.ram &&
+          (rec.reason === RAW_UNDESCRIBED || rec.reason === RAW_MISMATCH) &&
+          !EMPTY_STRING_SECTIONS.has(this.current.idstr)
+        ) {
+          const why =
+            rec.reason === RAW_UNDESCRIBED ? 'no vmdescription entry' : 'does not fit its vmdescription entry';
           this.current.value = new Map<string, PyValue>([
-            ['$raw', new Map<string, PyValue>([['offset', '0x' + rec.offset.toString(16)], ['length', rec.length], ['reason', why]])],
+            [
+              '$raw',
+              new Map<string, PyValue>([
+                ['offset', '0x' + rec.offset.toString(16)],
+                ['length', rec.length],
+                ['reason', why],
+              ]),
+            ],
           ]);
           this.pending.push({ dump: this.current, offset: rec.offset, data: rec.data.slice() });
         }
@@ -176,7 +206,11 @@ export class AnalyzeDump {
     for (const p of this.pending) {
       const desc = index.take(p.dump.idstr, p.dump.instanceId);
       if (!desc) continue;
-      const r = new StreamReader(new BufferSource(p.data, '<section>', p.offset), Math.max(16, p.data.length), p.offset);
+      const r = new StreamReader(
+        new BufferSource(p.data, '<section>', p.offset),
+        Math.max(16, p.data.length),
+        p.offset,
+      );
       try {
         const node = readVmstate(r, desc);
         if (r.offset === p.offset + p.data.length) p.dump.value = vmstateToPy(node);
@@ -189,7 +223,8 @@ export class AnalyzeDump {
 
   toPy(): Map<string, PyValue> {
     const out = new Map<string, PyValue>();
-    for (const [id, d] of this.sections) out.set(`${utf8(d.idstr)} (${id})`, d.ram ? d.ram.toPy() : d.vfio ? d.vfio.toPy() : d.value);
+    for (const [id, d] of this.sections)
+      out.set(`${utf8(d.idstr)} (${id})`, d.ram ? d.ram.toPy() : d.vfio ? d.vfio.toPy() : d.value);
     return out;
   }
 }

@@ -31,7 +31,11 @@ export interface IrTrailer {
 export type DataMode = 'ref' | 'inline';
 
 /** Serialize one record as a single JSON line. `offsetOf` gives the input offset of a payload view, if it has one. */
-export function recordToIrLine(rec: AnyRecord, mode: DataMode, offsetOf: (b: Uint8Array) => number | undefined): string {
+export function recordToIrLine(
+  rec: AnyRecord,
+  mode: DataMode,
+  offsetOf: (b: Uint8Array) => number | undefined,
+): string {
   return JSON.stringify(rec, (_k, v: unknown) => {
     if (typeof v === 'bigint') return { $u64: '0x' + v.toString(16) };
     if (v instanceof Uint8Array) {
@@ -58,7 +62,8 @@ export function irReviver(source: ByteSource | undefined): (key: string, value: 
       const { offset, length } = o.$ref as { offset: number; length: number };
       if (!source) throw new Error('the IR refers to its input file, which is not available (use --source FILE)');
       const b = new Uint8Array(length);
-      if (readAt(source, b, length, offset) < length) throw new Error(`the IR's input ${source.name} ends before ${offset + length}`);
+      if (readAt(source, b, length, offset) < length)
+        throw new Error(`the IR's input ${source.name} ends before ${offset + length}`);
       return b;
     }
     return v;
@@ -68,9 +73,13 @@ export function irReviver(source: ByteSource | undefined): (key: string, value: 
 /** Writes an IR document line by line. */
 export class IrWriter {
   private first = true;
-  constructor(private readonly out: (s: string) => void, header: IrHeader) {
+  constructor(
+    private readonly out: (s: string) => void,
+    header: IrHeader,
+  ) {
     out('{\n');
-    for (const [k, v] of Object.entries(header)) if (v !== undefined) out(`${JSON.stringify(k)}: ${JSON.stringify(v)},\n`);
+    for (const [k, v] of Object.entries(header))
+      if (v !== undefined) out(`${JSON.stringify(k)}: ${JSON.stringify(v)},\n`);
     out('"records": [\n');
   }
   record(line: string): void {
@@ -138,7 +147,10 @@ export function readIr(path: string, openSource: (header: IrHeader) => ByteSourc
       const trailer = (): Partial<IrTrailer> => {
         const rest: string[] = [];
         for (let m = lines.next(); !m.done; m = lines.next()) rest.push(m.value);
-        const text = rest.join('\n').replace(/^\s*\],?/, '').trim();
+        const text = rest
+          .join('\n')
+          .replace(/^\s*\],?/, '')
+          .trim();
         if (!text) return {};
         try {
           return JSON.parse(`{${text.replace(/^,/, '')}`) as Partial<IrTrailer>;
@@ -155,7 +167,13 @@ export function readIr(path: string, openSource: (header: IrHeader) => ByteSourc
   const doc = JSON.parse(text) as IrHeader & { records: unknown[] };
   checkHeader(doc);
   const whole = JSON.parse(text, irReviver(openSource(doc))) as { records: AnyRecord[] } & Partial<IrTrailer>;
-  return { header: doc, records: (function* () { yield* whole.records; })(), trailer: () => ({ warnings: whole.warnings, error: whole.error }) };
+  return {
+    header: doc,
+    records: (function* () {
+      yield* whole.records;
+    })(),
+    trailer: () => ({ warnings: whole.warnings, error: whole.error }),
+  };
 }
 
 function checkHeader(h: Partial<IrHeader>): void {

@@ -24,7 +24,12 @@ export interface MultifdRamResult {
 }
 
 /** Calls `put` for every page of every channel, round by round. Page data is only valid during the call. */
-export function forEachMultifdPage(channels: ByteSource[], pageSize: number, zeroPagesKnown: boolean, put: (p: PageWrite) => void): MultifdRamResult {
+export function forEachMultifdPage(
+  channels: ByteSource[],
+  pageSize: number,
+  zeroPagesKnown: boolean,
+  put: (p: PageWrite) => void,
+): MultifdRamResult {
   const result: MultifdRamResult = { pages: 0, zeroPages: 0, compressedPackets: 0 };
   const iters = channels.map((src) => roundIterator(src, pageSize, zeroPagesKnown, result));
   // one round of every channel, then the next round
@@ -43,7 +48,12 @@ interface RoundIterator {
   next(put: (p: PageWrite) => void): boolean;
 }
 
-function roundIterator(src: ByteSource, pageSize: number, zeroPagesKnown: boolean, result: MultifdRamResult): RoundIterator {
+function roundIterator(
+  src: ByteSource,
+  pageSize: number,
+  zeroPagesKnown: boolean,
+  result: MultifdRamResult,
+): RoundIterator {
   const records = decodeMultifdChannel(new StreamReader(src), pageSize);
   let done = false;
   return {

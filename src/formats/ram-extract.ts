@@ -14,7 +14,10 @@ export class RamExtractor {
   private files = new Map<string, number>();
   private scratch: Uint8Array;
 
-  constructor(private readonly dir: string, private readonly pageSize: number) {
+  constructor(
+    private readonly dir: string,
+    private readonly pageSize: number,
+  ) {
     this.scratch = new Uint8Array(pageSize);
     makeDirs(dir);
   }

@@ -48,7 +48,13 @@ export class StreamSummary {
         const key = `${rec.idstr} (instance ${rec.instanceId})`;
         let st = this.sections.get(key);
         if (!st) {
-          st = { idstr: rec.idstr, instanceId: rec.instanceId, sectionIds: new Set(), parts: { START: 0, PART: 0, END: 0, FULL: 0 }, bytes: 0 };
+          st = {
+            idstr: rec.idstr,
+            instanceId: rec.instanceId,
+            sectionIds: new Set(),
+            parts: { START: 0, PART: 0, END: 0, FULL: 0 },
+            bytes: 0,
+          };
           this.sections.set(key, st);
         }
         st.sectionIds.add(rec.sectionId);
@@ -65,7 +71,14 @@ export class StreamSummary {
         this.commands.set(rec.name, (this.commands.get(rec.name) ?? 0) + 1);
         break;
       case 'ram_block':
-        this.ramBlocks.set(rec.idstr, { usedLength: rec.usedLength, pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0, payloadBytes: 0 });
+        this.ramBlocks.set(rec.idstr, {
+          usedLength: rec.usedLength,
+          pages: 0,
+          zeroPages: 0,
+          xbzrlePages: 0,
+          compressedPages: 0,
+          payloadBytes: 0,
+        });
         break;
       case 'ram': {
         this.ramRecords.set(rec.op, (this.ramRecords.get(rec.op) ?? 0) + 1);
@@ -73,14 +86,24 @@ export class StreamSummary {
         const b = this.ramBlocks.get(rec.block);
         if (!b) break;
         if (rec.op === 'zero') b.zeroPages++;
-        else if (rec.op === 'page') { b.pages++; b.payloadBytes += rec.data.length; }
-        else if (rec.op === 'xbzrle') { b.xbzrlePages++; b.payloadBytes += rec.data.length; }
-        else { b.compressedPages++; b.payloadBytes += rec.data.length; }
+        else if (rec.op === 'page') {
+          b.pages++;
+          b.payloadBytes += rec.data.length;
+        } else if (rec.op === 'xbzrle') {
+          b.xbzrlePages++;
+          b.payloadBytes += rec.data.length;
+        } else {
+          b.compressedPages++;
+          b.payloadBytes += rec.data.length;
+        }
         break;
       }
       case 'mapped_ram_page': {
         const b = this.ramBlocks.get(rec.block);
-        if (b && rec.present) { b.pages++; b.payloadBytes += rec.data.length; }
+        if (b && rec.present) {
+          b.pages++;
+          b.payloadBytes += rec.data.length;
+        }
         break;
       }
       case 'eof':

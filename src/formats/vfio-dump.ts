@@ -50,7 +50,18 @@ export class VfioSectionDump {
   toPy(): PyValue {
     const total = this.phases.reduce((n, p) => n + p.bytes, 0);
     const out = new Map<string, PyValue>([
-      ['phases', this.phases.map((p) => new Map<string, PyValue>([['section', p.section], ['tags', p.tags], ['data chunks', p.chunks], ['data bytes', p.bytes]]))],
+      [
+        'phases',
+        this.phases.map(
+          (p) =>
+            new Map<string, PyValue>([
+              ['section', p.section],
+              ['tags', p.tags],
+              ['data chunks', p.chunks],
+              ['data bytes', p.bytes],
+            ]),
+        ),
+      ],
       ['data bytes', total],
     ]);
     if (this.config) out.set('pci config', this.config);

@@ -44,7 +44,8 @@ const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
     v >>= 8n;
   }
 };
-const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]) => records.filter((r) => kinds.includes(r.kind));
+const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]) =>
+  records.filter((r) => kinds.includes(r.kind));
 
 function lyingValues(width: number, actual: bigint, rng: Prng): bigint {
   const max = (1n << BigInt(width * 8)) - 1n;
@@ -97,22 +98,29 @@ export function lengthFields(records: readonly MainRecord[]): LengthField[] {
   const fields: LengthField[] = [];
   for (const r of records) {
     if (r.kind === 'command') fields.push({ at: r.offset + 3, width: 2, what: `${r.name} len` });
-    if (r.kind === 'command' && r.fields && 'blobLength' in r.fields) fields.push({ at: r.offset + 5, width: 4, what: 'MIG_CMD_PACKAGED blob length' });
-    if (r.kind === 'vfio_tag' && r.tag === 'DEV_DATA_STATE') fields.push({ at: r.offset + 8, width: 8, what: 'DEV_DATA_STATE size' });
-    if (r.kind === 'section' && (r.section === 'START' || r.section === 'FULL')) fields.push({ at: r.offset + 5, width: 1, what: 'section idstr length' });
-    if (r.kind === 'ram' && r.op === 'mem_size') fields.push({ at: r.offset, width: 6, what: 'MEM_SIZE total (its top 48 bits; the flags stay)' });
+    if (r.kind === 'command' && r.fields && 'blobLength' in r.fields)
+      fields.push({ at: r.offset + 5, width: 4, what: 'MIG_CMD_PACKAGED blob length' });
+    if (r.kind === 'vfio_tag' && r.tag === 'DEV_DATA_STATE')
+      fields.push({ at: r.offset + 8, width: 8, what: 'DEV_DATA_STATE size' });
+    if (r.kind === 'section' && (r.section === 'START' || r.section === 'FULL'))
+      fields.push({ at: r.offset + 5, width: 1, what: 'section idstr length' });
+    if (r.kind === 'ram' && r.op === 'mem_size')
+      fields.push({ at: r.offset, width: 6, what: 'MEM_SIZE total (its top 48 bits; the flags stay)' });
     if (r.kind === 'ram_block') {
       fields.push({ at: r.offset, width: 1, what: 'RAMBlock idstr length' });
       fields.push({ at: r.offset + 1 + r.idstr.length, width: 8, what: 'RAMBlock used_length' });
       if (r.mappedRam) {
-        const h = r.offset + 1 + r.idstr.length + 8 + (r.pageSize !== undefined ? 8 : 0) + (r.mrAddr !== undefined ? 8 : 0);
+        const h =
+          r.offset + 1 + r.idstr.length + 8 + (r.pageSize !== undefined ? 8 : 0) + (r.mrAddr !== undefined ? 8 : 0);
         fields.push({ at: h + 4, width: 8, what: 'MappedRamHeader page_size' });
         fields.push({ at: h + 12, width: 8, what: 'MappedRamHeader bitmap_offset' });
         fields.push({ at: h + 20, width: 8, what: 'MappedRamHeader pages_offset' });
       }
     }
-    if (r.kind === 'ram' && r.op === 'xbzrle') fields.push({ at: r.offset + r.length - r.data.length - 2, width: 2, what: 'XBZRLE length' });
-    if (r.kind === 'ram' && r.op === 'compress_page') fields.push({ at: r.offset + r.length - r.data.length - 4, width: 4, what: 'COMPRESS_PAGE length' });
+    if (r.kind === 'ram' && r.op === 'xbzrle')
+      fields.push({ at: r.offset + r.length - r.data.length - 2, width: 2, what: 'XBZRLE length' });
+    if (r.kind === 'ram' && r.op === 'compress_page')
+      fields.push({ at: r.offset + r.length - r.data.length - 4, width: 4, what: 'COMPRESS_PAGE length' });
     if (r.kind === 'vmdescription') fields.push({ at: r.offset + 1, width: 4, what: 'vmdescription length' });
     if (r.kind === 'configuration') fields.push({ at: r.offset + 1, width: 4, what: 'machine type length' });
   }
@@ -199,5 +207,8 @@ export function mutate(seed: Uint8Array, records: readonly MainRecord[], rng: Pr
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+  return (
+    a.length === b.length &&
+    Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0
+  );
 }

@@ -60,8 +60,14 @@ export interface FuzzReport {
 
 /** A cmd target that does not accept the unmutated seeds would make every finding meaningless. */
 export class TargetRejectsSeedError extends Error {
-  constructor(readonly seed: string, readonly outcome: Outcome, readonly detail: string) {
-    super(`the target does not accept the unmutated seed ${seed} (${outcome}${detail ? `: ${detail}` : ''}): check its command, QEMU arguments and capabilities first`);
+  constructor(
+    readonly seed: string,
+    readonly outcome: Outcome,
+    readonly detail: string,
+  ) {
+    super(
+      `the target does not accept the unmutated seed ${seed} (${outcome}${detail ? `: ${detail}` : ''}): check its command, QEMU arguments and capabilities first`,
+    );
     this.name = 'TargetRejectsSeedError';
   }
 }
@@ -82,25 +88,49 @@ function decodeSeed(seed: FuzzSeed): MainRecord[] {
 function runBuiltin(bytes: Uint8Array, load: LoadOptions): { outcome: Outcome; detail: string } {
   try {
     const r = validateMain(new BufferSource(bytes), load);
-    return r.valid ? { outcome: 'accepted', detail: '' } : { outcome: 'rejected', detail: r.diagnostics[0]?.rule ?? '' };
+    return r.valid
+      ? { outcome: 'accepted', detail: '' }
+      : { outcome: 'rejected', detail: r.diagnostics[0]?.rule ?? '' };
   } catch (e) {
     if (e instanceof StreamError) return { outcome: 'rejected', detail: e.code };
     return { outcome: 'internal-error', detail: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
   }
 }
 
-function runCommand(file: string, command: string, timeoutMs: number, hangExitCode: number | undefined): { outcome: Outcome; detail: string } {
+function runCommand(
+  file: string,
+  command: string,
+  timeoutMs: number,
+  hangExitCode: number | undefined,
+): { outcome: Outcome; detail: string } {
   let cmd = command.includes('{}') ? command.split('{}').join(shellQuote(file)) : `${command} ${shellQuote(file)}`;
   // a simple command replaces the shell, so a timeout kills the loader itself, not only sh
   if (!/[;&|()`$<>]/.test(command)) cmd = `exec ${cmd}`;
-  const r = spawnSync('/bin/sh', ['-c', cmd], { timeout: timeoutMs, stdio: ['ignore', 'ignore', 'pipe'], killSignal: 'SIGKILL' });
+  const r = spawnSync('/bin/sh', ['-c', cmd], {
+    timeout: timeoutMs,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    killSignal: 'SIGKILL',
+  });
   const stderr = r.stderr?.toString('utf8').trim().split('\n').slice(-1)[0] ?? '';
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { outcome: 'hang', detail: `no exit within ${timeoutMs} ms` };
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    return { outcome: 'hang', detail: `no exit within ${timeoutMs} ms` };
   if (r.signal) return { outcome: 'crash', detail: `killed by ${r.signal}${stderr ? `: ${stderr}` : ''}` };
   // a shell reports a child killed by signal N as exit status 128 + N
-  if (r.status !== null && r.status > 128 && r.status < 160) return { outcome: 'crash', detail: `exit status ${r.status} (signal ${r.status - 128})${stderr ? `: ${stderr}` : ''}` };
-  if (r.status === 127 || r.status === 126) return { outcome: 'rejected', detail: `exit status ${r.status} (the command could not be run)${stderr ? `: ${stderr}` : ''}` };
-  if (hangExitCode !== undefined && r.status === hangExitCode) return { outcome: 'hang', detail: `exit status ${r.status} (the load did not complete)${stderr ? `: ${stderr}` : ''}` };
+  if (r.status !== null && r.status > 128 && r.status < 160)
+    return {
+      outcome: 'crash',
+      detail: `exit status ${r.status} (signal ${r.status - 128})${stderr ? `: ${stderr}` : ''}`,
+    };
+  if (r.status === 127 || r.status === 126)
+    return {
+      outcome: 'rejected',
+      detail: `exit status ${r.status} (the command could not be run)${stderr ? `: ${stderr}` : ''}`,
+    };
+  if (hangExitCode !== undefined && r.status === hangExitCode)
+    return {
+      outcome: 'hang',
+      detail: `exit status ${r.status} (the load did not complete)${stderr ? `: ${stderr}` : ''}`,
+    };
   return r.status === 0 ? { outcome: 'accepted', detail: '' } : { outcome: 'rejected', detail: stderr };
 }
 
@@ -111,7 +141,13 @@ function shellQuote(s: string): string {
 export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: number) => void): FuzzReport {
   const rng = new Prng(opts.seed);
   const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
-  const report: FuzzReport = { runs: 0, outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 }, findings: [], elapsedMs: 0, execsPerSecond: 0 };
+  const report: FuzzReport = {
+    runs: 0,
+    outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 },
+    findings: [],
+    elapsedMs: 0,
+    execsPerSecond: 0,
+  };
   const work = opts.target.kind === 'cmd' ? mkdtempSync(join(tmpdir(), 'migstream-fuzz-')) : undefined;
   if (opts.outDir) makeDirs(opts.outDir);
   const seen = new Map<string, FuzzFinding>();
@@ -133,7 +169,8 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
       let res: { outcome: Outcome; detail: string };
       if (opts.target.kind === 'builtin') {
         res = runBuiltin(m.bytes, opts.load);
-        if (Date.now() - t0 > opts.timeoutMs && res.outcome !== 'internal-error') res = { outcome: 'hang', detail: `took ${Date.now() - t0} ms` };
+        if (Date.now() - t0 > opts.timeoutMs && res.outcome !== 'internal-error')
+          res = { outcome: 'hang', detail: `took ${Date.now() - t0} ms` };
       } else {
         const file = join(work!, 'input.mig');
         writeFileSync(file, m.bytes);
@@ -149,7 +186,15 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
           onProgress?.(run + 1);
           continue;
         }
-        const finding: FuzzFinding = { run, seedFile: seed.name, mutator: m.mutator, what: m.what, outcome: res.outcome, detail: res.detail, count: 1 };
+        const finding: FuzzFinding = {
+          run,
+          seedFile: seed.name,
+          mutator: m.mutator,
+          what: m.what,
+          outcome: res.outcome,
+          detail: res.detail,
+          count: 1,
+        };
         seen.set(key, finding);
         if (opts.outDir) {
           finding.file = join(opts.outDir, `finding-${run}.mig`);

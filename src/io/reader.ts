@@ -22,7 +22,11 @@ export class StreamReader {
   /** context for error messages, maintained by the decoders: outermost first */
   readonly path: string[] = [];
 
-  constructor(readonly source: ByteSource, capacity = DEFAULT_CAPACITY, startOffset = 0) {
+  constructor(
+    readonly source: ByteSource,
+    capacity = DEFAULT_CAPACITY,
+    startOffset = 0,
+  ) {
     this.base = startOffset;
     this.buf = new Uint8Array(capacity);
     this.view = new DataView(this.buf.buffer);
@@ -137,7 +141,13 @@ export class StreamReader {
   be64Number(what = 'be64'): number {
     const at = this.offset;
     const [hi, lo] = this.be64Words(what);
-    if (hi >= 0x200000) throw this.error('bad-value', `${what} below 2^53`, `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`, at);
+    if (hi >= 0x200000)
+      throw this.error(
+        'bad-value',
+        `${what} below 2^53`,
+        `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`,
+        at,
+      );
     return hi * TWO32 + lo;
   }
 

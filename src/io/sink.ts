@@ -92,7 +92,10 @@ export class StreamWriter {
   private len = 0;
   private flushed = 0;
 
-  constructor(readonly sink: ByteSink, capacity = DEFAULT_CAPACITY) {
+  constructor(
+    readonly sink: ByteSink,
+    capacity = DEFAULT_CAPACITY,
+  ) {
     this.buf = new Uint8Array(capacity);
     this.view = new DataView(this.buf.buffer);
   }

@@ -19,7 +19,11 @@ export class BufferSource implements ByteSource {
   readonly seekable = true;
   readonly size: number;
   /** `origin`: the absolute offset of data[0], for buffers cut out of a larger stream */
-  constructor(private readonly data: Uint8Array, readonly name = '<buffer>', readonly origin = 0) {
+  constructor(
+    private readonly data: Uint8Array,
+    readonly name = '<buffer>',
+    readonly origin = 0,
+  ) {
     this.size = origin + data.length;
   }
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number {

@@ -30,13 +30,20 @@ export function lengthMismatch(def: MessageDef, len: number): string | undefined
  * Reads a message's payload of `len` bytes (the reader stands after the length field), with
  * both checks. `code` is the error a wrong length is reported as; `lenAt` where the length field is.
  */
-export function readMessagePayload(r: StreamReader, def: MessageDef, len: number, code: StreamErrorCode, lenAt: number): LayoutValue {
+export function readMessagePayload(
+  r: StreamReader,
+  def: MessageDef,
+  len: number,
+  code: StreamErrorCode,
+  lenAt: number,
+): LayoutValue {
   const want = lengthMismatch(def, len);
   if (want !== undefined) throw r.error(code, `${def.name} length ${want}`, `${len}`, lenAt);
   if (len === 0 && def.lens?.includes(0)) return {};
   const end = r.offset + len;
   const fields = readLayout(r, def.payload, def.name, end);
-  if (r.offset !== end) throw r.error(code, `${def.name} payload of ${len} bytes`, `${r.offset - (end - len)} bytes decoded`);
+  if (r.offset !== end)
+    throw r.error(code, `${def.name} payload of ${len} bytes`, `${r.offset - (end - len)} bytes decoded`);
   return fields;
 }
 

@@ -35,15 +35,32 @@ function compileUntyped(layout: Layout): CompiledLayout<LayoutValue> {
   for (const f of layout) {
     offsets.push(at);
     switch (f.type) {
-      case 'u8': p = p.uint8(f.name); break;
-      case 'be16': p = p.uint16be(f.name); break;
-      case 'be32': p = p.uint32be(f.name); break;
-      case 'be64': p = p.uint64be(f.name); break;
-      case 'be64n': p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v) }); break;
-      case 'le32': p = p.uint32le(f.name); break;
-      case 'le64': p = p.uint64le(f.name); break;
-      case 'bytes': p = p.buffer(f.name, { length: f.length }); break;
-      default: throw new Error(`compileLayout: ${f.type} is not fixed-size`);
+      case 'u8':
+        p = p.uint8(f.name);
+        break;
+      case 'be16':
+        p = p.uint16be(f.name);
+        break;
+      case 'be32':
+        p = p.uint32be(f.name);
+        break;
+      case 'be64':
+        p = p.uint64be(f.name);
+        break;
+      case 'be64n':
+        p = p.uint64be(f.name, { formatter: (v: unknown) => Number(v) });
+        break;
+      case 'le32':
+        p = p.uint32le(f.name);
+        break;
+      case 'le64':
+        p = p.uint64le(f.name);
+        break;
+      case 'bytes':
+        p = p.buffer(f.name, { length: f.length });
+        break;
+      default:
+        throw new Error(`compileLayout: ${f.type} is not fixed-size`);
     }
     at += f.type === 'bytes' ? Number(f.length) : SCALAR_WIDTH[f.type];
   }

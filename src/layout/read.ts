@@ -8,7 +8,13 @@ import type { FieldValue, LayoutValue } from './types.js';
  * is checked by the caller. Integer-valued `length`/`count` references must name fields
  * read earlier in the same layout.
  */
-export function readLayout<L extends Layout>(r: StreamReader, layout: L, what: string, end?: number, context?: LayoutValue): ValueOf<L> {
+export function readLayout<L extends Layout>(
+  r: StreamReader,
+  layout: L,
+  what: string,
+  end?: number,
+  context?: LayoutValue,
+): ValueOf<L> {
   return readFields(r, layout, what, end, context) as ValueOf<L>;
 }
 
@@ -55,7 +61,9 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
     case 'le64':
       v = readScalar(r, f.type, label);
       break;
-    case 'counted': v = r.counted(label); break;
+    case 'counted':
+      v = r.counted(label);
+      break;
     case 'bytes': {
       const n = refNumber(sofar, f.length, f) * (f.scale ?? 1);
       if (n > MAX_LAYOUT_BYTES) throw r.error('limit', `${label} of at most ${MAX_LAYOUT_BYTES} bytes`, `${n}`, at);
@@ -86,12 +94,19 @@ function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: st
 /** One fixed-width integer, by its grammar type. */
 export function readScalar(r: StreamReader, t: ScalarType, label: string): number | bigint {
   switch (t) {
-    case 'u8': return r.u8(label);
-    case 'be16': return r.be16(label);
-    case 'be32': return r.be32(label);
-    case 'be64': return r.be64(label);
-    case 'be64n': return r.be64Number(label);
-    case 'le32': return r.le32(label);
-    case 'le64': return r.le64(label);
+    case 'u8':
+      return r.u8(label);
+    case 'be16':
+      return r.be16(label);
+    case 'be32':
+      return r.be32(label);
+    case 'be64':
+      return r.be64(label);
+    case 'be64n':
+      return r.be64Number(label);
+    case 'le32':
+      return r.le32(label);
+    case 'le64':
+      return r.le64(label);
   }
 }

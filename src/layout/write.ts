@@ -1,4 +1,11 @@
-import { fieldPresent, isScalarType, SCALAR_WIDTH, type Layout, type LayoutField, type ValueOf } from '../../grammar/layout.js';
+import {
+  fieldPresent,
+  isScalarType,
+  SCALAR_WIDTH,
+  type Layout,
+  type LayoutField,
+  type ValueOf,
+} from '../../grammar/layout.js';
 import type { StreamWriter } from '../io/sink.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
@@ -27,13 +34,27 @@ function asBigInt(v: FieldValue | undefined, f: LayoutField): bigint {
 
 function writeField(w: StreamWriter, f: LayoutField, v: FieldValue | undefined): void {
   switch (f.type) {
-    case 'u8': w.u8(asNumber(v, f)); break;
-    case 'be16': w.be16(asNumber(v, f)); break;
-    case 'be32': w.be32(asNumber(v, f)); break;
-    case 'be64': w.be64(asBigInt(v, f)); break;
-    case 'be64n': w.be64Number(asNumber(v, f)); break;
-    case 'le32': w.le32(asNumber(v, f)); break;
-    case 'le64': w.le64(asBigInt(v, f)); break;
+    case 'u8':
+      w.u8(asNumber(v, f));
+      break;
+    case 'be16':
+      w.be16(asNumber(v, f));
+      break;
+    case 'be32':
+      w.be32(asNumber(v, f));
+      break;
+    case 'be64':
+      w.be64(asBigInt(v, f));
+      break;
+    case 'be64n':
+      w.be64Number(asNumber(v, f));
+      break;
+    case 'le32':
+      w.le32(asNumber(v, f));
+      break;
+    case 'le64':
+      w.le64(asBigInt(v, f));
+      break;
     case 'counted':
       if (typeof v !== 'string') throw new TypeError(`layout field ${f.name}: expected a string`);
       w.counted(v);
@@ -65,9 +86,14 @@ function sizeOfFields(layout: Layout, value: LayoutValue): number {
       continue;
     }
     switch (f.type) {
-      case 'counted': n += 1 + (typeof v === 'string' ? v.length : 0); break;
-      case 'bytes': n += v instanceof Uint8Array ? v.length : 0; break;
-      case 'repeat': case 'repeat-to-end':
+      case 'counted':
+        n += 1 + (typeof v === 'string' ? v.length : 0);
+        break;
+      case 'bytes':
+        n += v instanceof Uint8Array ? v.length : 0;
+        break;
+      case 'repeat':
+      case 'repeat-to-end':
         if (Array.isArray(v)) for (const item of v) n += sizeOfFields(f.element ?? [], item);
         break;
     }

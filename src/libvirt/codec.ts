@@ -3,7 +3,15 @@
  * (grammar/libvirt.ts), in the byte order of the host that wrote it.
  */
 import { fieldOffset } from '../../grammar/layout.js';
-import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE, LIBVIRT_SAVE_MAGIC, LIBVIRT_SAVE_PARTIAL_MAGIC, LIBVIRT_SAVE_VERSION, LibvirtSaveHeaderBE, LibvirtSaveHeaderLE } from '../../grammar/libvirt.js';
+import {
+  LIBVIRT_SAVE_FORMATS,
+  LIBVIRT_SAVE_HEADER_SIZE,
+  LIBVIRT_SAVE_MAGIC,
+  LIBVIRT_SAVE_PARTIAL_MAGIC,
+  LIBVIRT_SAVE_VERSION,
+  LibvirtSaveHeaderBE,
+  LibvirtSaveHeaderLE,
+} from '../../grammar/libvirt.js';
 import { latin1, latin1Bytes, type StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { compileLayout } from '../layout/parser.js';
@@ -14,7 +22,10 @@ import type { LibvirtHeaderRecord } from '../model/records.js';
  * The header of a libvirt save image, when the stream starts with one (else undefined, nothing
  * read); the QEMU stream follows its domain XML.
  */
-export function readLibvirtHeader(r: StreamReader, warn: (message: string, offset?: number) => void): LibvirtHeaderRecord | undefined {
+export function readLibvirtHeader(
+  r: StreamReader,
+  warn: (message: string, offset?: number) => void,
+): LibvirtHeaderRecord | undefined {
   if (!r.fill(LIBVIRT_SAVE_HEADER_SIZE)) return undefined;
   const magic = latin1(r.window().subarray(0, 16));
   if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
@@ -22,22 +33,56 @@ export function readLibvirtHeader(r: StreamReader, warn: (message: string, offse
   r.path.push('libvirt save image header');
   // native byte order: whichever makes version read as 2
   const w = r.window();
-  const littleEndian = new DataView(w.buffer, w.byteOffset, w.byteLength).getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) === LIBVIRT_SAVE_VERSION;
+  const littleEndian =
+    new DataView(w.buffer, w.byteOffset, w.byteLength).getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) ===
+    LIBVIRT_SAVE_VERSION;
   const h = compileLayout(littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE).read(r, 'libvirt header');
   const { version, dataLen, wasRunning, format, cookieOffset, unused } = h;
-  if (version !== LIBVIRT_SAVE_VERSION) throw r.error('bad-version', `libvirt save image version ${LIBVIRT_SAVE_VERSION}`, `${version}`, offset + fieldOffset(LibvirtSaveHeaderLE, 'version'));
+  if (version !== LIBVIRT_SAVE_VERSION)
+    throw r.error(
+      'bad-version',
+      `libvirt save image version ${LIBVIRT_SAVE_VERSION}`,
+      `${version}`,
+      offset + fieldOffset(LibvirtSaveHeaderLE, 'version'),
+    );
   if (format !== 0 && format !== 6) {
     const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
-    throw r.error('bad-value', 'a raw or sparse libvirt save image (decompress it first)', `a ${name}-compressed image`, offset + fieldOffset(LibvirtSaveHeaderLE, 'format'));
+    throw r.error(
+      'bad-value',
+      'a raw or sparse libvirt save image (decompress it first)',
+      `a ${name}-compressed image`,
+      offset + fieldOffset(LibvirtSaveHeaderLE, 'format'),
+    );
   }
   if (magic === LIBVIRT_SAVE_PARTIAL_MAGIC) warn('libvirt save image marked incomplete (LibvirtQemudPart)', offset);
   const data = r.copyBytes(dataLen, 'libvirt domain XML');
   r.path.pop();
-  return { kind: 'libvirt_header', offset, length: r.offset - offset, magic, littleEndian, version, dataLen, wasRunning, format, cookieOffset, unused, data };
+  return {
+    kind: 'libvirt_header',
+    offset,
+    length: r.offset - offset,
+    magic,
+    littleEndian,
+    version,
+    dataLen,
+    wasRunning,
+    format,
+    cookieOffset,
+    unused,
+    data,
+  };
 }
 
 export function writeLibvirtHeader(w: StreamWriter, rec: LibvirtHeaderRecord): void {
   const { version, dataLen, wasRunning, format, cookieOffset, unused } = rec;
-  writeLayout(w, rec.littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE, { magic: latin1Bytes(rec.magic), version, dataLen, wasRunning, format, cookieOffset, unused });
+  writeLayout(w, rec.littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE, {
+    magic: latin1Bytes(rec.magic),
+    version,
+    dataLen,
+    wasRunning,
+    format,
+    cookieOffset,
+    unused,
+  });
   w.bytes(rec.data);
 }

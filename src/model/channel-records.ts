@@ -7,7 +7,13 @@ export type ChannelKind = 'main' | 'multifd' | 'return-path';
 /** A record of any channel. */
 export type AnyRecord = MainRecord | MultifdRecord | ReturnPathRecord;
 
-const MULTIFD_KINDS: ReadonlySet<string> = new Set<MultifdRecord['kind']>(['multifd_init', 'multifd_packet', 'multifd_device_state', 'multifd_vfio_buffer', 'multifd_payload']);
+const MULTIFD_KINDS: ReadonlySet<string> = new Set<MultifdRecord['kind']>([
+  'multifd_init',
+  'multifd_packet',
+  'multifd_device_state',
+  'multifd_vfio_buffer',
+  'multifd_payload',
+]);
 
 export function isMultifdRecord(rec: AnyRecord): rec is MultifdRecord {
   return MULTIFD_KINDS.has(rec.kind);

@@ -1,5 +1,10 @@
 import type { ValueOf } from '../../grammar/layout.js';
-import type { MultifdDeviceStateBody, MultifdInit, MultifdPacketHeader, MultifdRamPacketBody } from '../../grammar/multifd.js';
+import type {
+  MultifdDeviceStateBody,
+  MultifdInit,
+  MultifdPacketHeader,
+  MultifdRamPacketBody,
+} from '../../grammar/multifd.js';
 import type { RecordBase } from './records.js';
 
 export interface MultifdInitRecord extends RecordBase {
@@ -35,4 +40,9 @@ export interface MultifdPayloadRecord extends RecordBase {
   data: Uint8Array;
 }
 
-export type MultifdRecord = MultifdInitRecord | MultifdRamPacketRecord | MultifdDeviceStatePacketRecord | MultifdVfioBufferRecord | MultifdPayloadRecord;
+export type MultifdRecord =
+  | MultifdInitRecord
+  | MultifdRamPacketRecord
+  | MultifdDeviceStatePacketRecord
+  | MultifdVfioBufferRecord
+  | MultifdPayloadRecord;

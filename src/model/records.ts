@@ -103,12 +103,7 @@ export interface RamCompressRecord extends RamRecordBase {
   data: Uint8Array;
 }
 export type RamRecord =
-  | RamMemSizeRecord
-  | RamMarkerRecord
-  | RamZeroRecord
-  | RamPageRecord
-  | RamXbzrleRecord
-  | RamCompressRecord;
+  RamMemSizeRecord | RamMarkerRecord | RamZeroRecord | RamPageRecord | RamXbzrleRecord | RamCompressRecord;
 
 /** MappedRamHeader's fields, typed from its grammar layout */
 export type MappedRamHeaderValue = ValueOf<typeof MappedRamHeader>;

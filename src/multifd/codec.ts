@@ -53,7 +53,14 @@ export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET
       if (isVfioIdstr(cString(body.idstr)) && payload >= vfioHead.size) {
         const at = r.offset;
         const h = vfioHead.read(r, 'VFIO device state packet header');
-        yield { kind: 'multifd_vfio_buffer', offset: at, length: vfioHead.size, version: h.version, idx: h.idx, flags: h.flags };
+        yield {
+          kind: 'multifd_vfio_buffer',
+          offset: at,
+          length: vfioHead.size,
+          version: h.version,
+          idx: h.idx,
+          flags: h.flags,
+        };
         payload -= vfioHead.size;
       }
     } else {
@@ -61,14 +68,20 @@ export function* decodeMultifdChannel(r: StreamReader, pageSize = DEFAULT_TARGET
       const offsets = r.copyBytes(offsetsBytes, 'page offsets');
       const normal = body.normalPages;
       if (normal > MULTIFD_PACKET_BYTES_OF_PAGES / pageSize) {
-        throw r.error('bad-value', `at most ${MULTIFD_PACKET_BYTES_OF_PAGES / pageSize} normal pages`, `${normal}`, offset + 16);
+        throw r.error(
+          'bad-value',
+          `at most ${MULTIFD_PACKET_BYTES_OF_PAGES / pageSize} normal pages`,
+          `${normal}`,
+          offset + 16,
+        );
       }
       // nocomp: the pages themselves (7.2 leaves stale next_packet_size in empty packets);
       // compressed: next_packet_size bytes of the channel's compressed stream
       payload = flags & MULTIFD_FLAG_COMPRESSION_MASK ? body.nextPacketSize : normal * pageSize;
       yield { kind: 'multifd_packet', offset, length: r.offset - offset, header, fields: body, offsets };
     }
-    if (payload > MAX_PAYLOAD) throw r.error('limit', `a packet payload of at most ${MAX_PAYLOAD} bytes`, `${payload}`, offset);
+    if (payload > MAX_PAYLOAD)
+      throw r.error('limit', `a packet payload of at most ${MAX_PAYLOAD} bytes`, `${payload}`, offset);
     let left = payload;
     while (left > 0) {
       const at = r.offset;

@@ -35,11 +35,13 @@ export class MultifdSummary {
         break;
       }
       case 'multifd_vfio_buffer':
-        if (this.lastDevice) this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.length);
+        if (this.lastDevice)
+          this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.length);
         break;
       case 'multifd_payload':
         this.payloadBytes += rec.data.length;
-        if (this.lastDevice) this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.data.length);
+        if (this.lastDevice)
+          this.deviceState.set(this.lastDevice, (this.deviceState.get(this.lastDevice) ?? 0) + rec.data.length);
         break;
     }
   }

@@ -19,7 +19,14 @@ import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
 import { hex } from '../model/errors.js';
-import type { MainRecord, MappedRamBitmapRecord, MappedRamHeaderValue, MappedRamPageRecord, RamBlockRecord, RamRecord } from '../model/records.js';
+import type {
+  MainRecord,
+  MappedRamBitmapRecord,
+  MappedRamHeaderValue,
+  MappedRamPageRecord,
+  RamBlockRecord,
+  RamRecord,
+} from '../model/records.js';
 
 /** What the RAM reader takes from the stream decoder around it (read when needed: they change as the stream goes). */
 export interface RamDecodeContext {
@@ -64,7 +71,12 @@ export class RamSectionDecoder {
         let block: string;
         if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
           if (this.lastRamBlock === undefined) {
-            throw r.error('bad-ram-record', 'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)', `flags ${hex(flags)}`, offset);
+            throw r.error(
+              'bad-ram-record',
+              'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)',
+              `flags ${hex(flags)}`,
+              offset,
+            );
           }
           block = this.lastRamBlock;
         } else {
@@ -84,14 +96,19 @@ export class RamSectionDecoder {
           const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
           const encoding = h.encoding;
           const n = h.encodedLength;
-          if (n > pageSize) throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
+          if (n > pageSize)
+            throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
           const data = this.ctx.data(n, 'XBZRLE data');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data }, depth);
+          yield withDepth(
+            { kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data },
+            depth,
+          );
         } else {
           const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
           // compressBound(page) is a little over the page size; QEMU rejects anything larger.
           const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
-          if (n > bound) throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
+          if (n > bound)
+            throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
           const data = this.ctx.data(n, 'compressed page');
           yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
         }
@@ -108,9 +125,19 @@ export class RamSectionDecoder {
         continue;
       }
       if (op === 'hook') {
-        throw r.error('bad-ram-record', 'RAM records of a non-RDMA stream', 'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)', offset);
+        throw r.error(
+          'bad-ram-record',
+          'RAM records of a non-RDMA stream',
+          'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)',
+          offset,
+        );
       }
-      throw r.error('bad-ram-record', 'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)', `flags ${hex(flags)} in ${kind}`, offset);
+      throw r.error(
+        'bad-ram-record',
+        'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)',
+        `flags ${hex(flags)} in ${kind}`,
+        offset,
+      );
     }
   }
 
@@ -126,13 +153,19 @@ export class RamSectionDecoder {
       const idstr = e.idstr;
       const usedLength = e.usedLength;
       const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
-      if (this.ctx.postcopyAdvised && this.looksLikeHugePageSize()) rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
+      if (this.ctx.postcopyAdvised && this.looksLikeHugePageSize())
+        rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
       if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr;
       if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader');
       rec.length = r.offset - offset;
       sum += usedLength;
       if (sum > total) {
-        throw r.error('bad-ram-record', `RAMBlock lengths adding up to the MEM_SIZE total ${hex(total)}`, `${hex(sum)} after ${JSON.stringify(idstr)}`, offset);
+        throw r.error(
+          'bad-ram-record',
+          `RAMBlock lengths adding up to the MEM_SIZE total ${hex(total)}`,
+          `${hex(sum)} after ${JSON.stringify(idstr)}`,
+          offset,
+        );
       }
       this.ramBlocks.set(idstr, { usedLength });
       yield withDepth(rec, depth);
@@ -156,23 +189,38 @@ export class RamSectionDecoder {
   }
 
   /** mapped-ram: bitmap, alignment padding, page slots; then the stream continues after the area. */
-  private *mappedRamArea(block: RamBlockRecord, h: NonNullable<RamBlockRecord['mappedRam']>, depth: number): Generator<MainRecord> {
+  private *mappedRamArea(
+    block: RamBlockRecord,
+    h: NonNullable<RamBlockRecord['mappedRam']>,
+    depth: number,
+  ): Generator<MainRecord> {
     const r = this.ctx.r;
     const pageSize = h.pageSize;
     if (pageSize !== this.ctx.pageSize || pageSize <= 0) {
       throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.ctx.pageSize}`, `${pageSize}`, block.offset);
     }
     if (h.bitmapOffset !== r.offset) {
-      throw r.error('bad-ram-record', `MappedRamHeader bitmap_offset ${hex(r.offset)} (right after the header)`, hex(h.bitmapOffset));
+      throw r.error(
+        'bad-ram-record',
+        `MappedRamHeader bitmap_offset ${hex(r.offset)} (right after the header)`,
+        hex(h.bitmapOffset),
+      );
     }
     const numPages = Math.ceil(block.usedLength / pageSize);
     const bitmapSize = Math.ceil(numPages / 64) * 8;
     if (h.pagesOffset < h.bitmapOffset + bitmapSize || h.pagesOffset % pageSize !== 0) {
-      throw r.error('bad-ram-record', `a page-aligned MappedRamHeader pages_offset after the ${bitmapSize}-byte bitmap`, hex(h.pagesOffset));
+      throw r.error(
+        'bad-ram-record',
+        `a page-aligned MappedRamHeader pages_offset after the ${bitmapSize}-byte bitmap`,
+        hex(h.pagesOffset),
+      );
     }
     const bmAt = r.offset;
     const bitmap = r.copyBytes(bitmapSize, 'mapped-ram bitmap');
-    yield withDepth({ kind: 'mapped_ram_bitmap', offset: bmAt, length: bitmapSize, block: block.idstr, data: bitmap }, depth);
+    yield withDepth(
+      { kind: 'mapped_ram_bitmap', offset: bmAt, length: bitmapSize, block: block.idstr, data: bitmap },
+      depth,
+    );
     const padAt = r.offset;
     const padLen = h.pagesOffset - padAt;
     if (padLen > 0 && !this.zeroRun(padLen)) {
@@ -191,7 +239,10 @@ export class RamSectionDecoder {
       }
       const data = this.ctx.data(size, 'mapped-ram page');
       if (present || !isZero(data)) {
-        yield withDepth({ kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data }, depth);
+        yield withDepth(
+          { kind: 'mapped_ram_page', offset: at, length: size, block: block.idstr, index: i, present, data },
+          depth,
+        );
       }
     }
   }

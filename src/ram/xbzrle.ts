@@ -27,7 +27,8 @@ export function applyXbzrle(encoded: Uint8Array, page: Uint8Array): void {
     const [nzrun, nn] = uleb(encoded, i);
     i += nn;
     if (nzrun === 0) throw new XbzrleError('an empty changed run');
-    if (d + nzrun > page.length || i + nzrun > encoded.length) throw new XbzrleError('a run past the end of the page or the data');
+    if (d + nzrun > page.length || i + nzrun > encoded.length)
+      throw new XbzrleError('a run past the end of the page or the data');
     page.set(encoded.subarray(i, i + nzrun), d);
     i += nzrun;
     d += nzrun;

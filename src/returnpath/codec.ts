@@ -14,7 +14,6 @@ import { readMessagePayload, writeMessagePayload } from '../layout/message.js';
 import { fieldOffset } from '../../grammar/layout.js';
 import type { ReturnPathRecord } from '../model/returnpath-records.js';
 
-
 /** Decodes a return-path capture (destination -> source). */
 export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> {
   while (!r.atEnd()) {
@@ -24,8 +23,16 @@ export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> 
     const type = h.type;
     const len = h.len;
     const def = rpMessageByValue.get(type);
-    if (len > MIG_RP_MSG_MAX_LEN) throw r.error('bad-value', `a return-path message of at most ${MIG_RP_MSG_MAX_LEN} bytes`, `${len}`, offset + 2);
-    const rec: ReturnPathRecord = { kind: 'rp_message', offset, length: 0, type, name: def?.name ?? `MIG_RP_MSG_${type}`, len };
+    if (len > MIG_RP_MSG_MAX_LEN)
+      throw r.error('bad-value', `a return-path message of at most ${MIG_RP_MSG_MAX_LEN} bytes`, `${len}`, offset + 2);
+    const rec: ReturnPathRecord = {
+      kind: 'rp_message',
+      offset,
+      length: 0,
+      type,
+      name: def?.name ?? `MIG_RP_MSG_${type}`,
+      len,
+    };
     if (!def) rec.data = r.copyBytes(len, 'message payload');
     else {
       rec.fields = readMessagePayload(r, def, len, 'bad-value', offset + fieldOffset(ReturnPathHeader, 'len'));
@@ -34,7 +41,8 @@ export function* decodeReturnPath(r: StreamReader): Generator<ReturnPathRecord> 
         if (size > 1n << 32n) throw r.error('limit', 'a received bitmap of at most 4 GiB', `${size}`);
         const data = r.copyBytes(Number(size), 'received bitmap');
         const ending = r.be64('received bitmap end marker');
-        if (ending !== RAMBLOCK_RECV_BITMAP_ENDING) throw r.error('bad-value', `the end marker ${hex(RAMBLOCK_RECV_BITMAP_ENDING)}`, hex(ending));
+        if (ending !== RAMBLOCK_RECV_BITMAP_ENDING)
+          throw r.error('bad-value', `the end marker ${hex(RAMBLOCK_RECV_BITMAP_ENDING)}`, hex(ending));
         rec.bitmap = { size, data, ending };
       }
     }

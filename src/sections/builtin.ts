@@ -30,7 +30,9 @@ export interface DecodedItem {
   fields: LayoutValue;
 }
 
-export const builtinByIdstr: ReadonlyMap<string, BuiltinSectionGrammar> = new Map(BUILTIN_SECTIONS.map((g) => [g.idstr, g]));
+export const builtinByIdstr: ReadonlyMap<string, BuiltinSectionGrammar> = new Map(
+  BUILTIN_SECTIONS.map((g) => [g.idstr, g]),
+);
 
 export function itemLayout(handler: string, item: string) {
   const g = builtinByIdstr.get(handler);
@@ -65,7 +67,13 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
       yield rec;
       const flags = low12(rec.fields, 'addrFlags');
       if (flags & StattrFlag.STATTR_FLAG_EOS) return;
-      if (flags & StattrFlag.STATTR_FLAG_ERROR) throw r.error('bad-value', 's390 storage attributes without STATTR_FLAG_ERROR', `flags ${hex(flags)}`, rec.offset);
+      if (flags & StattrFlag.STATTR_FLAG_ERROR)
+        throw r.error(
+          'bad-value',
+          's390 storage attributes without STATTR_FLAG_ERROR',
+          `flags ${hex(flags)}`,
+          rec.offset,
+        );
       if (!(flags & (StattrFlag.STATTR_FLAG_MORE | StattrFlag.STATTR_FLAG_DONE))) {
         throw r.error('bad-value', 'STATTR_FLAG_MORE, DONE or EOS', `flags ${hex(flags)}`, rec.offset);
       }
@@ -77,14 +85,19 @@ export function* readBuiltinPayload(r: StreamReader, g: BuiltinSectionGrammar): 
       yield rec;
       const flags = low12(rec.fields, 'addrFlags');
       if (flags & (SkeysFlag.S390_SKEYS_SAVE_FLAG_EOS | SkeysFlag.S390_SKEYS_SAVE_FLAG_ERROR)) return;
-      if (!(flags & SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS)) throw r.error('bad-value', 'S390_SKEYS_SAVE_FLAG_SKEYS, EOS or ERROR', `flags ${hex(flags)}`, rec.offset);
+      if (!(flags & SkeysFlag.S390_SKEYS_SAVE_FLAG_SKEYS))
+        throw r.error('bad-value', 'S390_SKEYS_SAVE_FLAG_SKEYS, EOS or ERROR', `flags ${hex(flags)}`, rec.offset);
     }
   }
   if (g === DirtyBitmap) {
     for (;;) {
       const first = r.peekU8();
       if (first >= 0 && first & DirtyBitmapFlag.DIRTY_BITMAP_MIG_EXTRA_FLAGS) {
-        throw r.error('bad-value', 'one dirty-bitmap flag byte (QEMU never sets DIRTY_BITMAP_MIG_EXTRA_FLAGS)', `flags ${hex(first)}`);
+        throw r.error(
+          'bad-value',
+          'one dirty-bitmap flag byte (QEMU never sets DIRTY_BITMAP_MIG_EXTRA_FLAGS)',
+          `flags ${hex(first)}`,
+        );
       }
       const rec = readItem(r, g, 'record');
       yield rec;

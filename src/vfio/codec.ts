@@ -55,7 +55,12 @@ export function* readVfioPayload(r: StreamReader, ctx: VfioDecodeContext): Gener
           const at = r.offset;
           if (!r.fill(1)) throw r.error('truncated', `${left} more bytes of VFIO device data`, 'end of stream');
           const n = Math.min(left, r.available, 1 << 20);
-          yield { kind: 'vfio_data', offset: at, length: n, data: ctx.copy ? r.copyBytes(n, 'VFIO device data') : r.bytes(n, 'VFIO device data') };
+          yield {
+            kind: 'vfio_data',
+            offset: at,
+            length: n,
+            data: ctx.copy ? r.copyBytes(n, 'VFIO device data') : r.bytes(n, 'VFIO device data'),
+          };
           left -= n;
         }
         break;
@@ -77,10 +82,20 @@ function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<Main
     // The layout does not fit: keep the bytes, delimited by the vmdescription's size.
     const n = ctx.describedSize !== undefined ? ctx.describedSize - 16 : undefined;
     if (n === undefined || n < 0) {
-      throw r.error('bad-value', 'a VFIOPCIDevice state (256- or 4096-byte config) followed by VFIO_MIG_FLAG_END_OF_STATE', 'no layout that fits, and no vmdescription size to delimit it');
+      throw r.error(
+        'bad-value',
+        'a VFIOPCIDevice state (256- or 4096-byte config) followed by VFIO_MIG_FLAG_END_OF_STATE',
+        'no layout that fits, and no vmdescription size to delimit it',
+      );
     }
     ctx.warn(`VFIOPCIDevice state does not fit the known layout; ${n} bytes kept raw (vmdescription size)`, offset);
-    yield { kind: 'raw', offset, length: n, reason: 'VFIO PCI config state (layout not understood)', data: r.copyBytes(n, 'VFIO config state') };
+    yield {
+      kind: 'raw',
+      offset,
+      length: n,
+      reason: 'VFIO PCI config state (layout not understood)',
+      data: r.copyBytes(n, 'VFIO config state'),
+    };
     return;
   }
   r.path.push(`VFIOPCIDevice @${hex(offset)}`);
@@ -95,7 +110,8 @@ function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<Main
   if (fit.displayLength) {
     const h = readLayout(r, SubsectionHeader, 'VFIOPCIDevice subsection');
     const name = h.name;
-    if (name !== VFIO_DISPLAY_SUBSECTION) ctx.warn(`unexpected VFIOPCIDevice subsection ${JSON.stringify(name)}`, offset);
+    if (name !== VFIO_DISPLAY_SUBSECTION)
+      ctx.warn(`unexpected VFIOPCIDevice subsection ${JSON.stringify(name)}`, offset);
     rec.display = { name, version: h.version, ramfb: r.copyBytes(RAMFB_CFG_SIZE, 'RAMFBCfg') };
   }
   r.path.pop();
@@ -122,7 +138,11 @@ export function writeVfioRecord(w: StreamWriter, rec: VfioRecord): void {
       if (rec.msixTable) w.bytes(rec.msixTable);
       if (rec.msixPba) w.bytes(rec.msixPba);
       if (rec.display) {
-        writeLayout(w, SubsectionHeader, { marker: SectionType.QEMU_VM_SUBSECTION, name: rec.display.name, version: rec.display.version });
+        writeLayout(w, SubsectionHeader, {
+          marker: SectionType.QEMU_VM_SUBSECTION,
+          name: rec.display.name,
+          version: rec.display.version,
+        });
         w.bytes(rec.display.ramfb);
       }
       break;

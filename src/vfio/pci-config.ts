@@ -66,11 +66,14 @@ export function fitPciConfig(win: Uint8Array): PciConfigLayout | undefined {
   if (win.length < 4 + PCI_CONFIG_SPACE_SIZE) return undefined;
   const first = win.subarray(4, 4 + PCI_CONFIG_SPACE_SIZE);
   const express = pciCapabilities(first).has(PCI_CAP_ID_EXP);
-  const sizes = express ? [PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE] : [PCI_CONFIG_SPACE_SIZE, PCIE_CONFIG_SPACE_SIZE];
+  const sizes = express
+    ? [PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE]
+    : [PCI_CONFIG_SPACE_SIZE, PCIE_CONFIG_SPACE_SIZE];
   for (const configSize of sizes) {
     if (win.length < 4 + configSize) continue;
     const vectors = msixVectors(win.subarray(4, 4 + PCI_CONFIG_SPACE_SIZE));
-    let len = 4 + configSize + 4 * PCI_NUM_PINS + (vectors ? vectors * PCI_MSIX_ENTRY_SIZE + Math.ceil(vectors / 8) : 0);
+    let len =
+      4 + configSize + 4 * PCI_NUM_PINS + (vectors ? vectors * PCI_MSIX_ENTRY_SIZE + Math.ceil(vectors / 8) : 0);
     let displayLength = 0;
     if (len + 2 <= win.length && win[len] === SectionType.QEMU_VM_SUBSECTION) {
       displayLength = 2 + win[len + 1] + 4 + RAMFB_CFG_SIZE;

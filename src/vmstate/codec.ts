@@ -23,8 +23,13 @@ interface Budget {
  * describes it, the way analyze-migration.py walks it: every element is `size` bytes,
  * except structs (walked recursively) and capabilities (length-prefixed).
  */
-export function readVmstate(r: StreamReader, desc: VmsdDescription, budget: Budget = { elements: 0, depth: 0 }): VmstateNode {
-  if (++budget.depth > MAX_DEPTH) throw r.error('limit', `structs nested at most ${MAX_DEPTH} deep`, 'a deeper vmdescription');
+export function readVmstate(
+  r: StreamReader,
+  desc: VmsdDescription,
+  budget: Budget = { elements: 0, depth: 0 },
+): VmstateNode {
+  if (++budget.depth > MAX_DEPTH)
+    throw r.error('limit', `structs nested at most ${MAX_DEPTH} deep`, 'a deeper vmdescription');
   const fields: VmstateField[] = [];
   const list = desc.fields ?? [];
   list.forEach((f, i) => fields.push(readField(r, f, budget, leadingRunCount(list, i))));
@@ -33,7 +38,12 @@ export function readVmstate(r: StreamReader, desc: VmsdDescription, budget: Budg
     const at = r.offset;
     const marker = r.u8('subsection marker');
     if (marker !== SectionType.QEMU_VM_SUBSECTION) {
-      throw r.error('bad-vmstate', `QEMU_VM_SUBSECTION (0x05) for ${JSON.stringify(sub.vmsd_name)}`, `byte ${hex(marker)}`, at);
+      throw r.error(
+        'bad-vmstate',
+        `QEMU_VM_SUBSECTION (0x05) for ${JSON.stringify(sub.vmsd_name)}`,
+        `byte ${hex(marker)}`,
+        at,
+      );
     }
     const name = r.counted('subsection name');
     if (name !== sub.vmsd_name) {
@@ -67,12 +77,17 @@ function leadingRunCount(list: readonly FieldDescription[], i: number): number |
 function readField(r: StreamReader, f: FieldDescription, budget: Budget, countOverride?: number): VmstateField {
   const count = countOverride ?? f.array_len ?? 1;
   if (!Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(f.size) || f.size < 0) {
-    throw r.error('bad-vmdesc', `a sane array_len/size for field ${f.name}`, `array_len ${f.array_len}, size ${f.size}`);
+    throw r.error(
+      'bad-vmdesc',
+      `a sane array_len/size for field ${f.name}`,
+      `array_len ${f.array_len}, size ${f.size}`,
+    );
   }
   r.path.push(`field ${f.name}`);
   const elements: VmstateElement[] = [];
   budget.elements += count;
-  if (budget.elements > MAX_ELEMENTS) throw r.error('limit', `at most ${MAX_ELEMENTS} elements in a section`, `array_len ${count} for field ${f.name}`);
+  if (budget.elements > MAX_ELEMENTS)
+    throw r.error('limit', `at most ${MAX_ELEMENTS} elements in a section`, `array_len ${count} for field ${f.name}`);
   for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
   r.path.pop();
   const out: VmstateField = { name: f.name, type: f.type, size: f.size, elements };
