@@ -1,5 +1,5 @@
 import { ConfigurationSubsections, SubsectionHeader } from '../../grammar/configuration.js';
-import { DEFAULT_TARGET_PAGE_SIZE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
+import { DEFAULT_TARGET_PAGE_SIZE } from '../../grammar/ram.js';
 import {
   FileHeader,
   SectionFooter,
@@ -33,7 +33,7 @@ import type {
 import { scanForFooter } from './section-scan.js';
 import { readCommand } from './commands.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
-import { isVfioIdstr } from '../../grammar/vfio.js';
+import { sectionHandler } from '../../grammar/handlers.js';
 import { readVfioPayload } from '../vfio/codec.js';
 import { RamSectionDecoder } from '../ram/codec.js';
 
@@ -351,7 +351,8 @@ export class MainChannelDecoder {
     yield withDepth(header, depth);
 
     const builtin = builtinByIdstr.get(info.idstr);
-    if (info.idstr === RAM_SECTION_IDSTR) {
+    const handler = sectionHandler(info.idstr).kind;
+    if (handler === 'ram') {
       try {
         yield* this.ram.payload(kind, depth);
       } catch (e) {
@@ -365,13 +366,17 @@ export class MainChannelDecoder {
           e.found,
         );
       }
-    } else if (isVfioIdstr(info.idstr)) {
+    } else if (handler === 'vfio') {
       const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
       const ctx = { copy: this.copy, warn: (m: string, o?: number) => this.warn(m, o), describedSize: described };
       for (const rec of readVfioPayload(r, ctx)) yield withDepth(rec, depth);
     }
     // s390-skeys is old-style: described (as one buffer) whenever a vmdescription exists
-    else if (builtin && !(info.idstr === 's390-skeys' && this.devices?.peek(info.idstr, info.instanceId))) {
+    else if (
+      handler === 'builtin' &&
+      builtin &&
+      !(info.idstr === 's390-skeys' && this.devices?.peek(info.idstr, info.instanceId))
+    ) {
       for (const it of readBuiltinPayload(r, builtin)) {
         yield withDepth(
           {

@@ -5,7 +5,7 @@
  * stream does not carry come in LoadOptions (capabilities, QEMU version, device properties).
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
-import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_VERSION } from '../../grammar/ram.js';
+import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE } from '../../grammar/ram.js';
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
 import {
   MIG_CMD_OPEN_RETURN_PATH,
@@ -13,10 +13,10 @@ import {
   MIG_CMD_POSTCOPY_ADVISE,
   MIG_CMD_SWITCHOVER_START,
 } from '../../grammar/savevm.js';
-import { VFIO_SECTION_VERSION, VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
+import { VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord } from '../model/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
-import { builtinByIdstr } from '../sections/builtin.js';
+import { sectionHandler } from '../../grammar/handlers.js';
 import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { hex, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
@@ -61,11 +61,6 @@ export interface MainChannelFacts {
   uuid: Uint8Array | undefined;
   /** MIG_CMD_PING values in order: the return path must answer each with a PONG */
   readonly pings: { value: number; offset: number }[];
-}
-
-/** Handlers registered with register_savevm_live (the only ones that send START sections). */
-function isIterativeHandler(idstr: string): boolean {
-  return idstr === 'ram' || idstr === 'block' || isVfioIdstr(idstr) || builtinByIdstr.has(idstr);
 }
 
 interface VfioDeviceState {
@@ -353,7 +348,7 @@ export class ReferenceLoader {
   }
 
   private checkVersion(idstr: string, version: number, offset: number): void {
-    const local = idstr === 'ram' ? RAM_SECTION_VERSION : isVfioIdstr(idstr) ? VFIO_SECTION_VERSION : undefined;
+    const local = sectionHandler(idstr).loadsUpTo;
     if (local !== undefined && version > local) {
       this.report(
         'savevm/section-version',
@@ -490,7 +485,7 @@ export class ReferenceLoader {
     const index = new DeviceIndex(desc);
     for (const h of this.headers) {
       const d = index.peek(h.idstr, h.instanceId);
-      if (!d && !isIterativeHandler(h.idstr)) {
+      if (!d && !sectionHandler(h.idstr).iterative) {
         this.reportAt(
           'savevm/unknown-section',
           h.offset,

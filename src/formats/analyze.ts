@@ -12,7 +12,7 @@ import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/codec.js';
 import type { VmstateElement, VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
-import { isVfioIdstr } from '../../grammar/vfio.js';
+import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
 import type { PyValue } from './pyjson.js';
 
@@ -30,8 +30,6 @@ const SIGNED = new Set([
   'uint16 equal',
 ]);
 const UNSIGNED = new Set(['uint8', 'uint16', 'uint32', 'uint32 equal', 'uint64']);
-/** iterative sections the script reads but renders as an empty string */
-const EMPTY_STRING_SECTIONS = new Set(['spapr/htab', 's390-storage_attributes']);
 
 interface RamBlockSummary {
   pages: number;
@@ -141,11 +139,12 @@ export class AnalyzeDump {
           this.current = prev;
         } else if (rec.section === 'START' || rec.section === 'FULL') {
           const d: SectionDump = { idstr: rec.idstr, instanceId: rec.instanceId, value: '' };
-          if (isVfioIdstr(rec.idstr)) {
+          const handler = sectionHandler(rec.idstr);
+          if (handler.kind === 'vfio') {
             d.vfio = new VfioSectionDump();
             d.vfio.section(rec.section);
           }
-          if (rec.idstr === 'ram') d.ram = new RamSectionDump(this.ramMode);
+          if (handler.kind === 'ram') d.ram = new RamSectionDump(this.ramMode);
           this.sections.set(rec.sectionId, d);
           this.current = d;
         } else {
@@ -161,7 +160,7 @@ export class AnalyzeDump {
           this.current &&
           !this.current.ram &&
           (rec.reason === RAW_UNDESCRIBED || rec.reason === RAW_MISMATCH) &&
-          !EMPTY_STRING_SECTIONS.has(this.current.idstr)
+          !sectionHandler(this.current.idstr).analyzeEmpty
         ) {
           const why =
             rec.reason === RAW_UNDESCRIBED ? 'no vmdescription entry' : 'does not fit its vmdescription entry';
