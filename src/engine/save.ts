@@ -5,6 +5,7 @@
  * vmdescription), with VFIO devices following hw/vfio/migration.c (spec
  * vfio-and-multifd.md §4) and their multifd device state (§8.7, §9).
  */
+import { Prng } from '../model/prng.js';
 import { MultifdFlag, MULTIFD_MAGIC, MULTIFD_PACKET_BYTES_OF_PAGES, MULTIFD_VERSION } from '../../grammar/multifd.js';
 import { RamFlag } from '../../grammar/ram.js';
 import {
@@ -43,13 +44,8 @@ const r0 = { offset: 0, length: 0 };
 /** Deterministic bytes (xorshift32), so generated fixtures are reproducible. */
 function deviceBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
+  const rng = new Prng(seed, 0x9e3779b9);
+  for (let i = 0; i < n; i++) out[i] = rng.next() & 0xff;
   return out;
 }
 

@@ -8,35 +8,17 @@ import { MIG_CMD, SectionType } from '../../grammar/savevm.js';
 import { VfioTag } from '../../grammar/vfio.js';
 import type { MainRecord } from '../model/records.js';
 import { hex } from '../model/errors.js';
+import { Prng } from '../model/prng.js';
 
-export class Prng {
-  private x: number;
-  constructor(seed: number) {
-    this.x = seed >>> 0 || 0x2545f491;
-  }
-  next(): number {
-    let x = this.x;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.x = x >>> 0;
-    return this.x;
-  }
-  below(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.below(xs.length)];
-  }
-}
+export { Prng };
 
-export interface Mutation {
+export interface ByteMutation {
   /** what was done, for the report: "lying length: MIG_CMD_PING len 4 -> 65535 @0x1b" */
   what: string;
   bytes: Uint8Array;
 }
 
-type Mutator = (seed: Uint8Array, records: readonly MainRecord[], rng: Prng) => Mutation | undefined;
+type Mutator = (seed: Uint8Array, records: readonly MainRecord[], rng: Prng) => ByteMutation | undefined;
 
 const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
   for (let i = width - 1; i >= 0; i--) {
@@ -198,7 +180,11 @@ export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
 ];
 
 /** One mutation that changes the seed (a mutator that happens to write back what was there is retried). */
-export function mutate(seed: Uint8Array, records: readonly MainRecord[], rng: Prng): Mutation & { mutator: string } {
+export function mutate(
+  seed: Uint8Array,
+  records: readonly MainRecord[],
+  rng: Prng,
+): ByteMutation & { mutator: string } {
   for (;;) {
     const m = rng.pick(MUTATORS);
     const out = m.fn(seed, records, rng);
