@@ -29,7 +29,7 @@ import {
   type StreamCliOptions,
 } from './common.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
-import { MultifdSummary } from '../multifd/summary.js';
+import { MultifdSummary, summarizeMultifdChannel } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { FileSource } from '../io/source.js';
 import { reportError, warnLine, setExitCode } from './errors.js';
@@ -129,17 +129,10 @@ function runDump(file: string, o: DumpOptions): number {
           sum.add(rec);
         });
         const channels = o.multifd.map((f) => {
-          const ms = new MultifdSummary();
           const src = openSource(f);
-          try {
-            for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) ms.add(rec);
-            return { file: f, ...ms.toJSON() };
-          } catch (e) {
-            if (!(e instanceof StreamError)) throw e;
-            return { file: f, ...ms.toJSON(), error: e.message };
-          } finally {
-            src.close();
-          }
+          const { summary, error } = summarizeMultifdChannel(src, o.pageSize);
+          src.close();
+          return { file: f, ...summary.toJSON(), ...(error ? { error: error.message } : {}) };
         });
         out.write(
           JSON.stringify(

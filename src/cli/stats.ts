@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import { StreamError } from '../model/errors.js';
 import { StreamSummary } from '../formats/summary.js';
 import { openFromCli, openSource, streamOptions, type StreamCliOptions } from './common.js';
-import { decodeSideChannel, detectChannelKind } from '../codec/channels.js';
-import { StreamReader } from '../io/reader.js';
-import { MultifdSummary } from '../multifd/summary.js';
+import { detectChannelKind } from '../codec/channels.js';
+import { summarizeMultifdChannel } from '../multifd/summary.js';
 import { reportError, setExitCode } from './errors.js';
 
 export function registerStats(program: Command): void {
@@ -17,15 +16,9 @@ export function registerStats(program: Command): void {
     const src = openSource(file);
     if (detectChannelKind(src) === 'multifd') {
       // a multifd channel: one line of figures
-      const sum = new MultifdSummary();
-      try {
-        for (const rec of decodeSideChannel('multifd', new StreamReader(src), o.pageSize)) sum.add(rec);
-      } catch (e) {
-        if (!(e instanceof StreamError)) throw e;
-        setExitCode(reportError(e));
-      } finally {
-        src.close();
-      }
+      const { summary: sum, error } = summarizeMultifdChannel(src, o.pageSize);
+      src.close();
+      if (error) setExitCode(reportError(error));
       const j = sum.toJSON() as Record<string, unknown>;
       printStdout(
         table([

@@ -1,6 +1,9 @@
 import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
+import { StreamReader } from '../io/reader.js';
+import type { ByteSource } from '../io/source.js';
+import { StreamError } from '../model/errors.js';
 import type { MultifdRecord } from '../model/multifd-records.js';
-import { cString } from './codec.js';
+import { cString, decodeMultifdChannel } from './codec.js';
 
 /** Per-channel figures for `dump --format summary` of a multifd capture. */
 export class MultifdSummary {
@@ -58,5 +61,20 @@ export class MultifdSummary {
       compression: this.compression,
       deviceStateBytes: Object.fromEntries(this.deviceState),
     };
+  }
+}
+
+/** A multifd channel read to its end or to its first decode error: its figures, and that error. */
+export function summarizeMultifdChannel(
+  src: ByteSource,
+  pageSize?: number,
+): { summary: MultifdSummary; error?: StreamError } {
+  const summary = new MultifdSummary();
+  try {
+    for (const rec of decodeMultifdChannel(new StreamReader(src), pageSize)) summary.add(rec);
+    return { summary };
+  } catch (e) {
+    if (!(e instanceof StreamError)) throw e;
+    return { summary, error: e };
   }
 }
