@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeFile, REAL, ROOT } from './helpers.js';
+import { decodeFile, REAL, ROOT, tempDir } from './helpers.js';
 import { save } from '../src/engine/save.js';
 
 // `npm test` compiles first; these run the real executable as a user would.
 const BIN = join(ROOT, 'bin', 'migstream');
-const tmp = mkdtempSync(join(tmpdir(), 'migstream-cli-'));
+const tmp = tempDir('migstream-cli-');
 
 function run(args: string[], input?: Uint8Array) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -488,7 +487,7 @@ describe('output through real pipes', () => {
       timeout: 50_000,
       env: { ...process.env, FORCE_COLOR: '0' },
     });
-  const tmpd = mkdtempSync(join(tmpdir(), 'migstream-pipes-'));
+  const tmpd = tempDir('migstream-pipes-');
 
   it("a reader that closes early (| head) ends the command quietly with status 141 (SIGPIPE's)", () => {
     const r = sh(`bin/migstream dump ${q35} 2>${tmpd}/err | head -c 10 >/dev/null; echo "$\{PIPESTATUS[0]}"`);

@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
 import { save } from '../src/engine/save.js';
 import { RamExtractor } from '../src/formats/ram-extract.js';
 import { deviceFileStem, VfioExtractor } from '../src/formats/vfio-extract.js';
@@ -10,7 +10,7 @@ import type { MainRecord } from '../src/model/records.js';
 // The extractors used as a library: records in, files out. The expected file contents are the
 // bytes the records carry (golden.test.ts checks the same on real recordings through the CLI).
 
-const tmp = mkdtempSync(join(tmpdir(), 'migstream-extract-'));
+const tmp = tempDir('migstream-extract-');
 let n = 0;
 const r0 = { offset: 0, length: 0 };
 const PAGE = 4096;

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fuzz, TargetRejectsSeedError, type FuzzSeed } from '../src/fuzz/run.js';
@@ -7,7 +6,7 @@ import { lengthFields, mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import type { MainRecord } from '../src/model/records.js';
 import { openMainStream } from '../src/codec/open.js';
 import { BufferSource } from '../src/io/source.js';
-import { REAL, ROOT } from './helpers.js';
+import { REAL, ROOT, tempDir } from './helpers.js';
 
 const seed = (p: string): FuzzSeed => ({ name: p, bytes: new Uint8Array(readFileSync(p)) });
 const seeds = [
@@ -49,7 +48,7 @@ describe('fuzz', () => {
   });
 
   it('a command target that crashes on some inputs: each crash is a finding, saved with what was done', () => {
-    const out = mkdtempSync(join(tmpdir(), 'fuzz-out-'));
+    const out = tempDir('fuzz-out-', 'test');
     // a stand-in loader: accepts the seed, segfaults on any input shorter than it, rejects the rest
     const command = `sh -c 'cmp -s "$1" ${seeds[0].name} && exit 0; test $(wc -c < "$1") -lt ${seeds[0].bytes.length} && kill -SEGV $$; exit 1' sh {}`;
     const r = fuzz([seeds[0]], {

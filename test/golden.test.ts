@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { setExitCode } from '../src/cli/errors.js';
-import { ROOT } from './helpers.js';
+import { ROOT, tempDir } from './helpers.js';
 
 /**
  * Golden outputs: every output format, on real recordings and save-engine streams, compared in
@@ -16,7 +15,7 @@ import { ROOT } from './helpers.js';
  */
 const GOLDEN = join(ROOT, 'test', 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
-const tmp = mkdtempSync(join(tmpdir(), 'migstream-golden-'));
+const tmp = tempDir('migstream-golden-');
 let n = 0;
 
 /** The CLI in this process (so mutation testing sees the formatters), output through -o. */

@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterAll, onTestFinished } from 'vitest';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MainChannelDecoder } from '../src/codec/decode.js';
@@ -102,4 +104,16 @@ export class PipeLike implements ByteSource {
     return n;
   }
   close(): void {}
+}
+
+/**
+ * A fresh directory under the system temp dir, removed when the file's tests (or, inside a
+ * test, that test) are done: the suite runs thousands of times under mutation testing.
+ */
+export function tempDir(prefix: string, scope: 'file' | 'test' = 'file'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  if (scope === 'test') onTestFinished(remove);
+  else afterAll(remove);
+  return dir;
 }

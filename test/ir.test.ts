@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeToBytes, openMainStream } from '../src/codec/open.js';
@@ -16,12 +15,12 @@ import { StreamReader } from '../src/io/reader.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import type { AnyRecord } from '../src/model/channel-records.js';
 import { StreamError } from '../src/model/errors.js';
-import { REAL } from './helpers.js';
+import { REAL, tempDir } from './helpers.js';
 
 // The IR reader and writer used directly, as a library user does: what the CLI's `dump --format
 // ir` / `encode` pair relies on (that pair is checked end to end in golden.test.ts).
 
-const tmp = mkdtempSync(join(tmpdir(), 'migstream-ir-'));
+const tmp = tempDir('migstream-ir-');
 let n = 0;
 
 /** The IR of a main-channel file, written the way `dump --format ir` writes it. */

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StreamError } from '../src/model/errors.js';
-import { decodeBytes, REAL, ROOT } from './helpers.js';
+import { decodeBytes, REAL, ROOT, tempDir } from './helpers.js';
 
 /**
  * Offsets in pc-paused (QEMU 11.1) are those read by hand in
@@ -167,7 +166,7 @@ describe('through the CLI: exit 1 and one line with the offset, for each kind of
     ],
     ['command length', mutate(findSwitchoverStart(PAUSED) + 3, 0, 1)],
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'migstream-bad-'));
+  const dir = tempDir('migstream-bad-');
   for (const [what, bytes] of cases) {
     it(what, () => {
       const f = join(dir, `${what.replace(/ /g, '-')}.mig`);

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
@@ -10,7 +9,7 @@ import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { REAL, ROOT } from './helpers.js';
+import { REAL, ROOT, tempDir } from './helpers.js';
 
 /**
  * The reference loader against the real one: Debian 12's QEMU 7.2 (installed by .ci/run),
@@ -21,7 +20,7 @@ import { REAL, ROOT } from './helpers.js';
 const QEMU_LOAD = join(ROOT, 'bin', 'qemu-load');
 const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
 const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
-const tmp = mkdtempSync(join(tmpdir(), 'migstream-qemu-'));
+const tmp = tempDir('migstream-qemu-');
 
 interface Meta {
   caps: Record<string, boolean>;
