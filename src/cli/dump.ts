@@ -13,13 +13,8 @@ import { forEachMultifdPage } from '../formats/multifd-ram.js';
 import { MultifdJoin } from '../engine/multifd-load.js';
 import { NEWEST_QEMU, ReferenceLoader } from '../engine/load.js';
 import { StreamSummary } from '../formats/summary.js';
-import { parseVmDescription } from '../vmstate/vmdesc.js';
+import { checkVmDescription } from '../vmstate/vmdesc.js';
 
-/** The vmdescription as analyze-migration.py's `-d desc` prints it; a JSON without "devices" is refused. */
-function vmDescriptionText(json: string): string {
-  parseVmDescription(json);
-  return pyDumpsJson(json);
-}
 import {
   collectValue,
   openFromCli,
@@ -44,6 +39,11 @@ interface DumpOptions extends StreamCliOptions {
   kind: ChannelKind | 'auto';
   multifd: string[];
   extract?: string;
+}
+
+/** The vmdescription as analyze-migration.py's `-d desc` prints it; a JSON without "devices" is refused. */
+function vmDescriptionText(json: string): string {
+  return pyDumpsJson(json, checkVmDescription);
 }
 
 export function registerDump(program: Command): void {

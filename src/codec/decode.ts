@@ -30,6 +30,7 @@ import type {
   MainRecord,
   SectionHeaderRecord,
 } from '../model/records.js';
+import { withDepth } from '../model/records.js';
 import { scanForFooter } from './section-scan.js';
 import { readCommand } from './commands.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
@@ -99,17 +100,11 @@ export class MainChannelDecoder {
     this.maxRaw = opts.maxRawSection ?? r.capacity - 1024;
     for (const c of opts.capabilities ?? []) this.capabilities.add(c);
     this.devices = opts.vmdesc ? new DeviceIndex(opts.vmdesc) : undefined;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the RAM reader reads the decoder's live state
-    const self = this;
     this.ram = new RamSectionDecoder({
       r,
-      get pageSize() {
-        return self.pageSize;
-      },
+      pageSize: () => this.pageSize,
       capabilities: this.capabilities,
-      get postcopyAdvised() {
-        return self.postcopyAdvised;
-      },
+      postcopyAdvised: () => this.postcopyAdvised,
       copy: this.copy,
       skipAbsentMappedRamPages: opts.skipAbsentMappedRamPages ?? false,
       data: (n, what) => this.data(n, what),
@@ -475,9 +470,4 @@ export class MainChannelDecoder {
       'none (and no vmdescription entry describes the section)',
     );
   }
-}
-
-function withDepth<T extends MainRecord>(rec: T, depth: number): T {
-  if (depth) rec.depth = depth;
-  return rec;
 }

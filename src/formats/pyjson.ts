@@ -58,8 +58,9 @@ export function pyString(s: string): string {
 }
 
 /** Python's json.dumps of a JSON document (the vmdescription, as analyze-migration.py's `-d desc`). */
-export function pyDumpsJson(text: string, indent = 4): string {
+export function pyDumpsJson(text: string, check?: (v: unknown) => void, indent = 4): string {
   // JSON.parse yields exactly the values PyValue describes
   const v = JSON.parse(text) as PyValue;
+  check?.(v);
   return pyDumps(v, indent);
 }

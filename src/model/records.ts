@@ -242,3 +242,9 @@ export interface DecodeWarning {
   path: string;
   message: string;
 }
+
+/** A record inside a MIG_CMD_PACKAGED blob carries its nesting depth; top-level ones carry none. */
+export function withDepth<T extends MainRecord>(rec: T, depth: number): T {
+  if (depth) rec.depth = depth;
+  return rec;
+}

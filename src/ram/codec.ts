@@ -27,15 +27,16 @@ import type {
   RamBlockRecord,
   RamRecord,
 } from '../model/records.js';
+import { withDepth } from '../model/records.js';
 
 /** What the RAM reader takes from the stream decoder around it (read when needed: they change as the stream goes). */
 export interface RamDecodeContext {
   readonly r: StreamReader;
-  /** TARGET_PAGE_SIZE (the configuration's target-page-bits can set it) */
-  readonly pageSize: number;
+  /** TARGET_PAGE_SIZE now (the configuration's target-page-bits can set it) */
+  pageSize(): number;
   readonly capabilities: ReadonlySet<string>;
-  /** MIG_CMD_POSTCOPY_ADVISE seen: huge-page blocks carry their page size */
-  readonly postcopyAdvised: boolean;
+  /** MIG_CMD_POSTCOPY_ADVISE seen so far: huge-page blocks carry their page size */
+  postcopyAdvised(): boolean;
   readonly copy: boolean;
   readonly skipAbsentMappedRamPages: boolean;
   data(n: number, what: string): Uint8Array;
@@ -55,7 +56,7 @@ export class RamSectionDecoder {
   /** RAM records until RAM_SAVE_FLAG_EOS. */
   *payload(kind: SectionKind, depth: number): Generator<MainRecord> {
     const r = this.ctx.r;
-    const pageSize = this.ctx.pageSize;
+    const pageSize = this.ctx.pageSize();
     const flagMask = pageSize - 1;
     const copy = this.ctx.copy;
     for (;;) {
@@ -153,7 +154,7 @@ export class RamSectionDecoder {
       const idstr = e.idstr;
       const usedLength = e.usedLength;
       const rec: RamBlockRecord = { kind: 'ram_block', offset, length: 0, idstr, usedLength };
-      if (this.ctx.postcopyAdvised && this.looksLikeHugePageSize())
+      if (this.ctx.postcopyAdvised() && this.looksLikeHugePageSize())
         rec.pageSize = readLayout(r, RamBlockPageSize, 'RAMBlock').pageSize;
       if (ignoreShared) rec.mrAddr = readLayout(r, RamBlockMrAddr, 'RAMBlock').mrAddr;
       if (mappedRam) rec.mappedRam = readLayout(r, MappedRamHeader, 'MappedRamHeader');
@@ -185,7 +186,7 @@ export class RamSectionDecoder {
     if (!r.fill(8)) return false;
     if (r.peekAt(0) !== 0 || r.peekAt(1) !== 0 || r.peekAt(2) !== 0 || r.peekAt(3) !== 0) return false;
     const v = ((r.peekAt(4) << 24) | (r.peekAt(5) << 16) | (r.peekAt(6) << 8) | r.peekAt(7)) >>> 0;
-    return v > this.ctx.pageSize && (v & (v - 1)) === 0;
+    return v > this.ctx.pageSize() && (v & (v - 1)) === 0;
   }
 
   /** mapped-ram: bitmap, alignment padding, page slots; then the stream continues after the area. */
@@ -196,8 +197,8 @@ export class RamSectionDecoder {
   ): Generator<MainRecord> {
     const r = this.ctx.r;
     const pageSize = h.pageSize;
-    if (pageSize !== this.ctx.pageSize || pageSize <= 0) {
-      throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.ctx.pageSize}`, `${pageSize}`, block.offset);
+    if (pageSize !== this.ctx.pageSize() || pageSize <= 0) {
+      throw r.error('bad-ram-record', `MappedRamHeader page_size ${this.ctx.pageSize()}`, `${pageSize}`, block.offset);
     }
     if (h.bitmapOffset !== r.offset) {
       throw r.error(
@@ -257,11 +258,6 @@ export class RamSectionDecoder {
 function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
-}
-
-function withDepth<T extends MainRecord>(rec: T, depth: number): T {
-  if (depth) rec.depth = depth;
-  return rec;
 }
 
 /** The mirror of RamSectionDecoder: RAM records, MEM_SIZE entries and mapped-ram areas. */

@@ -35,12 +35,17 @@ export interface VmDescription {
   devices: DeviceDescription[];
 }
 
-export function parseVmDescription(json: string): VmDescription {
-  const v = JSON.parse(json) as unknown;
+/** A parsed vmdescription must at least be an object with a "devices" list. */
+export function checkVmDescription(v: unknown): asserts v is VmDescription {
   if (typeof v !== 'object' || v === null || !Array.isArray((v as VmDescription).devices)) {
     throw new Error('vmdescription JSON has no "devices" list');
   }
-  return v as VmDescription;
+}
+
+export function parseVmDescription(json: string): VmDescription {
+  const v = JSON.parse(json) as unknown;
+  checkVmDescription(v);
+  return v;
 }
 
 /** Device descriptions by (idstr, instance id), in stream order for repeated keys. */
