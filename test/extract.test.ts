@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
@@ -14,7 +14,18 @@ const tmp = tempDir('migstream-extract-');
 let n = 0;
 const r0 = { offset: 0, length: 0 };
 const PAGE = 4096;
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+/** This process's open files inside `dir` (other work in the process cannot change the count). */
+function openFdsUnder(dir: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir + '/')) n++;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return n;
+}
 
 function block(idstr: string, usedLength: number): MainRecord {
   return { kind: 'ram_block', ...r0, idstr, usedLength };
@@ -77,13 +88,13 @@ describe('RamExtractor', () => {
   });
 
   it('close() closes every file it opened', () => {
-    const before = openFds();
-    const x = new RamExtractor(join(tmp, `ram${n++}`), PAGE);
+    const dir = join(tmp, `ram${n++}`);
+    const x = new RamExtractor(dir, PAGE);
     x.add(block('a', PAGE));
     x.add(block('b', PAGE));
-    expect(openFds()).toBe(before + 2);
+    expect(openFdsUnder(dir)).toBe(2);
     x.close();
-    expect(openFds()).toBe(before);
+    expect(openFdsUnder(dir)).toBe(0);
   });
 });
 
@@ -129,12 +140,12 @@ describe('VfioExtractor', () => {
   });
 
   it('close() closes every file it opened', () => {
-    const before = openFds();
-    const x = new VfioExtractor(join(tmp, `vfio${n++}`));
+    const dir = join(tmp, `vfio${n++}`);
+    const x = new VfioExtractor(dir);
     x.write('a/vfio', new Uint8Array(3));
     x.writeConfig('a/vfio', new Uint8Array(3));
-    expect(openFds()).toBe(before + 2);
+    expect(openFdsUnder(dir)).toBe(2);
     x.close();
-    expect(openFds()).toBe(before);
+    expect(openFdsUnder(dir)).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { fieldPresent, type Layout, type LayoutField, type ScalarType, type ValueOf } from '../../grammar/layout.js';
 import type { StreamReader } from '../io/reader.js';
 import { expectMismatch } from './expect.js';
+import { intField } from './fields.js';
 import type { FieldValue, LayoutValue } from './types.js';
 
 /**
@@ -41,10 +42,7 @@ export const MAX_REPEAT = 1 << 16;
 function refNumber(v: LayoutValue, ref: number | string | undefined, f: LayoutField): number {
   if (typeof ref === 'number') return ref;
   if (ref === undefined) throw new Error(`grammar: field ${f.name} has no length/count`);
-  const x = v[ref];
-  if (typeof x === 'number') return x;
-  if (typeof x === 'bigint') return Number(x);
-  throw new Error(`grammar: field ${f.name} refers to non-integer ${ref}`);
+  return intField(v, ref);
 }
 
 function readField(r: StreamReader, f: LayoutField, sofar: LayoutValue, what: string, end?: number): FieldValue {
