@@ -74,16 +74,19 @@ function compileUntyped(layout: Layout): CompiledLayout<LayoutValue> {
     }
     return out;
   };
+  // the fields with an `expect`, and where each sits: the only ones `read` has to look at
+  const checked = layout.flatMap((f, i) => (f.expect === undefined ? [] : [{ f, at: offsets[i] ?? 0 }]));
   const compiled: CompiledLayout<LayoutValue> = {
     size,
     parse,
     read(r: StreamReader, what: string): LayoutValue {
       const start = r.offset;
       const out = parse(r.bytes(size, what));
-      layout.forEach((f, i) => {
+      for (const { f, at } of checked) {
+        if (out[f.name] === f.expect) continue;
         const bad = expectMismatch(f, `${what} ${f.name}`, out[f.name]);
-        if (bad) throw r.error(bad.code, bad.expected, bad.found, start + (offsets[i] ?? 0));
-      });
+        if (bad) throw r.error(bad.code, bad.expected, bad.found, start + at);
+      }
       return out;
     },
   };
