@@ -13,8 +13,8 @@ import { MainChannelEncoder } from '../src/codec/encode.js';
 import { openMainStream, roundtripSource } from '../src/codec/open.js';
 import { FileSink, StreamWriter } from '../src/io/sink.js';
 import { FileSource } from '../src/io/source.js';
-import { save } from '../src/engine/save.js';
-import { validateMain } from '../src/engine/validate.js';
+import { save } from '../src/generator/save.js';
+import { validateMain } from '../src/loader/validate.js';
 
 const PAGE = 4096;
 

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeFile, REAL, ROOT, tempDir } from './helpers.js';
-import { save } from '../src/engine/save.js';
+import { save } from '../src/generator/save.js';
 
 // `npm test` compiles first; these run the real executable as a user would.
 const BIN = join(ROOT, 'bin', 'migstream');

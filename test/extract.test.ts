@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
-import { save } from '../src/engine/save.js';
+import { save } from '../src/generator/save.js';
 import { RamExtractor } from '../src/formats/ram-extract.js';
 import { deviceFileStem, VfioExtractor } from '../src/formats/vfio-extract.js';
 import type { MainRecord } from '../src/model/records.js';

@@ -4,7 +4,6 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { setExitCode } from '../src/cli/errors.js';
 import { ROOT, tempDir } from './helpers.js';
 
 /**
@@ -21,7 +20,6 @@ let n = 0;
 /** The CLI in this process (so mutation testing sees the formatters), output through -o. */
 async function dumpTo(args: string[]): Promise<{ code: number; out: string }> {
   const out = join(tmp, `out${n++}`);
-  setExitCode(0);
   const code = await main(['node', 'migstream', 'dump', ...args, '-o', out]);
   return { code, out };
 }
@@ -316,7 +314,6 @@ describe('more of the analyze format', () => {
 describe('IR both ways', () => {
   async function encodeIr(ir: string): Promise<{ code: number; out: string }> {
     const out = join(tmp, `enc${n++}`);
-    setExitCode(0);
     const code = await main(['node', 'migstream', 'encode', ir, '-o', out]);
     return { code, out };
   }

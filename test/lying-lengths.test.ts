@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isRuleId } from '../grammar/rules.js';
 import { openMainStream } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
-import { validateMain } from '../src/engine/validate.js';
+import { validateMain } from '../src/loader/validate.js';
 import { lengthFields, readBeField, withField, type LengthField } from '../src/fuzz/mutators.js';
 import { BufferSource } from '../src/io/source.js';
 import { PipeLike, REAL, ROOT } from './helpers.js';

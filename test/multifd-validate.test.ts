@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LoadOptions } from '../src/engine/load.js';
-import { validateMain } from '../src/engine/validate.js';
+import type { LoadOptions } from '../src/loader/load.js';
+import { validateMain } from '../src/loader/validate.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { REAL } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
-import { validateMain } from '../src/engine/validate.js';
+import { validateMain } from '../src/loader/validate.js';
 import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';

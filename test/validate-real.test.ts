@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateMain } from '../src/engine/validate.js';
+import { validateMain } from '../src/loader/validate.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { decodeFile, fixtureIndex, REAL } from './helpers.js';
 

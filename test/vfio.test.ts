@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate } from '../src/cli/gen.js';
+import { generate } from '../src/app/gen.js';
 import { roundtripSource } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
-import type { LoadOptions } from '../src/engine/load.js';
-import type { Scenario } from '../src/engine/scenario.js';
-import { validateMain } from '../src/engine/validate.js';
+import type { LoadOptions } from '../src/loader/load.js';
+import type { Scenario } from '../src/generator/scenario.js';
+import { validateMain } from '../src/loader/validate.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { decodeFile, ROOT } from './helpers.js';
 
@@ -158,7 +158,7 @@ describe('VFIO device data is streamed, never held whole', () => {
 
 describe('a PCI config state that does not fit the known layout', () => {
   it('is kept raw, delimited by the vmdescription size, with a warning; the stream still round-trips', async () => {
-    const { save } = await import('../src/engine/save.js');
+    const { save } = await import('../src/generator/save.js');
     const { openMainStream } = await import('../src/codec/open.js');
     const saved = save({ qemu: '8.0', vfio: [{ path: '0000:00:02.0', stopCopy: [100], config: { msixVectors: 4 } }] });
     const i = saved.main.findIndex((r) => r.kind === 'vfio_pci_config');

@@ -2,7 +2,7 @@ import chalk from 'chalk';
 import { CommanderError } from 'commander';
 import { StreamError, UsageError } from '../model/errors.js';
 import { OutputClosedError } from '../io/write-all.js';
-import { ioErrorWords } from './io-words.js';
+import { ioErrorWords } from '../io/io-words.js';
 
 /** What a shell reports for a process killed by SIGPIPE: the reader closed our output. */
 export const EXIT_OUTPUT_CLOSED = 141;
@@ -11,13 +11,12 @@ export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
 export const EXIT_USAGE = 2;
 
-/** The exit code a command's action decided on (main() returns it once commander is done). */
-let decided = EXIT_OK;
-export function setExitCode(code: number): void {
-  decided = code;
-}
-export function decidedExitCode(): number {
-  return decided;
+/** The exit code a command's action decides on; main() makes one per run and returns it once commander is done. */
+export class ExitStatus {
+  code = EXIT_OK;
+  set(code: number): void {
+    this.code = code;
+  }
 }
 
 /** One line on stderr, never a stack trace; returns the exit code the error maps to. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../model/errors.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
-import { setExitCode } from './errors.js';
+import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 import { collectCapability } from './common.js';
 
 interface FuzzCliOptions {
@@ -18,7 +18,7 @@ interface FuzzCliOptions {
   hangExitCode: string;
 }
 
-export function registerFuzz(program: Command): void {
+export function registerFuzz(program: Command, exit: ExitStatus): void {
   program
     .command('fuzz')
     .description(
@@ -98,6 +98,6 @@ export function registerFuzz(program: Command): void {
           `${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`,
         );
       }
-      setExitCode(report.findings.length ? 1 : 0);
+      exit.set(report.findings.length ? EXIT_INVALID : EXIT_OK);
     });
 }

@@ -1,34 +1,35 @@
 import { Command } from 'commander';
 import { registerDump } from './dump.js';
 import { registerEncode } from './encode.js';
-import { decidedExitCode, reportError } from './errors.js';
+import { ExitStatus, reportError } from './errors.js';
 import { registerRoundtrip } from './roundtrip.js';
 import { registerStats } from './stats.js';
 import { registerValidate } from './validate.js';
 import { registerGen } from './gen.js';
 import { registerFuzz } from './fuzz.js';
 
-export function buildProgram(): Command {
+export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
     .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
-  registerDump(program);
-  registerEncode(program);
-  registerRoundtrip(program);
-  registerStats(program);
-  registerValidate(program);
+  registerDump(program, exit);
+  registerEncode(program, exit);
+  registerRoundtrip(program, exit);
+  registerStats(program, exit);
+  registerValidate(program, exit);
   registerGen(program);
-  registerFuzz(program);
+  registerFuzz(program, exit);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
-    return decidedExitCode();
+    const exit = new ExitStatus();
+    await buildProgram(exit).parseAsync(argv);
+    return exit.code;
   } catch (e) {
     return reportError(e);
   }

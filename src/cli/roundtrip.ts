@@ -1,12 +1,10 @@
 import { printStdout } from './output.js';
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
-import { roundtripSource } from '../codec/open.js';
-import { UsageError } from '../model/errors.js';
-import { reportError, setExitCode } from './errors.js';
-import { openSource } from './common.js';
+import { roundtripFile } from '../app/roundtrip.js';
+import { EXIT_INVALID, EXIT_OK, reportError, type ExitStatus } from './errors.js';
 
-export function registerRoundtrip(program: Command): void {
+export function registerRoundtrip(program: Command, exit: ExitStatus): void {
   program
     .command('roundtrip')
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
@@ -17,10 +15,9 @@ export function registerRoundtrip(program: Command): void {
         .default('auto'),
     )
     .action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
-      let code = 0;
+      let code = EXIT_OK;
       for (const f of files) {
-        if (f === '-') throw new UsageError('roundtrip compares with the input file: give a file, not stdin');
-        const r = roundtripSource(openSource(f), openSource(f), { kind: o.kind });
+        const r = roundtripFile(f, o.kind);
         if (r.error) {
           printStdout(`${f}: invalid\n`);
           code = Math.max(code, reportError(r.error));
@@ -28,9 +25,9 @@ export function registerRoundtrip(program: Command): void {
           printStdout(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
         } else {
           printStdout(`${f}: differs at offset 0x${r.firstDifference!.toString(16)} (${r.firstDifference})\n`);
-          code = Math.max(code, 1);
+          code = Math.max(code, EXIT_INVALID);
         }
       }
-      setExitCode(code);
+      exit.set(code);
     });
 }

@@ -1,25 +1,20 @@
 import { printStdout } from './output.js';
 import type { Command } from 'commander';
-import { StreamError } from '../model/errors.js';
-import { StreamSummary } from '../formats/summary.js';
-import { openFromCli, openSource, streamOptions, type StreamCliOptions } from './common.js';
-import { detectChannelKind } from '../codec/channels.js';
-import { summarizeMultifdChannel } from '../multifd/summary.js';
-import { reportError, setExitCode } from './errors.js';
+import { streamStats } from '../app/stats.js';
+import { streamOptions, type StreamCliOptions } from './common.js';
+import { EXIT_OK, reportError, type ExitStatus } from './errors.js';
 
-export function registerStats(program: Command): void {
+export function registerStats(program: Command, exit: ExitStatus): void {
   const cmd = program
     .command('stats')
     .description('per-section and per-RAMBlock byte table')
     .argument('<file>', 'stream file, or - for stdin');
   streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
-    const src = openSource(file);
-    if (detectChannelKind(src) === 'multifd') {
+    const r = streamStats(file, o);
+    const code = r.error ? reportError(r.error) : EXIT_OK;
+    if (r.channel === 'multifd') {
       // a multifd channel: one line of figures
-      const { summary: sum, error } = summarizeMultifdChannel(src, o.pageSize);
-      src.close();
-      if (error) setExitCode(reportError(error));
-      const j = sum.toJSON() as Record<string, unknown>;
+      const j = r.summary.toJSON() as Record<string, unknown>;
       printStdout(
         table([
           Object.keys(j).filter((k) => k !== 'deviceStateBytes'),
@@ -28,23 +23,10 @@ export function registerStats(program: Command): void {
             .map(([, v]) => String(v)),
         ]) + '\n',
       );
+      exit.set(code);
       return;
     }
-    src.close();
-    const s = openFromCli(file, o);
-    const sum = new StreamSummary();
-    let code = 0;
-    try {
-      for (const rec of s.records()) {
-        sum.closeOpenSection(rec);
-        sum.add(rec);
-      }
-    } catch (e) {
-      if (!(e instanceof StreamError)) throw e;
-      code = reportError(e);
-    } finally {
-      s.close();
-    }
+    const sum = r.summary;
     const rows: string[][] = [['section', 'instance', 'START', 'PART', 'END', 'FULL', 'bytes']];
     for (const st of sum.sections.values()) {
       rows.push([
@@ -70,7 +52,7 @@ export function registerStats(program: Command): void {
       ]);
     }
     printStdout(table(rows) + '\n' + table(blocks) + `\n${sum.bytes} bytes, ${sum.records} records\n`);
-    setExitCode(code);
+    exit.set(code);
   });
 }
 

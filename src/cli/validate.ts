@@ -1,11 +1,10 @@
 import { printStdout } from './output.js';
 import { Command, Option } from 'commander';
 import { UsageError } from '../model/errors.js';
-import { NEWEST_QEMU } from '../engine/load.js';
-import { validateMain, validateMultifdChannel } from '../engine/validate.js';
-import { detectChannelKind } from '../codec/channels.js';
-import { collectValue, openSource, readVmsdOption, streamOptions } from './common.js';
-import { setExitCode } from './errors.js';
+import { NEWEST_QEMU } from '../loader/load.js';
+import { validateFile } from '../app/validate.js';
+import { collectValue, streamOptions } from './common.js';
+import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
 interface ValidateOptions {
   capability: string[];
@@ -22,7 +21,7 @@ interface ValidateOptions {
   vmsd?: string;
 }
 
-export function registerValidate(program: Command): void {
+export function registerValidate(program: Command, exit: ExitStatus): void {
   const cmd = program
     .command('validate')
     .description("run the reference loader (QEMU's destination rules) over a stream: exit 0 valid, 1 invalid")
@@ -62,29 +61,19 @@ export function registerValidate(program: Command): void {
   streamOptions(cmd).action((file: string, o: ValidateOptions) => {
     if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion))
       throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
-    const vmdesc = readVmsdOption(o.vmsd);
-    const src = openSource(file);
-    const r =
-      detectChannelKind(src) === 'multifd'
-        ? validateMultifdChannel({ name: file, source: src }, o.pageSize)
-        : validateMain(
-            src,
-            {
-              capabilities: o.capability,
-              qemuVersion: o.qemuVersion,
-              sendConfiguration: o.configuration,
-              strict: o.strict,
-              vfioMultifdTransfer: o.vfioMultifdTransfer,
-              vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
-              multifdCompression: o.multifdCompression,
-              vmdesc,
-            },
-            { pageSize: o.pageSize, vmdesc },
-            {
-              multifd: o.multifd.map((f) => ({ name: f, source: openSource(f) })),
-              returnPath: o.returnPath ? { name: o.returnPath, source: openSource(o.returnPath) } : undefined,
-            },
-          );
+    const r = validateFile(file, {
+      capabilities: o.capability,
+      qemuVersion: o.qemuVersion,
+      sendConfiguration: o.configuration,
+      strict: o.strict,
+      vfioMultifdTransfer: o.vfioMultifdTransfer,
+      vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+      multifdCompression: o.multifdCompression,
+      vmsd: o.vmsd,
+      pageSize: o.pageSize,
+      multifd: o.multifd,
+      returnPath: o.returnPath,
+    });
     if (o.format === 'json') {
       printStdout(
         JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n',
@@ -97,6 +86,6 @@ export function registerValidate(program: Command): void {
       }
       printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
     }
-    setExitCode(r.valid ? 0 : 1);
+    exit.set(r.valid ? EXIT_OK : EXIT_INVALID);
   });
 }

@@ -4,7 +4,7 @@
  * a time), as the device would have received them; the config buffer's VFIOPCIDevice state
  * goes to <idstr>.config like the main channel's.
  */
-import type { ChannelInput, MultifdJoin } from '../engine/multifd-load.js';
+import type { ChannelInput, MultifdJoin } from '../loader/multifd-load.js';
 import { VFIO_DEVICE_STATE_CONFIG_STATE } from '../../grammar/vfio.js';
 import type { VfioExtractor } from './vfio-extract.js';
 import { readAt } from '../io/source.js';

@@ -6,6 +6,15 @@ import type { StreamErrorCode } from '../../grammar/rules.js';
 
 export type { StreamErrorCode };
 
+/** A StreamError as JSON documents carry it (the IR trailer, JSON diagnostics). */
+export interface StreamErrorJson {
+  code: StreamErrorCode;
+  offset: number;
+  path: readonly string[];
+  expected: string;
+  found: string;
+}
+
 export class StreamError extends Error {
   readonly code: StreamErrorCode;
   readonly offset: number;
@@ -23,7 +32,7 @@ export class StreamError extends Error {
     this.found = found;
   }
 
-  toJSON(): object {
+  toJSON(): StreamErrorJson {
     return { code: this.code, offset: this.offset, path: this.path, expected: this.expected, found: this.found };
   }
 }

@@ -29,7 +29,7 @@ function readTag(r: StreamReader): VfioTagRecord {
  * A VFIO section payload, read the way QEMU's vfio_load_state walks it: tags until
  * END_OF_STATE; SETUP_STATE and CONFIG_STATE are each followed by exactly one more tag;
  * INIT_DATA_SENT and CONFIG_LOAD_READY end the payload at once. Whether each tag is
- * allowed is the reference loader's business (src/engine/load.ts), not the decoder's.
+ * allowed is the reference loader's business (src/loader/load.ts), not the decoder's.
  */
 export function* readVfioPayload(r: StreamReader, ctx: VfioDecodeContext): Generator<MainRecord> {
   for (;;) {

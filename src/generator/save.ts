@@ -32,7 +32,7 @@ import type { MainRecord, VfioPciConfigRecord } from '../model/records.js';
 import { encodeToBytes } from '../codec/open.js';
 import type { MultifdRecord } from '../model/multifd-records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
-import { versionAtLeast } from './version.js';
+import { versionAtLeast } from '../../grammar/version.js';
 
 export interface SavedStream {
   main: MainRecord[];

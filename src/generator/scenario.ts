@@ -35,7 +35,7 @@ export interface Scenario {
   vfio?: VfioDeviceScenario[];
   /** seed of the device-data bytes */
   seed?: number;
-  /** edits applied after building, to make invalid streams: see engine/mutate.ts */
+  /** edits applied after building, to make invalid streams: see generator/mutate.ts */
   mutations?: Mutation[];
 }
 

@@ -21,7 +21,7 @@ import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/
 import { hex, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
-import { versionAtLeast } from './version.js';
+import { versionAtLeast } from '../../grammar/version.js';
 import { intField, stringField } from '../layout/fields.js';
 
 export type { Diagnostic };

@@ -31,7 +31,7 @@ import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
-import { versionAtLeast } from './version.js';
+import { versionAtLeast } from '../../grammar/version.js';
 
 export interface ChannelInput {
   name: string;

@@ -1,0 +1,44 @@
+/** The encode use case: the stream an IR document describes, written to a file or stdout. */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { encodeRecords } from '../codec/open.js';
+import { UsageError, type StreamErrorJson } from '../model/errors.js';
+import { readIr } from '../formats/ir.js';
+import { FileSink } from '../io/sink.js';
+import { FileSource } from '../io/source.js';
+
+/** The decode error an IR of an invalid stream records: the stream written stops where it broke. */
+export type RecordedDecodeError = Partial<StreamErrorJson>;
+
+export interface EncodeOutcome {
+  recordedError?: RecordedDecodeError;
+}
+
+/**
+ * `source`: the input file payloads refer to (default: the one the IR names, as given or
+ * relative to the IR's directory).
+ */
+export function encodeIrFile(irPath: string, output: string, source?: string): EncodeOutcome {
+  let src: FileSource | undefined;
+  let ir;
+  try {
+    ir = readIr(irPath, (h) => {
+      const candidates = source ? [source] : [h.source, resolve(dirname(irPath), h.source)];
+      const found = candidates.find((p) => p !== '-' && existsSync(p));
+      src = found ? new FileSource(found) : undefined;
+      return src;
+    });
+  } catch (e) {
+    throw new UsageError(`cannot read IR ${irPath}: ${(e as Error).message}`);
+  }
+  const sink = new FileSink(output);
+  try {
+    encodeRecords(ir.records, sink);
+  } catch (e) {
+    throw new UsageError(`cannot encode ${irPath}: ${(e as Error).message}`);
+  } finally {
+    sink.close();
+    src?.close();
+  }
+  return { recordedError: ir.trailer().error };
+}

@@ -1,0 +1,10 @@
+/** The roundtrip use case: decode a stream file, re-encode it, compare with the file byte for byte. */
+import type { ChannelKind } from '../codec/channels.js';
+import { roundtripSource, type RoundtripResult } from '../codec/open.js';
+import { UsageError } from '../model/errors.js';
+import { openSource } from './open.js';
+
+export function roundtripFile(file: string, kind: ChannelKind | 'auto'): RoundtripResult {
+  if (file === '-') throw new UsageError('roundtrip compares with the input file: give a file, not stdin');
+  return roundtripSource(openSource(file), openSource(file), { kind });
+}
