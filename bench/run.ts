@@ -122,6 +122,7 @@ function child(mode: string, path: string): void {
 function main(): void {
   const [, , a1, a2, a3] = process.argv;
   if (a1 === '--child') {
+    if (a2 === undefined || a3 === undefined) throw new Error('bench --child MODE FILE');
     child(a2, a3);
     return;
   }

@@ -1,5 +1,5 @@
 /** QEMU release comparisons ("X.Y"): which behaviour a version has. */
 export function versionAtLeast(v: string, major: number, minor: number): boolean {
-  const [a, b] = v.split('.').map(Number);
-  return a > major || (a === major && (b ?? 0) >= minor);
+  const [a = 0, b = 0] = v.split('.').map(Number);
+  return a > major || (a === major && b >= minor);
 }

@@ -31,16 +31,22 @@ export function reportError(e: unknown): number {
     process.stderr.write(`${chalk.red('migstream')}: ${e.message}\n`);
     return EXIT_USAGE;
   }
-  const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
-    const what = err.path ? `${err.path}: ` : '';
-    process.stderr.write(`${chalk.red('migstream')}: ${what}${ioErrorWords(err)} (${err.syscall})\n`);
+  if (isSystemError(e)) {
+    const what = e.path ? `${e.path}: ` : '';
+    process.stderr.write(`${chalk.red('migstream')}: ${what}${ioErrorWords(e)} (${e.syscall})\n`);
     return EXIT_USAGE;
   }
-  const msg = err instanceof Error ? err.message : String(e);
+  const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`${chalk.red('migstream: internal error')}: ${msg}\n`);
-  if (process.env.MIGSTREAM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  if (process.env.MIGSTREAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   return EXIT_USAGE;
+}
+
+/** An error from a system call (open, read, write): it names the call and an errno code. */
+function isSystemError(e: unknown): e is NodeJS.ErrnoException & { code: string; syscall: string } {
+  if (!(e instanceof Error)) return false;
+  const err: NodeJS.ErrnoException = e;
+  return typeof err.code === 'string' && typeof err.syscall === 'string';
 }
 
 export function warnLine(text: string): void {

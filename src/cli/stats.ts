@@ -56,7 +56,11 @@ export function registerStats(program: Command, exit: ExitStatus): void {
   });
 }
 
+/** Columns as wide as their widest cell; the first left-aligned, the figures right-aligned. */
 function table(rows: string[][]): string {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((v, i) => (i === 0 ? v.padEnd(w[i]) : v.padStart(w[i]))).join('  ')).join('\n');
+  const width: number[] = [];
+  for (const r of rows) r.forEach((v, i) => (width[i] = Math.max(width[i] ?? 0, v.length)));
+  return rows
+    .map((r) => r.map((v, i) => (i === 0 ? v.padEnd(width[i] ?? 0) : v.padStart(width[i] ?? 0))).join('  '))
+    .join('\n');
 }

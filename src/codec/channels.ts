@@ -3,6 +3,7 @@
  * the return path. One place that picks the decoder and encoder for each.
  */
 import { MULTIFD_MAGIC } from '../../grammar/multifd.js';
+import { be32At } from '../io/bytes.js';
 import { QEMU_VM_FILE_MAGIC } from '../../grammar/savevm.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
@@ -21,7 +22,7 @@ export function detectChannelKind(src: ByteSource): ChannelKind | undefined {
   if (!src.seekable) return undefined;
   const b = new Uint8Array(4);
   if (src.read(b, 0, 4, 0) < 4) return undefined;
-  const magic = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  const magic = be32At(b, 0);
   return magic === QEMU_VM_FILE_MAGIC ? 'main' : magic === MULTIFD_MAGIC ? 'multifd' : undefined;
 }
 

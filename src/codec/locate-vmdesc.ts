@@ -1,4 +1,5 @@
 import { SectionType } from '../../grammar/savevm.js';
+import { be32At } from '../io/bytes.js';
 import { readAt, type ByteSource } from '../io/source.js';
 import { latin1 } from '../io/reader.js';
 
@@ -32,7 +33,7 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
       const i = p - lo;
       if (buf[i] !== SectionType.QEMU_VM_VMDESCRIPTION || buf[i + 5] !== 0x7b) continue;
       if (i + 5 >= n) continue;
-      const len = ((buf[i + 1] << 24) | (buf[i + 2] << 16) | (buf[i + 3] << 8) | buf[i + 4]) >>> 0;
+      const len = be32At(buf, i + 1);
       if (p + 5 + len !== size) continue;
       if (p > 0 && !precededByEof(src, p)) continue;
       return { offset: p, jsonOffset: p + 5, jsonLength: len };

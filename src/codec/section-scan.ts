@@ -1,5 +1,6 @@
 import { migCommandByValue, SectionType } from '../../grammar/savevm.js';
 import type { StreamReader } from '../io/reader.js';
+import { be16At, be32At, byteAt } from '../io/bytes.js';
 
 /**
  * Finds where an undescribed section payload ends when the stream has section footers:
@@ -24,7 +25,7 @@ export function scanForFooter(
     const last = haveAll ? win.length - 5 : win.length - LOOKAHEAD;
     for (let i = from; i <= last && i <= limit; i++) {
       if (win[i] !== SectionType.QEMU_VM_SECTION_FOOTER) continue;
-      const id = ((win[i + 1] << 24) | (win[i + 2] << 16) | (win[i + 3] << 8) | win[i + 4]) >>> 0;
+      const id = be32At(win, i + 1);
       if (id !== sectionId) continue;
       if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) return i;
       if (eofFallback === undefined && win[i + 5] === SectionType.QEMU_VM_EOF) eofFallback = i;
@@ -32,10 +33,6 @@ export function scanForFooter(
     if (haveAll || last >= limit || win.length >= r.capacity) return eofFallback;
     from = Math.max(from, last + 1);
   }
-}
-
-function be32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 }
 
 function plausibleNextRecord(b: Uint8Array, j: number, atEnd: boolean, knownIds: ReadonlySet<number>): boolean {
@@ -46,10 +43,10 @@ function plausibleNextRecord(b: Uint8Array, j: number, atEnd: boolean, knownIds:
     case SectionType.QEMU_VM_SECTION_START:
     case SectionType.QEMU_VM_SECTION_FULL: {
       if (j + 6 > b.length) return atEnd;
-      const n = b[j + 5];
+      const n = byteAt(b, j + 5);
       if (n === 0 || j + 6 + n + 8 > b.length) return n > 0 && atEnd;
       for (let k = 0; k < n; k++) {
-        const c = b[j + 6 + k];
+        const c = byteAt(b, j + 6 + k);
         if (c < 0x20 || c > 0x7e) return false;
       }
       return true;
@@ -57,11 +54,11 @@ function plausibleNextRecord(b: Uint8Array, j: number, atEnd: boolean, knownIds:
     case SectionType.QEMU_VM_SECTION_PART:
     case SectionType.QEMU_VM_SECTION_END:
       if (j + 5 > b.length) return atEnd;
-      return knownIds.has(be32(b, j + 1));
+      return knownIds.has(be32At(b, j + 1));
     case SectionType.QEMU_VM_COMMAND: {
       if (j + 5 > b.length) return atEnd;
-      const cmd = (b[j + 1] << 8) | b[j + 2];
-      const len = (b[j + 3] << 8) | b[j + 4];
+      const cmd = be16At(b, j + 1);
+      const len = be16At(b, j + 3);
       const def = migCommandByValue.get(cmd);
       return def !== undefined && (def.len === undefined || def.len === len);
     }

@@ -258,7 +258,7 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
     let u = 0n;
     for (const x of b) u = (u << 8n) | BigInt(x);
     const text = '0x' + u.toString(16).padStart(b.length * 2, '0');
-    if (SIGNED.has(type) && b.length > 0 && b[0] & 0x80) {
+    if (SIGNED.has(type) && b.length > 0 && (b[0] ?? 0) & 0x80) {
       const s = u - (1n << BigInt(b.length * 8));
       return `${text} (${s})`;
     }
@@ -269,7 +269,7 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
 
 function hexBytes(b: Uint8Array): string {
   const parts = new Array<string>(b.length);
-  for (let i = 0; i < b.length; i++) parts[i] = (b[i] < 16 ? '0' : '') + b[i].toString(16);
+  b.forEach((x, i) => (parts[i] = (x < 16 ? '0' : '') + x.toString(16)));
   return parts.join(' ');
 }
 

@@ -15,7 +15,9 @@ export function extractMultifdDevices(join: MultifdJoin, channels: ChannelInput[
     for (const idx of idxs) {
       const loc = d.buffers.get(idx)!;
       const b = new Uint8Array(loc.length);
-      const got = readAt(channels[loc.channel].source, b, loc.length, loc.offset);
+      const channel = channels[loc.channel];
+      if (!channel) throw new RangeError(`multifd buffer ${idx} of ${device} is on channel ${loc.channel}, not given`);
+      const got = readAt(channel.source, b, loc.length, loc.offset);
       if (loc.flags & VFIO_DEVICE_STATE_CONFIG_STATE) out.writeConfig(device, b.subarray(8, Math.max(8, got - 8)));
       else out.write(device, b.subarray(0, got));
     }

@@ -3,6 +3,7 @@
  * section, the tag sequence, data chunk sizes and totals, and the decoded PCI config.
  */
 import type { MainRecord } from '../model/records.js';
+import { le16At } from '../io/bytes.js';
 import { msixVectors } from '../vfio/pci-config.js';
 import type { PyValue } from './pyjson.js';
 
@@ -35,8 +36,8 @@ export class VfioSectionDump {
       this.config = new Map<string, PyValue>([
         ['pci version_id', rec.pciVersion],
         ['config size', rec.config.length],
-        ['vendor', '0x' + (rec.config[0] | (rec.config[1] << 8)).toString(16).padStart(4, '0')],
-        ['device', '0x' + (rec.config[2] | (rec.config[3] << 8)).toString(16).padStart(4, '0')],
+        ['vendor', '0x' + le16At(rec.config, 0).toString(16).padStart(4, '0')],
+        ['device', '0x' + le16At(rec.config, 2).toString(16).padStart(4, '0')],
         ['irq_state', rec.irqState],
         ['msix vectors', msixVectors(rec.config)],
         ['config', hex(rec.config)],

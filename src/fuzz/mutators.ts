@@ -140,7 +140,7 @@ const badRamFlags: Mutator = (seed, records, rng) => {
   const flags = Object.values(RamFlag);
   const v = rng.pick(flags) | rng.pick(flags) | (rng.below(4) === 0 ? 0x400 : 0);
   const b = seed.slice();
-  b[r.offset + 6] = (b[r.offset + 6] & 0xf0) | ((v >> 8) & 0x0f);
+  b[r.offset + 6] = ((b[r.offset + 6] ?? 0) & 0xf0) | ((v >> 8) & 0x0f);
   b[r.offset + 7] = v & 0xff;
   return { what: `RAM flags ${hex(v)} @${hex(r.offset)}`, bytes: b };
 };

@@ -111,6 +111,8 @@ function runCommand(
     stdio: ['ignore', 'ignore', 'pipe'],
     killSignal: 'SIGKILL',
   });
+  // null when the command could not be started at all (spawnSync's types say otherwise)
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
   const stderr = r.stderr?.toString('utf8').trim().split('\n').slice(-1)[0] ?? '';
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
     return { outcome: 'hang', detail: `no exit within ${timeoutMs} ms` };
@@ -163,7 +165,7 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
       }
     }
     for (let run = 0; run < opts.runs; run++) {
-      const { seed, records } = decoded[rng.below(decoded.length)];
+      const { seed, records } = rng.pick(decoded);
       const m = mutate(seed.bytes, records, rng);
       const t0 = Date.now();
       let res: { outcome: Outcome; detail: string };

@@ -21,8 +21,7 @@ function matches(rec: MainRecord, m: RecordMatch, sectionName: string | undefine
 function find(main: MainRecord[], m: RecordMatch): number {
   let seen = 0;
   let section: string | undefined;
-  for (let i = 0; i < main.length; i++) {
-    const r = main[i];
+  for (const [i, r] of main.entries()) {
     if (r.kind === 'section') section = r.section;
     if (matches(r, m, section) && seen++ === (m.nth ?? 0)) return i;
   }
@@ -54,7 +53,7 @@ export function applyMutations(s: SavedStream, mutations: readonly Mutation[]): 
       case 'setIrqState': {
         const i = main.findIndex((r) => r.kind === 'vfio_pci_config');
         const r = main[i];
-        if (r.kind === 'vfio_pci_config') main[i] = { ...r, irqState: [m.value, 0, 0, 0] };
+        if (r?.kind === 'vfio_pci_config') main[i] = { ...r, irqState: [m.value, 0, 0, 0] };
         break;
       }
       default:
@@ -64,39 +63,60 @@ export function applyMutations(s: SavedStream, mutations: readonly Mutation[]): 
   return { main, multifd };
 }
 
+/** Where a device-state buffer is: channel `ch`, record `at` (its packet is record `at - 1`). */
+interface BufferPos {
+  ch: number;
+  at: number;
+}
+
+function channelOf(channels: MultifdRecord[][], ch: number): MultifdRecord[] {
+  const c = channels[ch];
+  if (!c) throw new Error(`mutation: no multifd channel ${ch}`);
+  return c;
+}
+
+function recordAt(channels: MultifdRecord[][], ch: number, at: number): MultifdRecord {
+  const r = channelOf(channels, ch)[at];
+  if (!r) throw new Error(`mutation: no record ${at} on multifd channel ${ch}`);
+  return r;
+}
+
 /** Device-state buffers of all channels, in the order they were queued. */
-function deviceBuffers(channels: MultifdRecord[][]): { ch: number; at: number }[] {
-  const out: { ch: number; at: number }[] = [];
+function deviceBuffers(channels: MultifdRecord[][]): BufferPos[] {
+  const out: BufferPos[] = [];
   channels.forEach((c, ch) =>
     c.forEach((r, at) => {
-      if (r.kind === 'multifd_payload' && at > 0 && c[at - 1].kind === 'multifd_device_state') out.push({ ch, at });
+      if (r.kind === 'multifd_payload' && c[at - 1]?.kind === 'multifd_device_state') out.push({ ch, at });
     }),
   );
   return out.sort((a, b) => bufIdx(channels, a) - bufIdx(channels, b));
 }
 
-function bufIdx(channels: MultifdRecord[][], p: { ch: number; at: number }): number {
-  const r = channels[p.ch][p.at];
+function bufIdx(channels: MultifdRecord[][], p: BufferPos): number {
+  const r = recordAt(channels, p.ch, p.at);
   return r.kind === 'multifd_payload' ? new DataView(r.data.buffer, r.data.byteOffset).getUint32(4) : -1;
 }
 
 /** The device-state packet record in front of a buffer. */
-function packetOf(channels: MultifdRecord[][], p: { ch: number; at: number }): MultifdRecord {
-  return channels[p.ch][p.at - 1];
+function packetOf(channels: MultifdRecord[][], p: BufferPos): MultifdRecord {
+  return recordAt(channels, p.ch, p.at - 1);
 }
 
-function setWord(channels: MultifdRecord[][], p: { ch: number; at: number }, word: number, value: number): void {
-  const r = channels[p.ch][p.at];
+function setWord(channels: MultifdRecord[][], p: BufferPos, word: number, value: number): void {
+  const r = recordAt(channels, p.ch, p.at);
   if (r.kind !== 'multifd_payload') return;
   const data = r.data.slice();
   new DataView(data.buffer).setUint32(word * 4, value);
-  channels[p.ch][p.at] = { ...r, data };
+  channelOf(channels, p.ch)[p.at] = { ...r, data };
 }
 
 function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
   const bufs = deviceBuffers(channels);
   const pick = bufs[('index' in m ? m.index : undefined) ?? 0];
-  if (!pick) throw new Error(`mutation ${m.op}: no device-state buffer`);
+  const first = bufs[0];
+  const last = bufs[bufs.length - 1];
+  if (!pick || !first || !last) throw new Error(`mutation ${m.op}: no device-state buffer`);
+  const pickChannel = channelOf(channels, pick.ch);
   switch (m.op) {
     case 'multifdVersion':
       setWord(channels, pick, 0, 1);
@@ -106,16 +126,15 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
       break;
     case 'multifdDuplicateIdx': {
       // a second copy of the buffer on the next channel
-      const ch = channels[(pick.ch + 1) % channels.length];
-      ch.push(channels[pick.ch][pick.at - 1], channels[pick.ch][pick.at]);
+      const next = channelOf(channels, (pick.ch + 1) % channels.length);
+      next.push(packetOf(channels, pick), recordAt(channels, pick.ch, pick.at));
       break;
     }
     case 'multifdDropIdx':
-      channels[pick.ch].splice(pick.at - 1, 2);
+      pickChannel.splice(pick.at - 1, 2);
       break;
     case 'multifdConfigFlag': {
       // the config buffer's first be64 is no longer DEV_CONFIG_STATE
-      const last = bufs[bufs.length - 1];
       setWord(channels, last, 3, 0xef100004);
       break;
     }
@@ -124,9 +143,9 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
     case 'multifdUnterminatedIdstr': {
       const pk = packetOf(channels, pick);
       if (pk.kind !== 'multifd_device_state') break;
-      const i = channels[pick.ch].indexOf(pk);
+      const i = pickChannel.indexOf(pk);
       if (m.op === 'multifdSyncDeviceState') {
-        channels[pick.ch][i] = {
+        pickChannel[i] = {
           ...pk,
           header: { ...pk.header, flags: pk.header.flags | MultifdFlag.MULTIFD_FLAG_SYNC },
         };
@@ -134,16 +153,15 @@ function mutateMultifd(channels: MultifdRecord[][], m: Mutation): void {
         const idstr = pk.fields.idstr.slice();
         if (m.op === 'multifdRenameDevice') idstr.set(Buffer.from('0000:00:09.0/vfio'));
         else idstr[255] = 0x41; // the name stays, its terminator goes
-        channels[pick.ch][i] = { ...pk, fields: { ...pk.fields, idstr } };
+        pickChannel[i] = { ...pk, fields: { ...pk.fields, idstr } };
       }
       break;
     }
     case 'multifdMoveConfigFirst': {
       // the config buffer claims idx 0 and buffer 0 takes the config's idx: config no longer last
-      const last = bufs[bufs.length - 1];
       const lastIdx = bufIdx(channels, last);
       setWord(channels, last, 1, 0);
-      setWord(channels, bufs[0], 1, lastIdx);
+      setWord(channels, first, 1, lastIdx);
       break;
     }
     default:

@@ -269,7 +269,7 @@ export function save(s: Scenario): SavedStream {
         payload.set(b.data, 12);
         const idstr = new Uint8Array(256);
         idstr.set(Buffer.from(d.idstr, 'latin1'));
-        const ch = multifd[channel++ % multifd.length];
+        const ch = multifd[channel++ % multifd.length]!;
         ch.push({
           kind: 'multifd_device_state',
           ...r0,

@@ -74,13 +74,13 @@ export class StreamReader {
 
   /** Next byte without consuming it, or -1 at end of stream. */
   peekU8(): number {
-    if (this.pos < this.end || this.fill(1)) return this.buf[this.pos];
+    if (this.pos < this.end || this.fill(1)) return this.buf[this.pos]!;
     return -1;
   }
 
   /** Byte at `ahead` positions from the current one (must have been filled). */
   peekAt(ahead: number): number {
-    return this.buf[this.pos + ahead];
+    return this.buf[this.pos + ahead]!;
   }
 
   atEnd(): boolean {
@@ -89,7 +89,7 @@ export class StreamReader {
 
   u8(what = 'u8'): number {
     if (this.pos >= this.end) this.ensure(1, what);
-    return this.buf[this.pos++];
+    return this.buf[this.pos++]!;
   }
 
   be16(what = 'be16'): number {
@@ -254,7 +254,7 @@ export class StreamReader {
 
 export function latin1(b: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  for (const x of b) s += String.fromCharCode(x);
   return s;
 }
 

@@ -16,7 +16,10 @@ export class Prng {
   below(n: number): number {
     return n <= 0 ? 0 : this.next() % n;
   }
+  /** One element of a non-empty list. */
   pick<T>(xs: readonly T[]): T {
-    return xs[this.below(xs.length)];
+    const x = xs[this.below(xs.length)];
+    if (x === undefined) throw new RangeError('Prng.pick of an empty list');
+    return x;
   }
 }

@@ -14,6 +14,7 @@ import {
   ramOpByFlag,
 } from '../../grammar/ram.js';
 import type { SectionKind } from '../../grammar/savevm.js';
+import { byteAt } from '../io/bytes.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
@@ -232,7 +233,7 @@ export class RamSectionDecoder {
     const skipAbsent = this.ctx.skipAbsentMappedRamPages;
     for (let i = 0; i < numPages; i++) {
       const at = r.offset;
-      const present = ((bitmap[i >>> 3] >>> (i & 7)) & 1) === 1;
+      const present = ((byteAt(bitmap, i >>> 3) >>> (i & 7)) & 1) === 1;
       const size = Math.min(pageSize, block.usedLength - i * pageSize);
       if (!present && skipAbsent) {
         r.skip(size, 'mapped-ram page'); // holes of a sparse file: seek over them

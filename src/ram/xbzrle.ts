@@ -3,14 +3,16 @@
  * corrections #34): pairs of ULEB128 lengths, `zrun` unchanged bytes then `nzrun` new
  * bytes copied verbatim. QEMU's encoder uses the 1-2 byte "small" ULEB128 form.
  */
+import { byteAt } from '../io/bytes.js';
+
 export class XbzrleError extends Error {}
 
 function uleb(src: Uint8Array, at: number): [number, number] {
   if (at >= src.length) throw new XbzrleError(`length expected at ${at}, data ends`);
-  const b0 = src[at];
+  const b0 = byteAt(src, at);
   if (!(b0 & 0x80)) return [b0, 1];
   if (at + 1 >= src.length) throw new XbzrleError(`second length byte expected at ${at + 1}, data ends`);
-  const b1 = src[at + 1];
+  const b1 = byteAt(src, at + 1);
   if (b1 & 0x80) throw new XbzrleError(`length at ${at} longer than 2 bytes`);
   return [(b0 & 0x7f) | (b1 << 7), 2];
 }

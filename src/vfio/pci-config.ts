@@ -14,16 +14,18 @@ import {
   VfioTag,
 } from '../../grammar/vfio.js';
 import { SectionType } from '../../grammar/savevm.js';
+import { byteAt } from '../io/bytes.js';
 
 /** Capability ids in the standard capability list of a config space, with their offsets. */
 export function pciCapabilities(config: Uint8Array): Map<number, number> {
   const caps = new Map<number, number>();
-  if (config.length < PCI_CONFIG_SPACE_SIZE || !(config[PCI_STATUS] & PCI_STATUS_CAP_LIST)) return caps;
-  let ptr = config[PCI_CAPABILITY_LIST] & 0xfc;
+  if (config.length < PCI_CONFIG_SPACE_SIZE || !(byteAt(config, PCI_STATUS) & PCI_STATUS_CAP_LIST)) return caps;
+  let ptr = byteAt(config, PCI_CAPABILITY_LIST) & 0xfc;
   // a list can loop: at most 48 capabilities fit in the 192 bytes after the header
   for (let i = 0; i < 48 && ptr >= 0x40 && ptr < PCI_CONFIG_SPACE_SIZE - 1; i++) {
-    if (!caps.has(config[ptr])) caps.set(config[ptr], ptr);
-    ptr = config[ptr + 1] & 0xfc;
+    const id = byteAt(config, ptr);
+    if (!caps.has(id)) caps.set(id, ptr);
+    ptr = byteAt(config, ptr + 1) & 0xfc;
   }
   return caps;
 }
@@ -32,7 +34,7 @@ export function pciCapabilities(config: Uint8Array): Map<number, number> {
 export function msixVectors(config: Uint8Array): number {
   const at = pciCapabilities(config).get(PCI_CAP_ID_MSIX);
   if (at === undefined) return 0;
-  const control = config[at + PCI_MSIX_FLAGS] | (config[at + PCI_MSIX_FLAGS + 1] << 8); // config space is little-endian
+  const control = byteAt(config, at + PCI_MSIX_FLAGS) | (byteAt(config, at + PCI_MSIX_FLAGS + 1) << 8); // config space is little-endian
   return (control & PCI_MSIX_FLAGS_QSIZE) + 1;
 }
 
@@ -76,7 +78,7 @@ export function fitPciConfig(win: Uint8Array): PciConfigLayout | undefined {
       4 + configSize + 4 * PCI_NUM_PINS + (vectors ? vectors * PCI_MSIX_ENTRY_SIZE + Math.ceil(vectors / 8) : 0);
     let displayLength = 0;
     if (len + 2 <= win.length && win[len] === SectionType.QEMU_VM_SUBSECTION) {
-      displayLength = 2 + win[len + 1] + 4 + RAMFB_CFG_SIZE;
+      displayLength = 2 + byteAt(win, len + 1) + 4 + RAMFB_CFG_SIZE;
       len += displayLength;
     }
     if (isEndOfState(win, len)) return { configSize, vectors, displayLength, total: len };

@@ -66,7 +66,7 @@ export function readVmstate(
  */
 function leadingRunCount(list: readonly FieldDescription[], i: number): number | undefined {
   const f = list[i];
-  if (f.array_len === undefined || f.type === 'nullptr') return undefined;
+  if (f?.array_len === undefined || f.type === 'nullptr') return undefined;
   if (list.slice(0, i).some((g) => g.name === f.name)) return undefined;
   const later = list.slice(i + 1).filter((g) => g.name === f.name);
   if (!later.some((g) => g.type === 'nullptr')) return undefined;

@@ -1,0 +1,21 @@
+/**
+ * Integers at an index of a byte array, for scanners that look at bytes in place (no reader).
+ * A byte past the end reads as 0: callers compare positions with the length before they trust
+ * a value, and a scan must not throw on the last few bytes of a window.
+ */
+export function byteAt(b: Uint8Array, i: number): number {
+  return b[i] ?? 0;
+}
+
+export function be16At(b: Uint8Array, i: number): number {
+  return (byteAt(b, i) << 8) | byteAt(b, i + 1);
+}
+
+export function be32At(b: Uint8Array, i: number): number {
+  return ((byteAt(b, i) << 24) | (byteAt(b, i + 1) << 16) | (byteAt(b, i + 2) << 8) | byteAt(b, i + 3)) >>> 0;
+}
+
+/** Little-endian (PCI config space). */
+export function le16At(b: Uint8Array, i: number): number {
+  return byteAt(b, i) | (byteAt(b, i + 1) << 8);
+}
