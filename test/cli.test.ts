@@ -552,3 +552,44 @@ describe('errors say what went wrong, with the path', () => {
     expect(err(['gen', join(ROOT, 'fixtures', 'vfio', 'multifd-10.0.scenario.json'), '-o', '-']).code).toBe(2);
   });
 });
+
+describe('profile and validate --profile/--machine/--uuid', () => {
+  const uuid72 = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-validate-uuid.mig');
+  it('profile writes what the stream says of its destination, and validate takes it back', () => {
+    const out = join(tmp, 'uuid.profile.json');
+    const r = run(['profile', uuid72, '-o', out]);
+    expect(r.code).toBe(0);
+    const p = JSON.parse(readFileSync(out, 'utf8'));
+    // the recording's meta.json: -machine pc (7.2 names it pc-i440fx-7.2), -uuid 12345678-9abc-def0-1234-56789abcdef0
+    expect(p).toMatchObject({
+      format: 'migstream-destination-profile',
+      version: 1,
+      machineType: 'pc-i440fx-7.2',
+      qemuVersion: '7.2',
+      uuid: '12345678-9abc-def0-1234-56789abcdef0',
+    });
+    expect(p.ramBlocks[0]).toEqual({ name: 'pc.ram', usedLength: 32 * 1024 * 1024 });
+    expect(p.devices[0]).toEqual({ idstr: 'ram', instanceId: 0, versionId: 4 });
+    expect(run(['validate', uuid72, '--profile', out]).code).toBe(0);
+    expect(run(['validate', paused, '--profile', out]).stdout).toContain('[savevm/machine-type-mismatch]');
+  });
+  it('--machine and --uuid on their own', () => {
+    const m = run(['validate', uuid72, '--machine', 'pc-i440fx-7.1']);
+    expect(m.code).toBe(1);
+    expect(m.stdout).toContain("Machine type received is 'pc-i440fx-7.2' and local is 'pc-i440fx-7.1'");
+    const u = run(['validate', uuid72, '--uuid', '12345678-9ABC-DEF0-1234-56789ABCDEF1']);
+    expect(u.code).toBe(1);
+    expect(u.stdout).toContain('[savevm/uuid]');
+    expect(run(['validate', uuid72, '--uuid', '12345678-9abc-def0-1234-56789abcdef0']).code).toBe(0);
+    const bad = run(['validate', uuid72, '--uuid', 'not-a-uuid']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--uuid takes a UUID');
+  });
+  it('a profile JSON with a typo is refused, not ignored', () => {
+    const f = join(tmp, 'typo.profile.json');
+    writeFileSync(f, JSON.stringify({ format: 'migstream-destination-profile', version: 1, machinetype: 'pc' }));
+    const r = run(['validate', paused, '--profile', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown key "machinetype"');
+  });
+});

@@ -16,6 +16,7 @@ import { BufferSource } from '../src/io/source.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import type { MultifdRecord } from '../src/model/multifd-records.js';
 import { REAL, ROOT } from './helpers.js';
+import { profileFromStream, type DestinationProfile } from '../src/loader/profile.js';
 
 /**
  * Every rule of the catalogue (grammar/rules.ts) has a pair: an input that breaks exactly that
@@ -119,6 +120,27 @@ const vfioMutant = (name: string): { clean: Input; broken: Input } => ({
 /** Re-encode a stream with one record changed (the encoder writes what the record says). */
 function editRecords(b: Uint8Array, edit: (recs: MainRecord[]) => MainRecord[]): Uint8Array {
   return encodeToBytes(edit(records(b)));
+}
+
+const recorded72 = (name: string): Uint8Array => {
+  const p = join(ROOT, 'fixtures', 'recorded-7.2', name);
+  let b = cache.get(p);
+  if (!b) cache.set(p, (b = new Uint8Array(readFileSync(p))));
+  return b;
+};
+/** The profile of the destination that accepts `b` (validate --profile with the stream itself). */
+const profileOf = (b: Uint8Array): DestinationProfile => profileFromStream(new BufferSource(b, 'reference.mig'));
+
+/** pc-paused against its own profile, and against one whose pc.ram is edited: judged at pc.ram's MEM_SIZE entry. */
+function pcRamInProfile(edit: (b: { name: string; usedLength: number }) => { name: string; usedLength: number }): Pair {
+  const p = profileOf(paused());
+  const blocks = (p.ramBlocks ?? []).map((x) => (x.name === 'pc.ram' ? edit(x) : x));
+  return {
+    clean: P(paused(), { profile: p }),
+    broken: P(paused(), { profile: { ...p, ramBlocks: blocks } }),
+    offset: find(paused(), 'ram_block', (r) => r.idstr === 'pc.ram').offset,
+    path: ram('START'),
+  };
 }
 
 // The recordings most pairs start from.
@@ -369,6 +391,57 @@ const PAIRS: Record<RuleId, () => Pair> = {
     path: ram('PART'),
   }),
   // the zero page at 0xda (flags be64, fill byte): fill 1
+  // the destination profile is the edit: the stream stays the recording the profile was taken from
+  'savevm/machine-type-mismatch': () => ({
+    clean: P(paused(), { profile: profileOf(paused()) }),
+    broken: P(paused(), { profile: { ...profileOf(paused()), machineType: 'pc-i440fx-11.0' } }),
+    offset: 13,
+    path: '',
+  }),
+  // 7.2 pc-validate-uuid (recorded here with the corpus's harness) carries the uuid subsection
+  'savevm/uuid': () => {
+    const b = recorded72('pc-validate-uuid.mig');
+    const load = { profile: profileOf(b) };
+    const other = { profile: { ...profileOf(b), uuid: '12345678-9abc-def0-1234-56789abcdef1' } };
+    return { clean: P(b, load), broken: P(b, other), offset: 8, path: '' };
+  },
+  // x86 streams never carry target-page-bits (12 is TARGET_PAGE_BITS_MIN): added as QEMU would for 12
+  'savevm/target-page-bits': () => {
+    const b = editRecords(paused(), (recs) =>
+      recs.map((r) =>
+        r.kind === 'configuration'
+          ? {
+              ...r,
+              subsections: [
+                { name: 'configuration/target-page-bits', version: 1, fields: { targetPageBits: 12 } },
+                ...r.subsections,
+              ],
+            }
+          : r,
+      ),
+    );
+    return {
+      clean: P(b, { profile: { ...profileOf(b), targetPageBits: 12 } }),
+      broken: P(b, { profile: { ...profileOf(b), targetPageBits: 13 } }),
+      offset: 8,
+      path: '',
+    };
+  },
+  'ram/unknown-block': () => pcRamInProfile((x) => ({ ...x, name: 'pc.ram0' })),
+  'ram/block-length': () => pcRamInProfile((x) => ({ ...x, usedLength: x.usedLength / 2 })),
+  // the first COMPRESS_PAGE of 7.2 pc-compress-7.2: its zlib header byte (0x78) becomes 0x79
+  'ram/compressed-page': () => {
+    const b = real('7.2', 'pc-compress-7.2.mig');
+    const x = find(b, 'ram', (r) => r.op === 'compress_page');
+    const at = x.offset + x.length - ('data' in x ? x.data.length : 0);
+    const load = { capabilities: ['compress'] };
+    return {
+      clean: P(b, load),
+      broken: P(patch(b, at, [(b[at] ?? 0) ^ 1]), load),
+      offset: at,
+      path: sectionPathAt(b, x.offset),
+    };
+  },
   'ram/zero-fill': () => ({
     clean: P(paused()),
     broken: P(patch(paused(), 0xda + 8, [1])),

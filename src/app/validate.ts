@@ -6,8 +6,15 @@ import { detectChannelKind } from '../codec/channels.js';
 import type { LoadOptions } from '../loader/load.js';
 import { validateMain, validateMultifdChannel, type ValidationResult } from '../loader/validate.js';
 import { openSource, readVmsdFile } from './open.js';
+import { destinationProfile } from './profile.js';
 
-export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilities'> {
+export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilities' | 'profile'> {
+  /** the destination: a stream it accepted, or a profile JSON (`migstream profile`) */
+  profile?: string;
+  /** the destination's machine type (over the profile's) */
+  machine?: string;
+  /** the destination's -uuid (over the profile's) */
+  uuid?: string;
   capabilities: string[];
   /** a vmdescription JSON file to judge device payloads by, instead of the stream's own */
   vmsd?: string;
@@ -19,13 +26,14 @@ export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilit
 }
 
 export function validateFile(file: string, o: ValidateRequest): ValidationResult {
-  const { vmsd, pageSize, multifd, returnPath, ...load } = o;
+  const { vmsd, pageSize, multifd, returnPath, profile, machine, uuid, ...load } = o;
   const vmdesc = readVmsdFile(vmsd);
+  const destination = destinationProfile({ profile, machine, uuid });
   const src = openSource(file);
   if (detectChannelKind(src) === 'multifd') return validateMultifdChannel({ name: file, source: src }, pageSize);
   return validateMain(
     src,
-    { ...load, vmdesc },
+    { ...load, vmdesc, profile: destination },
     { pageSize, vmdesc },
     {
       multifd: multifd.map((f) => ({ name: f, source: openSource(f) })),

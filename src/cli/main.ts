@@ -7,6 +7,7 @@ import { registerStats } from './stats.js';
 import { registerValidate } from './validate.js';
 import { registerGen } from './gen.js';
 import { registerFuzz } from './fuzz.js';
+import { registerProfile } from './profile.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
@@ -22,6 +23,7 @@ export function buildProgram(exit: ExitStatus): Command {
   registerValidate(program, exit);
   registerGen(program);
   registerFuzz(program, exit);
+  registerProfile(program);
   return program;
 }
 

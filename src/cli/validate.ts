@@ -19,6 +19,9 @@ interface ValidateOptions {
   returnPath?: string;
   multifdCompression?: string;
   vmsd?: string;
+  profile?: string;
+  machine?: string;
+  uuid?: string;
 }
 
 export function registerValidate(program: Command, exit: ExitStatus): void {
@@ -55,6 +58,15 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', collectValue, [])
     .option('--return-path <file>', 'the return-path capture (destination -> source)')
     .option(
+      '--profile <file>',
+      "the destination: a stream it accepted (same QEMU, machine, devices) or a JSON from `migstream profile`; device payloads are then read by the destination's layouts",
+    )
+    .option(
+      '--machine <type>',
+      "the destination's machine type (-machine pc-i440fx-7.2): the stream's must be the same",
+    )
+    .option('--uuid <uuid>', "the destination's -uuid: a stream with the uuid subsection (validate-uuid) must carry it")
+    .option(
       '--strict',
       'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)',
     );
@@ -73,6 +85,9 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       pageSize: o.pageSize,
       multifd: o.multifd,
       returnPath: o.returnPath,
+      profile: o.profile,
+      machine: o.machine,
+      uuid: o.uuid,
     });
     if (o.format === 'json') {
       printStdout(

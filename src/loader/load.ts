@@ -6,6 +6,7 @@
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE } from '../../grammar/ram.js';
+import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
 import {
   MIG_CMD_OPEN_RETURN_PATH,
@@ -22,6 +23,7 @@ import { hex, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
+import { machineTypeVersion, uuidText, type DestinationProfile, type ProfileDevice } from './profile.js';
 import { intField, stringField } from '../layout/fields.js';
 
 export type { Diagnostic };
@@ -43,6 +45,8 @@ export interface LoadOptions {
   vmdesc?: VmDescription;
   /** problems QEMU ignores but other readers (analyze-migration.py) do not are errors too */
   strict?: boolean;
+  /** what the destination knows about itself: machine type, UUID, RAMBlocks, devices, their layouts */
+  profile?: DestinationProfile;
 }
 
 export const NEWEST_QEMU = '11.1';
@@ -109,7 +113,7 @@ export class ReferenceLoader {
 
   constructor(private readonly opts: LoadOptions = {}) {
     this.caps = new Set(opts.capabilities ?? []);
-    this.version = opts.qemuVersion ?? NEWEST_QEMU;
+    this.version = opts.qemuVersion ?? opts.profile?.qemuVersion ?? NEWEST_QEMU;
     this.multifdTransfer = this.decideMultifdTransfer();
     if (this.caps.has('switchover-ack') && !this.caps.has('return-path')) {
       this.report(
@@ -185,9 +189,10 @@ export class ReferenceLoader {
           );
         }
         this.checkCapabilities(rec);
-        // without --qemu-version, the destination is the release the machine type names
-        if (this.opts.qemuVersion === undefined) {
-          const v = /-(\d+\.\d+)$/.exec(rec.machineType)?.[1];
+        this.checkConfigurationAgainstProfile(rec);
+        // without --qemu-version or a profile, the destination is the release the machine type names
+        if (this.opts.qemuVersion === undefined && this.opts.profile?.qemuVersion === undefined) {
+          const v = machineTypeVersion(rec.machineType);
           if (v) {
             this.version = v;
             this.multifdTransfer = this.decideMultifdTransfer();
@@ -199,6 +204,7 @@ export class ReferenceLoader {
         break;
       case 'ram_block':
         this.facts.ramBlocks.set(rec.idstr, rec.usedLength);
+        if (!rec.depth) this.checkRamBlockAgainstProfile(rec);
         break;
       case 'ram':
         if (rec.op === 'multifd_flush') {
@@ -212,6 +218,7 @@ export class ReferenceLoader {
         } else if (rec.op === 'eos') this.facts.ramEos++;
         else if ('block' in rec) {
           if (rec.op === 'xbzrle') this.checkXbzrle(rec);
+          if (rec.op === 'compress_page') this.checkCompressedPage(rec);
           const used = this.facts.ramBlocks.get(rec.block);
           if (used !== undefined && rec.addr >= used)
             this.report(
@@ -316,6 +323,65 @@ export class ReferenceLoader {
     }
   }
 
+  /** configuration_post_load and the subsections' post_load, against what the destination is */
+  private checkConfigurationAgainstProfile(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+    const p = this.opts.profile;
+    if (!p) return;
+    if (p.machineType !== undefined && rec.machineType !== p.machineType)
+      this.report(
+        'savevm/machine-type-mismatch',
+        rec.offset + 5,
+        `Machine type received is '${rec.machineType}' and local is '${p.machineType}'`,
+      );
+    for (const sub of rec.subsections) {
+      const bits = sub.fields.targetPageBits;
+      if (typeof bits === 'number' && p.targetPageBits !== undefined && bits !== p.targetPageBits)
+        this.report(
+          'savevm/target-page-bits',
+          rec.offset,
+          `Received TARGET_PAGE_BITS is ${bits} but local is ${p.targetPageBits}`,
+        );
+      const uuid = sub.fields.uuid;
+      if (uuid instanceof Uint8Array && p.uuid !== undefined && uuidText(uuid) !== p.uuid.toLowerCase())
+        this.report(
+          'savevm/uuid',
+          rec.offset,
+          `UUID received is ${uuidText(uuid)} and local is ${p.uuid.toLowerCase()}`,
+        );
+    }
+  }
+
+  /** ram_load's MEM_SIZE entries: each RAMBlock must exist on the destination with that length */
+  private checkRamBlockAgainstProfile(rec: Extract<MainRecord, { kind: 'ram_block' }>): void {
+    const blocks = this.opts.profile?.ramBlocks;
+    if (!blocks) return;
+    const local = blocks.find((b) => b.name === rec.idstr);
+    if (!local) {
+      this.report('ram/unknown-block', rec.offset, `Unknown ramblock "${rec.idstr}", cannot accept migration`);
+      return;
+    }
+    // fw_cfg blobs are resizeable RAMBlocks: QEMU resizes them to what the source sent
+    if (rec.usedLength !== local.usedLength && !rec.idstr.startsWith('/rom@etc/'))
+      this.report(
+        'ram/block-length',
+        rec.offset,
+        `Length mismatch: ${rec.idstr}: ${hex(rec.usedLength)} in != ${hex(local.usedLength)}: Invalid argument`,
+      );
+  }
+
+  /** do_data_decompress: the page's data must inflate (zlib, Z_FINISH) to at most one page */
+  private checkCompressedPage(rec: Extract<MainRecord, { kind: 'ram'; op: 'compress_page' }>): void {
+    try {
+      inflateSync(rec.data, { maxOutputLength: this.pageSize, finishFlush: zlibConstants.Z_FINISH });
+    } catch (e) {
+      this.report(
+        'ram/compressed-page',
+        rec.offset + rec.length - rec.data.length,
+        `decompress data failed (${(e as Error).message})`,
+      );
+    }
+  }
+
   private vfioDevice(idstr: string, instanceId: number): VfioDeviceState {
     let d = this.vfio.get(idstr);
     if (!d) {
@@ -348,6 +414,7 @@ export class ReferenceLoader {
   }
 
   private checkVersion(idstr: string, version: number, offset: number): void {
+    if (this.opts.profile?.devices) return; // the destination's own section versions decide (finish)
     const local = sectionHandler(idstr).loadsUpTo;
     if (local !== undefined && version > local) {
       this.report(
@@ -480,7 +547,11 @@ export class ReferenceLoader {
 
   /** The destination has the devices the vmdescription lists (same machine setup), at those versions. */
   private checkAgainstVmdesc(): void {
-    const desc = this.vmdesc ?? this.opts.vmdesc;
+    if (this.opts.profile?.devices) {
+      this.checkAgainstProfileDevices(this.opts.profile.devices);
+      return;
+    }
+    const desc = this.opts.profile?.vmdescription ?? this.vmdesc ?? this.opts.vmdesc;
     if (!desc) return;
     const index = new DeviceIndex(desc);
     for (const h of this.headers) {
@@ -499,6 +570,29 @@ export class ReferenceLoader {
           h.offset,
           h.path,
           `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.version}`,
+        );
+      }
+    }
+  }
+
+  /** find_se and the version check, against the sections the destination has */
+  private checkAgainstProfileDevices(devices: readonly ProfileDevice[]): void {
+    const local = new Map(devices.map((d) => [`${d.idstr}\0${d.instanceId}`, d]));
+    for (const h of this.headers) {
+      const d = local.get(`${h.idstr}\0${h.instanceId}`);
+      if (!d) {
+        this.reportAt(
+          'savevm/unknown-section',
+          h.offset,
+          h.path,
+          `Unknown savevm section or instance '${h.idstr}' ${h.instanceId}. Make sure that your current VM setup matches your saved VM setup, including any hotplugged devices`,
+        );
+      } else if (h.versionId > d.versionId) {
+        this.reportAt(
+          'savevm/section-version',
+          h.offset,
+          h.path,
+          `savevm: unsupported version ${h.versionId} for '${h.idstr}' v${d.versionId}`,
         );
       }
     }

@@ -23,7 +23,9 @@ export function validateMain(
   open: OpenOptions = {},
   side: SideChannels = {},
 ): ValidationResult {
-  const s = openMainStream(source, { ...open, capabilities: load.capabilities });
+  // with a profile, device payloads are read by the destination's layouts, not the stream's own
+  const vmdesc = open.vmdesc ?? load.profile?.vmdescription;
+  const s = openMainStream(source, { ...open, vmdesc, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
   try {
     for (const rec of s.records()) loader.add(rec);

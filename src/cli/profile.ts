@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { readProfile } from '../app/profile.js';
+import { TextOut } from './output.js';
+
+export function registerProfile(program: Command): void {
+  program
+    .command('profile')
+    .description(
+      'write the destination profile a stream implies (machine type, UUID, RAMBlocks, devices and their layouts), for validate --profile',
+    )
+    .argument('<reference>', 'a stream the destination is known to accept (or a profile JSON, checked and rewritten)')
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .action((ref: string, o: { output?: string }) => {
+      const p = readProfile(ref);
+      const out = new TextOut(o.output);
+      try {
+        out.write(JSON.stringify(p, null, 2) + '\n');
+      } finally {
+        out.close();
+      }
+    });
+}

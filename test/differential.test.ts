@@ -1,0 +1,112 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compareMutants, DIFFERENTIAL_CASES, qemuLoads } from '../scripts/differential.js';
+import { validateFile } from '../src/app/validate.js';
+import { ROOT, tempDir } from './helpers.js';
+
+/**
+ * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
+ * First the destination's own checks, one at a time: a destination is started with other
+ * settings, its state saved by bin/qemu-save is the profile, and the recording is loaded into
+ * that destination by bin/qemu-load. Then mutants of seven 7.2 recordings (every mutator of
+ * the fuzzer in turn, byte flips included): QEMU's verdict is the expected value of each.
+ */
+const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
+const tmp = tempDir('migstream-differential-');
+const QEMU_SAVE = join(ROOT, 'bin', 'qemu-save');
+const BASE = ['-nodefaults', '-display', 'none', '-accel', 'tcg'];
+const fixture = (p: string): string => join(ROOT, 'fixtures', p);
+
+interface DestinationCase {
+  name: string;
+  stream: string;
+  args: string[];
+  capabilities?: string[];
+  /** the rule migstream must report, or null: QEMU loads the stream */
+  rule: string | null;
+}
+
+const CASES: DestinationCase[] = [
+  {
+    name: 'the same machine',
+    stream: 'real/qemu-7.2/pc-paused.mig',
+    args: ['-machine', 'pc-i440fx-7.2', '-m', '32M'],
+    rule: null,
+  },
+  {
+    name: 'twice the RAM (-m 64M)',
+    stream: 'real/qemu-7.2/pc-paused.mig',
+    args: ['-machine', 'pc-i440fx-7.2', '-m', '64M'],
+    rule: 'ram/block-length',
+  },
+  {
+    name: 'an older machine type (pc-i440fx-7.1)',
+    stream: 'real/qemu-7.2/pc-paused.mig',
+    args: ['-machine', 'pc-i440fx-7.1', '-m', '32M'],
+    rule: 'savevm/machine-type-mismatch',
+  },
+  {
+    name: 'another -uuid',
+    stream: 'recorded-7.2/pc-validate-uuid.mig',
+    args: ['-machine', 'pc', '-m', '32M', '-uuid', '12345678-9abc-def0-1234-56789abcdef1'],
+    capabilities: ['validate-uuid'],
+    rule: 'savevm/uuid',
+  },
+  {
+    name: 'no -uuid (QEMU only warns)',
+    stream: 'recorded-7.2/pc-validate-uuid.mig',
+    args: ['-machine', 'pc', '-m', '32M'],
+    rule: null,
+  },
+  {
+    name: 'q35 without the devices',
+    stream: 'recorded-7.2/q35-devices-running.mig',
+    args: ['-machine', 'q35', '-m', '64M'],
+    rule: 'ram/unknown-block',
+  },
+];
+
+describe.skipIf(!hasQemu72)('validate --profile reaches QEMU 7.2 verdict on a different destination', () => {
+  for (const c of CASES) {
+    it(`${c.name}: ${c.rule ?? 'loads'}`, () => {
+      const args = [...c.args, ...BASE];
+      const ref = join(tmp, `${c.name.replace(/\W+/g, '-')}.ref.mig`);
+      // the reference is saved with the same capabilities (validate-uuid puts the -uuid in it)
+      const caps = (c.capabilities ?? []).flatMap((x) => ['--capability', x]);
+      const saved = spawnSync(process.execPath, [QEMU_SAVE, ...caps, '--', ...args, ref], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(saved.stderr).toBe('');
+      expect(saved.status).toBe(0);
+      const stream = fixture(c.stream);
+      const qemu = qemuLoads(stream, { args, capabilities: c.capabilities ?? [] });
+      expect(qemu.loads).toBe(c.rule === null);
+      const r = validateFile(stream, { capabilities: c.capabilities ?? [], multifd: [], profile: ref });
+      expect(r.valid).toBe(c.rule === null);
+      if (c.rule) expect(r.diagnostics.filter((d) => d.severity === 'error')[0]?.rule).toBe(c.rule);
+    }, 120_000);
+  }
+});
+
+describe.skipIf(!hasQemu72)('mutants of 7.2 recordings: validate --profile and QEMU 7.2 agree', () => {
+  for (const c of DIFFERENTIAL_CASES) {
+    it(`${c}: 21 mutants (3 of each mutator that applies), the same verdict for each`, () => {
+      const seed = 1 + DIFFERENTIAL_CASES.indexOf(c);
+      const results = compareMutants(join(ROOT, c), 21, seed, tmp);
+      const disagreements = results
+        .filter((r) => r.qemu.loads !== r.migstream.valid)
+        .map(
+          (r) =>
+            `${r.mutator}: ${r.what}: QEMU ${r.qemu.loads ? 'loads it' : `refuses it (${r.qemu.why})`}, migstream ${r.migstream.first ?? 'valid'}`,
+        );
+      expect(disagreements).toEqual([]);
+      expect(results.length).toBeGreaterThanOrEqual(18);
+      expect(new Set(results.map((r) => r.mutator))).toContain('flip-bytes');
+      // the mutants do break streams: agreement is not only on streams that still load
+      expect(results.filter((r) => !r.qemu.loads).length).toBeGreaterThan(results.length / 3);
+    }, 300_000);
+  }
+});
