@@ -26,6 +26,8 @@ export const MULTIFD_COMPRESSION_FLAG: Readonly<Record<string, number>> = {
   uadk: MultifdFlag.MULTIFD_FLAG_UADK,
   qatzip: MultifdFlag.MULTIFD_FLAG_QATZIP,
 };
+/** migration parameter multifd-channels when it is not set (migration/options.c DEFAULT_MIGRATE_MULTIFD_CHANNELS) */
+export const DEFAULT_MULTIFD_CHANNELS = 2;
 /** the compression method is a value in these bits (9.2+ width; older ones are a subset) */
 export const MULTIFD_FLAG_COMPRESSION_MASK = 0x3e;
 

@@ -315,6 +315,27 @@ export const RULES = [
     source: 'VM §8.2',
   },
   {
+    id: 'multifd/channel-missing',
+    group: 'multifd',
+    severity: 'error',
+    qemu: 'the destination waits for all multifd-channels connections (default 2, `--multifd-channels`): a channel id that never connects leaves the migration waiting forever (QEMU reports nothing)',
+    source: 'multifd.c multifd_recv_new_channel / multifd_recv_all_channels_created, Q',
+  },
+  {
+    id: 'multifd/channels-not-given',
+    group: 'multifd',
+    severity: 'warning',
+    qemu: 'the multifd capability is on but no channel capture was given: the pages and device state they carry are not checked',
+    source: 'VM §8',
+  },
+  {
+    id: 'multifd/compression-assumed',
+    group: 'multifd',
+    severity: 'warning',
+    qemu: 'the packets are compressed and `--multifd-compression` was not given: a destination with the default (none) refuses them ("flags received ... flags expected ..."); the packets\' method was assumed',
+    source: 'multifd.c multifd_recv_unfill_packet, Q',
+  },
+  {
     id: 'multifd/init-uuid',
     group: 'multifd',
     severity: 'error',

@@ -110,3 +110,37 @@ describe.skipIf(!hasQemu72)('mutants of 7.2 recordings: validate --profile and Q
     }, 300_000);
   }
 });
+
+describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {
+  it('QEMU 7.2 waits for the channel that never connects; validate reports multifd/channel-missing', () => {
+    const base = fixture('real/qemu-7.2/pc-multifd-tcp');
+    const q = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'qemu-load'),
+        '--timeout',
+        '5000',
+        '--parameter',
+        'multifd-channels=2',
+        '--multifd',
+        `${base}.multifd0.bin`,
+        `${base}.mig`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(q.status).toBe(3); // qemu-load: the migration did not complete within --timeout
+    const r = validateFile(`${base}.mig`, {
+      capabilities: ['multifd'],
+      qemuVersion: '7.2',
+      multifd: [`${base}.multifd0.bin`],
+    });
+    expect(r.valid).toBe(false);
+    expect(r.diagnostics.map((d) => d.rule)).toEqual(['multifd/channel-missing']);
+    const both = validateFile(`${base}.mig`, {
+      capabilities: ['multifd'],
+      qemuVersion: '7.2',
+      multifd: [`${base}.multifd1.bin`, `${base}.multifd0.bin`],
+    });
+    expect(both.diagnostics).toEqual([]);
+  }, 60_000);
+});

@@ -461,8 +461,8 @@ const PAIRS: Record<RuleId, () => Pair> = {
     const b = real('10.0', 'pc-multifd-tcp.mig');
     const flush = find(b, 'ram', (r) => r.op === 'multifd_flush');
     return {
-      clean: P(b, { capabilities: ['multifd'], qemuVersion: '10.0' }),
-      broken: P(b, { capabilities: ['multifd'], qemuVersion: '7.2' }),
+      clean: mfdInput(mfd(0), mfd(1)),
+      broken: mfdInput(mfd(0), mfd(1), { qemuVersion: '7.2' }),
       offset: flush.offset,
       path: sectionPathAt(b, flush.offset),
       consequences: { 'savevm/unknown-command': 'the 10.0 stream also sends SWITCHOVER_START, unknown to 7.2' },
@@ -553,6 +553,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
     offset: 24,
     path: 'MultiFDInit',
     channel: 'channel0',
+    consequences: { 'multifd/channel-missing': 'the channel with id 0 now says 7: no channel 0 connects' },
   }),
   'multifd/init-id-duplicate': () => ({
     clean: mfdInput(mfd(0)),
@@ -560,8 +561,41 @@ const PAIRS: Record<RuleId, () => Pair> = {
     offset: 24,
     path: 'MultiFDInit',
     channel: 'channel1',
-    consequences: { 'multifd/packet-num': 'the same channel twice repeats its packet numbers' },
+    consequences: {
+      'multifd/packet-num': 'the same channel twice repeats its packet numbers',
+      'multifd/channel-missing': 'channel 0 twice: channel 1 never connects',
+    },
   }),
+  'multifd/channel-missing': () => ({
+    clean: mfdInput(mfd(0), mfd(1)),
+    broken: { ...mfdInput(mfd(0)), multifd: [mfd(0)] },
+    offset: 0,
+    path: 'multifd channels',
+    channel: 'main',
+  }),
+  'multifd/channels-not-given': () => ({
+    clean: mfdInput(mfd(0), mfd(1)),
+    broken: { ...mfdInput(mfd(0)), multifd: [] },
+    offset: 0,
+    path: 'multifd channels',
+  }),
+  // 7.2 pc-multifd-zstd-tcp: the first packet with pages says MULTIFD_FLAG_ZSTD
+  'multifd/compression-assumed': () => {
+    const z = (i: number): Uint8Array => real('7.2', `pc-multifd-zstd-tcp.multifd${i}.bin`);
+    const input = (load: LoadOptions): Input => ({
+      main: real('7.2', 'pc-multifd-zstd-tcp.mig'),
+      load: { capabilities: ['multifd'], ...load },
+      multifd: [z(0), z(1)],
+    });
+    const p = firstPagesPacket(z(0));
+    return {
+      clean: input({ multifdCompression: 'zstd' }),
+      broken: input({}),
+      offset: p + 8, // flags: after be32 magic and be32 version (vfio-and-multifd.md §8.4)
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
+  },
   'multifd/init-uuid': () => ({
     clean: mfdInput(mfd(0)),
     broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])),
@@ -1387,9 +1421,9 @@ const MORE_EDGES: EdgeCase[] = [
   },
   // QEMU compares the id with `>` against the channel count (vfio-and-multifd.md §8.2)
   {
-    name: "multifd/init-id: an id equal to the channel count passes QEMU's check",
+    name: "multifd/init-id: an id equal to the channel count passes QEMU's check; channel 0 then never connects",
     input: () => mfdInput(patch(mfd(0), 24, [2])),
-    rules: [],
+    rules: ['multifd/channel-missing'],
   },
   {
     name: 'multifd/zero-pages: exactly pages_alloc less normal_pages is allowed, one more is not',

@@ -48,7 +48,10 @@ describe('the reference loader judges each fixture as QEMU would', () => {
     it(`${key}: ${e.rules.length ? e.rules.join(', ') : 'valid'}`, () => {
       const base = e.stream ?? key;
       const mig = join(DIR, `${base}.mig`);
-      const multifd = Array.from({ length: e.multifd ?? 0 }, (_, i) => join(DIR, `${base}.multifd${i}.bin`))
+      // a variant (name@setting) judges its base stream: the base's channels go with it when
+      // the variant's destination has multifd
+      const channels = e.validate.capabilities?.includes('multifd') ? (expectations[base]?.multifd ?? 0) : 0;
+      const multifd = Array.from({ length: channels }, (_, i) => join(DIR, `${base}.multifd${i}.bin`))
         .reverse() // channels may be given in any order
         .map((f) => ({ name: f, source: new FileSource(f) }));
       const r = validateMain(new FileSource(mig), e.validate, {}, { multifd });

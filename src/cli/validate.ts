@@ -1,5 +1,5 @@
 import { printStdout } from './output.js';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../model/errors.js';
 import { NEWEST_QEMU } from '../loader/load.js';
 import { validateFile } from '../app/validate.js';
@@ -18,6 +18,7 @@ interface ValidateOptions {
   multifd: string[];
   returnPath?: string;
   multifdCompression?: string;
+  multifdChannels?: number;
   vmsd?: string;
   profile?: string;
   machine?: string;
@@ -55,6 +56,16 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
         'qatzip',
       ]),
     )
+    .addOption(
+      new Option(
+        '--multifd-channels <n>',
+        "the destination's multifd-channels parameter (QEMU's default: 2)",
+      ).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isSafeInteger(n) || n < 1 || n > 255) throw new InvalidArgumentError('a number from 1 to 255');
+        return n;
+      }),
+    )
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', collectValue, [])
     .option('--return-path <file>', 'the return-path capture (destination -> source)')
     .option(
@@ -81,6 +92,7 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
       multifdCompression: o.multifdCompression,
+      multifdChannels: o.multifdChannels,
       vmsd: o.vmsd,
       pageSize: o.pageSize,
       multifd: o.multifd,

@@ -45,6 +45,8 @@ export interface LoadOptions {
   vmdesc?: VmDescription;
   /** problems QEMU ignores but other readers (analyze-migration.py) do not are errors too */
   strict?: boolean;
+  /** migration parameter multifd-channels of the destination (QEMU's default: 2) */
+  multifdChannels?: number;
   /** what the destination knows about itself: machine type, UUID, RAMBlocks, devices, their layouts */
   profile?: DestinationProfile;
 }

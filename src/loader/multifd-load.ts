@@ -166,8 +166,19 @@ export class MultifdJoin {
             const comp = flags & MULTIFD_FLAG_COMPRESSION_MASK;
             if (f.normalPages === 0) {
               // SYNC-only packets carry no method bits
-            } else if (this.compression === undefined) this.compression = comp;
-            else if (comp !== this.compression)
+            } else if (this.compression === undefined) {
+              this.compression = comp;
+              if (this.main && comp !== MultifdFlag.MULTIFD_FLAG_NOCOMP) {
+                const method = Object.keys(MULTIFD_COMPRESSION_FLAG).find((k) => MULTIFD_COMPRESSION_FLAG[k] === comp);
+                this.report(
+                  'multifd/compression-assumed',
+                  ch.name,
+                  at + MultifdOffset.header('flags'),
+                  where(at),
+                  `multifd ${index}: the pages are compressed (${method ?? hex(comp)}); without --multifd-compression the destination was taken to have multifd-compression=${method ?? '?'} (QEMU's default, none, refuses these packets)`,
+                );
+              }
+            } else if (comp !== this.compression)
               this.report(
                 'multifd/compression',
                 ch.name,
@@ -453,6 +464,16 @@ export class MultifdJoin {
   finish(): Diagnostic[] {
     // a lone channel holds only some of each device's buffers: completeness needs them all
     if (!this.main) return this.diagnostics;
+    for (let id = 0; id < this.channelCount; id++) {
+      if (!this.ids.has(id))
+        this.report(
+          'multifd/channel-missing',
+          'main',
+          0,
+          'multifd channels',
+          `multifd channel ${id} of ${this.channelCount} never connects: the destination waits for it forever (ids that connected: ${[...this.ids.keys()].sort((x, y) => x - y).join(', ') || 'none'}; --multifd-channels N if the destination has another count)`,
+        );
+    }
     const m = this.main.facts;
     for (const [key, dev] of this.devices) {
       const where = `multifd device state of ${key}`;

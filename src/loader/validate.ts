@@ -4,6 +4,8 @@ import type { ByteSource } from '../io/source.js';
 import { ReferenceLoader, type Diagnostic, type LoadOptions } from './load.js';
 import { MultifdJoin, type ChannelInput } from './multifd-load.js';
 import { checkReturnPath } from './returnpath-load.js';
+import { ruleSpec } from '../../grammar/rules.js';
+import { DEFAULT_MULTIFD_CHANNELS } from '../../grammar/multifd.js';
 
 export interface ValidationResult {
   valid: boolean;
@@ -35,10 +37,20 @@ export function validateMain(
   }
   const diagnostics = loader.finish();
   if (side.multifd?.length) {
-    const join = new MultifdJoin(loader, side.multifd.length, open.pageSize);
+    // the destination waits for multifd-channels connections, QEMU's default 2 unless told
+    const count = load.multifdChannels ?? Math.max(DEFAULT_MULTIFD_CHANNELS, side.multifd.length);
+    const join = new MultifdJoin(loader, count, open.pageSize);
     side.multifd.forEach((ch, i) => join.checkChannel(ch, i));
     diagnostics.push(...join.finish());
-  }
+  } else if (loader.hasCapability('multifd'))
+    diagnostics.push({
+      rule: 'multifd/channels-not-given',
+      severity: ruleSpec('multifd/channels-not-given').severity,
+      offset: 0,
+      path: 'multifd channels',
+      message:
+        'the multifd capability is on but no channel was given (--multifd FILE): the pages and device state they carry were not checked',
+    });
   if (side.returnPath) diagnostics.push(...checkReturnPath(loader, side.returnPath));
   diagnostics.sort((a, b) => (a.channel ?? '').localeCompare(b.channel ?? '') || a.offset - b.offset);
   return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: s.warnings };
