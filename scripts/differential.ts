@@ -4,7 +4,8 @@
  * qemu-system-x86_64 through bin/qemu-load and judged by `validate --profile` with the
  * unmutated recording as the destination's profile. Prints the agreement and each
  * disagreement. Usage:
- *   node dist/scripts/differential.js [--per-case N] [--seed S] [--json] [CASE.mig ...]
+ *   node dist/scripts/differential.js [--per-case N] [--seed S] [--no-profile] [--json] [CASE.mig ...]
+ * (--no-profile: judged as plain `validate` is, without the destination's profile)
  * default: every 7.2 recording listed in DIFFERENTIAL_CASES, 40 mutants each.
  */
 import { spawnSync } from 'node:child_process';
@@ -92,7 +93,13 @@ export interface Comparison {
 }
 
 /** `perCase` mutants of one recording, the mutators taken in turn, each judged by QEMU and by migstream. */
-export function compareMutants(mig: string, perCase: number, seed: number, dir: string): Comparison[] {
+export function compareMutants(
+  mig: string,
+  perCase: number,
+  seed: number,
+  dir: string,
+  withProfile = true,
+): Comparison[] {
   const bytes = new Uint8Array(readFileSync(mig));
   const records: MainRecord[] = [...openMainStream(new BufferSource(bytes), { copyData: true }).records()];
   const dst = destinationOf(mig);
@@ -113,7 +120,7 @@ export function compareMutants(mig: string, perCase: number, seed: number, dir: 
       qemuVersion,
       capabilities: dst.capabilities,
       sendConfiguration,
-      profile,
+      profile: withProfile ? profile : undefined,
     });
     const first = r.diagnostics.find((d) => d.severity === 'error');
     out.push({
@@ -133,12 +140,14 @@ function main(): void {
   let perCase = 40;
   let seed = 2026;
   let json = false;
+  let withProfile = true;
   const cases: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--per-case') perCase = Number(args[++i]);
     else if (a === '--seed') seed = Number(args[++i]);
     else if (a === '--json') json = true;
+    else if (a === '--no-profile') withProfile = false;
     else if (a !== undefined) cases.push(a);
   }
   const dir = mkdtempSync(join(tmpdir(), 'migstream-differential-'));
@@ -146,7 +155,7 @@ function main(): void {
   const t0 = Date.now();
   try {
     for (const c of cases.length ? cases : DIFFERENTIAL_CASES.map((p) => join(ROOT, p)))
-      all.push(...compareMutants(c, perCase, seed, dir));
+      all.push(...compareMutants(c, perCase, seed, dir, withProfile));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

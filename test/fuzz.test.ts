@@ -125,6 +125,15 @@ function checkMutation(m: ReturnType<typeof mutate>, seed: Uint8Array, records: 
       expect(reported(/^truncation at 0x([0-9a-f]+)/)).toBe(m.bytes.length);
       break;
     }
+    case 'duplicate-record': {
+      const [, off, len] = /@0x([0-9a-f]+) \((\d+) bytes\)$/.exec(m.what)!;
+      const at = parseInt(off, 16);
+      const n = Number(len);
+      expect(records.some((r) => r.offset === at && r.length === n)).toBe(true);
+      const want = Buffer.concat([seed.subarray(0, at + n), seed.subarray(at, at + n), seed.subarray(at + n)]);
+      expect(Buffer.compare(Buffer.from(m.bytes), want)).toBe(0);
+      break;
+    }
     case 'bad-tag': {
       const at = reported(/@0x([0-9a-f]+)$/);
       expect(heads(['vfio_tag'])).toContain(at);

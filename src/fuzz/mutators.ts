@@ -156,6 +156,19 @@ const badCommand: Mutator = (seed, records, rng) => {
   return { what: `command ${v} @${hex(c.offset)}`, bytes: b };
 };
 
+/** A record sent twice: its bytes copied right after it (a replayed section, command or page). */
+const duplicateRecord: Mutator = (seed, records, rng) => {
+  const candidates = records.filter((r) => r.length > 0 && !r.depth && r.offset + r.length <= seed.length);
+  if (!candidates.length) return undefined;
+  const r = rng.pick(candidates);
+  const end = r.offset + r.length;
+  const b = new Uint8Array(seed.length + r.length);
+  b.set(seed.subarray(0, end), 0);
+  b.set(seed.subarray(r.offset, end), end);
+  b.set(seed.subarray(end), end + r.length);
+  return { what: `duplicated ${r.kind} @${hex(r.offset)} (${r.length} bytes)`, bytes: b };
+};
+
 /** Bytes flipped at random: what the grammar-aware ones miss. */
 const flipBytes: Mutator = (seed, _records, rng) => {
   const b = seed.slice();
@@ -176,6 +189,7 @@ export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
   { name: 'lying-length', fn: lyingLength },
   { name: 'bad-ram-flags', fn: badRamFlags },
   { name: 'bad-command', fn: badCommand },
+  { name: 'duplicate-record', fn: duplicateRecord },
   { name: 'flip-bytes', fn: flipBytes },
 ];
 
