@@ -114,6 +114,13 @@ export const RULES = [
     source: 'savevm.c vmstate_target_page_bits, SM §3',
   },
   {
+    id: 'savevm/section-footer',
+    group: 'main',
+    severity: 'error',
+    qemu: 'a destination with send-section-footer on (the default) fails a section without its footer ("Missing section footer for ..."); one with it off (`--no-section-footer`) reads a footer byte as a section type ("Unknown savevm section type 126")',
+    source: 'savevm.c check_section_footer, Q',
+  },
+  {
     id: 'savevm/empty-idstr',
     group: 'main',
     severity: 'error',

@@ -105,6 +105,7 @@ export function compareMutants(
   const dst = destinationOf(mig);
   const profile = profileFromStream(new BufferSource(bytes), mig);
   const sendConfiguration = !dst.args.includes('migration.send-configuration=off');
+  const sectionFooters = !dst.args.includes('migration.send-section-footer=off');
   const qemuVersion = qemuRelease();
   const rng = new Prng(seed);
   const out: Comparison[] = [];
@@ -120,6 +121,7 @@ export function compareMutants(
       qemuVersion,
       capabilities: dst.capabilities,
       sendConfiguration,
+      sectionFooters,
       profile: withProfile ? profile : undefined,
     });
     const first = r.diagnostics.find((d) => d.severity === 'error');

@@ -61,6 +61,33 @@ const CASES: DestinationCase[] = [
     rule: null,
   },
   {
+    name: 'section footers off (-global migration.send-section-footer=off)',
+    stream: 'real/qemu-7.2/pc-paused.mig',
+    args: ['-machine', 'pc-i440fx-7.2', '-m', '32M', '-global', 'migration.send-section-footer=off'],
+    rule: 'savevm/section-footer',
+  },
+  {
+    name: 'a footerless, configurationless stream into a destination that sends neither',
+    stream: 'real/qemu-7.2/pc-old-format.mig',
+    args: [
+      '-machine',
+      'pc-i440fx-7.2',
+      '-m',
+      '32M',
+      '-global',
+      'migration.send-section-footer=off',
+      '-global',
+      'migration.send-configuration=off',
+    ],
+    rule: null,
+  },
+  {
+    name: 'the same, into a destination with the defaults',
+    stream: 'real/qemu-7.2/pc-old-format.mig',
+    args: ['-machine', 'pc-i440fx-7.2', '-m', '32M'],
+    rule: 'savevm/configuration-missing',
+  },
+  {
     name: 'q35 without the devices',
     stream: 'recorded-7.2/q35-devices-running.mig',
     args: ['-machine', 'q35', '-m', '64M'],

@@ -65,6 +65,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
         qemuVersion: '7.2',
         capabilities: dst.caps,
         sendConfiguration: !dst.args.includes('migration.send-configuration=off'),
+        sectionFooters: !dst.args.includes('migration.send-section-footer=off'),
       });
       expect(r.diagnostics).toEqual([]);
     });
@@ -92,6 +93,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
           qemuVersion: '7.2',
           capabilities: dst.caps,
           sendConfiguration: name !== 'pc-old-format',
+          sectionFooters: name !== 'pc-old-format',
         });
         if (!q.ok) refused++;
         if (q.ok !== ours.valid)

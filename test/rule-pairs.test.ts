@@ -264,7 +264,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
   'stream/undelimited-section': () => {
     const old = real('7.2', 'pc-old-format.mig');
     const eof = find(old, 'eof');
-    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const load = { qemuVersion: '7.2', sendConfiguration: false, sectionFooters: false };
     const first = find(old, 'section', (s) => s.section === 'FULL');
     return {
       clean: P(old, load),
@@ -276,7 +276,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
   // pc-old-format has no footers to fall back on: a subsection marker that is not 0x05 ends the load
   'stream/bad-vmstate': () => {
     const old = real('7.2', 'pc-old-format.mig');
-    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const load = { qemuVersion: '7.2', sendConfiguration: false, sectionFooters: false };
     const vm = records(old).find(
       (r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.node.subsections.length > 0,
     );
@@ -292,7 +292,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
   // pc-old-format (no footers to fall back on) read with a --vmsd description whose first array field has an array_len of 1.5
   'stream/bad-vmdesc': () => {
     const b = real('7.2', 'pc-old-format.mig');
-    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    const load = { qemuVersion: '7.2', sendConfiguration: false, sectionFooters: false };
     const json = find(b, 'vmdescription').json;
     const own = parseVmDescription(json);
     const lying = parseVmDescription(json.replace(/"array_len": (\d+)/, '"array_len": 1.5'));
@@ -331,6 +331,23 @@ const PAIRS: Record<RuleId, () => Pair> = {
   'savevm/configuration-capabilities': () => {
     const b = real('11.1', 'pc-x-ignore-shared.mig');
     return { clean: P(b, { capabilities: ['x-ignore-shared'] }), broken: P(b, {}), offset: 8, path: '' };
+  },
+  // pc-old-format was recorded with send-section-footer=off on both sides: a destination with the
+  // default (on) fails at the end of the first section, where the next record starts
+  'savevm/section-footer': () => {
+    const old = real('7.2', 'pc-old-format.mig');
+    const recs = records(old);
+    const first = recs.findIndex((r) => r.kind === 'section');
+    const next = recs.slice(first + 1).find((r) => r.kind === 'section' || r.kind === 'command' || r.kind === 'eof');
+    const s0 = recs[first];
+    if (!next || s0?.kind !== 'section') throw new Error('pc-old-format: no two sections');
+    const load = { qemuVersion: '7.2', sendConfiguration: false };
+    return {
+      clean: P(old, { ...load, sectionFooters: false }),
+      broken: P(old, load),
+      offset: next.offset,
+      path: `section ${s0.sectionId} "${s0.idstr}" (${s0.section})`,
+    };
   },
   // "pc-i440fx-11.1" (configuration at 8: type, be32 length, name at 13) becomes "pc i440fx-11.1"
   'savevm/machine-type': () => ({ clean: P(paused()), broken: P(patch(paused(), 15, [0x20])), offset: 13, path: '' }),
@@ -1148,6 +1165,20 @@ const EDGES: EdgeCase[] = [
     // such a destination reads an mr_addr after each used_length, so it misreads the RAMBlocks too
     rules: ['savevm/configuration-capabilities', 'stream/bad-value'],
     offset: () => 8,
+  },
+  {
+    name: 'savevm/section-footer: footers sent to a destination with send-section-footer off',
+    input: () => P(paused(), { sectionFooters: false }),
+    rules: ['savevm/section-footer'],
+    offset: () => find(paused(), 'section_footer').offset,
+  },
+  {
+    name: 'savevm/section-footer: a profile taken from a footerless stream expects no footers',
+    input: () => {
+      const old = real('7.2', 'pc-old-format.mig');
+      return P(old, { qemuVersion: '7.2', profile: profileOf(old) });
+    },
+    rules: [],
   },
   {
     name: 'savevm/postcopy-advise: ADVISE without page sizes (len 0) with postcopy-ram on',

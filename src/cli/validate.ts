@@ -12,6 +12,7 @@ interface ValidateOptions {
   strict?: boolean;
   format: 'text' | 'json';
   configuration: boolean;
+  sectionFooter: boolean;
   vfioMultifdTransfer: 'auto' | 'on' | 'off';
   vfioLoadConfigAfterIter?: boolean;
   pageSize?: number;
@@ -40,6 +41,7 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
         .default('text'),
     )
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
+    .option('--no-section-footer', 'the destination has send-section-footer off (no QEMU_VM_SECTION_FOOTER expected)')
     .addOption(
       new Option('--vfio-multifd-transfer <mode>', 'vfio-pci x-migration-multifd-transfer')
         .choices(['auto', 'on', 'off'])
@@ -87,7 +89,9 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
     const r = validateFile(file, {
       capabilities: o.capability,
       qemuVersion: o.qemuVersion,
-      sendConfiguration: o.configuration,
+      // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
+      sendConfiguration: o.configuration ? undefined : false,
+      sectionFooters: o.sectionFooter ? undefined : false,
       strict: o.strict,
       vfioMultifdTransfer: o.vfioMultifdTransfer,
       vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,

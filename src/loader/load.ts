@@ -35,6 +35,8 @@ export interface LoadOptions {
   qemuVersion?: string;
   /** the destination expects a CONFIGURATION record (migration property send-configuration) */
   sendConfiguration?: boolean;
+  /** the destination expects section footers (migration property send-section-footer, default on) */
+  sectionFooters?: boolean;
   /** vfio-pci x-migration-multifd-transfer: auto = on iff multifd is on and QEMU >= 10.0 */
   vfioMultifdTransfer?: 'auto' | 'on' | 'off';
   /** vfio-pci x-migration-load-config-after-iter (10.1+; AUTO is on only for ARM targets) */
@@ -103,6 +105,10 @@ export class ReferenceLoader {
   private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
   private vmdesc: VmDescription | undefined;
   private firstRecord = true;
+  /** the top-level section whose footer has not come yet */
+  private openSection: { idstr: string; path: string } | undefined;
+  /** QEMU stops at the first footer problem: reported once */
+  private footerReported = false;
   /** what the multifd channels and the return path are checked against */
   readonly facts: MainChannelFacts = {
     ramBlocks: new Map(),
@@ -162,6 +168,7 @@ export class ReferenceLoader {
 
   add(rec: MainRecord): void {
     if (rec.kind === 'libvirt_header') return;
+    if (!rec.depth) this.checkFooter(rec);
     if (this.firstRecord && rec.kind === 'file_header') {
       this.firstRecord = false;
       return;
@@ -170,7 +177,7 @@ export class ReferenceLoader {
       !this.sawConfiguration &&
       rec.kind !== 'configuration' &&
       !this.firstRecord &&
-      (this.opts.sendConfiguration ?? true) &&
+      (this.opts.sendConfiguration ?? this.opts.profile?.sendConfiguration ?? true) &&
       !rec.depth
     ) {
       this.report(
@@ -323,6 +330,33 @@ export class ReferenceLoader {
       if (!(e instanceof XbzrleError)) throw e;
       this.report('ram/xbzrle', at + 3, `Failed to load XBZRLE page - decode error! (${e.message})`);
     }
+  }
+
+  /** check_section_footer: after each section's payload, the footer the destination expects (or not) */
+  private checkFooter(rec: MainRecord): void {
+    const expected = this.opts.sectionFooters ?? this.opts.profile?.sectionFooters ?? true;
+    if (rec.kind === 'section_footer') {
+      if (!expected && !this.footerReported) {
+        this.footerReported = true;
+        this.report(
+          'savevm/section-footer',
+          rec.offset,
+          `Unknown savevm section type 126 (the destination has send-section-footer off)`,
+        );
+      }
+      this.openSection = undefined;
+      return;
+    }
+    if (rec.kind !== 'section' && rec.kind !== 'command' && rec.kind !== 'eof') return;
+    const open = this.openSection;
+    if (expected && open && !this.footerReported) {
+      this.footerReported = true;
+      this.reportAt('savevm/section-footer', rec.offset, open.path, `Missing section footer for ${open.idstr}`);
+    }
+    this.openSection =
+      rec.kind === 'section'
+        ? { idstr: rec.idstr, path: `section ${rec.sectionId} ${JSON.stringify(rec.idstr)} (${rec.section})` }
+        : undefined;
   }
 
   /** configuration_post_load and the subsections' post_load, against what the destination is */

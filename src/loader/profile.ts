@@ -34,6 +34,10 @@ export interface DestinationProfile {
   /** the destination's -uuid, canonical text; absent: not set (QEMU then only warns) */
   uuid?: string;
   targetPageBits?: number;
+  /** migration property send-configuration: does the destination expect QEMU_VM_CONFIGURATION */
+  sendConfiguration?: boolean;
+  /** migration property send-section-footer: does it expect QEMU_VM_SECTION_FOOTER after each section */
+  sectionFooters?: boolean;
   /** RAMBlocks by idstr with their used_length */
   ramBlocks?: { name: string; usedLength: number }[];
   /** the sections (devices and live handlers) the destination has */
@@ -70,9 +74,17 @@ export function profileFromStream(source: ByteSource, takenFrom?: string): Desti
   const devices: ProfileDevice[] = [];
   const seen = new Set<string>();
   let vmdescJson: string | undefined;
+  let sections = 0;
+  let footers = 0;
+  let configuration = false;
   const add = (rec: MainRecord): void => {
+    if (rec.depth) return;
     switch (rec.kind) {
+      case 'section_footer':
+        footers++;
+        break;
       case 'configuration':
+        configuration = true;
         p.machineType = rec.machineType;
         p.qemuVersion = machineTypeVersion(rec.machineType);
         for (const sub of rec.subsections) {
@@ -81,10 +93,11 @@ export function profileFromStream(source: ByteSource, takenFrom?: string): Desti
         }
         break;
       case 'ram_block':
-        if (!rec.depth) ramBlocks.push({ name: rec.idstr, usedLength: rec.usedLength });
+        ramBlocks.push({ name: rec.idstr, usedLength: rec.usedLength });
         break;
       case 'section':
-        if ((rec.section === 'START' || rec.section === 'FULL') && !rec.depth) {
+        sections++;
+        if (rec.section === 'START' || rec.section === 'FULL') {
           const key = `${rec.idstr}\0${rec.instanceId}`;
           if (!seen.has(key)) devices.push({ idstr: rec.idstr, instanceId: rec.instanceId, versionId: rec.versionId });
           seen.add(key);
@@ -105,6 +118,9 @@ export function profileFromStream(source: ByteSource, takenFrom?: string): Desti
   } finally {
     s.close();
   }
+  p.sendConfiguration = configuration;
+  // a stream that the destination accepts has footers after every section, or none
+  if (sections) p.sectionFooters = footers > 0;
   if (ramBlocks.length) p.ramBlocks = ramBlocks;
   if (devices.length) p.devices = devices;
   if (vmdescJson !== undefined) {
@@ -138,6 +154,8 @@ export function parseProfile(json: string, what = 'profile'): DestinationProfile
     'machineType',
     'uuid',
     'targetPageBits',
+    'sendConfiguration',
+    'sectionFooters',
     'ramBlocks',
     'devices',
     'vmdescription',
@@ -162,6 +180,11 @@ export function parseProfile(json: string, what = 'profile'): DestinationProfile
   p.uuid = str('uuid');
   if (p.uuid !== undefined && !isUuidText(p.uuid)) bad('"uuid" is not a UUID (8-4-4-4-12 hex)');
   if (o.targetPageBits !== undefined) p.targetPageBits = int(o.targetPageBits, '"targetPageBits"');
+  for (const k of ['sendConfiguration', 'sectionFooters'] as const) {
+    const x = o[k];
+    if (x !== undefined && typeof x !== 'boolean') bad(`"${k}" is not true or false`);
+    if (typeof x === 'boolean') p[k] = x;
+  }
   if (o.ramBlocks !== undefined) {
     if (!Array.isArray(o.ramBlocks)) bad('"ramBlocks" is not a list');
     p.ramBlocks = (o.ramBlocks as unknown[]).map((b, i) => {
