@@ -55,6 +55,11 @@ export interface LoadOptions {
 
 export const NEWEST_QEMU = '11.1';
 
+/** How a diagnostic names a section: `section 2 "ram" (START)`. */
+function sectionPath(sectionId: number, idstr: string, kind: string): string {
+  return `section ${sectionId} ${JSON.stringify(idstr)} (${kind})`;
+}
+
 /** What the main channel established that the other channels are judged against. */
 export interface MainChannelFacts {
   /** RAM blocks from MEM_SIZE: name to used length */
@@ -138,9 +143,7 @@ export class ReferenceLoader {
   }
 
   private path(): string {
-    return this.current
-      ? `section ${this.current.sectionId} ${JSON.stringify(this.current.name)} (${this.current.kind})`
-      : '';
+    return this.current ? sectionPath(this.current.sectionId, this.current.name, this.current.kind) : '';
   }
 
   private report(rule: RuleId, offset: number, message: string): void {
@@ -355,7 +358,7 @@ export class ReferenceLoader {
     }
     this.openSection =
       rec.kind === 'section'
-        ? { idstr: rec.idstr, path: `section ${rec.sectionId} ${JSON.stringify(rec.idstr)} (${rec.section})` }
+        ? { idstr: rec.idstr, path: sectionPath(rec.sectionId, rec.idstr, rec.section) }
         : undefined;
   }
 
