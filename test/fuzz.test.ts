@@ -125,6 +125,14 @@ function checkMutation(m: ReturnType<typeof mutate>, seed: Uint8Array, records: 
       expect(reported(/^truncation at 0x([0-9a-f]+)/)).toBe(m.bytes.length);
       break;
     }
+    case 'bad-header': {
+      const at = reported(/@0x([0-9a-f]+)$/);
+      const h = records.find((r) => r.kind === 'file_header')!;
+      expect(at).toBeGreaterThanOrEqual(h.offset);
+      expect(at).toBeLessThan(h.offset + 8);
+      expect(diff).toEqual([at]);
+      break;
+    }
     case 'duplicate-record': {
       const [, off, len] = /@0x([0-9a-f]+) \((\d+) bytes\)$/.exec(m.what)!;
       const at = parseInt(off, 16);

@@ -156,6 +156,16 @@ const badCommand: Mutator = (seed, records, rng) => {
   return { what: `command ${v} @${hex(c.offset)}`, bytes: b };
 };
 
+/** The file header (QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION) with one byte changed. */
+const badHeader: Mutator = (seed, records, rng) => {
+  const h = records.find((r) => r.kind === 'file_header');
+  if (!h || h.length < 8) return undefined;
+  const b = seed.slice();
+  const at = h.offset + rng.below(8);
+  b[at] = (b[at] ?? 0) ^ (1 << rng.below(8));
+  return { what: `file header byte ${hex(at)} ${hex(seed[at] ?? 0)} -> ${hex(b[at] ?? 0)} @${hex(at)}`, bytes: b };
+};
+
 /** A record sent twice: its bytes copied right after it (a replayed section, command or page). */
 const duplicateRecord: Mutator = (seed, records, rng) => {
   const candidates = records.filter((r) => r.length > 0 && !r.depth && r.offset + r.length <= seed.length);
@@ -189,6 +199,7 @@ export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
   { name: 'lying-length', fn: lyingLength },
   { name: 'bad-ram-flags', fn: badRamFlags },
   { name: 'bad-command', fn: badCommand },
+  { name: 'bad-header', fn: badHeader },
   { name: 'duplicate-record', fn: duplicateRecord },
   { name: 'flip-bytes', fn: flipBytes },
 ];
