@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeFile, REAL, ROOT, tempDir } from './helpers.js';
@@ -597,5 +597,50 @@ describe('profile and validate --profile/--machine/--uuid', () => {
     const r = run(['validate', paused, '--profile', f]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown key "machinetype"');
+  });
+});
+
+describe('validate FILE...', () => {
+  const v72 = join(REAL, 'qemu-7.2');
+  it('one verdict per file, a summary line, exit 1 when any is invalid', () => {
+    const ok = join(v72, 'pc-paused.mig');
+    const bad = join(v72, 'pc-x-ignore-shared.mig'); // x-ignore-shared on in the source, not given here
+    const r = run(['validate', ok, bad]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toContain(`${ok}: valid (0 diagnostics)`);
+    expect(lines).toContain(`${bad}: INVALID (1 diagnostics)`);
+    expect(lines.at(-1)).toBe('2 files: 1 valid, 1 invalid');
+    expect(run(['validate', ok, ok]).code).toBe(0);
+  });
+  it('a directory stands for its *.mig files, in name order; JSON holds one document per file', () => {
+    const r = run(['validate', v72, '--format', 'json', '--qemu-version', '7.2']);
+    const doc = JSON.parse(r.stdout);
+    const names = readdirSync(v72)
+      .filter((f) => f.endsWith('.mig'))
+      .sort();
+    expect(doc.files.map((f: { file: string }) => f.file)).toEqual(names.map((f) => join(v72, f)));
+    expect(doc.valid + doc.invalid).toBe(names.length);
+    expect(doc.invalid).toBe(doc.files.filter((f: { valid: boolean }) => !f.valid).length);
+    expect(r.code).toBe(doc.invalid ? 1 : 0);
+  });
+  it("text mode shows the decoder's warnings, as JSON does", () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-suppress-vmdesc.mig');
+    const text = run(['validate', f])
+      .stdout.split('\n')
+      .filter((l) => l.includes('warning (decoder)'));
+    const json = JSON.parse(run(['validate', f, '--format', 'json']).stdout);
+    expect(json.warnings.length).toBeGreaterThan(0);
+    expect(text).toEqual(
+      json.warnings.map(
+        (w: { offset: number; path: string; message: string }) =>
+          `${f}: at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}warning (decoder) ${w.message}`,
+      ),
+    );
+  });
+  it('side channels belong to one main stream', () => {
+    const r = run(['validate', paused, paused, '--multifd', paused]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('give one FILE with them');
   });
 });

@@ -2,7 +2,10 @@
  * The validate use case: a stream file (main channel or a lone multifd channel), with its side
  * channels, judged by the reference loader. Returns the verdict and the diagnostics.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { detectChannelKind } from '../codec/channels.js';
+import { UsageError } from '../model/errors.js';
 import type { LoadOptions } from '../loader/load.js';
 import { validateMain, validateMultifdChannel, type ValidationResult } from '../loader/validate.js';
 import { openSource, readVmsdFile } from './open.js';
@@ -23,6 +26,22 @@ export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilit
   multifd: string[];
   /** the return-path capture (destination to source) */
   returnPath?: string;
+}
+
+/** The streams a list of arguments names: files as given, a directory's `*.mig` files in name order. */
+export function streamFilesOf(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of args) {
+    if (a !== '-' && existsSync(a) && statSync(a).isDirectory()) {
+      const found = readdirSync(a)
+        .filter((f) => f.endsWith('.mig'))
+        .sort()
+        .map((f) => join(a, f));
+      if (!found.length) throw new UsageError(`${a}: a directory without *.mig files`);
+      out.push(...found);
+    } else out.push(a);
+  }
+  return out;
 }
 
 export function validateFile(file: string, o: ValidateRequest): ValidationResult {

@@ -2,7 +2,8 @@ import { printStdout } from './output.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../model/errors.js';
 import { NEWEST_QEMU } from '../loader/load.js';
-import { validateFile } from '../app/validate.js';
+import { streamFilesOf, validateFile } from '../app/validate.js';
+import type { ValidationResult } from '../loader/validate.js';
 import { collectValue, streamOptions } from './common.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
@@ -29,8 +30,8 @@ interface ValidateOptions {
 export function registerValidate(program: Command, exit: ExitStatus): void {
   const cmd = program
     .command('validate')
-    .description("run the reference loader (QEMU's destination rules) over a stream: exit 0 valid, 1 invalid")
-    .argument('<file>', 'main-channel stream, or - for stdin')
+    .description("run the reference loader (QEMU's destination rules) over streams: exit 0 all valid, 1 any invalid")
+    .argument('<files...>', 'main-channel streams (a directory: its *.mig files), or - for stdin')
     .option(
       '--qemu-version <x.y>',
       `destination QEMU release (default: the one the stream's machine type names, pc-q35-7.2: 7.2; else ${NEWEST_QEMU})`,
@@ -83,40 +84,72 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       '--strict',
       'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)',
     );
-  streamOptions(cmd).action((file: string, o: ValidateOptions) => {
+  streamOptions(cmd).action((args: string[], o: ValidateOptions) => {
     if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion))
       throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
-    const r = validateFile(file, {
-      capabilities: o.capability,
-      qemuVersion: o.qemuVersion,
-      // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
-      sendConfiguration: o.configuration ? undefined : false,
-      sectionFooters: o.sectionFooter ? undefined : false,
-      strict: o.strict,
-      vfioMultifdTransfer: o.vfioMultifdTransfer,
-      vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
-      multifdCompression: o.multifdCompression,
-      multifdChannels: o.multifdChannels,
-      vmsd: o.vmsd,
-      pageSize: o.pageSize,
-      multifd: o.multifd,
-      returnPath: o.returnPath,
-      profile: o.profile,
-      machine: o.machine,
-      uuid: o.uuid,
-    });
+    const files = streamFilesOf(args);
+    if (files.length > 1 && (o.multifd.length || o.returnPath))
+      throw new UsageError('--multifd and --return-path belong to one main stream: give one FILE with them');
+    const results = files.map((file) => ({
+      file,
+      ...validateFile(file, {
+        capabilities: o.capability,
+        qemuVersion: o.qemuVersion,
+        // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
+        sendConfiguration: o.configuration ? undefined : false,
+        sectionFooters: o.sectionFooter ? undefined : false,
+        strict: o.strict,
+        vfioMultifdTransfer: o.vfioMultifdTransfer,
+        vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+        multifdCompression: o.multifdCompression,
+        multifdChannels: o.multifdChannels,
+        vmsd: o.vmsd,
+        pageSize: o.pageSize,
+        multifd: o.multifd,
+        returnPath: o.returnPath,
+        profile: o.profile,
+        machine: o.machine,
+        uuid: o.uuid,
+      }),
+    }));
+    const invalid = results.filter((r) => !r.valid).length;
     if (o.format === 'json') {
+      const doc = (r: (typeof results)[number]) => ({
+        file: r.file,
+        valid: r.valid,
+        diagnostics: r.diagnostics,
+        warnings: r.warnings,
+      });
+      const first = results[0];
+      // one file: its document, as before; several: one document with each file's
       printStdout(
-        JSON.stringify({ file, valid: r.valid, diagnostics: r.diagnostics, warnings: r.warnings }, null, 2) + '\n',
+        JSON.stringify(
+          results.length === 1 && first
+            ? doc(first)
+            : { files: results.map(doc), valid: results.length - invalid, invalid },
+          null,
+          2,
+        ) + '\n',
       );
     } else {
-      for (const d of r.diagnostics) {
-        printStdout(
-          `${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`,
-        );
-      }
-      printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
+      for (const r of results) printText(r.file, r);
+      if (results.length > 1)
+        printStdout(`${results.length} files: ${results.length - invalid} valid, ${invalid} invalid\n`);
     }
-    exit.set(r.valid ? EXIT_OK : EXIT_INVALID);
+    exit.set(invalid ? EXIT_INVALID : EXIT_OK);
   });
+}
+
+/** Each diagnostic, each decoder warning, then the verdict, one line each. */
+function printText(file: string, r: ValidationResult): void {
+  for (const d of r.diagnostics) {
+    printStdout(
+      `${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`,
+    );
+  }
+  for (const w of r.warnings)
+    printStdout(
+      `${file}: at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}warning (decoder) ${w.message}\n`,
+    );
+  printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
 }
