@@ -615,13 +615,13 @@ describe('validate FILE...', () => {
   });
   it('a directory stands for its *.mig files, in name order; JSON holds one document per file', () => {
     const r = run(['validate', v72, '--format', 'json', '--qemu-version', '7.2']);
-    const doc = JSON.parse(r.stdout);
+    const doc = JSON.parse(r.stdout) as { files: { file: string; valid: boolean }[]; valid: number; invalid: number };
     const names = readdirSync(v72)
       .filter((f) => f.endsWith('.mig'))
       .sort();
-    expect(doc.files.map((f: { file: string }) => f.file)).toEqual(names.map((f) => join(v72, f)));
+    expect(doc.files.map((f) => f.file)).toEqual(names.map((f) => join(v72, f)));
     expect(doc.valid + doc.invalid).toBe(names.length);
-    expect(doc.invalid).toBe(doc.files.filter((f: { valid: boolean }) => !f.valid).length);
+    expect(doc.invalid).toBe(doc.files.filter((f) => !f.valid).length);
     expect(r.code).toBe(doc.invalid ? 1 : 0);
   });
   it("text mode shows the decoder's warnings, as JSON does", () => {
