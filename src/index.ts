@@ -1,0 +1,41 @@
+/**
+ * migstream as a library: `import { validateFile, openMainFile } from 'migstream'`. The same
+ * use cases the command line runs (src/app/), the stream codec underneath them, and the types
+ * of what they return. Errors are typed: StreamError for a bad stream (with offset and section
+ * path), UsageError for what a caller asked wrongly (a missing file, a bad option).
+ */
+export { dumpStream, type DumpFormat, type DumpOutcome, type DumpRequest } from './app/dump.js';
+export { encodeIrFile, type EncodeOutcome } from './app/encode.js';
+export { generate, readScenario, writeGenerated, type GeneratedStreams } from './app/gen.js';
+export { openSource, openStreamFile, readVmsdFile, type StreamRequest } from './app/open.js';
+export { destinationProfile, readProfile } from './app/profile.js';
+export { roundtripFile } from './app/roundtrip.js';
+export { streamStats, type StatsResult } from './app/stats.js';
+export { streamFilesOf, validateFile, type ValidateRequest } from './app/validate.js';
+
+export {
+  encodeRecords,
+  encodeToBytes,
+  openMainFile,
+  openMainStream,
+  roundtripSource,
+  type OpenedStream,
+  type OpenOptions,
+  type RoundtripResult,
+} from './codec/open.js';
+export { BufferSource, FileSource, type ByteSource } from './io/source.js';
+export { ReferenceLoader, NEWEST_QEMU, type LoadOptions } from './loader/load.js';
+export { validateMain, validateMultifdChannel, type ValidationResult } from './loader/validate.js';
+export {
+  parseProfile,
+  profileFromStream,
+  PROFILE_FORMAT,
+  type DestinationProfile,
+  type ProfileDevice,
+} from './loader/profile.js';
+export type { Diagnostic } from './model/diagnostic.js';
+export { StreamError, UsageError, type StreamErrorJson } from './model/errors.js';
+export type { MainRecord, DecodeWarning } from './model/records.js';
+export type { MultifdRecord } from './model/multifd-records.js';
+export type { ReturnPathRecord } from './model/returnpath-records.js';
+export { RULES, type RuleId } from '../grammar/rules.js';
