@@ -10,6 +10,7 @@ import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import { REAL, ROOT, tempDir } from './helpers.js';
+import { destinationOf, qemuLoads, type Destination } from '../scripts/differential.js';
 
 /**
  * The reference loader against the real one: Debian 12's QEMU 7.2 (installed by .ci/run),
@@ -22,36 +23,8 @@ const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8
 const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
 const tmp = tempDir('migstream-qemu-');
 
-interface Meta {
-  caps: Record<string, boolean>;
-  load: { dst_argv: string[] };
-}
-
-/** The destination's argv without QMP/incoming (qemu-load adds its own), and its capabilities. */
-function destination(name: string): { args: string[]; caps: string[] } {
-  const meta = JSON.parse(readFileSync(join(REAL, 'qemu-7.2', `${name}.meta.json`), 'utf8')) as Meta;
-  const argv = meta.load.dst_argv.slice(1);
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '-incoming' || argv[i] === '-qmp') i++;
-    else args.push(argv[i]);
-  }
-  return {
-    args,
-    caps: Object.entries(meta.caps)
-      .filter(([, on]) => on)
-      .map(([c]) => c),
-  };
-}
-
-function qemuLoads(file: string, dst: { args: string[]; caps: string[] }): { ok: boolean; why: string } {
-  const r = spawnSync(
-    process.execPath,
-    [QEMU_LOAD, ...dst.caps.flatMap((c) => ['--capability', c]), '--', ...dst.args, file],
-    { encoding: 'utf8', timeout: 30_000 },
-  );
-  return { ok: r.status === 0, why: r.stderr.trim() };
-}
+/** The destination a 7.2 recording was loaded into (its meta.json), and QEMU's verdict on a file. */
+const destination = (name: string): Destination => destinationOf(join(REAL, 'qemu-7.2', `${name}.mig`));
 
 const CASES = ['pc-paused', 'pc-old-format', 'pc-suppress-vmdesc', 'pc-postcopy-ram', 'pc-compress-7.2'];
 
@@ -60,10 +33,10 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
     it(`${name}: QEMU loads the recording, migstream finds it valid`, () => {
       const dst = destination(name);
       const file = join(REAL, 'qemu-7.2', `${name}.mig`);
-      expect(qemuLoads(file, dst)).toEqual({ ok: true, why: '' });
+      expect(qemuLoads(file, dst)).toEqual({ loads: true, why: '' });
       const r = validateMain(new BufferSource(new Uint8Array(readFileSync(file))), {
         qemuVersion: '7.2',
-        capabilities: dst.caps,
+        capabilities: dst.capabilities,
         sendConfiguration: !dst.args.includes('migration.send-configuration=off'),
         sectionFooters: !dst.args.includes('migration.send-section-footer=off'),
       });
@@ -91,14 +64,14 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
         const q = qemuLoads(file, dst);
         const ours = validateMain(new BufferSource(m.bytes), {
           qemuVersion: '7.2',
-          capabilities: dst.caps,
+          capabilities: dst.capabilities,
           sendConfiguration: name !== 'pc-old-format',
           sectionFooters: name !== 'pc-old-format',
         });
-        if (!q.ok) refused++;
-        if (q.ok !== ours.valid)
+        if (!q.loads) refused++;
+        if (q.loads !== ours.valid)
           disagreements.push(
-            `${mutator.name}: ${m.what}: QEMU ${q.ok ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`,
+            `${mutator.name}: ${m.what}: QEMU ${q.loads ? 'loads it' : `refuses it (${q.why})`}, migstream ${ours.valid ? 'finds it valid' : `finds ${ours.diagnostics[0]?.rule}`}`,
           );
       }
       expect(disagreements).toEqual([]);
@@ -221,7 +194,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals migstream --ram extrac
         process.execPath,
         [
           QEMU_LOAD,
-          ...dst.caps.flatMap((c) => ['--capability', c]),
+          ...dst.capabilities.flatMap((c) => ['--capability', c]),
           '--pmemsave',
           `0:${size}:${mem}`,
           '--',

@@ -9,6 +9,8 @@ import {
   isUuidText,
   machineTypeVersion,
   parseProfile,
+  PROFILE_FORMAT,
+  PROFILE_VERSION,
   profileFromStream,
   type DestinationProfile,
 } from '../loader/profile.js';
@@ -33,7 +35,7 @@ export function destinationProfile(o: {
   if (o.profile === undefined && o.machine === undefined && o.uuid === undefined) return undefined;
   const p: DestinationProfile = o.profile
     ? readProfile(o.profile)
-    : { format: 'migstream-destination-profile', version: 1 };
+    : { format: PROFILE_FORMAT, version: PROFILE_VERSION };
   if (o.machine !== undefined) {
     p.machineType = o.machine;
     if (!o.profile) p.qemuVersion = machineTypeVersion(o.machine);

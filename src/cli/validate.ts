@@ -1,6 +1,7 @@
 import { printStdout } from './output.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../model/errors.js';
+import { isReleaseText } from '../../grammar/version.js';
 import { NEWEST_QEMU } from '../loader/load.js';
 import { streamFilesOf, validateFile } from '../app/validate.js';
 import type { ValidationResult } from '../loader/validate.js';
@@ -85,7 +86,7 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)',
     );
   streamOptions(cmd).action((args: string[], o: ValidateOptions) => {
-    if (o.qemuVersion !== undefined && !/^\d+\.\d+$/.test(o.qemuVersion))
+    if (o.qemuVersion !== undefined && !isReleaseText(o.qemuVersion))
       throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
     const files = streamFilesOf(args);
     if (files.length > 1 && (o.multifd.length || o.returnPath))

@@ -32,6 +32,7 @@ import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
+import { uuidText } from './profile.js';
 
 export interface ChannelInput {
   name: string;
@@ -141,7 +142,7 @@ export class MultifdJoin {
                 ch.name,
                 MultifdOffset.init('uuid'),
                 'MultiFDInit',
-                `multifd: received uuid '${fmtUuid(uuid)}' and expected uuid '${fmtUuid(want)}' for channel ${id}`,
+                `multifd: received uuid '${uuidText(uuid)}' and expected uuid '${uuidText(want)}' for channel ${id}`,
               );
             }
             this.uuid ??= uuid;
@@ -534,9 +535,4 @@ export class MultifdJoin {
     }
     return this.diagnostics;
   }
-}
-
-function fmtUuid(u: Uint8Array): string {
-  const h = Buffer.from(u).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

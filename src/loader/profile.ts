@@ -11,6 +11,7 @@ import type { MainRecord } from '../model/records.js';
 import { openMainStream } from '../codec/open.js';
 import type { ByteSource } from '../io/source.js';
 import { checkVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
+import { isReleaseText } from '../../grammar/version.js';
 
 export const PROFILE_FORMAT = 'migstream-destination-profile';
 export const PROFILE_VERSION = 1;
@@ -175,7 +176,7 @@ export function parseProfile(json: string, what = 'profile'): DestinationProfile
   const p: DestinationProfile = { format: PROFILE_FORMAT, version: PROFILE_VERSION };
   p.takenFrom = str('takenFrom');
   p.qemuVersion = str('qemuVersion');
-  if (p.qemuVersion !== undefined && !/^\d+\.\d+$/.test(p.qemuVersion)) bad('"qemuVersion" is not X.Y');
+  if (p.qemuVersion !== undefined && !isReleaseText(p.qemuVersion)) bad('"qemuVersion" is not X.Y');
   p.machineType = str('machineType');
   p.uuid = str('uuid');
   if (p.uuid !== undefined && !isUuidText(p.uuid)) bad('"uuid" is not a UUID (8-4-4-4-12 hex)');
