@@ -8,6 +8,7 @@ import { registerValidate } from './validate.js';
 import { registerGen } from './gen.js';
 import { registerFuzz } from './fuzz.js';
 import { registerProfile } from './profile.js';
+import { registerModel } from './model.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
@@ -24,6 +25,7 @@ export function buildProgram(exit: ExitStatus): Command {
   registerGen(program);
   registerFuzz(program, exit);
   registerProfile(program);
+  registerModel(program, exit);
   return program;
 }
 

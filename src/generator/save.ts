@@ -33,6 +33,7 @@ import { encodeToBytes } from '../codec/open.js';
 import type { MultifdRecord } from '../model/multifd-records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
 import { versionAtLeast } from '../../grammar/version.js';
+import { qemuJson } from './engine.js';
 
 export interface SavedStream {
   main: MainRecord[];
@@ -98,20 +99,6 @@ export function pciConfigRecord(c: VfioDeviceScenario['config'] = {}): VfioPciCo
   }
   if (c.display) rec.display = { name: VFIO_DISPLAY_SUBSECTION, version: 1, ramfb: new Uint8Array(28) };
   return rec;
-}
-
-/** Compact JSON as QEMU's JSON writer prints it (", " and ": " separators). */
-function qemuJson(v: unknown): string {
-  if (Array.isArray(v)) return '[' + v.map(qemuJson).join(', ') + ']';
-  if (v && typeof v === 'object')
-    return (
-      '{' +
-      Object.entries(v)
-        .map(([k, x]) => `${JSON.stringify(k)}: ${qemuJson(x)}`)
-        .join(', ') +
-      '}'
-    );
-  return JSON.stringify(v);
 }
 
 export function save(s: Scenario): SavedStream {

@@ -1,0 +1,347 @@
+/**
+ * `migstream model`: the machine model a main-channel stream was saved from, the inverse
+ * of generator/engine.ts. It reads the records once, in order, and keeps what the engine
+ * cannot derive: the machine (type, uuid, page size), the settings the framing shows
+ * (configuration, footers, return path, postcopy advise, multifd flushes, zero-page
+ * detection, suppress-vmdesc), the RAMBlocks, which pages each round sent, the memory
+ * (block images in side files, superseded contents in a history file), and each device's
+ * vmsd with its field values. What the engine does not derive yet (XBZRLE deltas,
+ * compressed pages, a vmdescription that differs from the derived one) becomes a named
+ * override, counted by modelStats.
+ */
+import { inflateSync } from 'node:zlib';
+import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
+import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
+import { DEFAULT_TARGET_PAGE_SIZE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
+import type { MainRecord, RamRecord } from '../model/records.js';
+import { applyXbzrle } from '../ram/xbzrle.js';
+import { encodeToBytes } from '../codec/open.js';
+import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
+import { deviceRecord, ModelError, vmdescription } from './engine.js';
+import {
+  MODEL_FORMAT,
+  MODEL_VERSION,
+  type DeviceModel,
+  type MachineModel,
+  type PageRun,
+  type RamRound,
+} from './model.js';
+import type { ModelFiles } from './side-files.js';
+import { stateFromNode, StateShapeError } from './state-values.js';
+
+/** Where extraction writes the side files it names in the model. */
+export interface ModelFilesWriter extends ModelFiles {
+  write(file: string, position: number, data: Uint8Array): void;
+  /** appends, returning the offset the data was written at */
+  append(file: string, data: Uint8Array): number;
+}
+
+export interface ExtractOptions {
+  /** the QEMU release when the stream does not name it (no configuration section) */
+  qemu?: string;
+  /** prefix of the side files' names (e.g. "pc-paused.model/") */
+  sidePrefix?: string;
+  pageSize?: number;
+}
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (const x of b) if (x) return false;
+  return true;
+}
+
+/** "pc-i440fx-7.2" → "7.2" */
+function releaseOfMachine(type: string): string | undefined {
+  const m = /-(\d+\.\d+)$/.exec(type);
+  return m?.[1] && isReleaseText(m[1]) ? m[1] : undefined;
+}
+
+export function extractModel(
+  records: Iterable<MainRecord>,
+  files: ModelFilesWriter,
+  o: ExtractOptions = {},
+): MachineModel {
+  const prefix = o.sidePrefix ?? '';
+  const pageSize = o.pageSize ?? DEFAULT_TARGET_PAGE_SIZE;
+  const caps = new Set<string>();
+  let machineType: string | undefined;
+  let uuid: string | undefined;
+  let sendConfiguration = false;
+  let footers = 0;
+  let sections = 0;
+  let vmdescText: string | undefined;
+  let sawSwitchoverStart = false;
+  const ram: MachineModel['ram'] = {
+    sectionId: -1,
+    instanceId: 0,
+    version: 0,
+    blocks: [],
+    iterations: [],
+    complete: { runs: [] },
+  };
+  const blockIndex = new Map<string, number>();
+  const devices: (DeviceModel & { node?: Extract<MainRecord, { kind: 'vmstate' }> })[] = [];
+  let round: RamRound | undefined;
+  let roundIndex = 0;
+  let current: { kind: string; idstr: string } | undefined;
+  const lastSend = new Map<string, number>();
+  const history: [number, number, number][] = [];
+  const historyFile = `${prefix}history.bin`;
+  const encodedFile = `${prefix}encoded.bin`;
+  const imageOf = (b: number): string => `${prefix}block${b}.img`;
+  let zeroRecords = 0;
+
+  const unsupported = (what: string): never => {
+    throw new ModelError(`the model does not describe ${what} yet`);
+  };
+
+  /** Record a send of page `page` of block `b` with `content` in the current round. */
+  const sent = (b: number, page: number, content: Uint8Array): void => {
+    const key = `${b}:${page}`;
+    const before = lastSend.get(key);
+    if (before !== undefined) {
+      if (before === roundIndex) unsupported(`a page sent twice in one round (${key})`);
+      history.push([b, page, before]);
+      files.append(historyFile, files.read(imageOf(b), page * pageSize, pageSize));
+    }
+    lastSend.set(key, roundIndex);
+    // images stay sparse: a zero page is only written over a page that was not zero
+    if (!isZero(content) || (before !== undefined && !isZero(files.read(imageOf(b), page * pageSize, pageSize))))
+      files.write(imageOf(b), page * pageSize, content);
+  };
+
+  const addRun = (run: PageRun): void => {
+    if (!round) return unsupported('pages outside a RAM section');
+    const last = round.runs[round.runs.length - 1];
+    if (
+      last &&
+      last.block === run.block &&
+      last.as === run.as &&
+      run.as !== 'xbzrle' &&
+      run.as !== 'compress' &&
+      last.fill === run.fill &&
+      last.first + last.count === run.first
+    )
+      last.count++;
+    else round.runs.push(run);
+  };
+
+  const pageRecord = (rec: Extract<RamRecord, { block: string }>): void => {
+    const b = blockIndex.get(rec.block);
+    if (b === undefined) return unsupported(`a page of an unknown block ${rec.block}`);
+    if (rec.addr % pageSize) return unsupported(`a page address not aligned to the page size`);
+    const page = rec.addr / pageSize;
+    const run: PageRun = { block: b, first: page, count: 1 };
+    switch (rec.op) {
+      case 'zero': {
+        zeroRecords++;
+        if (rec.fill) {
+          run.as = 'zero';
+          run.fill = rec.fill;
+        }
+        sent(b, page, new Uint8Array(pageSize).fill(rec.fill));
+        break;
+      }
+      case 'page': {
+        if (isZero(rec.data)) run.as = 'page';
+        sent(b, page, rec.data);
+        break;
+      }
+      case 'xbzrle': {
+        const content = files.read(imageOf(b), page * pageSize, pageSize);
+        applyXbzrle(rec.data, content);
+        run.as = 'xbzrle';
+        run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
+        if (rec.encoding !== 1) run.xbzrleEncoding = rec.encoding;
+        sent(b, page, content);
+        break;
+      }
+      case 'compress_page': {
+        run.as = 'compress';
+        run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
+        const content = new Uint8Array(pageSize);
+        content.set(inflateSync(rec.data).subarray(0, pageSize));
+        sent(b, page, content);
+        break;
+      }
+    }
+    addRun(run);
+  };
+
+  for (const rec of records) {
+    if (rec.depth) unsupported('MIG_CMD_PACKAGED blobs (postcopy)');
+    switch (rec.kind) {
+      case 'libvirt_header':
+        return unsupported('a libvirt save image header');
+      case 'file_header':
+        if (rec.magic !== QEMU_VM_FILE_MAGIC || rec.version !== QEMU_VM_FILE_VERSION)
+          unsupported('a file header other than QEMU_VM_FILE_MAGIC version 3');
+        break;
+      case 'configuration':
+        sendConfiguration = true;
+        machineType = rec.machineType;
+        for (const s of rec.subsections) {
+          if (s.name === 'configuration/uuid' && s.fields.uuid instanceof Uint8Array)
+            uuid = Buffer.from(s.fields.uuid).toString('hex');
+          if (s.name === 'configuration/capabilities' && Array.isArray(s.fields.capabilities))
+            for (const c of s.fields.capabilities)
+              if (typeof c === 'object' && !(c instanceof Uint8Array) && typeof c.name === 'string') caps.add(c.name);
+        }
+        break;
+      case 'command':
+        if (rec.name === 'MIG_CMD_OPEN_RETURN_PATH') caps.add('return-path');
+        else if (rec.name === 'MIG_CMD_POSTCOPY_ADVISE') {
+          caps.delete('return-path');
+          caps.add('postcopy-ram');
+        } else if (rec.name === 'MIG_CMD_SWITCHOVER_START') sawSwitchoverStart = true;
+        else if (rec.name !== 'MIG_CMD_PING') unsupported(`the command ${rec.name}`);
+        break;
+      case 'section':
+        sections++;
+        current = { kind: rec.section, idstr: rec.idstr };
+        if (rec.idstr === RAM_SECTION_IDSTR) {
+          if (rec.section === 'FULL') unsupported('a FULL ram section');
+          if (rec.section === 'START') {
+            ram.sectionId = rec.sectionId;
+            ram.instanceId = rec.instanceId;
+            ram.version = rec.versionId;
+            round = undefined;
+          } else if (rec.section === 'PART') {
+            roundIndex = ram.iterations.length;
+            round = { runs: [] };
+            ram.iterations.push(round);
+          } else {
+            roundIndex = -1;
+            round = ram.complete;
+          }
+        } else if (rec.section === 'FULL') {
+          devices.push({
+            idstr: rec.idstr,
+            instanceId: rec.instanceId,
+            sectionId: rec.sectionId,
+            version: rec.versionId,
+          });
+        } else unsupported(`the iterable section ${rec.idstr}`);
+        break;
+      case 'section_footer':
+        footers++;
+        current = undefined;
+        break;
+      case 'ram':
+        if (rec.op === 'mem_size' || rec.op === 'eos' || rec.op === 'multifd_flush') {
+          if (rec.op === 'multifd_flush') {
+            caps.add('multifd');
+            if (round) round.multifdFlush = true;
+          }
+          break;
+        }
+        if ('block' in rec) pageRecord(rec);
+        break;
+      case 'ram_block': {
+        if (rec.mappedRam) unsupported('mapped-ram');
+        blockIndex.set(rec.idstr, ram.blocks.length);
+        const b: MachineModel['ram']['blocks'][number] = { idstr: rec.idstr, usedLength: rec.usedLength };
+        if (rec.pageSize !== undefined) b.pageSize = rec.pageSize;
+        if (rec.mrAddr !== undefined) {
+          b.mrAddr = rec.mrAddr;
+          caps.add('x-ignore-shared');
+        }
+        ram.blocks.push(b);
+        break;
+      }
+      case 'vmstate': {
+        const d = devices[devices.length - 1];
+        if (!d || current?.kind !== 'FULL') return unsupported('a VMState payload outside a FULL section');
+        d.node = rec;
+        break;
+      }
+      case 'raw': {
+        const d = devices[devices.length - 1];
+        if (!d || current?.kind !== 'FULL') return unsupported(`raw bytes outside a device section (${rec.reason})`);
+        d.payload = (d.payload ?? '') + Buffer.from(rec.data).toString('hex');
+        break;
+      }
+      case 'eof':
+        break;
+      case 'vmdescription':
+        vmdescText = rec.json;
+        break;
+      default:
+        unsupported(`${rec.kind} records`);
+    }
+  }
+
+  if (!sections) unsupported('a stream without sections');
+  if (footers && footers !== sections) unsupported('section footers on some sections only');
+  if (ram.sectionId < 0) unsupported('a stream without a RAM section');
+
+  const qemu = o.qemu ?? (machineType ? releaseOfMachine(machineType) : undefined);
+  if (!qemu)
+    throw new ModelError('the stream does not name its QEMU release (no configuration): give it (--qemu-version X.Y)');
+  if (!isReleaseText(qemu)) throw new ModelError(`--qemu-version ${qemu}: expected X.Y`);
+
+  // zero-page-detection=none sends zero pages as normal pages: no RAM_SAVE_FLAG_ZERO at all
+  const zeroAsPage = [...ram.iterations, ram.complete].flatMap((r) => r.runs).filter((r) => r.as === 'page');
+  const zeroPageDetection = zeroAsPage.length && !zeroRecords ? 'none' : 'legacy';
+  if (zeroPageDetection === 'none') for (const r of zeroAsPage) delete r.as;
+
+  const model: MachineModel = {
+    format: MODEL_FORMAT,
+    version: MODEL_VERSION,
+    qemu,
+    machine: { type: machineType ?? '', targetPageSize: pageSize },
+    settings: {
+      sendConfiguration,
+      sendSectionFooter: footers > 0,
+      vmdescription: vmdescText !== undefined,
+      capabilities: [...caps],
+    },
+    ram,
+    devices: [],
+  };
+  if (uuid) {
+    model.machine.uuid = uuid;
+    model.settings.validateUuid = true;
+  }
+  if (zeroPageDetection === 'none') model.settings.zeroPageDetection = 'none';
+  if (history.length) {
+    ram.history = history;
+    ram.historyFile = historyFile;
+  }
+  if ([...ram.iterations, ram.complete].some((r) => r.runs.some((x) => x.encoded))) ram.encodedFile = encodedFile;
+  // every block gets its image (sparse: a never-written block costs nothing), so it can be edited
+  ram.blocks.forEach((b, i) => (b.image = imageOf(i)));
+  if (sawSwitchoverStart !== versionAtLeast(qemu, 10, 0))
+    unsupported(`MIG_CMD_SWITCHOVER_START ${sawSwitchoverStart ? 'in' : 'missing from'} a QEMU ${qemu} stream`);
+
+  // devices: values by the vmdescription's layout where that reproduces the payload exactly
+  const index = vmdescText !== undefined ? new DeviceIndex(parseVmDescription(vmdescText)) : undefined;
+  model.devices = devices.map(({ node, ...d }) => {
+    const entry = index?.take(d.idstr, d.instanceId);
+    if (entry) {
+      const vmsd: Partial<typeof entry> = { ...entry };
+      delete vmsd.name;
+      delete vmsd.instance_id;
+      d.vmsd = vmsd;
+    }
+    if (node && d.vmsd) {
+      const original = encodeToBytes([node]);
+      delete d.payload;
+      try {
+        d.state = stateFromNode(node.node);
+        if (!eq(encodeToBytes([deviceRecord(d)]), original))
+          throw new StateShapeError('values do not reproduce the payload');
+      } catch (e) {
+        if (!(e instanceof StateShapeError)) throw e;
+        delete d.state;
+        d.payload = Buffer.from(original).toString('hex');
+      }
+    }
+    return d;
+  });
+  if (vmdescText !== undefined && vmdescription(model) !== vmdescText) model.overrides = { vmdescription: vmdescText };
+  return model;
+}

@@ -1,0 +1,176 @@
+/**
+ * The machine model: what `migstream model` extracts from a stream and `migstream gen`
+ * turns back into one. It describes the machine and the migration's settings, not the
+ * stream's records: the engine (generator/engine.ts) derives section ids in use, section
+ * kinds and their order, RAM record headers (flags, CONTINUE, block names, MEM_SIZE total),
+ * commands (return path, PING, POSTCOPY_ADVISE, SWITCHOVER_START), footers, the
+ * vmdescription JSON and the configuration section from it, as QEMU's qemu_savevm_state
+ * does. JSON Schema: schemas/migstream-model.schema.json.
+ *
+ * Page contents and large payloads live in side files next to the model (paths relative
+ * to the model file), so the model of a large stream stays small.
+ */
+import type { VmsdDescription } from '../vmstate/vmdesc.js';
+
+export const MODEL_FORMAT = 'migstream-model';
+export const MODEL_VERSION = 1;
+
+export interface MachineModel {
+  format: typeof MODEL_FORMAT;
+  version: typeof MODEL_VERSION;
+  /** QEMU release whose framing rules apply, "X.Y" (7.2, 8.0, ..., 11.1) */
+  qemu: string;
+  machine: MachineDescription;
+  settings: MigrationSettings;
+  ram: RamModel;
+  /** the non-iterable devices, in the order QEMU's handler list saves them (their FULL sections) */
+  devices: DeviceModel[];
+  /** what the engine cannot derive yet, carried as it was found; each is counted by `model --stats` */
+  overrides?: ModelOverrides;
+}
+
+export interface MachineDescription {
+  /** -machine type as the configuration section names it */
+  type: string;
+  /** -uuid, 32 hex digits; sent in the configuration when settings.validateUuid */
+  uuid?: string;
+  /** TARGET_PAGE_SIZE (4096 on x86) */
+  targetPageSize: number;
+}
+
+export interface MigrationSettings {
+  /** send-configuration (machine property; off for old machine types) */
+  sendConfiguration: boolean;
+  /** send-section-footer (machine property) */
+  sendSectionFooter: boolean;
+  /** false when suppress-vmdesc is on: no vmdescription after QEMU_VM_EOF */
+  vmdescription: boolean;
+  /** migration capabilities on the source, QEMU's names */
+  capabilities: string[];
+  /** validate-uuid: the configuration carries machine.uuid */
+  validateUuid?: boolean;
+  /** zero-page-detection: "legacy" (zero pages as RAM_SAVE_FLAG_ZERO, the default) or "none" */
+  zeroPageDetection?: 'legacy' | 'none';
+}
+
+export interface RamModel {
+  /** the SaveStateEntry of "ram": its section id (registration order) and version */
+  sectionId: number;
+  instanceId: number;
+  version: number;
+  blocks: RamBlockModel[];
+  /** the precopy iterations: one QEMU_VM_SECTION_PART each, pages in the order they were sent */
+  iterations: RamRound[];
+  /** what ram_save_complete sends (the QEMU_VM_SECTION_END) */
+  complete: RamRound;
+  /**
+   * Content of sends that a later send of the same page superseded, in the order of this
+   * list: entry i is the page at offset i * page size of `historyFile`. A send not listed
+   * here carries the page's final content (the block's image).
+   */
+  history?: HistoryEntry[];
+  historyFile?: string;
+  /** side file of the encoded bytes of XBZRLE and COMPRESS_PAGE sends */
+  encodedFile?: string;
+}
+
+/** [block index, page index, round] where round is the iteration index, or -1 for `complete` */
+export type HistoryEntry = [number, number, number];
+
+export interface RamBlockModel {
+  idstr: string;
+  usedLength: number;
+  /** the block's host page size, sent with postcopy-ram when it differs from the target page size */
+  pageSize?: number;
+  /** x-ignore-shared: the MemoryRegion address sent with the block */
+  mrAddr?: number;
+  /** the block's memory (final content), a side file; absent: all zero */
+  image?: string;
+}
+
+export interface RamRound {
+  runs: PageRun[];
+  /** multifd: the round ended a dirty-bitmap pass (RAM_SAVE_FLAG_MULTIFD_FLUSH after the pages) */
+  multifdFlush?: boolean;
+}
+
+/**
+ * Pages sent one after another: `count` pages of block `block` (index into ram.blocks)
+ * from page `first`. Without `as`, each page goes out as RAM_SAVE_FLAG_ZERO when its
+ * content is zero (zero-page detection on) and as RAM_SAVE_FLAG_PAGE otherwise.
+ */
+export interface PageRun {
+  block: number;
+  first: number;
+  count: number;
+  /** an encoding the engine does not derive: one page, its wire bytes in ram.encodedFile */
+  as?: 'xbzrle' | 'compress' | 'page' | 'zero';
+  /** as xbzrle/compress: [offset, length] in ram.encodedFile; xbzrle: its encoding byte */
+  encoded?: [number, number];
+  xbzrleEncoding?: number;
+  /** as zero: the fill byte when not 0 */
+  fill?: number;
+}
+
+/** A VMState-described device value: numbers for integers, booleans, hex strings for bytes, nested objects for structs. */
+export type StateValue = number | string | boolean | StateValue[] | StateObject;
+export interface StateObject {
+  [field: string]: StateValue;
+}
+
+export interface DeviceModel {
+  idstr: string;
+  instanceId: number;
+  /** se->section_id: QEMU numbers SaveStateEntries in registration order */
+  sectionId: number;
+  /** the section's version_id */
+  version: number;
+  /** the device's vmdescription entry without name and instance_id (its VMStateDescription as sent) */
+  vmsd?: VmsdDescription & { size?: number };
+  /** field values by name, subsections under "$subsections" (requires vmsd) */
+  state?: StateObject;
+  /** the payload bytes as hex, for devices without a description (suppress-vmdesc) */
+  payload?: string;
+}
+
+export interface ModelOverrides {
+  /** the vmdescription JSON text, when the one derived from the devices differs */
+  vmdescription?: string;
+}
+
+/** What `model --stats` counts: explicit overrides (what the engine does not derive yet). */
+export interface ModelStats {
+  devices: number;
+  describedDevices: number;
+  ramBlocks: number;
+  iterations: number;
+  pagesSent: number;
+  overrides: Record<string, number>;
+  overrideTotal: number;
+}
+
+export function modelStats(m: MachineModel): ModelStats {
+  const overrides: Record<string, number> = {};
+  const count = (k: string, n = 1): void => void (overrides[k] = (overrides[k] ?? 0) + n);
+  let pagesSent = 0;
+  for (const round of [...m.ram.iterations, m.ram.complete]) {
+    for (const r of round.runs) {
+      pagesSent += r.count;
+      if (r.as === 'xbzrle') count('xbzrle-page');
+      else if (r.as === 'compress') count('compressed-page');
+      else if (r.as) count(`page-sent-as-${r.as}`);
+      if (r.fill) count('zero-page-fill');
+    }
+  }
+  for (const d of m.devices) if (d.vmsd && d.payload !== undefined) count('device-payload');
+  if (m.overrides?.vmdescription !== undefined) count('vmdescription');
+  return {
+    devices: m.devices.length,
+    describedDevices: m.devices.filter((d) => d.state).length,
+    ramBlocks: m.ram.blocks.length,
+    iterations: m.ram.iterations.length,
+    pagesSent,
+    overrides,
+    overrideTotal: Object.values(overrides).reduce((a, b) => a + b, 0),
+  };
+}
