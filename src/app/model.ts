@@ -6,8 +6,8 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { encodeRecords } from '../codec/open.js';
-import { CompareSink, FileSink, type ByteSink } from '../io/sink.js';
+import { ChannelEncoder } from '../codec/channels.js';
+import { CompareSink, FileSink, StreamWriter, type ByteSink } from '../io/sink.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import { generateMain, ModelError } from '../generator/engine.js';
 import { extractModel } from '../generator/extract.js';
@@ -98,7 +98,11 @@ export function isModelDocument(v: unknown): boolean {
 export function generateToSink(m: MachineModel, dir: string, sink: ByteSink): number {
   const files = new DirectoryFiles(dir);
   try {
-    return encodeRecords(generateMain(m, files), sink);
+    const w = new StreamWriter(sink);
+    const enc = new ChannelEncoder(w);
+    for (const rec of generateMain(m, files, () => w.position)) enc.write(rec);
+    enc.finish();
+    return w.position;
   } catch (e) {
     if (e instanceof ModelError || e instanceof StateShapeError) throw new UsageError(`the model: ${e.message}`);
     if (e instanceof StreamError) throw e;

@@ -16,7 +16,17 @@
  * the configuration's subsections and the vmdescription JSON.
  */
 import { ConfigurationSubsections } from '../../grammar/configuration.js';
-import { RamFlag, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
+import {
+  ENCODING_FLAG_XBZRLE,
+  MAPPED_RAM_FILE_OFFSET_ALIGNMENT,
+  MAPPED_RAM_HDR_VERSION,
+  MappedRamHeader,
+  RamBlockEntry,
+  RamFlag,
+  RAM_SECTION_IDSTR,
+} from '../../grammar/ram.js';
+import { deflate } from 'pako';
+import { encodeXbzrle } from '../ram/xbzrle.js';
 import {
   MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
@@ -33,11 +43,17 @@ import type { LayoutValue } from '../layout/types.js';
 import type { ConfigurationSubsectionValue, MainRecord } from '../model/records.js';
 import type { VmsdDescription } from '../vmstate/vmdesc.js';
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
-import type { DeviceModel, MachineModel, PageRun, RamRound } from './model.js';
+import type { DeviceModel, MachineModel, PageRun, RamBlockModel, RamRound } from './model.js';
 import type { ModelFiles } from './side-files.js';
 import { nodeFromState } from './state-values.js';
 
 const r0 = { offset: 0, length: 0 };
+const MAPPED_RAM_HEADER_BYTES = layoutSize(MappedRamHeader, {
+  version: 0,
+  pageSize: 0,
+  bitmapOffset: 0,
+  pagesOffset: 0,
+});
 
 export class ModelError extends Error {}
 
@@ -141,19 +157,52 @@ class PageContent {
   }
 }
 
+/** The round each page was last sent in: what an XBZRLE send is encoded against. Kept only when the model has such sends. */
+class SendLog {
+  private last: Map<string, number> | undefined;
+  constructor(m: MachineModel) {
+    if ([...m.ram.iterations, m.ram.complete].some((r) => r.runs.some((x) => x.as === 'xbzrle' && !x.encoded)))
+      this.last = new Map();
+  }
+  /** records a send, returning the round of the one before it */
+  note(block: number, page: number, round: number): number | undefined {
+    if (!this.last) return undefined;
+    const k = `${block}:${page}`;
+    const before = this.last.get(k);
+    this.last.set(k, round);
+    return before;
+  }
+}
+
+/** compress-level: 1 unless the model says otherwise (QEMU's default) */
+export function compressLevel(level: number | undefined): 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 {
+  const l = level ?? 1;
+  if (!Number.isInteger(l) || l < 0 || l > 9) throw new ModelError(`compress-level ${l}: 0 to 9`);
+  return l as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+}
+
+function alignUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
 function isZero(b: Uint8Array): boolean {
   for (const x of b) if (x) return false;
   return true;
 }
 
-/** The records of a model's main channel. Page data are fresh arrays; nothing is kept between records. */
-export function* generateMain(m: MachineModel, files: ModelFiles): Generator<MainRecord> {
+/**
+ * The records of a model's main channel. Page data are fresh arrays; nothing is kept between
+ * records. `position` tells where the next record will start (mapped-ram's header names file
+ * offsets): the consumer writes each record before it pulls the next.
+ */
+export function* generateMain(m: MachineModel, files: ModelFiles, position?: () => number): Generator<MainRecord> {
   const v = m.qemu;
   const s = m.settings;
   const caps = new Set(s.capabilities);
   const pageSize = m.machine.targetPageSize;
   const multifd = caps.has('multifd');
   const content = new PageContent(m, files);
+  const sends = new SendLog(m);
   const ram = m.ram;
 
   const section = (kind: SectionKind, id: number, idstr: string, instanceId: number, version: number): MainRecord => ({
@@ -194,9 +243,9 @@ export function* generateMain(m: MachineModel, files: ModelFiles): Generator<Mai
       if (addr >= block.usedLength) throw new ModelError(`page ${page} is past the end of block ${block.idstr}`);
       const cont = continues || i > 0 ? RamFlag.RAM_SAVE_FLAG_CONTINUE : 0;
       const base = { ...r0, addr, block: block.idstr };
-      if (run.as === 'xbzrle' || run.as === 'compress') {
-        if (!run.encoded || !ram.encodedFile)
-          throw new ModelError(`an ${run.as} page needs ram.encodedFile and encoded`);
+      if ((run.as === 'xbzrle' || run.as === 'compress') && run.encoded) {
+        // an encoding the model carries as it was found
+        if (!ram.encodedFile) throw new ModelError(`an ${run.as} page with encoded bytes needs ram.encodedFile`);
         const data = files.read(ram.encodedFile, run.encoded[0], run.encoded[1]);
         if (run.as === 'xbzrle')
           yield {
@@ -204,14 +253,47 @@ export function* generateMain(m: MachineModel, files: ModelFiles): Generator<Mai
             op: 'xbzrle',
             ...base,
             flags: RamFlag.RAM_SAVE_FLAG_XBZRLE | cont,
-            encoding: run.xbzrleEncoding ?? 1,
+            encoding: run.xbzrleEncoding ?? ENCODING_FLAG_XBZRLE,
             data,
           };
         else
           yield { kind: 'ram', op: 'compress_page', ...base, flags: RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE | cont, data };
+        sends.note(run.block, page, roundIndex);
         continue;
       }
       const data = content.page(run.block, page, roundIndex);
+      const before = sends.note(run.block, page, roundIndex);
+      if (run.as === 'xbzrle') {
+        // the delta against the page as it was last sent (the XBZRLE cache), as migration/xbzrle.c encodes it
+        if (before === undefined)
+          throw new ModelError(`an XBZRLE send of page ${page} of ${block.idstr} that was never sent before`);
+        const delta = encodeXbzrle(content.page(run.block, page, before), data, pageSize);
+        if (!delta)
+          throw new ModelError(
+            `page ${page} of ${block.idstr}: unchanged or too changed for XBZRLE, QEMU would not send it so`,
+          );
+        yield {
+          kind: 'ram',
+          op: 'xbzrle',
+          ...base,
+          flags: RamFlag.RAM_SAVE_FLAG_XBZRLE | cont,
+          encoding: ENCODING_FLAG_XBZRLE,
+          data: delta,
+        };
+        continue;
+      }
+      if (run.as === 'compress') {
+        // qemu_compress_data: one zlib stream per page at compress-level; pako deflates as zlib does
+        const packed = deflate(data, { level: compressLevel(s.compressLevel) });
+        yield {
+          kind: 'ram',
+          op: 'compress_page',
+          ...base,
+          flags: RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE | cont,
+          data: packed,
+        };
+        continue;
+      }
       const asZero = run.as === 'zero' || (run.as === undefined && s.zeroPageDetection !== 'none' && isZero(data));
       if (asZero)
         yield { kind: 'ram', op: 'zero', ...base, flags: RamFlag.RAM_SAVE_FLAG_ZERO | cont, fill: run.fill ?? 0 };
@@ -234,15 +316,50 @@ export function* generateMain(m: MachineModel, files: ModelFiles): Generator<Mai
     yield command(MIG_CMD_POSTCOPY_ADVISE, { ramPagesizeSummary: summary, targetPageSize: BigInt(pageSize) });
   }
 
+  /**
+   * mapped-ram (migration/ram.c mapped_ram_setup_ramblock): the header names the bitmap right
+   * after it and the page slots at the next 1 MiB boundary; a page's slot holds its final
+   * content and its bitmap bit is set when it was written (zero pages are left as holes).
+   */
+  let areaEnd = 0;
+  function* mappedRamBlock(rec: Extract<MainRecord, { kind: 'ram_block' }>, index: number): Generator<MainRecord> {
+    if (!position) throw new ModelError('mapped-ram needs the file position of each record');
+    const b = ram.blocks[index] as RamBlockModel;
+    const pages = Math.ceil(b.usedLength / pageSize);
+    const bitmapSize = Math.ceil(pages / 64) * 8;
+    // the record starts after the previous block's page area (its absent tail is a hole)
+    const bitmapOffset =
+      Math.max(position(), areaEnd) +
+      layoutSize(RamBlockEntry, { idstr: b.idstr, usedLength: b.usedLength }) +
+      MAPPED_RAM_HEADER_BYTES;
+    const pagesOffset = alignUp(bitmapOffset + bitmapSize, MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
+    rec.mappedRam = { version: MAPPED_RAM_HDR_VERSION, pageSize, bitmapOffset, pagesOffset };
+    areaEnd = pagesOffset + b.usedLength;
+    yield rec;
+    const bitmap = new Uint8Array(bitmapSize);
+    const present: number[] = [];
+    for (let p = 0; p < pages; p++) {
+      if (isZero(content.page(index, p, -1))) continue;
+      bitmap[p >>> 3] = (bitmap[p >>> 3] ?? 0) | (1 << (p & 7));
+      present.push(p);
+    }
+    yield { kind: 'mapped_ram_bitmap', ...r0, block: b.idstr, data: bitmap };
+    for (const p of present) {
+      const data = content.page(index, p, -1).subarray(0, Math.min(pageSize, b.usedLength - p * pageSize));
+      yield { kind: 'mapped_ram_page', ...r0, block: b.idstr, index: p, present: true, data };
+    }
+  }
+
   // setup: ram_save_setup
   yield section('START', ram.sectionId, RAM_SECTION_IDSTR, ram.instanceId, ram.version);
   const total = ram.blocks.reduce((n, b) => n + b.usedLength, 0);
   yield { kind: 'ram', op: 'mem_size', ...r0, flags: RamFlag.RAM_SAVE_FLAG_MEM_SIZE, addr: total };
-  for (const b of ram.blocks) {
+  for (const [i, b] of ram.blocks.entries()) {
     const rec: MainRecord = { kind: 'ram_block', ...r0, idstr: b.idstr, usedLength: b.usedLength };
     if (b.pageSize !== undefined) rec.pageSize = b.pageSize;
     if (b.mrAddr !== undefined) rec.mrAddr = b.mrAddr;
-    yield rec;
+    if (caps.has('mapped-ram')) yield* mappedRamBlock(rec, i);
+    else yield rec;
   }
   // multifd: a flush at setup (savevm-main-channel.md: RAM_SAVE_FLAG_MULTIFD_FLUSH, 8.0+)
   if (multifd && versionAtLeast(v, 9, 0)) yield flush;

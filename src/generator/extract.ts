@@ -12,12 +12,13 @@
 import { inflateSync } from 'node:zlib';
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
 import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
-import { DEFAULT_TARGET_PAGE_SIZE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
+import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
 import type { MainRecord, RamRecord } from '../model/records.js';
-import { applyXbzrle } from '../ram/xbzrle.js';
+import { applyXbzrle, encodeXbzrle } from '../ram/xbzrle.js';
+import { deflate } from 'pako';
 import { encodeToBytes } from '../codec/open.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
-import { deviceRecord, ModelError, vmdescription } from './engine.js';
+import { compressLevel, deviceRecord, ModelError, vmdescription } from './engine.js';
 import {
   MODEL_FORMAT,
   MODEL_VERSION,
@@ -120,8 +121,8 @@ export function extractModel(
       last &&
       last.block === run.block &&
       last.as === run.as &&
-      run.as !== 'xbzrle' &&
-      run.as !== 'compress' &&
+      !run.encoded &&
+      !last.encoded &&
       last.fill === run.fill &&
       last.first + last.count === run.first
     )
@@ -151,19 +152,24 @@ export function extractModel(
         break;
       }
       case 'xbzrle': {
-        const content = files.read(imageOf(b), page * pageSize, pageSize);
+        const prev = files.read(imageOf(b), page * pageSize, pageSize);
+        const content = Uint8Array.from(prev);
         applyXbzrle(rec.data, content);
         run.as = 'xbzrle';
-        run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
-        if (rec.encoding !== 1) run.xbzrleEncoding = rec.encoding;
+        const derived = rec.encoding === ENCODING_FLAG_XBZRLE ? encodeXbzrle(prev, content, pageSize) : undefined;
+        if (!derived || !eq(derived, rec.data)) {
+          run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
+          if (rec.encoding !== ENCODING_FLAG_XBZRLE) run.xbzrleEncoding = rec.encoding;
+        }
         sent(b, page, content);
         break;
       }
       case 'compress_page': {
         run.as = 'compress';
-        run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
         const content = new Uint8Array(pageSize);
         content.set(inflateSync(rec.data).subarray(0, pageSize));
+        if (!eq(deflate(content, { level: compressLevel(undefined) }), rec.data))
+          run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
         sent(b, page, content);
         break;
       }
@@ -240,8 +246,19 @@ export function extractModel(
         }
         if ('block' in rec) pageRecord(rec);
         break;
+      case 'mapped_ram_bitmap':
+        break; // derived from the pages written (checked when the model is proven)
+      case 'mapped_ram_page': {
+        const b = blockIndex.get(rec.block);
+        if (b === undefined || !rec.present) return unsupported('mapped-ram slots with stale bytes');
+        const content = new Uint8Array(pageSize);
+        content.set(rec.data);
+        roundIndex = -1;
+        sent(b, rec.index, content);
+        break;
+      }
       case 'ram_block': {
-        if (rec.mappedRam) unsupported('mapped-ram');
+        if (rec.mappedRam) caps.add('mapped-ram');
         blockIndex.set(rec.idstr, ram.blocks.length);
         const b: MachineModel['ram']['blocks'][number] = { idstr: rec.idstr, usedLength: rec.usedLength };
         if (rec.pageSize !== undefined) b.pageSize = rec.pageSize;

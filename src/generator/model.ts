@@ -49,6 +49,8 @@ export interface MigrationSettings {
   capabilities: string[];
   /** validate-uuid: the configuration carries machine.uuid */
   validateUuid?: boolean;
+  /** compress-level (7.2's compress capability), 1 by default */
+  compressLevel?: number;
   /** zero-page-detection: "legacy" (zero pages as RAM_SAVE_FLAG_ZERO, the default) or "none" */
   zeroPageDetection?: 'legacy' | 'none';
 }
@@ -97,15 +99,18 @@ export interface RamRound {
 /**
  * Pages sent one after another: `count` pages of block `block` (index into ram.blocks)
  * from page `first`. Without `as`, each page goes out as RAM_SAVE_FLAG_ZERO when its
- * content is zero (zero-page detection on) and as RAM_SAVE_FLAG_PAGE otherwise.
+ * content is zero (zero-page detection on) and as RAM_SAVE_FLAG_PAGE otherwise. With
+ * `as: "xbzrle"` the page goes out as the XBZRLE delta against its previous send (an
+ * XBZRLE cache hit), with `as: "compress"` deflated at compress-level (7.2's compress
+ * threads): the engine encodes both. `encoded` carries wire bytes it does not derive.
  */
 export interface PageRun {
   block: number;
   first: number;
   count: number;
-  /** an encoding the engine does not derive: one page, its wire bytes in ram.encodedFile */
+  /** how the pages went out when that is not derived from their content */
   as?: 'xbzrle' | 'compress' | 'page' | 'zero';
-  /** as xbzrle/compress: [offset, length] in ram.encodedFile; xbzrle: its encoding byte */
+  /** an override: the wire bytes of this one page, [offset, length] in ram.encodedFile; xbzrle: its encoding byte */
   encoded?: [number, number];
   xbzrleEncoding?: number;
   /** as zero: the fill byte when not 0 */
@@ -145,6 +150,8 @@ export interface ModelStats {
   ramBlocks: number;
   iterations: number;
   pagesSent: number;
+  xbzrlePages: number;
+  compressedPages: number;
   overrides: Record<string, number>;
   overrideTotal: number;
 }
@@ -153,12 +160,15 @@ export function modelStats(m: MachineModel): ModelStats {
   const overrides: Record<string, number> = {};
   const count = (k: string, n = 1): void => void (overrides[k] = (overrides[k] ?? 0) + n);
   let pagesSent = 0;
+  let xbzrlePages = 0;
+  let compressedPages = 0;
   for (const round of [...m.ram.iterations, m.ram.complete]) {
     for (const r of round.runs) {
       pagesSent += r.count;
-      if (r.as === 'xbzrle') count('xbzrle-page');
-      else if (r.as === 'compress') count('compressed-page');
-      else if (r.as) count(`page-sent-as-${r.as}`);
+      if (r.encoded) count(r.as === 'xbzrle' ? 'xbzrle-delta' : 'compressed-page-bytes');
+      else if (r.as === 'page' || r.as === 'zero') count(`page-sent-as-${r.as}`);
+      if (r.as === 'xbzrle') xbzrlePages++;
+      if (r.as === 'compress') compressedPages++;
       if (r.fill) count('zero-page-fill');
     }
   }
@@ -170,6 +180,8 @@ export function modelStats(m: MachineModel): ModelStats {
     ramBlocks: m.ram.blocks.length,
     iterations: m.ram.iterations.length,
     pagesSent,
+    xbzrlePages,
+    compressedPages,
     overrides,
     overrideTotal: Object.values(overrides).reduce((a, b) => a + b, 0),
   };

@@ -36,3 +36,36 @@ export function applyXbzrle(encoded: Uint8Array, page: Uint8Array): void {
     d += nzrun;
   }
 }
+
+function ulebSmall(out: number[], v: number): void {
+  if (v < 0x80) out.push(v);
+  else out.push((v & 0x7f) | 0x80, v >>> 7);
+}
+
+/**
+ * Encode `next` against `prev` (the page as last sent) the way migration/xbzrle.c does:
+ * maximal runs of unchanged bytes and of changed bytes, each changed run followed by its
+ * bytes, the trailing unchanged run left out. Returns undefined where QEMU's encoder gives
+ * up: the page is unchanged (nothing is sent) or the encoding would not fit in `limit`
+ * bytes (QEMU then sends a normal page).
+ */
+export function encodeXbzrle(prev: Uint8Array, next: Uint8Array, limit = next.length): Uint8Array | undefined {
+  const out: number[] = [];
+  const n = next.length;
+  let i = 0;
+  while (i < n) {
+    if (out.length + 2 > limit) return undefined;
+    const zStart = i;
+    while (i < n && prev[i] === next[i]) i++;
+    if (i - zStart === n) return undefined;
+    if (i === n) break;
+    ulebSmall(out, i - zStart);
+    if (out.length + 2 > limit) return undefined;
+    const nzStart = i;
+    while (i < n && prev[i] !== next[i]) i++;
+    ulebSmall(out, i - nzStart);
+    if (out.length + (i - nzStart) > limit) return undefined;
+    for (let k = nzStart; k < i; k++) out.push(next[k] ?? 0);
+  }
+  return Uint8Array.from(out);
+}
