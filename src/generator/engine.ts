@@ -234,6 +234,24 @@ export function* generateMain(m: MachineModel, files: ModelFiles, position?: () 
       lastBlock = run.block;
     }
   }
+  /** The wire bytes of an XBZRLE or compressed send: carried by the model, or encoded here. */
+  function encodedPage(run: PageRun, page: number, roundIndex: number, idstr: string): Uint8Array {
+    const before = sends.note(run.block, page, roundIndex);
+    if (run.encoded) {
+      if (!ram.encodedFile) throw new ModelError(`an ${run.as} page with encoded bytes needs ram.encodedFile`);
+      return files.read(ram.encodedFile, run.encoded[0], run.encoded[1]);
+    }
+    const data = content.page(run.block, page, roundIndex);
+    // qemu_compress_data: one zlib stream per page at compress-level; pako deflates as zlib does
+    if (run.as === 'compress') return deflate(data, { level: compressLevel(s.compressLevel) });
+    // the delta against the page as it was last sent (the XBZRLE cache), as migration/xbzrle.c encodes it
+    if (before === undefined)
+      throw new ModelError(`an XBZRLE send of page ${page} of ${idstr} that was never sent before`);
+    const delta = encodeXbzrle(content.page(run.block, page, before), data, pageSize);
+    if (!delta)
+      throw new ModelError(`page ${page} of ${idstr}: unchanged or too changed for XBZRLE, QEMU would not send it so`);
+    return delta;
+  }
   function* runRecords(run: PageRun, roundIndex: number, continues: boolean): Generator<MainRecord> {
     const block = ram.blocks[run.block];
     if (!block) throw new ModelError(`page run names block ${run.block}, the model has ${ram.blocks.length}`);
@@ -243,57 +261,26 @@ export function* generateMain(m: MachineModel, files: ModelFiles, position?: () 
       if (addr >= block.usedLength) throw new ModelError(`page ${page} is past the end of block ${block.idstr}`);
       const cont = continues || i > 0 ? RamFlag.RAM_SAVE_FLAG_CONTINUE : 0;
       const base = { ...r0, addr, block: block.idstr };
-      if ((run.as === 'xbzrle' || run.as === 'compress') && run.encoded) {
-        // an encoding the model carries as it was found
-        if (!ram.encodedFile) throw new ModelError(`an ${run.as} page with encoded bytes needs ram.encodedFile`);
-        const data = files.read(ram.encodedFile, run.encoded[0], run.encoded[1]);
-        if (run.as === 'xbzrle')
+      if (run.as === 'xbzrle' || run.as === 'compress') {
+        const wire = encodedPage(run, page, roundIndex, block.idstr);
+        if (run.as === 'xbzrle') {
+          const encoding = run.xbzrleEncoding ?? ENCODING_FLAG_XBZRLE;
           yield {
             kind: 'ram',
             op: 'xbzrle',
             ...base,
             flags: RamFlag.RAM_SAVE_FLAG_XBZRLE | cont,
-            encoding: run.xbzrleEncoding ?? ENCODING_FLAG_XBZRLE,
-            data,
+            encoding,
+            data: wire,
           };
-        else
-          yield { kind: 'ram', op: 'compress_page', ...base, flags: RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE | cont, data };
-        sends.note(run.block, page, roundIndex);
+        } else {
+          const flags = RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE | cont;
+          yield { kind: 'ram', op: 'compress_page', ...base, flags, data: wire };
+        }
         continue;
       }
       const data = content.page(run.block, page, roundIndex);
-      const before = sends.note(run.block, page, roundIndex);
-      if (run.as === 'xbzrle') {
-        // the delta against the page as it was last sent (the XBZRLE cache), as migration/xbzrle.c encodes it
-        if (before === undefined)
-          throw new ModelError(`an XBZRLE send of page ${page} of ${block.idstr} that was never sent before`);
-        const delta = encodeXbzrle(content.page(run.block, page, before), data, pageSize);
-        if (!delta)
-          throw new ModelError(
-            `page ${page} of ${block.idstr}: unchanged or too changed for XBZRLE, QEMU would not send it so`,
-          );
-        yield {
-          kind: 'ram',
-          op: 'xbzrle',
-          ...base,
-          flags: RamFlag.RAM_SAVE_FLAG_XBZRLE | cont,
-          encoding: ENCODING_FLAG_XBZRLE,
-          data: delta,
-        };
-        continue;
-      }
-      if (run.as === 'compress') {
-        // qemu_compress_data: one zlib stream per page at compress-level; pako deflates as zlib does
-        const packed = deflate(data, { level: compressLevel(s.compressLevel) });
-        yield {
-          kind: 'ram',
-          op: 'compress_page',
-          ...base,
-          flags: RamFlag.RAM_SAVE_FLAG_COMPRESS_PAGE | cont,
-          data: packed,
-        };
-        continue;
-      }
+      sends.note(run.block, page, roundIndex);
       const asZero = run.as === 'zero' || (run.as === undefined && s.zeroPageDetection !== 'none' && isZero(data));
       if (asZero)
         yield { kind: 'ram', op: 'zero', ...base, flags: RamFlag.RAM_SAVE_FLAG_ZERO | cont, fill: run.fill ?? 0 };
