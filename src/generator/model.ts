@@ -167,8 +167,8 @@ export function modelStats(m: MachineModel): ModelStats {
       pagesSent += r.count;
       if (r.encoded) count(r.as === 'xbzrle' ? 'xbzrle-delta' : 'compressed-page-bytes');
       else if (r.as === 'page' || r.as === 'zero') count(`page-sent-as-${r.as}`);
-      if (r.as === 'xbzrle') xbzrlePages++;
-      if (r.as === 'compress') compressedPages++;
+      if (r.as === 'xbzrle') xbzrlePages += r.count;
+      if (r.as === 'compress') compressedPages += r.count;
       if (r.fill) count('zero-page-fill');
     }
   }
