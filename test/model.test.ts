@@ -96,7 +96,7 @@ describe('the model holds the machine as QEMU described it', () => {
     const keys = Object.keys(analyze).filter((k) => !k.startsWith('ram ('));
     expect(model.devices.map((d) => `${d.idstr} (${d.sectionId})`)).toEqual(keys);
     const cpu = model.devices.find((d) => d.idstr === 'cpu')?.state as StateObject;
-    const script = analyze['cpu (5)'] as Record<string, unknown>;
+    const script = analyze['cpu (5)'];
     expect(cpu['env.eip']).toBe(hexToNumber(script['env.eip']));
     expect(cpu['env.regs']).toEqual((script['env.regs'] as string[]).map(hexToNumber));
     expect(cpu['env.hflags']).toBe(hexToNumber(script['env.hflags']));
