@@ -6,10 +6,9 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ChannelEncoder } from '../codec/channels.js';
-import { CompareSink, FileSink, StreamWriter, type ByteSink } from '../io/sink.js';
+import { CompareSink, FileSink, type ByteSink } from '../io/sink.js';
 import { StreamError, UsageError } from '../model/errors.js';
-import { generateMain, ModelError } from '../generator/engine.js';
+import { encodeModel, ModelError } from '../generator/engine.js';
 import { extractModel } from '../generator/extract.js';
 import { MODEL_FORMAT, modelStats, type MachineModel, type ModelStats } from '../generator/model.js';
 import { DirectoryFiles, DirectoryFilesWriter } from '../generator/side-files.js';
@@ -98,11 +97,7 @@ export function isModelDocument(v: unknown): boolean {
 export function generateToSink(m: MachineModel, dir: string, sink: ByteSink): number {
   const files = new DirectoryFiles(dir);
   try {
-    const w = new StreamWriter(sink);
-    const enc = new ChannelEncoder(w);
-    for (const rec of generateMain(m, files, () => w.position)) enc.write(rec);
-    enc.finish();
-    return w.position;
+    return encodeModel(m, files, sink);
   } catch (e) {
     if (e instanceof ModelError || e instanceof StateShapeError) throw new UsageError(`the model: ${e.message}`);
     if (e instanceof StreamError) throw e;

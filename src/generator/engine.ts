@@ -39,6 +39,8 @@ import {
 } from '../../grammar/savevm.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { layoutSize } from '../layout/write.js';
+import { ChannelEncoder } from '../codec/channels.js';
+import { StreamWriter, type ByteSink } from '../io/sink.js';
 import type { LayoutValue } from '../layout/types.js';
 import type { ConfigurationSubsectionValue, MainRecord } from '../model/records.js';
 import type { VmsdDescription } from '../vmstate/vmdesc.js';
@@ -402,4 +404,13 @@ export function vmdescription(
   desc.page_size = m.machine.targetPageSize;
   desc.devices = m.devices.filter((d) => d.vmsd).map((d) => ({ name: d.idstr, instance_id: d.instanceId, ...d.vmsd }));
   return qemuJson(desc);
+}
+
+/** Generate a model's main channel into a sink (the encoder tells the engine where each record lands). */
+export function encodeModel(m: MachineModel, files: ModelFiles, sink: ByteSink): number {
+  const w = new StreamWriter(sink);
+  const enc = new ChannelEncoder(w);
+  for (const rec of generateMain(m, files, () => w.position)) enc.write(rec);
+  enc.finish();
+  return w.position;
 }
