@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateToSink, modelOfFile, readModel } from '../src/app/model.js';
 import { MemorySink } from '../src/io/sink.js';
-import { BufferSource } from '../src/io/source.js';
+import { BufferSource, FileSource } from '../src/io/source.js';
+import { StreamReader } from '../src/io/reader.js';
+import { decodeMultifdChannel } from '../src/multifd/codec.js';
+import { MULTIFD_FLAG_COMPRESSION_MASK } from '../grammar/multifd.js';
 import { validateMain } from '../src/loader/validate.js';
 import { MODEL_SCHEMA } from '../src/generator/model-schema.js';
 import type { MachineModel, StateObject } from '../src/generator/model.js';
@@ -37,22 +40,50 @@ function countRecords(path: string, pred: (r: { kind: string; op?: string }) => 
   return decodeFile(path).records.filter((r) => pred(r as { kind: string; op?: string })).length;
 }
 
+/** The channel captures recorded beside a main stream (pc-multifd-*.multifd0.bin, ...). */
+function channelsOf(path: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; existsSync(path.replace(/\.mig$/, `.multifd${i}.bin`)); i++)
+    out.push(path.replace(/\.mig$/, `.multifd${i}.bin`));
+  return out;
+}
+
+/** RAM packets of the channels that carry pages (compressed ones carry their payload in the model). */
+function packetsWithPages(channels: string[]): { all: number; compressed: number } {
+  let all = 0;
+  let compressed = 0;
+  for (const f of channels)
+    for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)))) {
+      if (r.kind !== 'multifd_packet') continue;
+      all++;
+      if (r.fields.normalPages + r.fields.zeroPages && r.header.flags & MULTIFD_FLAG_COMPRESSION_MASK) compressed++;
+    }
+  return { all, compressed };
+}
+
 describe('model then gen reproduces every valid real recording', () => {
   for (const rec of recordings.filter((r) => !INVALID.has(r.label))) {
     it(rec.label, () => {
       const out = join(tmp, rec.label.replace(/[/.]/g, '_') + '.json');
+      const multifd = channelsOf(rec.path);
       // pc-old-format has no configuration to name its release
-      const r = modelOfFile(rec.path, out, { qemu: rec.label.includes('old-format') ? rec.version : undefined });
-      expect(r.firstDifference).toBeUndefined();
+      const qemu = rec.label.includes('old-format') ? rec.version : undefined;
+      const r = modelOfFile(rec.path, out, { qemu, multifd });
+      expect(r.differingFile).toBeUndefined();
       expect(r.identical).toBe(true);
-      expect(r.stats.overrides).toEqual({});
       expect(r.model.qemu).toBe(rec.version);
-      // the pages the model sends are the page records of the stream (multifd and mapped-ram ones aside)
+      // compressed multifd payloads are carried (the zstd stream state is not derived), nothing else
+      const packets = packetsWithPages(multifd);
+      expect(r.stats.overrides).toEqual(packets.compressed ? { 'multifd-compressed-payload': packets.compressed } : {});
+      expect(r.stats.multifdPackets).toBe(packets.all);
+      expect(r.stats.multifdChannels).toBe(multifd.length);
       const pageRecords = countRecords(
         rec.path,
         (x) => x.kind === 'ram' && ['zero', 'page', 'xbzrle', 'compress_page'].includes(x.op ?? ''),
       );
-      if (!r.model.settings.capabilities.includes('mapped-ram')) expect(r.stats.pagesSent).toBe(pageRecords);
+      // the pages the model sends are the page records of the stream (and the channels' pages)
+      if (!r.model.settings.capabilities.includes('mapped-ram') && !multifd.length)
+        expect(r.stats.pagesSent).toBe(pageRecords);
       expect(r.stats.xbzrlePages).toBe(countRecords(rec.path, (x) => x.op === 'xbzrle'));
       expect(r.stats.compressedPages).toBe(countRecords(rec.path, (x) => x.op === 'compress_page'));
     });
@@ -227,4 +258,56 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 loads what the engine writes from an edite
     // and the rest of the CPU is the recording's: EIP at the reset vector
     expect(r.stdout).toMatch(/EIP=0000fff0 /);
   }, 90_000);
+});
+
+describe('the command line: model, then gen, as a user runs them', () => {
+  it('model --multifd --stats, gen into another directory: the stream and both channels, byte for byte', () => {
+    const dir = join(tmp, 'cli');
+    mkdirSync(join(dir, 'out'), { recursive: true });
+    const base = join(REAL, 'qemu-10.0', 'pc-multifd-tcp');
+    const model = join(dir, 'm.json');
+    const r = spawnSync(
+      MIGSTREAM,
+      [
+        'model',
+        `${base}.mig`,
+        '--multifd',
+        `${base}.multifd0.bin`,
+        '--multifd',
+        `${base}.multifd1.bin`,
+        '-o',
+        model,
+        '--stats',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toContain(`wrote ${model}`);
+    expect(r.status).toBe(0);
+    const stats = JSON.parse(r.stdout) as { overrideTotal: number; multifdChannels: number };
+    expect(stats).toMatchObject({ overrideTotal: 0, multifdChannels: 2 });
+    const out = join(dir, 'out', 'again.mig');
+    const g = spawnSync(MIGSTREAM, ['gen', model, '-o', out], { encoding: 'utf8' });
+    expect(g.status).toBe(0);
+    expect(g.stderr.trim().split('\n')).toEqual([
+      `wrote ${out}`,
+      `wrote ${join(dir, 'out', 'again.multifd0.bin')}`,
+      `wrote ${join(dir, 'out', 'again.multifd1.bin')}`,
+    ]);
+    expect(readFileSync(out).equals(readFileSync(`${base}.mig`))).toBe(true);
+    for (const i of [0, 1])
+      expect(
+        readFileSync(join(dir, 'out', `again.multifd${i}.bin`)).equals(readFileSync(`${base}.multifd${i}.bin`)),
+      ).toBe(true);
+  });
+
+  it('a side file gone: exit 2 naming it, no stack trace', () => {
+    const dir = join(tmp, 'cli-missing');
+    mkdirSync(dir);
+    const model = join(dir, 'm.json');
+    expect(spawnSync(MIGSTREAM, ['model', join(REAL, 'qemu-7.2', 'pc-paused.mig'), '-o', model]).status).toBe(0);
+    rmSync(join(dir, 'm.model', 'block0.img'));
+    const g = spawnSync(MIGSTREAM, ['gen', model, '-o', join(dir, 'x.mig')], { encoding: 'utf8' });
+    expect(g.status).toBe(2);
+    expect(g.stderr).toBe(`migstream: a side file of the model is missing: ${join(dir, 'm.model', 'block0.img')}\n`);
+  });
 });

@@ -9,6 +9,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CompareSink, FileSink, type ByteSink } from '../io/sink.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import { encodeModel, ModelError } from '../generator/engine.js';
+import { generateChannel } from '../generator/multifd-channels.js';
+import { encodeRecords } from '../codec/open.js';
+import { decodeMultifdChannel } from '../multifd/codec.js';
+import { StreamReader } from '../io/reader.js';
 import { extractModel } from '../generator/extract.js';
 import { MODEL_FORMAT, modelStats, type MachineModel, type ModelStats } from '../generator/model.js';
 import { DirectoryFiles, DirectoryFilesWriter } from '../generator/side-files.js';
@@ -17,6 +21,8 @@ import { checkModel } from '../generator/model-check.js';
 import { openStreamFile, openSource } from './open.js';
 
 export interface ModelRequest {
+  /** the stream's multifd channel files, in channel id order */
+  multifd?: string[];
   /** the QEMU release, when the stream has no configuration section to name it */
   qemu?: string;
   pageSize?: number;
@@ -30,6 +36,8 @@ export interface ModelOutcome {
   /** generating from the written model gives the input back, byte for byte */
   identical: boolean;
   firstDifference?: number;
+  /** the input (main stream or channel) where the first difference is */
+  differingFile?: string;
 }
 
 /** Side files of OUT.json go to OUT.model/ next to it. */
@@ -45,9 +53,16 @@ export function modelOfFile(input: string, output: string, o: ModelRequest = {})
   rmSync(join(base, prefix), { recursive: true, force: true });
   const files = new DirectoryFilesWriter(base);
   const stream = openStreamFile(input, { pageSize: o.pageSize, exact: true });
+  const channelSources = (o.multifd ?? []).map((f) => openSource(f));
   let model: MachineModel;
   try {
-    model = extractModel(stream.records(), files, { qemu: o.qemu, sidePrefix: prefix, pageSize: o.pageSize });
+    const multifd = channelSources.map((src) => decodeMultifdChannel(new StreamReader(src), o.pageSize));
+    model = extractModel(stream.records(), files, {
+      qemu: o.qemu,
+      sidePrefix: prefix,
+      pageSize: o.pageSize,
+      multifd,
+    });
     model.ram.blocks.forEach((b) => {
       if (b.image) files.setLength(b.image, b.usedLength);
     });
@@ -57,14 +72,24 @@ export function modelOfFile(input: string, output: string, o: ModelRequest = {})
   } finally {
     files.close();
     stream.close();
+    for (const c of channelSources) c.close();
   }
   writeFileSync(output, JSON.stringify(model, null, 1) + '\n');
   const written = [output, ...sideFiles(model).map((f) => join(dirname(output), f))];
-  const sink = new CompareSink(openSource(input));
-  generateToSink(model, base, sink);
-  const firstDifference = sink.finish();
-  const out: ModelOutcome = { model, stats: modelStats(model), written, identical: firstDifference === undefined };
-  if (firstDifference !== undefined) out.firstDifference = firstDifference;
+  // the proof: every channel generated from what was written equals its input
+  const out: ModelOutcome = { model, stats: modelStats(model), written, identical: true };
+  const compare = (file: string, generate: (sink: ByteSink) => void): void => {
+    const sink = new CompareSink(openSource(file));
+    generate(sink);
+    const at = sink.finish();
+    if (at !== undefined && out.identical) {
+      out.identical = false;
+      out.firstDifference = at;
+      out.differingFile = file;
+    }
+  };
+  compare(input, (sink) => generateToSink(model, base, sink));
+  (o.multifd ?? []).forEach((f, i) => compare(f, (sink) => generateChannelToSink(model, base, i, sink)));
   return out;
 }
 
@@ -95,9 +120,14 @@ export function isModelDocument(v: unknown): boolean {
 
 /** Generate a model's main channel into a sink; side files are read relative to `dir`. Returns the bytes written. */
 export function generateToSink(m: MachineModel, dir: string, sink: ByteSink): number {
+  return withModelErrors(dir, (files) => encodeModel(m, files, sink));
+}
+
+/** Side files opened from `dir` for `run`; the engine's errors become usage errors in words. */
+function withModelErrors<T>(dir: string, run: (files: DirectoryFiles) => T): T {
   const files = new DirectoryFiles(dir);
   try {
-    return encodeModel(m, files, sink);
+    return run(files);
   } catch (e) {
     if (e instanceof ModelError || e instanceof StateShapeError) throw new UsageError(`the model: ${e.message}`);
     if (e instanceof StreamError) throw e;
@@ -109,13 +139,36 @@ export function generateToSink(m: MachineModel, dir: string, sink: ByteSink): nu
   }
 }
 
-/** gen MODEL.json -o OUT: the stream QEMU would write for the model. */
-export function generateModelFile(modelPath: string, output: string): number {
+/** One multifd channel of a model into a sink. */
+export function generateChannelToSink(m: MachineModel, dir: string, index: number, sink: ByteSink): number {
+  return withModelErrors(dir, (files) => encodeRecords(generateChannel(m, files, index), sink));
+}
+
+/**
+ * gen MODEL.json -o OUT: the stream QEMU would write for the model, and its multifd channels
+ * as `<stem>.multifd<N>.bin` in `multifdDir` (default: next to OUT). Returns the files written.
+ */
+export function generateModelFile(modelPath: string, output: string, multifdDir?: string): string[] {
   const m = readModel(modelPath);
-  const sink = new FileSink(output);
-  try {
-    return generateToSink(m, dirname(resolve(modelPath)), sink);
-  } finally {
-    sink.close();
-  }
+  const dir = dirname(resolve(modelPath));
+  const channels = m.multifd?.channels.length ?? 0;
+  if (channels && output === '-' && !multifdDir)
+    throw new UsageError('the model has multifd channels: with -o - give --multifd-dir DIR for them');
+  const written: string[] = [];
+  const into = (path: string, generate: (sink: ByteSink) => void): void => {
+    const sink = new FileSink(path);
+    try {
+      generate(sink);
+    } finally {
+      sink.close();
+    }
+    if (path !== '-') written.push(path);
+  };
+  into(output, (sink) => generateToSink(m, dir, sink));
+  const stem = output === '-' ? 'stdout' : basename(output).replace(/\.mig$/, '');
+  for (let i = 0; i < channels; i++)
+    into(join(multifdDir ?? dirname(output), `${stem}.multifd${i}.bin`), (sink) =>
+      generateChannelToSink(m, dir, i, sink),
+    );
+  return written;
 }

@@ -27,8 +27,7 @@ export function registerGen(program: Command): void {
     )
     .action((path: string, o: { output: string; multifdDir?: string }) => {
       if (looksLikeModel(path)) {
-        generateModelFile(path, o.output);
-        if (o.output !== '-') process.stderr.write(`wrote ${o.output}\n`);
+        for (const p of generateModelFile(path, o.output, o.multifdDir)) process.stderr.write(`wrote ${p}\n`);
         return;
       }
       const written = writeGenerated(generate(readScenario(path)), o.output, o.multifdDir);

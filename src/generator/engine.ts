@@ -137,7 +137,7 @@ function configurationVmsd(m: MachineModel, subs: ConfigurationSubsectionValue[]
 }
 
 /** Where a send's content comes from: the history file for superseded sends, the block image otherwise. */
-class PageContent {
+export class PageContent {
   private history = new Map<string, number>();
   constructor(
     private readonly m: MachineModel,

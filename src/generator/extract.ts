@@ -14,6 +14,8 @@ import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.j
 import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
 import type { MainRecord, RamRecord } from '../model/records.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
+import { extractChannels } from './multifd-channels.js';
 import { applyXbzrle, encodeXbzrle } from '../ram/xbzrle.js';
 import { deflate } from 'pako';
 import { encodeToBytes } from '../codec/open.js';
@@ -38,6 +40,8 @@ export interface ModelFilesWriter extends ModelFiles {
 }
 
 export interface ExtractOptions {
+  /** the multifd channels of the stream, in channel id order */
+  multifd?: Iterable<MultifdRecord>[];
   /** the QEMU release when the stream does not name it (no configuration section) */
   qemu?: string;
   /** prefix of the side files' names (e.g. "pc-paused.model/") */
@@ -94,21 +98,22 @@ export function extractModel(
   const encodedFile = `${prefix}encoded.bin`;
   const imageOf = (b: number): string => `${prefix}block${b}.img`;
   let zeroRecords = 0;
+  let multifd: MachineModel['multifd'];
 
   const unsupported = (what: string): never => {
     throw new ModelError(`the model does not describe ${what} yet`);
   };
 
-  /** Record a send of page `page` of block `b` with `content` in the current round. */
-  const sent = (b: number, page: number, content: Uint8Array): void => {
+  /** Record a send of page `page` of block `b` with `content` in `round` (default: the current one). */
+  const sent = (b: number, page: number, content: Uint8Array, round = roundIndex): void => {
     const key = `${b}:${page}`;
     const before = lastSend.get(key);
     if (before !== undefined) {
-      if (before === roundIndex) unsupported(`a page sent twice in one round (${key})`);
+      if (before === round) unsupported(`a page sent twice in one round (${key})`);
       history.push([b, page, before]);
       files.append(historyFile, files.read(imageOf(b), page * pageSize, pageSize));
     }
-    lastSend.set(key, roundIndex);
+    lastSend.set(key, round);
     // images stay sparse: a zero page is only written over a page that was not zero
     if (!isZero(content) || (before !== undefined && !isZero(files.read(imageOf(b), page * pageSize, pageSize))))
       files.write(imageOf(b), page * pageSize, content);
@@ -300,6 +305,27 @@ export function extractModel(
     throw new ModelError('the stream does not name its QEMU release (no configuration): give it (--qemu-version X.Y)');
   if (!isReleaseText(qemu)) throw new ModelError(`--qemu-version ${qemu}: expected X.Y`);
 
+  if (o.multifd?.length) {
+    caps.add('multifd');
+    const partial = {
+      qemu,
+      machine: { type: machineType ?? '', targetPageSize: pageSize },
+      settings: { sendConfiguration, sendSectionFooter: true, vmdescription: true, capabilities: [...caps] },
+      ram,
+      devices: [],
+      format: MODEL_FORMAT,
+      version: MODEL_VERSION,
+    } satisfies MachineModel;
+    multifd = extractChannels(partial, o.multifd, {
+      blockIndex,
+      sent: (b, page, round, content) => {
+        if (content) sent(b, page, content, round);
+      },
+      current: (b, page) => files.read(imageOf(b), page * pageSize, pageSize),
+      appendEncoded: (data) => files.append(encodedFile, data),
+    });
+  }
+
   // zero-page-detection=none sends zero pages as normal pages: no RAM_SAVE_FLAG_ZERO at all
   const zeroAsPage = [...ram.iterations, ram.complete].flatMap((r) => r.runs).filter((r) => r.as === 'page');
   const zeroPageDetection = zeroAsPage.length && !zeroRecords ? 'none' : 'legacy';
@@ -319,6 +345,7 @@ export function extractModel(
     ram,
     devices: [],
   };
+  if (multifd) model.multifd = multifd;
   if (uuid) {
     model.machine.uuid = uuid;
     model.settings.validateUuid = true;
@@ -328,7 +355,11 @@ export function extractModel(
     ram.history = history;
     ram.historyFile = historyFile;
   }
-  if ([...ram.iterations, ram.complete].some((r) => r.runs.some((x) => x.encoded))) ram.encodedFile = encodedFile;
+  if (
+    [...ram.iterations, ram.complete].some((r) => r.runs.some((x) => x.encoded)) ||
+    multifd?.channels.some((c) => c.packets.some((p) => p.payload))
+  )
+    ram.encodedFile = encodedFile;
   // every block gets its image (sparse: a never-written block costs nothing), so it can be edited
   ram.blocks.forEach((b, i) => (b.image = imageOf(i)));
   if (sawSwitchoverStart !== versionAtLeast(qemu, 10, 0))

@@ -4,6 +4,7 @@
  * model against it (ajv) before generating.
  */
 import { MIGRATION_CAPABILITIES } from '../../grammar/capabilities.js';
+import { MULTIFD_COMPRESSION_FLAG } from '../../grammar/multifd.js';
 
 const nonNegative = { type: 'integer', minimum: 0 } as const;
 const vmsd = {
@@ -85,6 +86,7 @@ export const MODEL_SCHEMA = {
           items: { enum: MIGRATION_CAPABILITIES },
         },
         validateUuid: { type: 'boolean' },
+        compressLevel: { type: 'integer', minimum: 0, maximum: 9 },
         zeroPageDetection: { enum: ['legacy', 'none'] },
       },
     },
@@ -119,6 +121,41 @@ export const MODEL_SCHEMA = {
         },
         historyFile: { type: 'string' },
         encodedFile: { type: 'string' },
+      },
+    },
+    multifd: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['compression', 'channels'],
+      properties: {
+        compression: { enum: Object.keys(MULTIFD_COMPRESSION_FLAG) },
+        uuid: { type: 'string', pattern: '^[0-9a-fA-F]{32}$' },
+        channels: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['packets'],
+            properties: {
+              packets: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['num'],
+                  properties: {
+                    num: { ...nonNegative, description: 'packet_num' },
+                    sync: { type: 'boolean' },
+                    block: nonNegative,
+                    pages: { type: 'array', items: { type: 'array', items: nonNegative, minItems: 2, maxItems: 2 } },
+                    payload: { type: 'array', items: nonNegative, minItems: 2, maxItems: 2 },
+                    normal: nonNegative,
+                  },
+                },
+              },
+            },
+          },
+        },
       },
     },
     devices: {

@@ -23,6 +23,8 @@ export interface MachineModel {
   machine: MachineDescription;
   settings: MigrationSettings;
   ram: RamModel;
+  /** multifd: the channels and the packets each carried */
+  multifd?: MultifdModel;
   /** the non-iterable devices, in the order QEMU's handler list saves them (their FULL sections) */
   devices: DeviceModel[];
   /** what the engine cannot derive yet, carried as it was found; each is counted by `model --stats` */
@@ -78,6 +80,42 @@ export interface RamModel {
 
 /** [block index, page index, round] where round is the iteration index, or -1 for `complete` */
 export type HistoryEntry = [number, number, number];
+
+/**
+ * Multifd channels (migration/multifd.c): which packets each channel carried, in its order.
+ * The engine derives everything else of a packet: flags, pages_alloc, the normal/zero split
+ * and its order (multifd zero-page detection, 9.0+), next_packet_size, the block name,
+ * the offset array (a per-channel buffer whose unused tail keeps the previous packet's
+ * entries), what SYNC packets repeat of the packet before them (before 9.0) and, without
+ * compression, the page data.
+ */
+export interface MultifdModel {
+  /** multifd-compression: "none", "zlib", "zstd", ... */
+  compression: string;
+  /** the source's -uuid as MultiFDInit carries it, 32 hex digits (absent: zero) */
+  uuid?: string;
+  channels: { packets: MultifdPacketModel[] }[];
+}
+
+export interface MultifdPacketModel {
+  /** packet_num: one counter over all channels */
+  num: number;
+  /** a MULTIFD_FLAG_SYNC packet */
+  sync?: boolean;
+  /** a RAM packet: its block (index into ram.blocks) and the pages queued, as [first, count] runs in queue order */
+  block?: number;
+  pages?: [number, number][];
+  /** compressed channels: the packet's payload, [offset, length] in ram.encodedFile (the compressor's stream state is not derived) */
+  payload?: [number, number];
+  /** with payload: how many of the pages (in wire order) are normal pages, the rest zero pages */
+  normal?: number;
+}
+
+/**
+ * Sends of multifd packets have rounds of their own in ram.history: MULTIFD_ROUND_BASE plus
+ * the number of SYNC packets before them in their channel (a page goes out once per pass).
+ */
+export const MULTIFD_ROUND_BASE = 1_000_000;
 
 export interface RamBlockModel {
   idstr: string;
@@ -148,6 +186,8 @@ export interface ModelStats {
   devices: number;
   describedDevices: number;
   ramBlocks: number;
+  multifdChannels: number;
+  multifdPackets: number;
   iterations: number;
   pagesSent: number;
   xbzrlePages: number;
@@ -173,11 +213,20 @@ export function modelStats(m: MachineModel): ModelStats {
     }
   }
   for (const d of m.devices) if (d.vmsd && d.payload !== undefined) count('device-payload');
+  let multifdPackets = 0;
+  for (const ch of m.multifd?.channels ?? [])
+    for (const p of ch.packets) {
+      multifdPackets++;
+      if (p.payload) count('multifd-compressed-payload');
+      for (const [, n] of p.pages ?? []) pagesSent += n;
+    }
   if (m.overrides?.vmdescription !== undefined) count('vmdescription');
   return {
     devices: m.devices.length,
     describedDevices: m.devices.filter((d) => d.state).length,
     ramBlocks: m.ram.blocks.length,
+    multifdChannels: m.multifd?.channels.length ?? 0,
+    multifdPackets,
     iterations: m.ram.iterations.length,
     pagesSent,
     xbzrlePages,

@@ -90,7 +90,8 @@ export class DirectoryFilesWriter extends DirectoryFiles {
 
   override read(file: string, position: number, length: number): Uint8Array {
     const f = this.out.get(file);
-    if (!f) return super.read(file, position, length);
+    // a side file being written that has no byte yet reads as zero (a sparse image)
+    if (!f) return new Uint8Array(length);
     return readPadded(f.fd, f.size, position, length);
   }
 
