@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateToSink, modelOfFile, readModel } from '../src/app/model.js';
@@ -86,6 +96,22 @@ describe('model then gen reproduces every valid real recording', () => {
         expect(r.stats.pagesSent).toBe(pageRecords);
       expect(r.stats.xbzrlePages).toBe(countRecords(rec.path, (x) => x.op === 'xbzrle'));
       expect(r.stats.compressedPages).toBe(countRecords(rec.path, (x) => x.op === 'compress_page'));
+    });
+  }
+
+  // the save engine's VFIO streams (no hardware here records one): v1, v2 stop-copy, precopy with
+  // switchover-ack, two devices, multifd device state, DEV_CONFIG_LOAD_READY
+  const VFIO = join(ROOT, 'fixtures', 'vfio');
+  for (const name of readdirSync(VFIO).filter((f) => f.endsWith('.mig') && !f.startsWith('bad-'))) {
+    it(`fixtures/vfio/${name}`, () => {
+      const path = join(VFIO, name);
+      const multifd = channelsOf(path);
+      const r = modelOfFile(path, join(tmp, `vfio-${name}.json`), { multifd });
+      expect(r.differingFile).toBeUndefined();
+      expect(r.identical).toBe(true);
+      expect(r.stats.overrides).toEqual({});
+      const sections = decodeFile(path).records.filter((x) => x.kind === 'section' && x.idstr.endsWith('/vfio'));
+      expect(r.stats.vfioDevices).toBe(new Set(sections.map((x) => x.kind === 'section' && x.sectionId)).size);
     });
   }
 

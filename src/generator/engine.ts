@@ -46,7 +46,10 @@ import type { ConfigurationSubsectionValue, MainRecord } from '../model/records.
 import type { VmsdDescription } from '../vmstate/vmdesc.js';
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import type { DeviceModel, MachineModel, PageRun, RamBlockModel, RamRound } from './model.js';
+import type { IterableDeviceModel, VfioItem } from './vfio-model.js';
 import type { ModelFiles } from './side-files.js';
+import { ModelError } from './engine-errors.js';
+import { vfioRecords } from './vfio-model.js';
 import { nodeFromState } from './state-values.js';
 
 const r0 = { offset: 0, length: 0 };
@@ -57,7 +60,7 @@ const MAPPED_RAM_HEADER_BYTES = layoutSize(MappedRamHeader, {
   pagesOffset: 0,
 });
 
-export class ModelError extends Error {}
+export { ModelError };
 
 /** Compact JSON as QEMU's JSON writer prints it (", " and ": " between items). */
 export function qemuJson(v: unknown): string {
@@ -354,6 +357,15 @@ export function* generateMain(m: MachineModel, files: ModelFiles, position?: () 
   if (multifd && versionAtLeast(v, 9, 0)) yield flush;
   yield eos;
   yield* footer(ram.sectionId);
+  const iterables = m.iterables ?? [];
+  /** an iterable device's section of one phase (VFIO: its items) */
+  function* iterableSection(kind: SectionKind, d: IterableDeviceModel, items: VfioItem[] | null | undefined) {
+    if (!items) return;
+    yield section(kind, d.sectionId, d.idstr, d.instanceId, d.version);
+    yield* vfioRecords(items, files, m.deviceDataFile);
+    yield* footer(d.sectionId);
+  }
+  for (const d of iterables) yield* iterableSection('START', d, d.setup);
 
   for (let i = 0; i < ram.iterations.length; i++) {
     const round = ram.iterations[i] as RamRound;
@@ -362,6 +374,7 @@ export function* generateMain(m: MachineModel, files: ModelFiles, position?: () 
     if (round.multifdFlush) yield flush;
     yield eos;
     yield* footer(ram.sectionId);
+    for (const d of iterables) yield* iterableSection('PART', d, d.iterations[i]);
   }
   if (versionAtLeast(v, 10, 0)) yield command(MIG_CMD_SWITCHOVER_START, {});
   yield section('END', ram.sectionId, RAM_SECTION_IDSTR, ram.instanceId, ram.version);
@@ -369,10 +382,12 @@ export function* generateMain(m: MachineModel, files: ModelFiles, position?: () 
   if (ram.complete.multifdFlush) yield flush;
   yield eos;
   yield* footer(ram.sectionId);
+  for (const d of iterables) yield* iterableSection('END', d, d.complete);
 
   for (const d of m.devices) {
     yield section('FULL', d.sectionId, d.idstr, d.instanceId, d.version);
-    yield deviceRecord(d);
+    if (d.vfio) yield* vfioRecords(d.vfio, files, m.deviceDataFile);
+    else yield deviceRecord(d);
     yield* footer(d.sectionId);
   }
   yield { kind: 'eof', offset: 0, length: 1 };

@@ -16,6 +16,8 @@ import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_IDSTR } fro
 import type { MainRecord, RamRecord } from '../model/records.js';
 import type { MultifdRecord } from '../model/multifd-records.js';
 import { extractChannels } from './multifd-channels.js';
+import { VfioItemReader, type IterableDeviceModel, type VfioItem } from './vfio-model.js';
+import { isVfioIdstr } from '../../grammar/vfio.js';
 import { applyXbzrle, encodeXbzrle } from '../ram/xbzrle.js';
 import { deflate } from 'pako';
 import { encodeToBytes } from '../codec/open.js';
@@ -96,6 +98,7 @@ export function extractModel(
   const history: [number, number, number][] = [];
   const historyFile = `${prefix}history.bin`;
   const encodedFile = `${prefix}encoded.bin`;
+  const deviceDataFile = `${prefix}device.bin`;
   const imageOf = (b: number): string => `${prefix}block${b}.img`;
   let zeroRecords = 0;
   let multifd: MachineModel['multifd'];
@@ -182,6 +185,43 @@ export function extractModel(
     addRun(run);
   };
 
+  // VFIO: the section being read, and where its items go when it ends
+  const iterables: IterableDeviceModel[] = [];
+  const written = { deviceData: false };
+  const appendDeviceData = (data: Uint8Array): number => {
+    written.deviceData = true;
+    return files.append(deviceDataFile, data);
+  };
+  let vfio: { reader: VfioItemReader; done: (items: VfioItem[]) => void } | undefined;
+  const closeVfio = (): void => {
+    if (vfio) vfio.done(vfio.reader.finish());
+    vfio = undefined;
+  };
+  const vfioSection = (rec: Extract<MainRecord, { kind: 'section' }>): void => {
+    let d = iterables.find((x) => x.sectionId === rec.sectionId);
+    if (!d) {
+      if (rec.section !== 'START') return unsupported(`a VFIO ${rec.section} section before its START`);
+      d = {
+        idstr: rec.idstr,
+        instanceId: rec.instanceId,
+        sectionId: rec.sectionId,
+        version: rec.versionId,
+        iterations: [],
+      };
+      iterables.push(d);
+    }
+    const dev = d;
+    const reader = new VfioItemReader(appendDeviceData);
+    if (rec.section === 'START') vfio = { reader, done: (items) => (dev.setup = items) };
+    else if (rec.section === 'END') vfio = { reader, done: (items) => (dev.complete = items) };
+    else {
+      // a device's PART belongs to the RAM iteration it follows
+      const i = ram.iterations.length - 1;
+      if (i < 0 || dev.iterations[i]) return unsupported('a VFIO PART section outside the RAM iterations');
+      vfio = { reader, done: (items) => (dev.iterations[i] = items) };
+    }
+  };
+
   for (const rec of records) {
     if (rec.depth) unsupported('MIG_CMD_PACKAGED blobs (postcopy)');
     switch (rec.kind) {
@@ -212,8 +252,11 @@ export function extractModel(
         break;
       case 'section':
         sections++;
+        closeVfio();
         current = { kind: rec.section, idstr: rec.idstr };
-        if (rec.idstr === RAM_SECTION_IDSTR) {
+        if (isVfioIdstr(rec.idstr) && rec.section !== 'FULL') {
+          vfioSection(rec);
+        } else if (rec.idstr === RAM_SECTION_IDSTR) {
           if (rec.section === 'FULL') unsupported('a FULL ram section');
           if (rec.section === 'START') {
             ram.sectionId = rec.sectionId;
@@ -229,17 +272,29 @@ export function extractModel(
             round = ram.complete;
           }
         } else if (rec.section === 'FULL') {
-          devices.push({
+          const d: DeviceModel = {
             idstr: rec.idstr,
             instanceId: rec.instanceId,
             sectionId: rec.sectionId,
             version: rec.versionId,
-          });
+          };
+          devices.push(d);
+          if (isVfioIdstr(rec.idstr)) {
+            const items = new VfioItemReader(appendDeviceData);
+            vfio = { reader: items, done: (list) => (d.vfio = list) };
+          }
         } else unsupported(`the iterable section ${rec.idstr}`);
         break;
       case 'section_footer':
         footers++;
         current = undefined;
+        closeVfio();
+        break;
+      case 'vfio_tag':
+      case 'vfio_data':
+      case 'vfio_pci_config':
+        if (!vfio) return unsupported(`${rec.kind} outside a VFIO section`);
+        vfio.reader.add(rec);
         break;
       case 'ram':
         if (rec.op === 'mem_size' || rec.op === 'eos' || rec.op === 'multifd_flush') {
@@ -287,6 +342,7 @@ export function extractModel(
         break;
       }
       case 'eof':
+        closeVfio();
         break;
       case 'vmdescription':
         vmdescText = rec.json;
@@ -323,6 +379,7 @@ export function extractModel(
       },
       current: (b, page) => files.read(imageOf(b), page * pageSize, pageSize),
       appendEncoded: (data) => files.append(encodedFile, data),
+      appendDeviceData,
     });
   }
 
@@ -346,6 +403,12 @@ export function extractModel(
     devices: [],
   };
   if (multifd) model.multifd = multifd;
+  if (iterables.length) {
+    // every iteration has an entry (null: the device sent no PART then)
+    for (const d of iterables) for (let i = 0; i < ram.iterations.length; i++) d.iterations[i] ??= null;
+    model.iterables = iterables;
+  }
+  if (written.deviceData) model.deviceDataFile = deviceDataFile;
   if (uuid) {
     model.machine.uuid = uuid;
     model.settings.validateUuid = true;

@@ -5,6 +5,7 @@
  */
 import { MIGRATION_CAPABILITIES } from '../../grammar/capabilities.js';
 import { MULTIFD_COMPRESSION_FLAG } from '../../grammar/multifd.js';
+import { VfioTag } from '../../grammar/vfio.js';
 
 const nonNegative = { type: 'integer', minimum: 0 } as const;
 const vmsd = {
@@ -16,6 +17,50 @@ const vmsd = {
     version: nonNegative,
     fields: { type: 'array', items: { type: 'object', required: ['name', 'type', 'size'] } },
     subsections: { type: 'array', items: { type: 'object' } },
+  },
+} as const;
+
+const span = { type: 'array', items: nonNegative, minItems: 2, maxItems: 2 } as const;
+/** one VFIO section item: a tag, a DEV_DATA_STATE chunk ([offset, length] in deviceDataFile), the PCI config state */
+const vfioItems = {
+  type: 'array',
+  items: {
+    oneOf: [
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['tag'],
+        properties: {
+          tag: { enum: Object.keys(VfioTag).filter((t) => t !== 'DEV_DATA_STATE') },
+        },
+      },
+      { type: 'object', additionalProperties: false, required: ['data'], properties: { data: span } },
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['config'],
+        properties: {
+          config: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['pciVersion', 'config', 'irqState'],
+            properties: {
+              pciVersion: nonNegative,
+              config: { type: 'string', pattern: '^([0-9a-fA-F]{2})*$' },
+              irqState: { type: 'array', items: nonNegative },
+              msixTable: { type: 'string', pattern: '^([0-9a-fA-F]{2})*$' },
+              msixPba: { type: 'string', pattern: '^([0-9a-fA-F]{2})*$' },
+              display: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['name', 'version', 'ramfb'],
+                properties: { name: { type: 'string' }, version: nonNegative, ramfb: { type: 'string' } },
+              },
+            },
+          },
+        },
+      },
+    ],
   },
 } as const;
 
@@ -148,8 +193,21 @@ export const MODEL_SCHEMA = {
                     sync: { type: 'boolean' },
                     block: nonNegative,
                     pages: { type: 'array', items: { type: 'array', items: nonNegative, minItems: 2, maxItems: 2 } },
-                    payload: { type: 'array', items: nonNegative, minItems: 2, maxItems: 2 },
+                    payload: span,
                     normal: nonNegative,
+                    device: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['idstr', 'instanceId', 'version', 'idx', 'flags', 'data'],
+                      properties: {
+                        idstr: { type: 'string', maxLength: 255 },
+                        instanceId: nonNegative,
+                        version: nonNegative,
+                        idx: nonNegative,
+                        flags: nonNegative,
+                        data: span,
+                      },
+                    },
                   },
                 },
               },
@@ -158,6 +216,26 @@ export const MODEL_SCHEMA = {
         },
       },
     },
+    iterables: {
+      type: 'array',
+      description:
+        'iterable devices other than RAM (VFIO): the items of their START, PART (one per RAM iteration, null: none) and END sections',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['idstr', 'instanceId', 'sectionId', 'version', 'iterations'],
+        properties: {
+          idstr: { type: 'string', minLength: 1, maxLength: 255 },
+          instanceId: nonNegative,
+          sectionId: nonNegative,
+          version: nonNegative,
+          setup: vfioItems,
+          iterations: { type: 'array', items: { oneOf: [{ type: 'null' }, vfioItems] } },
+          complete: vfioItems,
+        },
+      },
+    },
+    deviceDataFile: { type: 'string' },
     devices: {
       type: 'array',
       items: {
@@ -172,8 +250,9 @@ export const MODEL_SCHEMA = {
           vmsd,
           state: { type: 'object', description: 'field values by name; subsections under "$subsections"' },
           payload: { type: 'string', pattern: '^([0-9a-fA-F]{2})*$' },
+          vfio: vfioItems,
         },
-        oneOf: [{ required: ['vmsd', 'state'] }, { required: ['payload'] }],
+        oneOf: [{ required: ['vmsd', 'state'] }, { required: ['payload'] }, { required: ['vfio'] }],
       },
     },
     overrides: {

@@ -11,6 +11,7 @@
  * to the model file), so the model of a large stream stays small.
  */
 import type { VmsdDescription } from '../vmstate/vmdesc.js';
+import type { IterableDeviceModel, VfioItem } from './vfio-model.js';
 
 export const MODEL_FORMAT = 'migstream-model';
 export const MODEL_VERSION = 1;
@@ -25,8 +26,12 @@ export interface MachineModel {
   ram: RamModel;
   /** multifd: the channels and the packets each carried */
   multifd?: MultifdModel;
+  /** iterable devices other than RAM (VFIO), in handler order: their START, PART and END sections */
+  iterables?: IterableDeviceModel[];
   /** the non-iterable devices, in the order QEMU's handler list saves them (their FULL sections) */
   devices: DeviceModel[];
+  /** side file of VFIO device data (DEV_DATA_STATE chunks and multifd device-state buffers) */
+  deviceDataFile?: string;
   /** what the engine cannot derive yet, carried as it was found; each is counted by `model --stats` */
   overrides?: ModelOverrides;
 }
@@ -98,7 +103,7 @@ export interface MultifdModel {
 }
 
 export interface MultifdPacketModel {
-  /** packet_num: one counter over all channels */
+  /** packet_num: one counter over all channels (0 for device-state packets, which have none) */
   num: number;
   /** a MULTIFD_FLAG_SYNC packet */
   sync?: boolean;
@@ -109,6 +114,19 @@ export interface MultifdPacketModel {
   payload?: [number, number];
   /** with payload: how many of the pages (in wire order) are normal pages, the rest zero pages */
   normal?: number;
+  /** a device-state packet (MULTIFD_FLAG_DEVICE_STATE, 10.0+; no packet_num): a VFIO buffer */
+  device?: MultifdDeviceBuffer;
+}
+
+export interface MultifdDeviceBuffer {
+  idstr: string;
+  instanceId: number;
+  /** VFIODeviceStatePacket: version, idx (reassembly order), flags (VFIO_DEVICE_STATE_CONFIG_STATE) */
+  version: number;
+  idx: number;
+  flags: number;
+  /** the buffer's data: [offset, length] in deviceDataFile */
+  data: [number, number];
 }
 
 /**
@@ -174,6 +192,8 @@ export interface DeviceModel {
   state?: StateObject;
   /** the payload bytes as hex, for devices without a description (suppress-vmdesc) */
   payload?: string;
+  /** a VFIO device's FULL section (its config state, or DEV_CONFIG_LOAD_READY) */
+  vfio?: VfioItem[];
 }
 
 export interface ModelOverrides {
@@ -185,6 +205,7 @@ export interface ModelOverrides {
 export interface ModelStats {
   devices: number;
   describedDevices: number;
+  vfioDevices: number;
   ramBlocks: number;
   multifdChannels: number;
   multifdPackets: number;
@@ -224,6 +245,7 @@ export function modelStats(m: MachineModel): ModelStats {
   return {
     devices: m.devices.length,
     describedDevices: m.devices.filter((d) => d.state).length,
+    vfioDevices: m.iterables?.length ?? 0,
     ramBlocks: m.ram.blocks.length,
     multifdChannels: m.multifd?.channels.length ?? 0,
     multifdPackets,

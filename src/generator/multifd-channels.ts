@@ -15,7 +15,11 @@ import { versionAtLeast } from '../../grammar/version.js';
 import type { MultifdRamPacketRecord, MultifdRecord } from '../model/multifd-records.js';
 import { cString } from '../multifd/codec.js';
 import { ModelError, PageContent } from './engine.js';
-import { MULTIFD_ROUND_BASE, type MachineModel, type MultifdPacketModel } from './model.js';
+import { MULTIFD_ROUND_BASE, type MachineModel, type MultifdDeviceBuffer, type MultifdPacketModel } from './model.js';
+import { fixedSize } from '../../grammar/layout.js';
+import { VfioDeviceStatePacketHeader } from '../../grammar/vfio.js';
+
+const VFIO_BUFFER_HEADER_BYTES = fixedSize(VfioDeviceStatePacketHeader) ?? 12;
 import type { ModelFiles } from './side-files.js';
 
 const r0 = { offset: 0, length: 0 };
@@ -93,6 +97,10 @@ export function* generateChannel(m: MachineModel, files: ModelFiles, index: numb
   let next = 0;
   let syncs = 0;
   for (const p of channel.packets) {
+    if (p.device) {
+      yield* deviceStatePacket(p.device, m, files);
+      continue;
+    }
     const flags = p.sync ? MultifdFlag.MULTIFD_FLAG_SYNC : 0;
     const header = { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags };
     if (!safeNum(p.num)) throw new ModelError(`packet_num ${p.num}: not a packet number`);
@@ -160,12 +168,32 @@ export function* generateChannel(m: MachineModel, files: ModelFiles, index: numb
   }
 }
 
+/** A device-state packet (10.0+, multifd_queue_device_state): the VFIO buffer header, then its data. */
+function* deviceStatePacket(d: MultifdDeviceBuffer, m: MachineModel, files: ModelFiles): Generator<MultifdRecord> {
+  if (!m.deviceDataFile) throw new ModelError("a multifd device-state buffer needs the model's deviceDataFile");
+  const idstr = new Uint8Array(256);
+  const name = Buffer.from(d.idstr, 'latin1');
+  if (name.length > 255) throw new ModelError(`device-state idstr ${d.idstr}: longer than 255 bytes`);
+  idstr.set(name);
+  const [at, size] = d.data;
+  yield {
+    kind: 'multifd_device_state',
+    ...r0,
+    header: { magic: MULTIFD_MAGIC, version: MULTIFD_VERSION, flags: MultifdFlag.MULTIFD_FLAG_DEVICE_STATE },
+    fields: { idstr, instanceId: d.instanceId, nextPacketSize: VFIO_BUFFER_HEADER_BYTES + size },
+  };
+  yield { kind: 'multifd_vfio_buffer', ...r0, version: d.version, idx: d.idx, flags: d.flags };
+  if (size) yield { kind: 'multifd_payload', ...r0, data: files.read(m.deviceDataFile, at, size) };
+}
+
 function safeNum(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
 
 /** What extraction needs from the main-channel extractor: the blocks, and how to record a send. */
 export interface ChannelSink {
+  /** VFIO device-state data to the model's deviceDataFile; returns where it went */
+  appendDeviceData(data: Uint8Array): number;
   blockIndex: ReadonlyMap<string, number>;
   /** a page went out with this content in this round (undefined: content not known, compressed) */
   sent(block: number, page: number, round: number, content: Uint8Array | undefined): void;
@@ -176,7 +204,7 @@ export interface ChannelSink {
 
 interface Pending {
   channel: number;
-  packet: MultifdRamPacketRecord;
+  packet: MultifdRamPacketRecord | MultifdDeviceBuffer;
   payload: Uint8Array;
 }
 
@@ -211,28 +239,55 @@ export function extractChannels(
   const take = (i: number): Pending | undefined => {
     const rec = peeked[i];
     if (!rec) return undefined;
-    if (rec.kind !== 'multifd_packet') return unsupported(`multifd ${rec.kind} records (VFIO device state)`);
-    const parts: Uint8Array[] = [];
+    let packet: Pending['packet'];
     let nxt = pull(i);
+    if (rec.kind === 'multifd_device_state') {
+      if (nxt?.kind !== 'multifd_vfio_buffer') return unsupported('device-state packets of other devices than VFIO');
+      const idstr = cString(rec.fields.idstr);
+      packet = {
+        idstr,
+        instanceId: rec.fields.instanceId,
+        version: nxt.version,
+        idx: nxt.idx,
+        flags: nxt.flags,
+        data: [0, 0],
+      };
+      if (rec.header.flags !== MultifdFlag.MULTIFD_FLAG_DEVICE_STATE)
+        unsupported('device-state packet flags other than DEVICE_STATE');
+      nxt = pull(i);
+    } else if (rec.kind === 'multifd_packet') packet = rec;
+    else return unsupported(`multifd ${rec.kind} records out of place`);
+    const parts: Uint8Array[] = [];
     while (nxt?.kind === 'multifd_payload') {
       parts.push(Uint8Array.from(nxt.data));
       nxt = pull(i);
     }
     peeked[i] = nxt;
-    return { channel: i, packet: rec, payload: Uint8Array.from(Buffer.concat(parts)) };
+    return { channel: i, packet, payload: Uint8Array.from(Buffer.concat(parts)) };
   };
   const heads = iters.map((_, i) => take(i));
   const syncs = iters.map(() => 0);
   for (;;) {
     let best = -1;
+    // device-state packets have no packet_num and touch no RAM: they go first, in their channel's order
+    const order = (p: Pending['packet']): bigint => ('kind' in p ? p.fields.packetNum : -1n);
     heads.forEach((h, i) => {
       const b = heads[best];
-      if (h && (!b || h.packet.fields.packetNum < b.packet.fields.packetNum)) best = i;
+      if (h && (!b || order(h.packet) < order(b.packet))) best = i;
     });
     const h = heads[best];
     if (!h) break;
     heads[best] = take(best);
-    const { packet, payload } = h;
+    const { payload } = h;
+    if (!('kind' in h.packet)) {
+      const device: MultifdDeviceBuffer = {
+        ...h.packet,
+        data: [payload.length ? sink.appendDeviceData(payload) : 0, payload.length],
+      };
+      out.channels[best]?.packets.push({ num: 0, device });
+      continue;
+    }
+    const packet = h.packet;
     const f = packet.fields;
     const model: MultifdPacketModel = { num: Number(f.packetNum) };
     if (!safeNum(model.num)) unsupported(`packet_num ${f.packetNum}`);

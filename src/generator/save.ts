@@ -232,7 +232,16 @@ export function save(s: Scenario): SavedStream {
   // completion: END sections in registration order
   section('END', 1, 'ram', 4);
   const page = deviceBytes(pageSize, seed);
-  push({ kind: 'ram', op: 'page', ...r0, flags: RamFlag.RAM_SAVE_FLAG_PAGE, addr: 0, block: 'pc.ram', data: page });
+  // rs->last_sent_block is still pc.ram from the first iteration: CONTINUE, no block name (as QEMU's recordings show)
+  push({
+    kind: 'ram',
+    op: 'page',
+    ...r0,
+    flags: RamFlag.RAM_SAVE_FLAG_PAGE | RamFlag.RAM_SAVE_FLAG_CONTINUE,
+    addr: 0,
+    block: 'pc.ram',
+    data: page,
+  });
   if (flushes) syncRound();
   push({ kind: 'ram', op: 'eos', ...r0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
   footer(1);
