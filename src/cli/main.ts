@@ -9,6 +9,7 @@ import { registerGen } from './gen.js';
 import { registerFuzz } from './fuzz.js';
 import { registerProfile } from './profile.js';
 import { registerModel } from './model.js';
+import { registerAnalyze } from './analyze.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
@@ -26,6 +27,7 @@ export function buildProgram(exit: ExitStatus): Command {
   registerFuzz(program, exit);
   registerProfile(program);
   registerModel(program, exit);
+  registerAnalyze(program, exit);
   return program;
 }
 

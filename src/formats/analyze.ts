@@ -48,6 +48,13 @@ class RamSectionDump {
   add(rec: MainRecord): void {
     if (rec.kind === 'ram_block') {
       this.sizes.set(utf8(rec.idstr), hex16(rec.usedLength));
+      if (rec.mappedRam && this.mode === 'hex') {
+        // mapped-ram: the script walks every page slot of the block, in order, and names the
+        // slots its bitmap leaves out "Filled with 0x00"; present pages overwrite their slot
+        const ps = rec.mappedRam.pageSize;
+        for (let i = 0; ps > 0 && i < Math.floor(rec.usedLength / ps); i++)
+          this.memory.set(memKey(rec.idstr, i * ps), 'Filled with 0x00');
+      }
       return;
     }
     if (rec.kind === 'mapped_ram_page') {
