@@ -21,7 +21,7 @@ import { checkVmDescription } from '../vmstate/vmdesc.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { MultifdSummary, summarizeMultifdChannel } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
-import type { FileSource } from '../io/source.js';
+import type { ByteSource } from '../io/source.js';
 import { openSource, openStreamFile, type StreamRequest } from './open.js';
 
 export type DumpFormat = 'analyze' | 'ir' | 'summary' | 'desc';
@@ -200,7 +200,7 @@ function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
 /** A multifd channel or return-path capture: `summary` or `ir` (the others describe the main channel). */
 function dumpSideChannel(
   file: string,
-  src: FileSource,
+  src: ByteSource,
   kind: 'multifd' | 'return-path',
   o: DumpRequest,
   write: WriteText,

@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { UsageError } from '../model/errors.js';
-import { FileSource } from '../io/source.js';
+import { FileSource, readAt, type ByteSource } from '../io/source.js';
+import { InflateSource } from '../io/inflate-source.js';
+import { GZIP_MAGIC, inputKindOf } from '../../grammar/input-kinds.js';
+import { MIG_RP_MSG_MAX_LEN, rpMessageByValue } from '../../grammar/savevm.js';
+import { be16At } from '../io/bytes.js';
 import { ioErrorWords } from '../io/io-words.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 
@@ -21,18 +25,56 @@ export interface StreamRequest {
   exact?: boolean;
 }
 
-export function openSource(path: string): FileSource {
+/**
+ * Open what the user named. A gzip file is read through inflation; a file of another known
+ * kind (zstd, xz, qcow2, ...) is refused here with what handles it.
+ */
+export function openSource(path: string): ByteSource {
+  let src: FileSource;
   try {
-    return new FileSource(path);
+    src = new FileSource(path);
   } catch (e) {
     throw new UsageError(`cannot open ${path}: ${ioErrorWords(e as NodeJS.ErrnoException)}`);
   }
+  if (!src.seekable) return src;
+  const head = new Uint8Array(8);
+  const n = readAt(src, head, head.length, 0);
+  if (n >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]) {
+    src.close();
+    return new InflateSource(path);
+  }
+  const kind = inputKindOf(head.subarray(0, n));
+  if (kind) {
+    src.close();
+    throw new UsageError(`${path} is ${kind.name}: ${kind.hint}`);
+  }
+  return src;
+}
+
+/**
+ * A main stream never starts like a return-path message (be16 type of MIG_RP_MSG, be16 len
+ * that fits it): such a file is the return path, captured from the destination's side.
+ */
+function looksLikeReturnPath(src: ByteSource): boolean {
+  if (!src.seekable) return false;
+  const head = new Uint8Array(4);
+  if (readAt(src, head, 4, 0) < 4) return false;
+  const msg = rpMessageByValue.get(be16At(head, 0));
+  const len = be16At(head, 2);
+  return msg !== undefined && (msg.len === undefined ? len <= MIG_RP_MSG_MAX_LEN : len === msg.len);
 }
 
 /** Open a main stream for reading what it says (not for re-encoding it). */
 export function openStreamFile(path: string, o: StreamRequest): OpenedStream {
   const vmdesc = readVmsdFile(o.vmsd);
-  return openMainStream(openSource(path), {
+  const src = openSource(path);
+  if (looksLikeReturnPath(src)) {
+    src.close();
+    throw new UsageError(
+      `${path} starts like a return-path capture, not a main stream: read it with dump --kind return-path (or roundtrip --kind return-path)`,
+    );
+  }
+  return openMainStream(src, {
     vmdesc,
     pageSize: o.pageSize,
     capabilities: o.capability ?? [],
