@@ -67,3 +67,23 @@ describe('other kinds of file are named with what handles them', () => {
     expect(run(['dump', '--kind', 'return-path', '--format', 'summary', f]).code).toBe(0);
   });
 });
+
+describe('dump of a side channel, without options', () => {
+  it('a multifd channel: every packet, as dump --format ir lists them', () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-multifd-tcp.multifd0.bin');
+    const plain = run(['dump', f]);
+    expect(plain.code).toBe(0);
+    expect(plain.out).toBe(run(['dump', '--format', 'ir', f]).out);
+    expect(plain.out).toContain('"channel": "multifd"');
+    // 1 MultiFDInit and the channel's packets (pc-multifd-tcp.multifd0.bin, see its summary)
+    const summary = JSON.parse(run(['dump', '--format', 'summary', f]).out) as { packets: number };
+    expect(plain.out.split('\n').filter((l) => l.startsWith('{"kind":"multifd_packet"')).length).toBe(summary.packets);
+  });
+
+  it('--format desc of a channel: there is none, exit 2 saying so', () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-multifd-tcp.multifd0.bin');
+    const r = run(['dump', '--format', 'desc', f]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('is a multifd channel, which has no vmdescription');
+  });
+});

@@ -205,10 +205,12 @@ function dumpSideChannel(
   o: DumpRequest,
   write: WriteText,
 ): DumpOutcome {
-  if (o.format !== 'summary' && o.format !== 'ir') {
+  if (o.format === 'desc') {
     src.close();
-    throw new UsageError(`${file} is a ${kind} channel: use dump --format summary or --format ir`);
+    throw new UsageError(`${file} is a ${kind} channel, which has no vmdescription: use dump --format summary or ir`);
   }
+  // the default (analyze) of a side channel: every packet or message, as the IR lists them
+  if (o.format === 'analyze') o = { ...o, format: 'ir', inline: o.inline ?? !src.seekable };
   if (o.format === 'ir' && !o.inline && !src.seekable) {
     src.close();
     throw new UsageError('dump --format ir of stdin needs --inline (payloads cannot refer to a pipe)');
