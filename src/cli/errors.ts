@@ -1,4 +1,4 @@
-import chalk from 'chalk';
+import { errColor } from './color.js';
 import { CommanderError } from 'commander';
 import { StreamError, UsageError } from '../model/errors.js';
 import { OutputClosedError } from '../io/write-all.js';
@@ -23,21 +23,21 @@ export class ExitStatus {
 export function reportError(e: unknown): number {
   if (e instanceof OutputClosedError) return EXIT_OUTPUT_CLOSED;
   if (e instanceof StreamError) {
-    process.stderr.write(`${chalk.red('migstream: invalid stream')}: ${e.message}\n`);
+    process.stderr.write(`${errColor().red('migstream: invalid stream')}: ${e.message}\n`);
     return EXIT_INVALID;
   }
   if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   if (e instanceof UsageError) {
-    process.stderr.write(`${chalk.red('migstream')}: ${e.message}\n`);
+    process.stderr.write(`${errColor().red('migstream')}: ${e.message}\n`);
     return EXIT_USAGE;
   }
   if (isSystemError(e)) {
     const what = e.path ? `${e.path}: ` : '';
-    process.stderr.write(`${chalk.red('migstream')}: ${what}${ioErrorWords(e)} (${e.syscall})\n`);
+    process.stderr.write(`${errColor().red('migstream')}: ${what}${ioErrorWords(e)} (${e.syscall})\n`);
     return EXIT_USAGE;
   }
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`${chalk.red('migstream: internal error')}: ${msg}\n`);
+  process.stderr.write(`${errColor().red('migstream: internal error')}: ${msg}\n`);
   if (process.env.MIGSTREAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   return EXIT_USAGE;
 }
@@ -50,5 +50,5 @@ function isSystemError(e: unknown): e is NodeJS.ErrnoException & { code: string;
 }
 
 export function warnLine(text: string): void {
-  process.stderr.write(`${chalk.yellow('migstream: warning')}: ${text}\n`);
+  process.stderr.write(`${errColor().yellow('migstream: warning')}: ${text}\n`);
 }

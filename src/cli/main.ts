@@ -10,11 +10,13 @@ import { registerFuzz } from './fuzz.js';
 import { registerProfile } from './profile.js';
 import { registerModel } from './model.js';
 import { registerAnalyze } from './analyze.js';
+import { setNoColor } from './color.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
     .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
     .version('0.1.0')
+    .addHelpText('after', '\nEvery command also takes --no-color (as does NO_COLOR=1); FORCE_COLOR=1 forces color.')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
@@ -34,7 +36,9 @@ export function buildProgram(exit: ExitStatus): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     const exit = new ExitStatus();
-    await buildProgram(exit).parseAsync(argv);
+    // --no-color goes with any command (and before or after it): taken out before commander sees it
+    setNoColor(argv.includes('--no-color'));
+    await buildProgram(exit).parseAsync(argv.filter((a) => a !== '--no-color'));
     return exit.code;
   } catch (e) {
     return reportError(e);

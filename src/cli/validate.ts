@@ -1,4 +1,5 @@
 import { printStdout } from './output.js';
+import { outColor } from './color.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../model/errors.js';
 import { isReleaseText } from '../../grammar/version.js';
@@ -143,14 +144,16 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
 
 /** Each diagnostic, each decoder warning, then the verdict, one line each. */
 function printText(file: string, r: ValidationResult): void {
+  const c = outColor();
+  const severity = (s: string): string => (s === 'error' ? c.red.bold(s) : c.yellow(s));
   for (const d of r.diagnostics) {
     printStdout(
-      `${d.channel ?? file}: at 0x${d.offset.toString(16)}: ${d.path ? d.path + ': ' : ''}${d.severity} [${d.rule}] ${d.message}\n`,
+      `${d.channel ?? file}: ${c.dim(`at 0x${d.offset.toString(16)}`)}: ${d.path ? c.bold(d.path) + ': ' : ''}${severity(d.severity)} ${c.cyan(`[${d.rule}]`)} ${d.message}\n`,
     );
   }
   for (const w of r.warnings)
     printStdout(
-      `${file}: at 0x${w.offset.toString(16)}: ${w.path ? w.path + ': ' : ''}warning (decoder) ${w.message}\n`,
+      `${file}: ${c.dim(`at 0x${w.offset.toString(16)}`)}: ${w.path ? c.bold(w.path) + ': ' : ''}${c.yellow('warning')} (decoder) ${w.message}\n`,
     );
-  printStdout(`${file}: ${r.valid ? 'valid' : 'INVALID'} (${r.diagnostics.length} diagnostics)\n`);
+  printStdout(`${file}: ${r.valid ? c.green('valid') : c.red.bold('INVALID')} (${r.diagnostics.length} diagnostics)\n`);
 }
