@@ -34,6 +34,22 @@ import {
 import type { ModelFiles } from './side-files.js';
 import { stateFromNode, StateShapeError } from './state-values.js';
 
+/** Rounds by page, in chunks of 64 Ki pages allocated on first use. */
+class SendRounds {
+  private static readonly NEVER = -0x80000000;
+  private chunks = new Map<number, Int32Array>();
+  constructor(readonly pages: number) {}
+  get(page: number): number | undefined {
+    const v = this.chunks.get(Math.floor(page / 0x10000))?.[page % 0x10000];
+    return v === undefined || v === SendRounds.NEVER ? undefined : v;
+  }
+  set(page: number, round: number): void {
+    let c = this.chunks.get(Math.floor(page / 0x10000));
+    if (!c) this.chunks.set(Math.floor(page / 0x10000), (c = new Int32Array(1 << 16).fill(SendRounds.NEVER)));
+    c[page % 0x10000] = round;
+  }
+}
+
 /** Where extraction writes the side files it names in the model. */
 export interface ModelFilesWriter extends ModelFiles {
   write(file: string, position: number, data: Uint8Array): void;
@@ -94,7 +110,10 @@ export function extractModel(
   let round: RamRound | undefined;
   let roundIndex = 0;
   let current: { kind: string; idstr: string } | undefined;
-  const lastSend = new Map<string, number>();
+  // the round each page was last sent in: a 32-bit slot per page sent (64 MiB for a 64 GiB
+  // guest, whatever the number of sends), allocated as pages are sent, not by the block's
+  // claimed length
+  const lastSend: SendRounds[] = [];
   const history: [number, number, number][] = [];
   const historyFile = `${prefix}history.bin`;
   const encodedFile = `${prefix}encoded.bin`;
@@ -109,14 +128,15 @@ export function extractModel(
 
   /** Record a send of page `page` of block `b` with `content` in `round` (default: the current one). */
   const sent = (b: number, page: number, content: Uint8Array, round = roundIndex): void => {
-    const key = `${b}:${page}`;
-    const before = lastSend.get(key);
+    const slots = lastSend[b];
+    if (!slots || page >= slots.pages) return unsupported(`page ${page} past the end of block ${b}`);
+    const before = slots.get(page);
     if (before !== undefined) {
-      if (before === round) unsupported(`a page sent twice in one round (${key})`);
+      if (before === round) unsupported(`a page sent twice in one round (block ${b} page ${page})`);
       history.push([b, page, before]);
       files.append(historyFile, files.read(imageOf(b), page * pageSize, pageSize));
     }
-    lastSend.set(key, round);
+    slots.set(page, round);
     // images stay sparse: a zero page is only written over a page that was not zero
     if (!isZero(content) || (before !== undefined && !isZero(files.read(imageOf(b), page * pageSize, pageSize))))
       files.write(imageOf(b), page * pageSize, content);
@@ -320,6 +340,7 @@ export function extractModel(
       case 'ram_block': {
         if (rec.mappedRam) caps.add('mapped-ram');
         blockIndex.set(rec.idstr, ram.blocks.length);
+        lastSend.push(new SendRounds(Math.ceil(rec.usedLength / pageSize)));
         const b: MachineModel['ram']['blocks'][number] = { idstr: rec.idstr, usedLength: rec.usedLength };
         if (rec.pageSize !== undefined) b.pageSize = rec.pageSize;
         if (rec.mrAddr !== undefined) {
