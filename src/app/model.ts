@@ -97,6 +97,7 @@ function sideFiles(m: MachineModel): string[] {
   const out = m.ram.blocks.flatMap((b) => (b.image ? [b.image] : []));
   if (m.ram.historyFile) out.push(m.ram.historyFile);
   if (m.ram.encodedFile) out.push(m.ram.encodedFile);
+  if (m.deviceDataFile) out.push(m.deviceDataFile);
   return out;
 }
 
