@@ -15,6 +15,7 @@
  * block name otherwise), zero-page detection, the MEM_SIZE total, the advise's page sizes,
  * the configuration's subsections and the vmdescription JSON.
  */
+import { isZero } from '../io/bytes.js';
 import { ConfigurationSubsections } from '../../grammar/configuration.js';
 import {
   ENCODING_FLAG_XBZRLE,
@@ -188,11 +189,6 @@ export function compressLevel(level: number | undefined): 0 | 1 | 2 | 3 | 4 | 5 
 
 function alignUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (const x of b) if (x) return false;
-  return true;
 }
 
 /**

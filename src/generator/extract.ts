@@ -9,6 +9,7 @@
  * compressed pages, a vmdescription that differs from the derived one) becomes a named
  * override, counted by modelStats.
  */
+import { isZero } from '../io/bytes.js';
 import { inflateSync } from 'node:zlib';
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
 import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
@@ -69,11 +70,6 @@ export interface ExtractOptions {
 
 function eq(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (const x of b) if (x) return false;
-  return true;
 }
 
 /** "pc-i440fx-7.2" → "7.2" */

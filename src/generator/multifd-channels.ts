@@ -4,6 +4,7 @@
  * multifd-zero-page.c), `extractChannels` reads the channels back into that list, merging
  * them by packet_num so that the memory images end with each page's last content.
  */
+import { isZero } from '../io/bytes.js';
 import {
   MULTIFD_COMPRESSION_FLAG,
   MULTIFD_MAGIC,
@@ -23,11 +24,6 @@ const VFIO_BUFFER_HEADER_BYTES = fixedSize(VfioDeviceStatePacketHeader) ?? 12;
 import type { ModelFiles } from './side-files.js';
 
 const r0 = { offset: 0, length: 0 };
-
-function isZero(b: Uint8Array): boolean {
-  for (const x of b) if (x) return false;
-  return true;
-}
 
 function expand(runs: readonly [number, number][]): number[] {
   const out: number[] = [];

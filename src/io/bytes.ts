@@ -19,3 +19,9 @@ export function be32At(b: Uint8Array, i: number): number {
 export function le16At(b: Uint8Array, i: number): number {
   return byteAt(b, i) | (byteAt(b, i + 1) << 8);
 }
+
+/** True when every byte is zero (a zero page, an unwritten slot). */
+export function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}

@@ -14,7 +14,7 @@ import {
   ramOpByFlag,
 } from '../../grammar/ram.js';
 import type { SectionKind } from '../../grammar/savevm.js';
-import { byteAt } from '../io/bytes.js';
+import { byteAt, isZero } from '../io/bytes.js';
 import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
@@ -254,11 +254,6 @@ export class RamSectionDecoder {
     if (n > this.ctx.r.capacity || !this.ctx.r.fill(n)) return false;
     return isZero(this.ctx.r.window().subarray(0, n));
   }
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
 }
 
 /** The mirror of RamSectionDecoder: RAM records, MEM_SIZE entries and mapped-ram areas. */
