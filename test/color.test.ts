@@ -14,7 +14,9 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 const ESC = '\u001b[';
 
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  // a person's terminal: TERM set, not a CI job (chalk turns color off for unknown CI systems)
+  const e: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...extra };
+  delete e.CI;
   // CI runs with FORCE_COLOR=0 (.ci/run): each case says what it wants
   if (!('FORCE_COLOR' in extra)) delete e.FORCE_COLOR;
   if (!('NO_COLOR' in extra)) delete e.NO_COLOR;
