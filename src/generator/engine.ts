@@ -11,8 +11,8 @@
  *   (send-section-footer).
  *
  * Everything framing-related is derived here: section headers and footers, RAM flags
- * (CONTINUE when the page's block is the one of the page before in the same section, the
- * block name otherwise), zero-page detection, the MEM_SIZE total, the advise's page sizes,
+ * (CONTINUE when the page's block is the one of the page sent before it, in any earlier
+ * section too: rs->last_sent_block; the block name otherwise), zero-page detection, the MEM_SIZE total, the advise's page sizes,
  * the configuration's subsections and the vmdescription JSON.
  */
 import { isZero } from '../io/bytes.js';
@@ -39,6 +39,7 @@ import {
   type SectionKind,
 } from '../../grammar/savevm.js';
 import { versionAtLeast } from '../../grammar/version.js';
+import { fixedSize } from '../../grammar/layout.js';
 import { layoutSize } from '../layout/write.js';
 import { ChannelEncoder } from '../codec/channels.js';
 import { StreamWriter, type ByteSink } from '../io/sink.js';
@@ -54,12 +55,7 @@ import { vfioRecords } from './vfio-model.js';
 import { nodeFromState } from './state-values.js';
 
 const r0 = { offset: 0, length: 0 };
-const MAPPED_RAM_HEADER_BYTES = layoutSize(MappedRamHeader, {
-  version: 0,
-  pageSize: 0,
-  bitmapOffset: 0,
-  pagesOffset: 0,
-});
+const MAPPED_RAM_HEADER_BYTES = fixedSize(MappedRamHeader) ?? 0;
 
 export { ModelError };
 
@@ -77,7 +73,7 @@ export function qemuJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function command(cmd: number, fields: LayoutValue): MainRecord {
+export function command(cmd: number, fields: LayoutValue): MainRecord {
   const def = migCommandByValue.get(cmd);
   if (!def) throw new ModelError(`no MIG_CMD ${cmd} in the grammar`);
   return { kind: 'command', ...r0, cmd, name: def.name, len: layoutSize(def.payload, fields), fields };
@@ -152,7 +148,8 @@ export class PageContent {
 
   page(block: number, page: number, round: number): Uint8Array {
     const size = this.m.machine.targetPageSize;
-    const h = this.history.get(`${block}:${page}:${round}`);
+    // most pages are sent once: no key is built when nothing was superseded
+    const h = this.history.size ? this.history.get(`${block}:${page}:${round}`) : undefined;
     if (h !== undefined) {
       if (!this.m.ram.historyFile) throw new ModelError('ram.history without ram.historyFile');
       return this.files.read(this.m.ram.historyFile, h * size, size);

@@ -12,12 +12,9 @@ import {
   MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
   MIG_CMD_SWITCHOVER_START,
-  migCommandByValue,
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,
 } from '../../grammar/savevm.js';
-import type { LayoutValue } from '../layout/types.js';
-import { layoutSize } from '../layout/write.js';
 import {
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSIX,
@@ -33,7 +30,7 @@ import { encodeToBytes } from '../codec/open.js';
 import type { MultifdRecord } from '../model/multifd-records.js';
 import type { Scenario, VfioDeviceScenario } from './scenario.js';
 import { versionAtLeast } from '../../grammar/version.js';
-import { qemuJson } from './engine.js';
+import { command, qemuJson } from './engine.js';
 
 export interface SavedStream {
   main: MainRecord[];
@@ -48,12 +45,6 @@ function deviceBytes(n: number, seed: number): Uint8Array {
   const rng = new Prng(seed, 0x9e3779b9);
   for (let i = 0; i < n; i++) out[i] = rng.next() & 0xff;
   return out;
-}
-
-/** A QEMU_VM_COMMAND record from the grammar's MIG_CMD table. */
-function command(cmd: number, fields: LayoutValue): MainRecord {
-  const def = migCommandByValue.get(cmd)!;
-  return { kind: 'command', ...r0, cmd, name: def.name, len: layoutSize(def.payload, fields), fields };
 }
 
 function tag(t: VfioTagName): MainRecord {
