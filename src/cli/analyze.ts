@@ -41,7 +41,14 @@ export function addAnalyzeOptions(cmd: Command): Command {
     .option('-x, --extract', 'extract contents into individual files (in the current directory)')
     .addHelpText(
       'after',
-      '\nExamples (as with scripts/analyze-migration.py):\n  migstream analyze -f pc.mig              # the state dump\n  migstream analyze -f pc.mig -d desc      # the vmdescription\n  migstream analyze -f pc.mig -x           # RAMBlocks, desc.json, state.json here',
+      '\nExamples (as with scripts/analyze-migration.py):\n' +
+        [
+          'migstream analyze -f fixtures/real/qemu-7.2/pc-paused.mig | head -20     # the state dump',
+          'migstream analyze -f fixtures/real/qemu-7.2/pc-paused.mig -d desc > desc.json',
+          'migstream analyze -f fixtures/real/qemu-7.2/pc-paused.mig -x             # RAMBlocks, desc.json, state.json here',
+        ]
+          .map((l) => `  ${l}`)
+          .join('\n'),
     );
 }
 

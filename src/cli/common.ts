@@ -52,3 +52,12 @@ function parsePositiveInt(v: string): number {
     throw new InvalidArgumentError('a power of two from 512 to 2^30 (x86: 4096)');
   return n;
 }
+
+/**
+ * A command's "Examples:" block. Each line is a shell command run from the repository's root on
+ * its shipped fixtures (test/cli-help.test.ts runs every one); a trailing `# exit 1: …` comment
+ * says the example shows a failure on purpose.
+ */
+export function withExamples(cmd: Command, lines: readonly string[]): Command {
+  return cmd.addHelpText('after', '\nExamples:\n' + lines.map((l) => `  ${l}`).join('\n'));
+}

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { dumpStream, type DumpRequest } from '../app/dump.js';
-import { collectValue, printWarnings, streamOptions } from './common.js';
+import { collectValue, printWarnings, streamOptions, withExamples } from './common.js';
 import { EXIT_OK, reportError, warnLine, type ExitStatus } from './errors.js';
 import { TextOut } from './output.js';
 
@@ -43,6 +43,14 @@ export function registerDump(program: Command, exit: ExitStatus): void {
       '-x, --extract <dir>',
       'like analyze-migration.py -x: one file per RAMBlock, plus desc.json and state.json, into DIR',
     );
+  withExamples(cmd, [
+    'migstream dump fixtures/real/qemu-7.2/pc-paused.mig --format summary',
+    "migstream dump fixtures/real/qemu-7.2/pc-paused.mig -o pc.json            # analyze-migration.py's JSON",
+    'migstream dump fixtures/real/qemu-7.2/pc-paused.mig --format ir -o pc.ir.json   # lossless; encode writes it back',
+    'cat fixtures/real/qemu-7.2/pc-paused.mig | migstream dump - --format desc | head -5',
+    'migstream dump fixtures/real/qemu-7.2/pc-multifd-tcp.mig --format summary --multifd fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin --multifd fixtures/real/qemu-7.2/pc-multifd-tcp.multifd1.bin',
+    'migstream dump fixtures/vfio/multifd-10.0.mig --multifd fixtures/vfio/multifd-10.0.multifd0.bin --multifd fixtures/vfio/multifd-10.0.multifd1.bin --vfio-extract vfio',
+  ]);
   streamOptions(cmd).action((file: string, o: DumpOptions) => {
     const out = new TextOut(o.output);
     let r;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../model/errors.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
-import { collectCapability } from './common.js';
+import { collectCapability, withExamples } from './common.js';
 
 interface FuzzCliOptions {
   runs: string;
@@ -19,7 +19,7 @@ interface FuzzCliOptions {
 }
 
 export function registerFuzz(program: Command, exit: ExitStatus): void {
-  program
+  const cmd = program
     .command('fuzz')
     .description(
       'mutation fuzzing with grammar-aware bad tags, truncations and lying lengths (exit 0 no finding, 1 findings)',
@@ -46,58 +46,58 @@ export function registerFuzz(program: Command, exit: ExitStatus): void {
       '--hang-exit-code <n>',
       'cmd target: the exit status that means the load never completed (bin/qemu-load: 3); such a run is a hang',
       '3',
-    )
-    .action((seeds: string[], o: FuzzCliOptions) => {
-      const runs = Number(o.runs);
-      const seed = Number(o.seed);
-      const timeoutMs = Number(o.timeout);
-      if (!Number.isSafeInteger(runs) || runs < 1)
-        throw new UsageError(`--runs takes a positive number (got ${o.runs})`);
-      if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed takes an integer (got ${o.seed})`);
-      if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
-        throw new UsageError(`--timeout takes milliseconds (got ${o.timeout})`);
-      let target: FuzzTarget;
-      if (o.target === 'builtin') target = { kind: 'builtin' };
-      else if (o.target.startsWith('cmd:') && o.target.length > 4) target = { kind: 'cmd', command: o.target.slice(4) };
-      else throw new UsageError(`--target takes builtin or cmd:COMMAND (got ${JSON.stringify(o.target)})`);
-      const inputs = seeds.map((name) => {
-        try {
-          return { name, bytes: new Uint8Array(readFileSync(name)) };
-        } catch (e) {
-          throw new UsageError(
-            `cannot read seed ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-          );
-        }
-      });
-      const hangExitCode = Number(o.hangExitCode);
-      if (!Number.isSafeInteger(hangExitCode) || hangExitCode < 1 || hangExitCode > 125)
-        throw new UsageError(`--hang-exit-code takes an exit status from 1 to 125 (got ${o.hangExitCode})`);
-      let report: FuzzReport;
+    );
+  withExamples(cmd, [
+    'migstream fuzz fixtures/real/qemu-7.2/pc-paused.mig --runs 200 --out findings',
+    "migstream fuzz fixtures/real/qemu-7.2/pc-paused.mig --runs 3 --target 'cmd:bin/qemu-load {}'   # a real QEMU 7.2 -incoming",
+  ]).action((seeds: string[], o: FuzzCliOptions) => {
+    const runs = Number(o.runs);
+    const seed = Number(o.seed);
+    const timeoutMs = Number(o.timeout);
+    if (!Number.isSafeInteger(runs) || runs < 1) throw new UsageError(`--runs takes a positive number (got ${o.runs})`);
+    if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed takes an integer (got ${o.seed})`);
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+      throw new UsageError(`--timeout takes milliseconds (got ${o.timeout})`);
+    let target: FuzzTarget;
+    if (o.target === 'builtin') target = { kind: 'builtin' };
+    else if (o.target.startsWith('cmd:') && o.target.length > 4) target = { kind: 'cmd', command: o.target.slice(4) };
+    else throw new UsageError(`--target takes builtin or cmd:COMMAND (got ${JSON.stringify(o.target)})`);
+    const inputs = seeds.map((name) => {
       try {
-        report = fuzz(inputs, {
-          runs,
-          seed,
-          target,
-          timeoutMs,
-          outDir: o.out,
-          hangExitCode,
-          load: { capabilities: o.capability, qemuVersion: o.qemuVersion },
-        });
+        return { name, bytes: new Uint8Array(readFileSync(name)) };
       } catch (e) {
-        if (e instanceof TargetRejectsSeedError) throw new UsageError(e.message);
-        throw e;
+        throw new UsageError(`cannot read seed ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      if (o.format === 'json') printStdout(JSON.stringify(report, null, 2) + '\n');
-      else {
-        for (const f of report.findings)
-          printStdout(
-            `run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.count > 1 ? ` [${f.count} runs]` : ''}${f.file ? ` -> ${f.file}` : ''}\n`,
-          );
-        const o2 = report.outcomes;
-        printStdout(
-          `${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`,
-        );
-      }
-      exit.set(report.findings.length ? EXIT_INVALID : EXIT_OK);
     });
+    const hangExitCode = Number(o.hangExitCode);
+    if (!Number.isSafeInteger(hangExitCode) || hangExitCode < 1 || hangExitCode > 125)
+      throw new UsageError(`--hang-exit-code takes an exit status from 1 to 125 (got ${o.hangExitCode})`);
+    let report: FuzzReport;
+    try {
+      report = fuzz(inputs, {
+        runs,
+        seed,
+        target,
+        timeoutMs,
+        outDir: o.out,
+        hangExitCode,
+        load: { capabilities: o.capability, qemuVersion: o.qemuVersion },
+      });
+    } catch (e) {
+      if (e instanceof TargetRejectsSeedError) throw new UsageError(e.message);
+      throw e;
+    }
+    if (o.format === 'json') printStdout(JSON.stringify(report, null, 2) + '\n');
+    else {
+      for (const f of report.findings)
+        printStdout(
+          `run ${f.run}: ${f.outcome}: ${f.detail} (${f.mutator}: ${f.what} in ${f.seedFile})${f.count > 1 ? ` [${f.count} runs]` : ''}${f.file ? ` -> ${f.file}` : ''}\n`,
+        );
+      const o2 = report.outcomes;
+      printStdout(
+        `${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.execsPerSecond} execs/s): ${o2.accepted} accepted, ${o2.rejected} rejected, ${o2.crash} crashes, ${o2.hang} hangs, ${o2['internal-error']} internal errors; ${report.findings.length} distinct findings\n`,
+      );
+    }
+    exit.set(report.findings.length ? EXIT_INVALID : EXIT_OK);
+  });
 }

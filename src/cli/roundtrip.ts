@@ -3,9 +3,10 @@ import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripFile } from '../app/roundtrip.js';
 import { EXIT_INVALID, EXIT_OK, reportError, type ExitStatus } from './errors.js';
+import { withExamples } from './common.js';
 
 export function registerRoundtrip(program: Command, exit: ExitStatus): void {
-  program
+  const cmd = program
     .command('roundtrip')
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
     .argument('<files...>', 'stream files')
@@ -13,21 +14,24 @@ export function registerRoundtrip(program: Command, exit: ExitStatus): void {
       new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
         .choices(['auto', 'main', 'multifd', 'return-path'])
         .default('auto'),
-    )
-    .action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
-      let code = EXIT_OK;
-      for (const f of files) {
-        const r = roundtripFile(f, o.kind);
-        if (r.error) {
-          printStdout(`${f}: invalid\n`);
-          code = Math.max(code, reportError(r.error));
-        } else if (r.identical) {
-          printStdout(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
-        } else {
-          printStdout(`${f}: differs at offset 0x${r.firstDifference!.toString(16)} (${r.firstDifference})\n`);
-          code = Math.max(code, EXIT_INVALID);
-        }
+    );
+  withExamples(cmd, [
+    'migstream roundtrip fixtures/real/qemu-7.2/*.mig',
+    'migstream roundtrip fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin fixtures/real/qemu-7.2/pc-multifd-tcp.multifd1.bin',
+  ]).action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
+    let code = EXIT_OK;
+    for (const f of files) {
+      const r = roundtripFile(f, o.kind);
+      if (r.error) {
+        printStdout(`${f}: invalid\n`);
+        code = Math.max(code, reportError(r.error));
+      } else if (r.identical) {
+        printStdout(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
+      } else {
+        printStdout(`${f}: differs at offset 0x${r.firstDifference!.toString(16)} (${r.firstDifference})\n`);
+        code = Math.max(code, EXIT_INVALID);
       }
-      exit.set(code);
-    });
+    }
+    exit.set(code);
+  });
 }

@@ -1,7 +1,7 @@
 import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { streamStats } from '../app/stats.js';
-import { streamOptions, type StreamCliOptions } from './common.js';
+import { streamOptions, withExamples, type StreamCliOptions } from './common.js';
 import { EXIT_OK, reportError, type ExitStatus } from './errors.js';
 
 export function registerStats(program: Command, exit: ExitStatus): void {
@@ -9,6 +9,10 @@ export function registerStats(program: Command, exit: ExitStatus): void {
     .command('stats')
     .description('per-section and per-RAMBlock byte table')
     .argument('<file>', 'stream file, or - for stdin');
+  withExamples(cmd, [
+    'migstream stats fixtures/real/qemu-11.1/q35-devices-running.mig',
+    'migstream stats fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin',
+  ]);
   streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
     const r = streamStats(file, o);
     const code = r.error ? reportError(r.error) : EXIT_OK;

@@ -6,7 +6,7 @@ import { isReleaseText } from '../../grammar/version.js';
 import { NEWEST_QEMU } from '../loader/load.js';
 import { streamFilesOf, validateFile } from '../app/validate.js';
 import type { ValidationResult } from '../loader/validate.js';
-import { collectValue, streamOptions } from './common.js';
+import { collectValue, streamOptions, withExamples } from './common.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
 interface ValidateOptions {
@@ -86,6 +86,13 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       '--strict',
       'also fail on what QEMU ignores but other readers need (a vmdescription cut short after QEMU_VM_EOF)',
     );
+  withExamples(cmd, [
+    'migstream validate fixtures/real/qemu-7.2/pc-paused.mig',
+    'migstream validate fixtures/real/qemu-11.1 --format json > verdicts.json   # exit 1: five were saved with settings the default destination lacks',
+    'migstream validate fixtures/vfio/bad-init-data-twice.mig   # exit 1: the rule, offset and section',
+    'migstream validate fixtures/real/qemu-7.2/pc-multifd-tcp.mig --capability multifd --multifd fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin --multifd fixtures/real/qemu-7.2/pc-multifd-tcp.multifd1.bin',
+    'migstream validate fixtures/real/qemu-7.2/pc-x-ignore-shared.mig --capability x-ignore-shared',
+  ]);
   streamOptions(cmd).action((args: string[], o: ValidateOptions) => {
     if (o.qemuVersion !== undefined && !isReleaseText(o.qemuVersion))
       throw new UsageError(`--qemu-version takes X.Y (got ${JSON.stringify(o.qemuVersion)})`);
