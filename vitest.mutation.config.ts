@@ -17,6 +17,7 @@ export default defineConfig({
       'test/analyze-cli.test.ts',
       'test/color.test.ts',
       'test/input-kinds.test.ts',
+      'test/cli-help.test.ts',
     ],
   },
 });

@@ -9,7 +9,7 @@ import type { DecodeWarning, MainRecord } from '../model/records.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
 import { IR_FORMAT, IR_VERSION, IrWriter, recordToIrLine } from '../formats/ir.js';
-import { pyDumps, pyDumpsJson } from '../formats/pyjson.js';
+import { pyDumps, pyDumpsJson, pyWrite } from '../formats/pyjson.js';
 import { RamExtractor } from '../formats/ram-extract.js';
 import { VfioExtractor } from '../formats/vfio-extract.js';
 import { extractMultifdDevices } from '../formats/multifd-extract.js';
@@ -140,7 +140,7 @@ export function dumpStream(file: string, o: DumpRequest, write: WriteText): Dump
       }
       case 'analyze': {
         const ram = o.extract ? { mode: 'sizes' as const, dir: o.extract } : parseRamMode(o.ram);
-        const dump = new AnalyzeDump(ram.mode);
+        const dump = new AnalyzeDump(ram.mode, { source: s.source, offsetOf: (b) => s.reader.offsetOf(b) });
         const extract = ram.dir ? new RamExtractor(ram.dir, s.decoder.pageSize) : undefined;
         const vfio = o.vfioExtract ? new VfioExtractor(o.vfioExtract) : undefined;
         // multifd VFIO devices: the loader learns the main channel's devices in this same pass
@@ -181,7 +181,12 @@ export function dumpStream(file: string, o: DumpRequest, write: WriteText): Dump
           for (const ch of channels) ch.source.close();
         }
         vfio?.close();
-        out.write(pyDumps(dump.toPy()) + '\n');
+        try {
+          pyWrite(dump.toPy(), out.write);
+          out.write('\n');
+        } finally {
+          dump.close();
+        }
         break;
       }
     }

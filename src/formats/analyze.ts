@@ -14,7 +14,8 @@ import type { VmstateElement, VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
-import type { PyValue } from './pyjson.js';
+import { PyJsonText, PyLazyObject, type PyValue } from './pyjson.js';
+import { RamPageLog, type RereadableInput } from './ram-page-log.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
 
@@ -41,42 +42,44 @@ interface RamBlockSummary {
 
 class RamSectionDump {
   readonly sizes = new Map<string, PyValue>();
-  readonly memory = new Map<string, PyValue>();
+  /** --ram hex: every page, in the script's dict order, its bytes on disk until printed */
+  readonly memory: RamPageLog | undefined;
   readonly summary = new Map<string, RamBlockSummary>();
-  constructor(private readonly mode: RamDumpMode) {}
+  constructor(
+    private readonly mode: RamDumpMode,
+    input?: RereadableInput,
+  ) {
+    if (mode === 'hex') this.memory = new RamPageLog(input);
+  }
 
   add(rec: MainRecord): void {
     if (rec.kind === 'ram_block') {
       this.sizes.set(utf8(rec.idstr), hex16(rec.usedLength));
-      if (rec.mappedRam && this.mode === 'hex') {
+      if (rec.mappedRam && this.memory) {
         // mapped-ram: the script walks every page slot of the block, in order, and names the
         // slots its bitmap leaves out "Filled with 0x00"; present pages overwrite their slot
         const ps = rec.mappedRam.pageSize;
         for (let i = 0; ps > 0 && i < Math.floor(rec.usedLength / ps); i++)
-          this.memory.set(memKey(rec.idstr, i * ps), 'Filled with 0x00');
+          this.memory.put(rec.idstr, i * ps, undefined);
       }
       return;
     }
     if (rec.kind === 'mapped_ram_page') {
       if (rec.present) this.count(rec.block).pages++;
-      if (this.mode === 'hex')
-        this.memory.set(
-          memKey(rec.block, rec.index * rec.data.length),
-          rec.present ? hexBytes(rec.data) : 'Filled with 0x00',
-        );
+      this.memory?.put(rec.block, rec.index * rec.data.length, rec.present ? rec.data : undefined);
       return;
     }
     if (rec.kind !== 'ram') return;
     switch (rec.op) {
       case 'zero':
         this.count(rec.block).zeroPages++;
-        if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.addr), 'Filled with 0x00');
+        this.memory?.put(rec.block, rec.addr, undefined);
         break;
       case 'page': {
         const c = this.count(rec.block);
         c.pages++;
         c.bytes += rec.data.length;
-        if (this.mode === 'hex') this.memory.set(memKey(rec.block, rec.addr), hexBytes(rec.data));
+        this.memory?.put(rec.block, rec.addr, rec.data);
         break;
       }
       case 'xbzrle':
@@ -103,7 +106,8 @@ class RamSectionDump {
 
   toPy(): PyValue {
     const out = new Map<string, PyValue>([['section sizes', this.sizes]]);
-    if (this.mode === 'hex') out.set('memory', this.memory);
+    const memory = this.memory;
+    if (memory) out.set('memory', new PyLazyObject(() => memoryEntries(memory)));
     if (this.mode === 'summary') {
       const s = new Map<string, PyValue>();
       for (const [b, c] of this.summary) {
@@ -124,6 +128,14 @@ class RamSectionDump {
   }
 }
 
+function* memoryEntries(log: RamPageLog): Generator<[string, PyValue]> {
+  // a page's hex is ASCII with nothing to escape: written as JSON text directly (a 12 KiB
+  // string through the escaper per page was half the time of a --ram hex dump)
+  const scratch = { buf: Buffer.alloc(0) };
+  for (const p of log.pages())
+    yield [memKey(p.block, p.addr), p.data ? new PyJsonText(quotedHex(p.data, scratch)) : 'Filled with 0x00'];
+}
+
 type SectionDump = { idstr: string; instanceId: number; ram?: RamSectionDump; vfio?: VfioSectionDump; value: PyValue };
 type PendingRaw = { dump: SectionDump; offset: number; data: Uint8Array };
 
@@ -134,7 +146,11 @@ export class AnalyzeDump {
   /** device sections read before the vmdescription was known (a pipe): decoded when it arrives */
   private pending: PendingRaw[] = [];
 
-  constructor(private readonly ramMode: RamDumpMode = 'sizes') {}
+  /** `input`: with --ram hex, the input the pages can be read back from (else they are spilled to a file) */
+  constructor(
+    private readonly ramMode: RamDumpMode = 'sizes',
+    private readonly input?: RereadableInput,
+  ) {}
 
   add(rec: MainRecord): void {
     switch (rec.kind) {
@@ -151,7 +167,7 @@ export class AnalyzeDump {
             d.vfio = new VfioSectionDump();
             d.vfio.section(rec.section);
           }
-          if (handler.kind === 'ram') d.ram = new RamSectionDump(this.ramMode);
+          if (handler.kind === 'ram') d.ram = new RamSectionDump(this.ramMode, this.input);
           this.sections.set(rec.sectionId, d);
           this.current = d;
         } else {
@@ -227,6 +243,11 @@ export class AnalyzeDump {
     this.pending = [];
   }
 
+  /** Removes what --ram hex spilled to disk; after the document was written. */
+  close(): void {
+    for (const d of this.sections.values()) d.ram?.memory?.close();
+  }
+
   toPy(): Map<string, PyValue> {
     const out = new Map<string, PyValue>();
     for (const [id, d] of this.sections)
@@ -274,10 +295,28 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
   return hexBytes(b);
 }
 
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** "0a ff 00": the script's hex of a buffer. */
 function hexBytes(b: Uint8Array): string {
-  const parts = new Array<string>(b.length);
-  b.forEach((x, i) => (parts[i] = (x < 16 ? '0' : '') + x.toString(16)));
-  return parts.join(' ');
+  return b.length ? quotedHex(b, { buf: Buffer.alloc(0) }).slice(1, -1) : '';
+}
+
+/** The hex as a JSON string literal ("0a ff 00" with its quotes), made in a reused buffer. */
+function quotedHex(b: Uint8Array, scratch: { buf: Buffer }): string {
+  const n = b.length * 3 + 1;
+  if (scratch.buf.length < n) scratch.buf = Buffer.allocUnsafe(n);
+  const out = scratch.buf;
+  out[0] = 0x22;
+  let j = 1;
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i] ?? 0;
+    out[j++] = HEX_DIGITS[x >> 4] ?? 0;
+    out[j++] = HEX_DIGITS[x & 15] ?? 0;
+    out[j++] = 0x20;
+  }
+  out[b.length ? j - 1 : j++] = 0x22;
+  return out.toString('latin1', 0, j);
 }
 
 function hex16(n: number): string {

@@ -3,35 +3,80 @@
  * (ensure_ascii on): what analyze-migration.py prints, so diffs against it are empty.
  * Objects are Maps (key order is the point) or plain objects from JSON.parse.
  */
-export type PyValue = string | number | boolean | null | PyValue[] | Map<string, PyValue> | { [k: string]: PyValue };
+export type PyValue =
+  | string
+  | number
+  | boolean
+  | null
+  | PyValue[]
+  | Map<string, PyValue>
+  | PyLazyObject
+  | PyJsonText
+  | { [k: string]: PyValue };
+
+/** An object whose entries are made while it is written (a dump's guest pages): never held whole. */
+export class PyLazyObject {
+  constructor(readonly entries: () => Iterable<[string, PyValue]>) {}
+}
+
+/** A value already written as JSON text (a page's hex string, quotes included): copied as it is. */
+export class PyJsonText {
+  constructor(readonly json: string) {}
+}
+
+/** Text is handed to `emit` in pieces of about this size (one page of hex is 12 KiB). */
+const EMIT_CHUNK = 1 << 16;
 
 export function pyDumps(v: PyValue, indent = 4): string {
-  const parts: string[] = [];
+  const out: string[] = [];
+  pyWrite(v, (s) => out.push(s), indent);
+  return out.join('');
+}
+
+/** pyDumps, written through `emit` as it is made: memory bounded by the largest value, not the document. */
+export function pyWrite(v: PyValue, emit: (text: string) => void, indent = 4): void {
+  let parts: string[] = [];
+  let pending = 0;
+  const push = (...s: string[]): void => {
+    for (const x of s) {
+      parts.push(x);
+      pending += x.length;
+    }
+    if (pending >= EMIT_CHUNK) flush();
+  };
+  const flush = (): void => {
+    if (parts.length) emit(parts.join(''));
+    parts = [];
+    pending = 0;
+  };
   write(v, 0);
-  return parts.join('');
+  flush();
 
   function write(x: PyValue, level: number): void {
-    if (x === null) parts.push('null');
-    else if (typeof x === 'string') parts.push(pyString(x));
-    else if (typeof x === 'boolean') parts.push(x ? 'true' : 'false');
-    else if (typeof x === 'number') parts.push(Number.isInteger(x) ? String(x) : pyFloat(x));
+    if (x === null) push('null');
+    else if (typeof x === 'string') push(pyString(x));
+    else if (typeof x === 'boolean') push(x ? 'true' : 'false');
+    else if (typeof x === 'number') push(Number.isInteger(x) ? String(x) : pyFloat(x));
+    else if (x instanceof PyJsonText) push(x.json);
     else if (Array.isArray(x)) {
-      if (x.length === 0) return void parts.push('[]');
-      parts.push('[');
+      if (x.length === 0) {
+        push('[]');
+        return;
+      }
+      push('[');
       x.forEach((item, i) => {
-        parts.push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)));
+        push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)));
         write(item, level + 1);
       });
-      parts.push('\n', ' '.repeat(indent * level), ']');
+      push('\n', ' '.repeat(indent * level), ']');
     } else {
-      const entries = x instanceof Map ? [...x.entries()] : Object.entries(x);
-      if (entries.length === 0) return void parts.push('{}');
-      parts.push('{');
-      entries.forEach(([k, item], i) => {
-        parts.push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)), pyString(k), ': ');
+      const entries = x instanceof PyLazyObject ? x.entries() : x instanceof Map ? x.entries() : Object.entries(x);
+      let i = 0;
+      for (const [k, item] of entries) {
+        push(i++ ? ',\n' : '{\n', ' '.repeat(indent * (level + 1)), pyString(k), ': ');
         write(item, level + 1);
-      });
-      parts.push('\n', ' '.repeat(indent * level), '}');
+      }
+      push(i ? `\n${' '.repeat(indent * level)}}` : '{}');
     }
   }
 }
