@@ -113,11 +113,13 @@ describe('migstream CLI', () => {
     expect(r.stdout).toMatch(/pc-paused.mig: identical/);
   });
 
-  it('roundtrip: exit 1 with the offset for an invalid stream, one line, no stack trace', () => {
-    const r = run(['roundtrip', join(REAL, 'qemu-10.0', 'pc-no-configuration.mig')]);
+  it('roundtrip: exit 1 with the offset for an invalid stream, one line and its bytes, no stack trace', () => {
+    const f = join(REAL, 'qemu-10.0', 'pc-no-configuration.mig');
+    const r = run(['roundtrip', f]);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/at 0x45589: section 1 "ram" \(END\): expected QEMU_VM_SECTION_FOOTER/);
+    const [line, ...rows] = r.stderr.trim().split('\n');
+    expect(line).toMatch(/at 0x45589: section 1 "ram" \(END\): expected QEMU_VM_SECTION_FOOTER/);
+    expectHexContext(rows, readFileSync(f), 0x45589);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -128,12 +130,13 @@ describe('migstream CLI', () => {
     const r = run(['dump', '--format', 'summary', f]);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).ramRecords.zero).toBeGreaterThan(0);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const [line = '', ...rows] = r.stderr.trim().split('\n');
     // the page record that the cut runs through starts at most a page and a header before it
-    const at = parseInt(/at 0x([0-9a-f]+)/.exec(r.stderr)![1], 16);
+    const at = parseInt(/at 0x([0-9a-f]+)/.exec(line)![1], 16);
     expect(at).toBeLessThanOrEqual(0x5000);
     expect(at).toBeGreaterThan(0x5000 - 4096 - 16);
-    expect(r.stderr).toContain('end of stream');
+    expect(line).toContain('end of stream');
+    expectHexContext(rows, bad, at);
   });
 
   it('garbage input: exit 1 with the magic error', () => {
@@ -482,6 +485,90 @@ describe('bin/qemu-load parses its options strictly', () => {
     const r = qemuLoad(['--timeout']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^qemu-load: --timeout needs a value/);
+  });
+});
+
+/**
+ * The hex rows printed under an error: each row's bytes are the file's at that address, the
+ * byte at the offset is marked by a caret under it (or the input ends there), and nothing else
+ * is printed.
+ */
+function expectHexContext(rows: string[], file: Uint8Array, offset: number): void {
+  expect(rows.length).toBeGreaterThanOrEqual(2);
+  let caretSeen = false;
+  let previous = '';
+  for (const row of rows) {
+    const m = /^ {4}([0-9a-f]{8}) {2}((?:[0-9a-f]{2}| {2})(?: {1,2}(?:[0-9a-f]{2}| {2})){15}) {2}\|.{16}\|$/.exec(row);
+    if (m) {
+      const at = parseInt(m[1], 16);
+      const bytes = m[2]
+        .split(/ +/)
+        .filter((x) => x)
+        .map((x) => parseInt(x, 16));
+      expect(bytes).toEqual([...file.subarray(at, at + bytes.length)]);
+      previous = row;
+      continue;
+    }
+    if (row === `    (the input ends at 0x${offset.toString(16)})`) {
+      expect(offset).toBe(file.length);
+      caretSeen = true;
+      continue;
+    }
+    const caret = /^( +)\^\^ 0x([0-9a-f]+)$/.exec(row);
+    expect(caret, `not a hex row or a caret line: ${JSON.stringify(row)}`).not.toBeNull();
+    expect(parseInt(caret![2], 16)).toBe(offset);
+    const rowStart = parseInt(previous.slice(4, 12), 16);
+    const i = offset - rowStart;
+    expect(i >= 0 && i < 16).toBe(true);
+    // the caret's column is the byte's column in the row above
+    expect(caret![1].length).toBe(14 + 3 * i + (i >= 8 ? 1 : 0));
+    caretSeen = true;
+  }
+  expect(caretSeen).toBe(true);
+}
+
+describe('the bytes around an error', () => {
+  const cut = join(tmp, 'cut-hex.mig');
+  const bytes = readFileSync(join(REAL, 'qemu-7.2', 'pc-paused.mig')).subarray(0, 3000);
+  writeFileSync(cut, bytes);
+
+  it('dump, stats and validate show them; the byte at the offset marked', () => {
+    for (const args of [
+      ['dump', cut],
+      ['stats', cut],
+    ]) {
+      const r = run(args);
+      expect(r.code).toBe(1);
+      const [line = '', ...rows] = r.stderr.trim().split('\n');
+      expectHexContext(rows, bytes, parseInt(/at 0x([0-9a-f]+)/.exec(line)![1], 16));
+    }
+    const v = run(['validate', join(ROOT, 'fixtures', 'vfio', 'bad-init-data-twice.mig')]);
+    const lines = v.stdout.trim().split('\n');
+    // the first error's bytes follow its line; the second error's line comes right after them
+    expect(lines[0]).toMatch(/at 0x114c: .*\[vfio\/init-data-sent-without-ack\]/);
+    expectHexContext(
+      lines.slice(1, 5),
+      readFileSync(join(ROOT, 'fixtures', 'vfio', 'bad-init-data-twice.mig')),
+      0x114c,
+    );
+    expect(lines[5]).toMatch(/at 0x1980: .*\[vfio\/init-data-sent-without-ack\]/);
+  });
+
+  it('in color the byte is shown inverse instead of a caret', () => {
+    const r = spawnSync(process.execPath, [BIN, 'dump', cut], {
+      encoding: 'utf8',
+      env: { ...process.env, FORCE_COLOR: '1' },
+    });
+    const at = parseInt(/at 0x([0-9a-f]+)/.exec(r.stderr)![1], 16);
+    const b = bytes[at].toString(16).padStart(2, '0');
+    expect(r.stderr).toContain(`\x1b[7m\x1b[31m${b}\x1b[39m\x1b[27m`);
+    expect(r.stderr).not.toContain('^^');
+  });
+
+  it('from a pipe there is nothing to re-read: the error line alone', () => {
+    const r = run(['dump', '-'], bytes);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 

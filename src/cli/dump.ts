@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { dumpStream, type DumpRequest } from '../app/dump.js';
 import { collectValue, printWarnings, streamOptions, withExamples } from './common.js';
-import { EXIT_OK, reportError, warnLine, type ExitStatus } from './errors.js';
+import { EXIT_OK, reportErrorIn, warnLine, type ExitStatus } from './errors.js';
 import { TextOut } from './output.js';
 
 interface DumpOptions extends DumpRequest {
@@ -61,6 +61,6 @@ export function registerDump(program: Command, exit: ExitStatus): void {
     }
     printWarnings(r.warnings);
     for (const n of r.notes) warnLine(n);
-    exit.set(r.error ? reportError(r.error) : EXIT_OK);
+    exit.set(r.error ? reportErrorIn(file, r.error) : EXIT_OK);
   });
 }

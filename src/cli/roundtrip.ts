@@ -2,7 +2,7 @@ import { printStdout } from './output.js';
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripFile } from '../app/roundtrip.js';
-import { EXIT_INVALID, EXIT_OK, reportError, type ExitStatus } from './errors.js';
+import { EXIT_INVALID, EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
 import { withExamples } from './common.js';
 
 export function registerRoundtrip(program: Command, exit: ExitStatus): void {
@@ -24,7 +24,7 @@ export function registerRoundtrip(program: Command, exit: ExitStatus): void {
       const r = roundtripFile(f, o.kind);
       if (r.error) {
         printStdout(`${f}: invalid\n`);
-        code = Math.max(code, reportError(r.error));
+        code = Math.max(code, reportErrorIn(f, r.error));
       } else if (r.identical) {
         printStdout(`${f}: identical (${r.bytes} bytes, ${r.records} records)\n`);
       } else {

@@ -2,7 +2,7 @@ import { printStdout } from './output.js';
 import type { Command } from 'commander';
 import { streamStats } from '../app/stats.js';
 import { streamOptions, withExamples, type StreamCliOptions } from './common.js';
-import { EXIT_OK, reportError, type ExitStatus } from './errors.js';
+import { EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
 
 export function registerStats(program: Command, exit: ExitStatus): void {
   const cmd = program
@@ -15,7 +15,7 @@ export function registerStats(program: Command, exit: ExitStatus): void {
   ]);
   streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
     const r = streamStats(file, o);
-    const code = r.error ? reportError(r.error) : EXIT_OK;
+    const code = r.error ? reportErrorIn(file, r.error) : EXIT_OK;
     if (r.channel === 'multifd') {
       // a multifd channel: one line of figures
       const j = r.summary.toJSON() as Record<string, unknown>;

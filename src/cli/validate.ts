@@ -7,6 +7,7 @@ import { NEWEST_QEMU } from '../loader/load.js';
 import { streamFilesOf, validateFile } from '../app/validate.js';
 import type { ValidationResult } from '../loader/validate.js';
 import { collectValue, streamOptions, withExamples } from './common.js';
+import { hexContext } from './hex-context.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
 interface ValidateOptions {
@@ -153,10 +154,16 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
 function printText(file: string, r: ValidationResult): void {
   const c = outColor();
   const severity = (s: string): string => (s === 'error' ? c.red.bold(s) : c.yellow(s));
+  let shown = false;
   for (const d of r.diagnostics) {
     printStdout(
       `${d.channel ?? file}: ${c.dim(`at 0x${d.offset.toString(16)}`)}: ${d.path ? c.bold(d.path) + ': ' : ''}${severity(d.severity)} ${c.cyan(`[${d.rule}]`)} ${d.message}\n`,
     );
+    // the first error's bytes (later ones often follow from it)
+    if (!shown && d.severity === 'error') {
+      printStdout(hexContext(d.channel ?? file, d.offset, c));
+      shown = true;
+    }
   }
   for (const w of r.warnings)
     printStdout(
