@@ -18,6 +18,7 @@ export default defineConfig({
       'test/color.test.ts',
       'test/input-kinds.test.ts',
       'test/cli-help.test.ts',
+      'test/progress.test.ts',
     ],
   },
 });

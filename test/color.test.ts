@@ -2,33 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
+import { hasScript, MIGSTREAM, onTerminal, terminalEnv } from './terminal.js';
 
 /**
  * Color as a terminal user meets it: the command runs under a pseudo-terminal (util-linux
  * `script`), so stdout and stderr are TTYs; NO_COLOR, --no-color and a pipe turn it off,
  * FORCE_COLOR turns it on in a pipe.
  */
-const MIGSTREAM = join(ROOT, 'bin', 'migstream');
 const BAD = join(ROOT, 'fixtures', 'vfio', 'bad-setup-eos.mig');
-const hasScript = spawnSync('script', ['--version']).status === 0;
 const ESC = '\u001b[';
-
-function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  // a person's terminal: TERM set, not a CI job (chalk turns color off for unknown CI systems)
-  const e: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...extra };
-  delete e.CI;
-  // CI runs with FORCE_COLOR=0 (.ci/run): each case says what it wants
-  if (!('FORCE_COLOR' in extra)) delete e.FORCE_COLOR;
-  if (!('NO_COLOR' in extra)) delete e.NO_COLOR;
-  return e;
-}
-
-/** Run a command line under a pseudo-terminal; what the terminal showed. */
-function onTerminal(args: string[], extra: Record<string, string> = {}): string {
-  const line = [MIGSTREAM, ...args].map((a) => `'${a}'`).join(' ');
-  const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: env(extra) });
-  return r.stdout;
-}
 
 describe.skipIf(!hasScript)('color on a terminal', () => {
   it('validate of a bad VFIO stream: severity, rule id, offset and verdict in color', () => {
@@ -58,10 +40,13 @@ describe.skipIf(!hasScript)('color on a terminal', () => {
 
 describe('color in a pipe', () => {
   it('none by default; FORCE_COLOR=1 forces it', () => {
-    const plain = spawnSync(MIGSTREAM, ['validate', BAD], { encoding: 'utf8', env: env({}) });
+    const plain = spawnSync(MIGSTREAM, ['validate', BAD], { encoding: 'utf8', env: terminalEnv({}) });
     expect(plain.stdout).toContain('error [vfio/setup-eos]');
     expect(plain.stdout).not.toContain(ESC);
-    const forced = spawnSync(MIGSTREAM, ['validate', BAD], { encoding: 'utf8', env: env({ FORCE_COLOR: '1' }) });
+    const forced = spawnSync(MIGSTREAM, ['validate', BAD], {
+      encoding: 'utf8',
+      env: terminalEnv({ FORCE_COLOR: '1' }),
+    });
     expect(forced.stdout).toContain(`${ESC}36m[vfio/setup-eos]`);
   });
 });

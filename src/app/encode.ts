@@ -6,6 +6,7 @@ import { UsageError, type StreamErrorJson } from '../model/errors.js';
 import { readIr } from '../formats/ir.js';
 import { FileSink } from '../io/sink.js';
 import { FileSource } from '../io/source.js';
+import { observedSink } from './progress.js';
 
 /** The decode error an IR of an invalid stream records: the stream written stops where it broke. */
 export type RecordedDecodeError = Partial<StreamErrorJson>;
@@ -31,7 +32,7 @@ export function encodeIrFile(irPath: string, output: string, source?: string): E
   } catch (e) {
     throw new UsageError(`cannot read IR ${irPath}: ${(e as Error).message}`);
   }
-  const sink = new FileSink(output);
+  const sink = observedSink(new FileSink(output), output, ir.header.sourceSize);
   try {
     encodeRecords(ir.records, sink);
   } catch (e) {

@@ -12,6 +12,7 @@ import { MIG_RP_MSG_MAX_LEN, rpMessageByValue } from '../../grammar/savevm.js';
 import { be16At } from '../io/bytes.js';
 import { ioErrorWords } from '../io/io-words.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
+import { observed } from './progress.js';
 
 /** What the stream alone does not say, given by the user. */
 export interface StreamRequest {
@@ -30,6 +31,10 @@ export interface StreamRequest {
  * kind (zstd, xz, qcow2, ...) is refused here with what handles it.
  */
 export function openSource(path: string): ByteSource {
+  return observed(openUnobserved(path));
+}
+
+function openUnobserved(path: string): ByteSource {
   let src: FileSource;
   try {
     src = new FileSource(path);

@@ -3,6 +3,7 @@ import { dumpStream, type DumpRequest } from '../app/dump.js';
 import { collectValue, printWarnings, streamOptions, withExamples } from './common.js';
 import { EXIT_OK, reportErrorIn, warnLine, type ExitStatus } from './errors.js';
 import { TextOut } from './output.js';
+import { withReadProgress } from './progress.js';
 
 interface DumpOptions extends DumpRequest {
   output?: string;
@@ -55,7 +56,8 @@ export function registerDump(program: Command, exit: ExitStatus): void {
     const out = new TextOut(o.output);
     let r;
     try {
-      r = dumpStream(file, o, out.write);
+      // the output goes to stdout as it is made unless -o names a file
+      r = withReadProgress(o.output === undefined || o.output === '-', () => dumpStream(file, o, out.write));
     } finally {
       out.close();
     }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { encodeIrFile } from '../app/encode.js';
 import { EXIT_INVALID, type ExitStatus } from './errors.js';
 import { withExamples } from './common.js';
+import { withReadProgress } from './progress.js';
 
 export function registerEncode(program: Command, exit: ExitStatus): void {
   const cmd = program
@@ -16,7 +17,7 @@ export function registerEncode(program: Command, exit: ExitStatus): void {
     'migstream encode pc.ir.json -o - | wc -c',
   ]).action((irPath: string, o: { output: string; source?: string }) => {
     // the IR of an invalid stream: what was decoded is written, and the stream is still invalid
-    const err = encodeIrFile(irPath, o.output, o.source).recordedError;
+    const err = withReadProgress(o.output === '-', () => encodeIrFile(irPath, o.output, o.source)).recordedError;
     if (err) {
       process.stderr.write(
         `migstream: invalid stream: the IR records a decode error at 0x${(err.offset ?? 0).toString(16)}: expected ${err.expected}, found ${err.found}; wrote what was decoded before it\n`,

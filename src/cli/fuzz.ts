@@ -5,6 +5,7 @@ import { UsageError } from '../model/errors.js';
 import { fuzz, TargetRejectsSeedError, type FuzzReport, type FuzzTarget } from '../fuzz/run.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 import { collectCapability, withExamples } from './common.js';
+import { ProgressBar, progressWanted } from './progress.js';
 
 interface FuzzCliOptions {
   runs: string;
@@ -73,19 +74,27 @@ export function registerFuzz(program: Command, exit: ExitStatus): void {
     if (!Number.isSafeInteger(hangExitCode) || hangExitCode < 1 || hangExitCode > 125)
       throw new UsageError(`--hang-exit-code takes an exit status from 1 to 125 (got ${o.hangExitCode})`);
     let report: FuzzReport;
+    // runs, execs/s and findings as it goes
+    const bar = progressWanted(false) ? new ProgressBar('runs') : undefined;
     try {
-      report = fuzz(inputs, {
-        runs,
-        seed,
-        target,
-        timeoutMs,
-        outDir: o.out,
-        hangExitCode,
-        load: { capabilities: o.capability, qemuVersion: o.qemuVersion },
-      });
+      report = fuzz(
+        inputs,
+        {
+          runs,
+          seed,
+          target,
+          timeoutMs,
+          outDir: o.out,
+          hangExitCode,
+          load: { capabilities: o.capability, qemuVersion: o.qemuVersion },
+        },
+        bar && ((done, findings) => bar.update(done, runs, `${findings} findings`)),
+      );
     } catch (e) {
       if (e instanceof TargetRejectsSeedError) throw new UsageError(e.message);
       throw e;
+    } finally {
+      bar?.stop();
     }
     if (o.format === 'json') printStdout(JSON.stringify(report, null, 2) + '\n');
     else {

@@ -11,12 +11,16 @@ import { registerProfile } from './profile.js';
 import { registerModel } from './model.js';
 import { registerAnalyze } from './analyze.js';
 import { setNoColor } from './color.js';
+import { setQuiet } from './progress.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
     .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
     .version('0.1.0')
-    .addHelpText('after', '\nEvery command also takes --no-color (as does NO_COLOR=1); FORCE_COLOR=1 forces color.')
+    .addHelpText(
+      'after',
+      '\nEvery command also takes --no-color (as does NO_COLOR=1; FORCE_COLOR=1 forces color) and -q/--quiet\n(no progress bar; one is drawn on stderr when it is a terminal and the work takes over a second).',
+    )
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
@@ -38,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     const exit = new ExitStatus();
     // --no-color goes with any command (and before or after it): taken out before commander sees it
     setNoColor(argv.includes('--no-color'));
-    await buildProgram(exit).parseAsync(argv.filter((a) => a !== '--no-color'));
+    // so does --quiet (-q): no progress bar
+    setQuiet(argv.includes('--quiet') || argv.includes('-q'));
+    const global = new Set(['--no-color', '--quiet', '-q']);
+    await buildProgram(exit).parseAsync(argv.filter((a) => !global.has(a)));
     return exit.code;
   } catch (e) {
     return reportError(e);

@@ -4,6 +4,7 @@ import { isReleaseText } from '../../grammar/version.js';
 import { EXIT_INVALID, type ExitStatus } from './errors.js';
 import { printStdout } from './output.js';
 import { collectValue } from './common.js';
+import { withReadProgress } from './progress.js';
 
 function release(v: string): string {
   if (!isReleaseText(v)) throw new InvalidArgumentError('a QEMU release as X.Y, e.g. 7.2');
@@ -31,7 +32,7 @@ export function registerModel(program: Command, exit: ExitStatus): void {
       '\nExample:\n  migstream model fixtures/real/qemu-7.2/pc-paused.mig -o pc.json --stats\n  migstream gen pc.json -o again.mig && cmp again.mig fixtures/real/qemu-7.2/pc-paused.mig',
     )
     .action((file: string, o: { output: string; qemuVersion?: string; stats?: boolean; multifd: string[] }) => {
-      const r = modelOfFile(file, o.output, { qemu: o.qemuVersion, multifd: o.multifd });
+      const r = withReadProgress(false, () => modelOfFile(file, o.output, { qemu: o.qemuVersion, multifd: o.multifd }));
       if (o.stats) printStdout(JSON.stringify(r.stats, null, 2) + '\n');
       for (const p of r.written) process.stderr.write(`wrote ${p}\n`);
       if (!r.identical) {

@@ -4,6 +4,7 @@ import type { ChannelKind } from '../codec/channels.js';
 import { roundtripFile } from '../app/roundtrip.js';
 import { EXIT_INVALID, EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
 import { withExamples } from './common.js';
+import { withReadProgress } from './progress.js';
 
 export function registerRoundtrip(program: Command, exit: ExitStatus): void {
   const cmd = program
@@ -21,7 +22,8 @@ export function registerRoundtrip(program: Command, exit: ExitStatus): void {
   ]).action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
     let code = EXIT_OK;
     for (const f of files) {
-      const r = roundtripFile(f, o.kind);
+      // one verdict line per file as it goes: a bar only when there is one file
+      const r = withReadProgress(files.length > 1, () => roundtripFile(f, o.kind));
       if (r.error) {
         printStdout(`${f}: invalid\n`);
         code = Math.max(code, reportErrorIn(f, r.error));

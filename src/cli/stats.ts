@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { streamStats } from '../app/stats.js';
 import { streamOptions, withExamples, type StreamCliOptions } from './common.js';
 import { EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
+import { withReadProgress } from './progress.js';
 
 export function registerStats(program: Command, exit: ExitStatus): void {
   const cmd = program
@@ -14,7 +15,7 @@ export function registerStats(program: Command, exit: ExitStatus): void {
     'migstream stats fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin',
   ]);
   streamOptions(cmd).action((file: string, o: StreamCliOptions) => {
-    const r = streamStats(file, o);
+    const r = withReadProgress(false, () => streamStats(file, o));
     const code = r.error ? reportErrorIn(file, r.error) : EXIT_OK;
     if (r.channel === 'multifd') {
       // a multifd channel: one line of figures

@@ -8,6 +8,7 @@ import { streamFilesOf, validateFile } from '../app/validate.js';
 import type { ValidationResult } from '../loader/validate.js';
 import { collectValue, streamOptions, withExamples } from './common.js';
 import { hexContext } from './hex-context.js';
+import { withReadProgress } from './progress.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
 interface ValidateOptions {
@@ -100,28 +101,31 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
     const files = streamFilesOf(args);
     if (files.length > 1 && (o.multifd.length || o.returnPath))
       throw new UsageError('--multifd and --return-path belong to one main stream: give one FILE with them');
-    const results = files.map((file) => ({
-      file,
-      ...validateFile(file, {
-        capabilities: o.capability,
-        qemuVersion: o.qemuVersion,
-        // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
-        sendConfiguration: o.configuration ? undefined : false,
-        sectionFooters: o.sectionFooter ? undefined : false,
-        strict: o.strict,
-        vfioMultifdTransfer: o.vfioMultifdTransfer,
-        vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
-        multifdCompression: o.multifdCompression,
-        multifdChannels: o.multifdChannels,
-        vmsd: o.vmsd,
-        pageSize: o.pageSize,
-        multifd: o.multifd,
-        returnPath: o.returnPath,
-        profile: o.profile,
-        machine: o.machine,
-        uuid: o.uuid,
-      }),
-    }));
+    // the verdicts are printed once all files are read
+    const results = withReadProgress(false, () =>
+      files.map((file) => ({
+        file,
+        ...validateFile(file, {
+          capabilities: o.capability,
+          qemuVersion: o.qemuVersion,
+          // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
+          sendConfiguration: o.configuration ? undefined : false,
+          sectionFooters: o.sectionFooter ? undefined : false,
+          strict: o.strict,
+          vfioMultifdTransfer: o.vfioMultifdTransfer,
+          vfioLoadConfigAfterIter: o.vfioLoadConfigAfterIter ?? false,
+          multifdCompression: o.multifdCompression,
+          multifdChannels: o.multifdChannels,
+          vmsd: o.vmsd,
+          pageSize: o.pageSize,
+          multifd: o.multifd,
+          returnPath: o.returnPath,
+          profile: o.profile,
+          machine: o.machine,
+          uuid: o.uuid,
+        }),
+      })),
+    );
     const invalid = results.filter((r) => !r.valid).length;
     if (o.format === 'json') {
       const doc = (r: (typeof results)[number]) => ({

@@ -140,7 +140,12 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: number) => void): FuzzReport {
+/** `onProgress`: after each run, the runs done and the distinct findings so far. */
+export function fuzz(
+  seeds: FuzzSeed[],
+  opts: FuzzOptions,
+  onProgress?: (done: number, findings: number) => void,
+): FuzzReport {
   const rng = new Prng(opts.seed);
   const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
   const report: FuzzReport = {
@@ -185,7 +190,7 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
         const again = seen.get(key);
         if (again) {
           again.count++;
-          onProgress?.(run + 1);
+          onProgress?.(run + 1, report.findings.length);
           continue;
         }
         const finding: FuzzFinding = {
@@ -205,7 +210,7 @@ export function fuzz(seeds: FuzzSeed[], opts: FuzzOptions, onProgress?: (done: n
         }
         report.findings.push(finding);
       }
-      onProgress?.(run + 1);
+      onProgress?.(run + 1, report.findings.length);
     }
   } finally {
     if (work) rmSync(work, { recursive: true, force: true });
