@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,4 +15,27 @@ describe('docs/validate-rules.md', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBeGreaterThan(70);
   });
+});
+
+describe('README samples', () => {
+  // the block after "<!-- samples: ... -->": "$ " lines are commands, the lines up to the next are their stdout
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = /<!-- samples:[^\n]*-->\n```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const samples = block.split(/^\$ /m).filter((x) => x.length > 0);
+
+  it('there are samples to check', () => {
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+  });
+
+  for (const sample of samples) {
+    const [command = '', ...rest] = sample.split('\n');
+    it(`${command}: prints what the README shows`, () => {
+      const r = spawnSync('bash', ['-c', command], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1', PATH: `${join(ROOT, 'bin')}:${process.env['PATH'] ?? ''}` },
+      });
+      expect(r.stdout).toBe(rest.join('\n'));
+    });
+  }
 });
