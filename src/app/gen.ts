@@ -8,6 +8,7 @@ import { UsageError } from '../model/errors.js';
 import { applyMutations } from '../generator/mutate.js';
 import { save } from '../generator/save.js';
 import type { Scenario } from '../generator/scenario.js';
+import { checkScenario } from '../generator/schema-check.js';
 import { encodeToBytes } from '../codec/open.js';
 import { writeAllSync } from '../io/write-all.js';
 
@@ -23,11 +24,16 @@ export function generate(s: Scenario): GeneratedStreams {
 }
 
 export function readScenario(path: string): Scenario {
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Scenario;
+    v = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new UsageError(`cannot read scenario ${path}: ${(e as Error).message}`);
   }
+  const problems = checkScenario(v);
+  if (problems.length)
+    throw new UsageError(`${path} is not a valid scenario:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return v as Scenario;
 }
 
 /**

@@ -17,7 +17,7 @@ import { extractModel } from '../generator/extract.js';
 import { MODEL_FORMAT, modelStats, type MachineModel, type ModelStats } from '../generator/model.js';
 import { DirectoryFiles, DirectoryFilesWriter } from '../generator/side-files.js';
 import { StateShapeError } from '../generator/state-values.js';
-import { checkModel } from '../generator/model-check.js';
+import { checkModel } from '../generator/schema-check.js';
 import { openStreamFile, openSource } from './open.js';
 
 export interface ModelRequest {
