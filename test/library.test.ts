@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REAL, ROOT } from './helpers.js';
+import { MIGSTREAM_VERSION } from '../src/version.js';
 
 /**
  * migstream as a library, the way a program imports it: `import('migstream')` by package name
@@ -44,5 +45,12 @@ describe("import('migstream')", () => {
   });
   it('ships its declarations where package.json says', () => {
     expect(existsSync(join(ROOT, 'dist', 'src', 'index.d.ts'))).toBe(true);
+  });
+
+  it('reports the release package.json names (--version, SARIF and JUnit reports)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(MIGSTREAM_VERSION).toBe(pkg.version);
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), '--version'], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe(pkg.version);
   });
 });

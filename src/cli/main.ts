@@ -12,11 +12,12 @@ import { registerModel } from './model.js';
 import { registerAnalyze } from './analyze.js';
 import { setNoColor } from './color.js';
 import { setQuiet } from './progress.js';
+import { MIGSTREAM_VERSION } from '../version.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
     .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
-    .version('0.1.0')
+    .version(MIGSTREAM_VERSION)
     .addHelpText(
       'after',
       '\nEvery command also takes --no-color (as does NO_COLOR=1; FORCE_COLOR=1 forces color) and -q/--quiet\n(no progress bar; one is drawn on stderr when it is a terminal and the work takes over a second).',

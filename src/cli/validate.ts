@@ -8,6 +8,9 @@ import { streamFilesOf, validateFile } from '../app/validate.js';
 import type { ValidationResult } from '../loader/validate.js';
 import { collectValue, streamOptions, withExamples } from './common.js';
 import { hexContext } from './hex-context.js';
+import { hostname } from 'node:os';
+import { junitReport, sarifReport } from '../formats/ci-reports.js';
+import { MIGSTREAM_VERSION } from '../version.js';
 import { withReadProgress } from './progress.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
@@ -15,7 +18,7 @@ interface ValidateOptions {
   capability: string[];
   qemuVersion?: string;
   strict?: boolean;
-  format: 'text' | 'json';
+  format: 'text' | 'json' | 'junit' | 'sarif';
   configuration: boolean;
   sectionFooter: boolean;
   vfioMultifdTransfer: 'auto' | 'on' | 'off';
@@ -41,8 +44,11 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       `destination QEMU release (default: the one the stream's machine type names, pc-q35-7.2: 7.2; else ${NEWEST_QEMU})`,
     )
     .addOption(
-      new Option('--format <format>', 'diagnostics as text lines or one JSON document')
-        .choices(['text', 'json'])
+      new Option(
+        '--format <format>',
+        'text lines, one JSON document, a JUnit XML report (a test case per stream) or SARIF 2.1.0 (GitHub code scanning)',
+      )
+        .choices(['text', 'json', 'junit', 'sarif'])
         .default('text'),
     )
     .option('--no-configuration', 'the destination has send-configuration off (no QEMU_VM_CONFIGURATION expected)')
@@ -102,10 +108,11 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
     if (files.length > 1 && (o.multifd.length || o.returnPath))
       throw new UsageError('--multifd and --return-path belong to one main stream: give one FILE with them');
     // the verdicts are printed once all files are read
+    const started = new Date();
     const results = withReadProgress(false, () =>
-      files.map((file) => ({
-        file,
-        ...validateFile(file, {
+      files.map((file) => {
+        const t0 = process.hrtime.bigint();
+        const r = validateFile(file, {
           capabilities: o.capability,
           qemuVersion: o.qemuVersion,
           // --no-x only ever says false: otherwise the profile's (or QEMU's default) decides
@@ -123,11 +130,15 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
           profile: o.profile,
           machine: o.machine,
           uuid: o.uuid,
-        }),
-      })),
+        });
+        return { file, ...r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+      }),
     );
     const invalid = results.filter((r) => !r.valid).length;
-    if (o.format === 'json') {
+    const ctx = { version: MIGSTREAM_VERSION, hostname: hostname(), started };
+    if (o.format === 'junit') printStdout(junitReport(results, ctx));
+    else if (o.format === 'sarif') printStdout(sarifReport(results, ctx));
+    else if (o.format === 'json') {
       const doc = (r: (typeof results)[number]) => ({
         file: r.file,
         valid: r.valid,
