@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeFile, REAL, ROOT, tempDir } from './helpers.js';
@@ -77,6 +77,32 @@ describe('migstream CLI', () => {
       expect(Buffer.compare(readFileSync(out), readFileSync(f))).toBe(0);
     });
   }
+
+  it('the IR names its input relative to itself: encoded from another directory, and after the pair moved', () => {
+    const base = tempDir('migstream-ir-paths-');
+    mkdirSync(join(base, 'captures'));
+    mkdirSync(join(base, 'irs'));
+    const input = join(base, 'captures', 'pc.mig');
+    copyFileSync(paused, input);
+    const dumped = spawnSync(process.execPath, [BIN, 'dump', '--format', 'ir', 'pc.mig', '-o', '../irs/pc.ir'], {
+      cwd: join(base, 'captures'),
+    });
+    expect(dumped.status).toBe(0);
+    expect(readFileSync(join(base, 'irs', 'pc.ir'), 'utf8')).toContain('"source": "../captures/pc.mig",');
+    // from the filesystem root, then with both moved under a new name
+    const out = join(base, 'again.mig');
+    expect(
+      spawnSync(process.execPath, [BIN, 'encode', join(base, 'irs', 'pc.ir'), '-o', out], { cwd: '/' }).status,
+    ).toBe(0);
+    expect(Buffer.compare(readFileSync(out), readFileSync(paused))).toBe(0);
+    const moved = join(tempDir('migstream-ir-moved-'), 'tree');
+    renameSync(base, moved);
+    const r = spawnSync(process.execPath, [BIN, 'encode', join(moved, 'irs', 'pc.ir'), '-o', '-'], { cwd: '/' });
+    expect(r.status).toBe(0);
+    expect(Buffer.compare(r.stdout, readFileSync(paused))).toBe(0);
+    // to stdout the IR's place is not known: the input is named by its absolute path
+    expect(run(['dump', '--format', 'ir', paused]).stdout).toContain(`"source": ${JSON.stringify(paused)},`);
+  });
 
   it('encode also reads an IR document that was re-formatted by hand (not one record per line)', () => {
     const ir = join(tmp, 'p.ir.json');

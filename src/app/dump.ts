@@ -4,7 +4,7 @@
  * where the stream broke and is returned, not thrown; the caller decides what it means.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import { AnalyzeDump, type RamDumpMode } from '../formats/analyze.js';
@@ -38,6 +38,19 @@ export interface DumpRequest extends StreamRequest {
   multifd: string[];
   /** like analyze-migration.py -x: a directory for the RAMBlocks, desc.json and state.json */
   extract?: string;
+  /** the file the document is written to (undefined or '-': stdout): the IR names its input relative to it */
+  output?: string;
+}
+
+/**
+ * How an IR names the input its `$ref`s point into: relative to the IR file's directory, so
+ * the pair can be moved together and encoded from anywhere; absolute when the IR goes to
+ * stdout (its place is not known); `-` stays `-`.
+ */
+function irSourcePath(input: string, output: string | undefined): string {
+  if (input === '-') return input;
+  if (output === undefined || output === '-') return resolve(input);
+  return relative(dirname(resolve(output)), resolve(input)) || basename(input);
 }
 
 export interface DumpOutcome {
@@ -84,7 +97,7 @@ export function dumpStream(file: string, o: DumpRequest, write: WriteText): Dump
           format: IR_FORMAT,
           version: IR_VERSION,
           channel: 'main',
-          source: file,
+          source: irSourcePath(file, o.output),
           sourceSize: s.source.size,
         });
         const mode = o.inline ? 'inline' : 'ref';
@@ -230,7 +243,7 @@ function dumpSideChannel(
           format: IR_FORMAT,
           version: IR_VERSION,
           channel: kind,
-          source: file,
+          source: irSourcePath(file, o.output),
           sourceSize: src.size,
         })
       : undefined;

@@ -16,15 +16,17 @@ export interface EncodeOutcome {
 }
 
 /**
- * `source`: the input file payloads refer to (default: the one the IR names, as given or
- * relative to the IR's directory).
+ * `source`: the input file payloads refer to (default: the one the IR names, relative to the
+ * IR's directory, or absolute).
  */
 export function encodeIrFile(irPath: string, output: string, source?: string): EncodeOutcome {
   let src: FileSource | undefined;
   let ir;
   try {
     ir = readIr(irPath, (h) => {
-      const candidates = source ? [source] : [h.source, resolve(dirname(irPath), h.source)];
+      // the IR names its input relative to itself (IRs written before that: relative to where
+      // dump ran, so the name as given is tried second)
+      const candidates = source ? [source] : [resolve(dirname(irPath), h.source), h.source];
       const found = candidates.find((p) => p !== '-' && existsSync(p));
       src = found ? new FileSource(found) : undefined;
       return src;
