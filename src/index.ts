@@ -5,6 +5,14 @@
  * path), UsageError for what a caller asked wrongly (a missing file, a bad option).
  */
 export { dumpStream, type DumpFormat, type DumpOutcome, type DumpRequest } from './app/dump.js';
+export { diffFiles, type DiffResult, type RamBlockDiff, type ValueChange } from './app/diff.js';
+export {
+  compareFormats,
+  compareLayouts,
+  type FormatDiff,
+  type FormatFacts,
+  type LayoutChange,
+} from './formats/format-diff.js';
 export { encodeIrFile, type EncodeOutcome } from './app/encode.js';
 export { generate, readScenario, writeGenerated, type GeneratedStreams } from './app/gen.js';
 export { openSource, openStreamFile, readVmsdFile, type StreamRequest } from './app/open.js';

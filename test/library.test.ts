@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REAL, ROOT } from './helpers.js';
-import { MIGSTREAM_VERSION } from '../src/version.js';
+import { MIGSTREAM_VERSION } from '../src/model/version.js';
 
 /**
  * migstream as a library, the way a program imports it: `import('migstream')` by package name

@@ -10,9 +10,10 @@ import { registerFuzz } from './fuzz.js';
 import { registerProfile } from './profile.js';
 import { registerModel } from './model.js';
 import { registerAnalyze } from './analyze.js';
+import { registerDiff } from './diff.js';
 import { setNoColor } from './color.js';
 import { setQuiet } from './progress.js';
-import { MIGSTREAM_VERSION } from '../version.js';
+import { MIGSTREAM_VERSION } from '../model/version.js';
 
 export function buildProgram(exit: ExitStatus): Command {
   const program = new Command('migstream')
@@ -35,6 +36,7 @@ export function buildProgram(exit: ExitStatus): Command {
   registerProfile(program);
   registerModel(program, exit);
   registerAnalyze(program, exit);
+  registerDiff(program, exit);
   return program;
 }
 

@@ -10,7 +10,7 @@ import { collectValue, streamOptions, withExamples } from './common.js';
 import { hexContext } from './hex-context.js';
 import { hostname } from 'node:os';
 import { junitReport, sarifReport } from '../formats/ci-reports.js';
-import { MIGSTREAM_VERSION } from '../version.js';
+import { MIGSTREAM_VERSION } from '../model/version.js';
 import { withReadProgress } from './progress.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
