@@ -1,32 +1,70 @@
 /**
- * The stats use case: figures per section and per RAMBlock of a main stream, or a multifd
- * channel's packet figures. Returns data; printing it as a table is the command line's job.
+ * The stats use case: figures per section, per RAMBlock and per migration phase of a main
+ * stream; a multifd channel's packet figures; a return-path capture's messages. Returns data;
+ * printing it (a table, JSON) is the command line's job.
  */
 import { StreamError } from '../model/errors.js';
 import { StreamSummary } from '../formats/summary.js';
-import { detectChannelKind } from '../codec/channels.js';
+import { PhaseTracker, type PhaseStats } from '../formats/phases.js';
+import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { summarizeMultifdChannel, type MultifdSummary } from '../multifd/summary.js';
+import { StreamReader } from '../io/reader.js';
 import { openSource, openStreamFile, type StreamRequest } from './open.js';
 
-export type StatsResult =
-  | { channel: 'main'; summary: StreamSummary; error?: StreamError }
-  | { channel: 'multifd'; summary: MultifdSummary; error?: StreamError };
+export interface ReturnPathMessageStats {
+  name: string;
+  count: number;
+  bytes: number;
+}
 
-export function streamStats(file: string, o: StreamRequest): StatsResult {
+export type StatsResult =
+  | { channel: 'main'; summary: StreamSummary; phases: PhaseStats[]; error?: StreamError }
+  | { channel: 'multifd'; summary: MultifdSummary; error?: StreamError }
+  | { channel: 'return-path'; bytes: number; messages: ReturnPathMessageStats[]; error?: StreamError };
+
+export interface StatsRequest extends StreamRequest {
+  kind?: ChannelKind | 'auto';
+}
+
+export function streamStats(file: string, o: StatsRequest): StatsResult {
   const src = openSource(file);
-  if (detectChannelKind(src) === 'multifd') {
+  const kind = resolveChannelKind(src, o.kind);
+  if (kind === 'multifd') {
     const { summary, error } = summarizeMultifdChannel(src, o.pageSize);
     src.close();
     return { channel: 'multifd', summary, error };
   }
+  if (kind === 'return-path') {
+    const byName = new Map<string, ReturnPathMessageStats>();
+    let bytes = 0;
+    let error: StreamError | undefined;
+    try {
+      for (const rec of decodeSideChannel('return-path', new StreamReader(src), o.pageSize)) {
+        bytes += rec.length;
+        const name = rec.name;
+        const m = byName.get(name) ?? { name, count: 0, bytes: 0 };
+        m.count++;
+        m.bytes += rec.length;
+        byName.set(name, m);
+      }
+    } catch (e) {
+      if (!(e instanceof StreamError)) throw e;
+      error = e;
+    } finally {
+      src.close();
+    }
+    return { channel: 'return-path', bytes, messages: [...byName.values()], error };
+  }
   src.close();
   const s = openStreamFile(file, o);
   const summary = new StreamSummary();
+  const phases = new PhaseTracker();
   let error: StreamError | undefined;
   try {
     for (const rec of s.records()) {
       summary.closeOpenSection(rec);
       summary.add(rec);
+      phases.add(rec);
     }
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
@@ -34,5 +72,5 @@ export function streamStats(file: string, o: StreamRequest): StatsResult {
   } finally {
     s.close();
   }
-  return { channel: 'main', summary, error };
+  return { channel: 'main', summary, phases: phases.result(), error };
 }
