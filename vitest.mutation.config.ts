@@ -19,6 +19,8 @@ export default defineConfig({
       'test/input-kinds.test.ts',
       'test/cli-help.test.ts',
       'test/progress.test.ts',
+      'test/ci-reports.test.ts',
+      'test/package.test.ts',
     ],
   },
 });
