@@ -147,7 +147,7 @@ describe('any damage ends in a StreamError, never another exception', () => {
   });
 });
 
-describe('through the CLI: exit 1 and one line with the offset, for each kind of damage', () => {
+describe('through the CLI: exit 1 and one line with the offset (and its bytes), for each kind of damage', () => {
   const cases: [string, Uint8Array][] = [
     ['bad magic', mutate(0, 0x51, 0x45, 0x56, 0x4e)],
     ['v2 version', mutate(4, 0, 0, 0, 2)],
@@ -184,8 +184,13 @@ describe('through the CLI: exit 1 and one line with the offset, for each kind of
                 .trim()
                 .split('\n')
                 .filter((l) => l.includes('error ['))
-            : r.stderr.trim().split('\n');
+            : // one error line, then the bytes around its offset (rows indented by four spaces)
+              r.stderr
+                .trim()
+                .split('\n')
+                .filter((l) => !l.startsWith('    '));
         expect(err, cmd.join(' ')).toHaveLength(1);
+        if (cmd[0] !== 'validate') expect(r.stderr, cmd.join(' ')).toMatch(/\n {4}[0-9a-f]{8} {2}[0-9a-f]{2} /);
         expect(err[0]).toMatch(/at 0x[0-9a-f]+: /);
         expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
       }
