@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openMainStream, roundtripSource } from '../src/codec/open.js';
 import { AnalyzeDump } from '../src/formats/analyze.js';
 import { pyDumps } from '../src/formats/pyjson.js';
 import { BufferSource } from '../src/io/source.js';
-import { REAL } from './helpers.js';
+import { REAL, ROOT, tempDir } from './helpers.js';
 
 /** A real QEMU stream inside a libvirt save image header laid out as libvirt-save-image.md says. */
 function wrap(stream: Uint8Array, opts: { littleEndian?: boolean; format?: number; magic?: string } = {}): Uint8Array {
@@ -42,11 +44,45 @@ describe('libvirt save images', () => {
     });
   }
 
-  it('a compressed image is refused with what to do', () => {
+  it('a gzip image from a pipe (nothing to inflate it) is refused with what to do', () => {
     const s = openMainStream(new BufferSource(wrap(paused, { format: 1 })));
     expect(() => [...s.records()]).toThrow(
-      /raw or sparse libvirt save image \(decompress it first\), found a gzip-compressed image/,
+      /raw or sparse libvirt save image \(a gzip one is read directly when opened as a file, not from a pipe\), found a gzip-compressed image/,
     );
+  });
+
+  describe('a gzip body (virsh save with save_image_format = "gzip"), read from the file', () => {
+    const dir = tempDir('migstream-libvirt-');
+    const raw = wrap(paused);
+    const headerEnd = raw.length - paused.length;
+    const gz = join(dir, 'vm.save');
+    // the header and XML as they are, format 1, then the stream gzip-compressed
+    const image = Buffer.concat([Buffer.from(wrap(new Uint8Array(0), { format: 1 })), gzipSync(paused)]);
+    writeFileSync(gz, image);
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...args], { encoding: 'utf8' });
+
+    it('dumps as analyze-migration.py dumped the bare stream; validates; round-trips to its inflated bytes', () => {
+      expect(cli(['dump', gz]).stdout).toBe(expected);
+      expect(cli(['validate', gz]).stdout).toBe(`${gz}: valid (0 diagnostics)\n`);
+      expect(cli(['roundtrip', gz]).stdout).toMatch(/identical/);
+      // the IR's offsets are those of the inflated image: encoded, it is the raw image
+      const ir = join(dir, 'vm.ir');
+      expect(cli(['dump', '--format', 'ir', '--inline', gz, '-o', ir]).status).toBe(0);
+      const out = join(dir, 'vm.raw');
+      expect(cli(['encode', ir, '-o', out]).status).toBe(0);
+      const again = readFileSync(out);
+      expect(again.subarray(headerEnd)).toEqual(Buffer.from(paused));
+      expect(again.readUInt32LE(16 + 12)).toBe(1); // the header is kept as it was: format gzip
+    });
+
+    it('other compressed bodies are refused, naming the command and the offset where the body starts', () => {
+      const f = join(dir, 'vm-xz.save');
+      writeFileSync(f, Buffer.concat([Buffer.from(wrap(new Uint8Array(0), { format: 3 })), Buffer.from('not xz')]));
+      const r = cli(['dump', f]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`from offset ${headerEnd}, decompresses with \`xz -dc\``);
+    });
   });
 
   it('an incomplete save (LibvirtQemudPart) decodes with a warning', () => {

@@ -52,6 +52,7 @@ export function observed(src: ByteSource): ByteSource {
     name: src.name,
     size: src.size,
     seekable: src.seekable,
+    libvirtBodyInflated: src.libvirtBodyInflated,
     read(into, intoOffset, length, at) {
       const n = src.read(into, intoOffset, length, at);
       // bytes read, not the furthest offset: the vmdescription is looked for at the end first

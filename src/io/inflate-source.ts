@@ -22,9 +22,22 @@ export class InflateSource implements ByteSource {
   private inflater = new Inflate();
 
   private ended = false;
+  readonly libvirtBodyInflated: boolean = false;
 
-  constructor(readonly name: string) {
+  /**
+   * `body`: where the compressed bytes start in the file, and the bytes before them, given as
+   * they are (a libvirt save image: its header and domain XML, then a gzip body).
+   */
+  constructor(
+    readonly name: string,
+    body?: { offset: number; prefix: Uint8Array },
+  ) {
     this.fd = openSync(name, 'r');
+    if (body) {
+      this.filePos = body.offset;
+      this.queue.push(body.prefix);
+      this.libvirtBodyInflated = true;
+    }
     this.inflater.onData = (chunk): void => {
       if (chunk instanceof Uint8Array) this.queue.push(chunk);
     };

@@ -13,6 +13,11 @@ export interface ByteSource {
   readonly seekable: boolean;
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number;
   close(): void;
+  /**
+   * true when the bytes are a libvirt save image whose gzip body this source inflates: the
+   * header still says gzip, and the decoder reads on instead of refusing it
+   */
+  readonly libvirtBodyInflated?: boolean;
 }
 
 export class BufferSource implements ByteSource {

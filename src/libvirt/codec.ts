@@ -13,6 +13,14 @@ import {
   LibvirtSaveHeaderLE,
 } from '../../grammar/libvirt.js';
 import { latin1, latin1Bytes, type StreamReader } from '../io/reader.js';
+
+/** The command that decompresses each kind of libvirt body (libvirt runs the same ones). */
+const LIBVIRT_BODY_DECOMPRESSORS: Record<string, string> = {
+  bzip2: 'bzip2 -dc',
+  xz: 'xz -dc',
+  lzop: 'lzop -dc',
+  zstd: 'zstd -dc',
+};
 import type { StreamWriter } from '../io/sink.js';
 import { compileLayout } from '../layout/parser.js';
 import { writeLayout } from '../layout/write.js';
@@ -45,11 +53,15 @@ export function readLibvirtHeader(
       `${version}`,
       offset + fieldOffset(LibvirtSaveHeaderLE, 'version'),
     );
-  if (format !== 0 && format !== 6) {
+  // a gzip body is read through inflation when the image is opened by path (app/open.ts)
+  if (format !== 0 && format !== 6 && !(format === 1 && r.source.libvirtBodyInflated === true)) {
     const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
+    const tool = LIBVIRT_BODY_DECOMPRESSORS[name];
     throw r.error(
       'bad-value',
-      'a raw or sparse libvirt save image (decompress it first)',
+      format === 1
+        ? 'a raw or sparse libvirt save image (a gzip one is read directly when opened as a file, not from a pipe)'
+        : `a raw, sparse or gzip libvirt save image${tool ? ` (the body after the domain XML, from offset ${offset + LIBVIRT_SAVE_HEADER_SIZE + dataLen}, decompresses with \`${tool}\`)` : ''}`,
       `a ${name}-compressed image`,
       offset + fieldOffset(LibvirtSaveHeaderLE, 'format'),
     );
