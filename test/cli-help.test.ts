@@ -20,6 +20,7 @@ const COMMANDS = [
   'model',
   'analyze',
   'diff',
+  'libvirt-xml',
 ];
 
 const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });

@@ -90,4 +90,30 @@ describe('libvirt save images', () => {
     for (const _ of s.records());
     expect(s.warnings.map((w) => w.message)).toContain('libvirt save image marked incomplete (LibvirtQemudPart)');
   });
+
+  describe('the shipped image (fixtures/libvirt/, built by its make.mjs)', () => {
+    const image = join(ROOT, 'fixtures', 'libvirt', 'pc-paused-7.2.save');
+    const bytes = readFileSync(image);
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...args], { encoding: 'utf8' });
+
+    it('dumps as analyze-migration.py dumped the bare 7.2 stream', () => {
+      expect(cli(['dump', image]).stdout).toBe(readFileSync(join(REAL, 'qemu-7.2', 'pc-paused.analyze.json'), 'utf8'));
+    });
+
+    it('libvirt-xml prints the domain XML and --cookie the cookie, as the header places them', () => {
+      // virQEMUSaveHeader, little-endian: data_len at 20, cookieOffset at 32; the XML and cookie NUL-terminated
+      const dataLen = bytes.readUInt32LE(20);
+      const cookieOffset = bytes.readUInt32LE(32);
+      const data = bytes.subarray(92, 92 + dataLen);
+      const xml = data.subarray(0, data.indexOf(0)).toString('utf8');
+      const cookie = data.subarray(cookieOffset, data.indexOf(0, cookieOffset)).toString('utf8');
+      expect(xml).toContain('<domain');
+      expect(cli(['libvirt-xml', image]).stdout).toBe(xml);
+      expect(cli(['libvirt-xml', '--cookie', image]).stdout).toBe(cookie);
+      const bare = cli(['libvirt-xml', join(REAL, 'qemu-7.2', 'pc-paused.mig')]);
+      expect(bare.status).toBe(2);
+      expect(bare.stderr).toContain('is not a libvirt save image');
+    });
+  });
 });

@@ -11,6 +11,7 @@ import { registerProfile } from './profile.js';
 import { registerModel } from './model.js';
 import { registerAnalyze } from './analyze.js';
 import { registerDiff } from './diff.js';
+import { registerLibvirtXml } from './libvirt-xml.js';
 import { setNoColor } from './color.js';
 import { setQuiet } from './progress.js';
 import { MIGSTREAM_VERSION } from '../model/version.js';
@@ -37,6 +38,7 @@ export function buildProgram(exit: ExitStatus): Command {
   registerModel(program, exit);
   registerAnalyze(program, exit);
   registerDiff(program, exit);
+  registerLibvirtXml(program);
   return program;
 }
 
