@@ -36,8 +36,9 @@ export interface StreamRequest {
 }
 
 /**
- * Open what the user named. A gzip file is read through inflation; a file of another known
- * kind (zstd, xz, qcow2, ...) is refused here with what handles it.
+ * Open what the user named. A gzip file is read through inflation, and so is the gzip body
+ * of a libvirt save image (its header and domain XML come first, as they are); a file of
+ * another known kind (zstd, xz, qcow2, ...) is refused here with what handles it.
  */
 export function openSource(path: string): ByteSource {
   return observed(openUnobserved(path));
@@ -64,7 +65,7 @@ function libvirtGzipBody(src: ByteSource): { offset: number; prefix: Uint8Array 
   return { offset, prefix };
 }
 
-/** Larger than any domain XML with its cookie and padding (libvirt pads to 64 KiB). */
+/** Far larger than any domain XML with its cookie and padding (kilobytes). */
 const MAX_LIBVIRT_PREFIX = 16 << 20;
 
 function openUnobserved(path: string): ByteSource {
