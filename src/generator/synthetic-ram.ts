@@ -6,11 +6,14 @@ import { FileSink, StreamWriter } from '../io/sink.js';
 const PAGE = 4096;
 
 /**
- * A precopy-shaped stream of any size for benchmarks and memory tests: one RAMBlock of `bytes`,
+ * A precopy-shaped stream of any size for benchmarks and memory tests: one RAMBlock of `requested`
+ * bytes rounded up to whole pages,
  * every page a normal PAGE record whose first and last bytes vary with its address (so no two
  * neighbouring pages are alike and none is a zero page). Written as it is made.
  */
-export function writeRamStream(path: string, bytes: number): void {
+export function writeRamStream(path: string, requested: number): void {
+  // a RAMBlock is whole pages (MEM_SIZE shares its word with the flag bits below the page size)
+  const bytes = Math.ceil(requested / PAGE) * PAGE;
   const sink = new FileSink(path);
   const w = new StreamWriter(sink, 1 << 22);
   const enc = new MainChannelEncoder(w);
