@@ -27,3 +27,12 @@ function saveHeader(type: 'be32' | 'le32') {
 export const LibvirtSaveHeaderLE = saveHeader('le32');
 export const LibvirtSaveHeaderBE = saveHeader('be32');
 export const LIBVIRT_SAVE_FORMATS = ['raw', 'gzip', 'bzip2', 'xz', 'lzop', 'zstd', 'sparse'] as const;
+export type LibvirtSaveFormat = (typeof LIBVIRT_SAVE_FORMATS)[number];
+/** The command that decompresses a body of each compressed format (libvirt runs the same programs). */
+export const LIBVIRT_BODY_DECOMPRESSORS: Partial<Record<LibvirtSaveFormat, string>> = {
+  gzip: 'gzip -dc',
+  bzip2: 'bzip2 -dc',
+  xz: 'xz -dc',
+  lzop: 'lzop -dc',
+  zstd: 'zstd -dc',
+};

@@ -80,9 +80,11 @@ function pageHash(data: Uint8Array): number {
   let h1 = 0x811c9dc5;
   let h2 = 0;
   const words = data.length >> 2;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  // words assembled from bytes: no view allocated per page, whatever the buffer's alignment
   for (let i = 0; i < words; i++) {
-    const w = view.getUint32(i * 4, true);
+    const b = i * 4;
+    const w =
+      ((data[b] ?? 0) | ((data[b + 1] ?? 0) << 8) | ((data[b + 2] ?? 0) << 16) | ((data[b + 3] ?? 0) << 24)) >>> 0;
     h1 = Math.imul(h1 ^ w, 0x01000193) >>> 0;
     h2 = (Math.imul(h2, 31) + w) >>> 0;
   }

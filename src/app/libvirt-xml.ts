@@ -3,7 +3,9 @@
  * `virsh save-image-dumpxml` prints), and the migration cookie after it.
  */
 import { UsageError } from '../model/errors.js';
-import { openStreamFile } from './open.js';
+import { readLibvirtHeader } from '../libvirt/codec.js';
+import { StreamReader } from '../io/reader.js';
+import { openSource } from './open.js';
 
 export interface LibvirtXml {
   xml: string;
@@ -11,21 +13,22 @@ export interface LibvirtXml {
   cookie?: string;
 }
 
+/** The text of `data` from `at` to its NUL (or its end). */
+function cString(data: Uint8Array, at: number): string {
+  const end = data.indexOf(0, at);
+  return Buffer.from(data.subarray(at, end < 0 ? data.length : end)).toString('utf8');
+}
+
 export function libvirtXmlOf(path: string): LibvirtXml {
-  const s = openStreamFile(path, {});
+  const src = openSource(path);
   try {
-    const first = s.records().next();
-    const rec = first.done ? undefined : first.value;
-    if (rec?.kind !== 'libvirt_header')
-      throw new UsageError(`${path} is not a libvirt save image (no LibvirtQemudSave header)`);
-    const text = Buffer.from(rec.data).toString('utf8');
-    // the XML ends at its NUL; the cookie (when cookieOffset is set) starts there and ends at the next
-    const xml = text.slice(0, text.indexOf('\0') >= 0 ? text.indexOf('\0') : text.length);
-    if (!rec.cookieOffset) return { xml };
-    const rest = text.slice(rec.cookieOffset);
-    const cookie = rest.slice(0, rest.indexOf('\0') >= 0 ? rest.indexOf('\0') : rest.length);
+    // only the header and the XML are read: not the stream after them
+    const rec = readLibvirtHeader(new StreamReader(src), () => undefined);
+    if (!rec) throw new UsageError(`${path} is not a libvirt save image (no LibvirtQemudSave header)`);
+    const xml = cString(rec.data, 0);
+    const cookie = rec.cookieOffset ? cString(rec.data, rec.cookieOffset) : '';
     return cookie ? { xml, cookie } : { xml };
   } finally {
-    s.close();
+    src.close();
   }
 }

@@ -9,15 +9,8 @@ import { FileSource, readAt, type ByteSource } from '../io/source.js';
 import { InflateSource } from '../io/inflate-source.js';
 import { GZIP_MAGIC, inputKindOf } from '../../grammar/input-kinds.js';
 import { MIG_RP_MSG_MAX_LEN, rpMessageByValue } from '../../grammar/savevm.js';
-import {
-  LIBVIRT_SAVE_FORMATS,
-  LIBVIRT_SAVE_HEADER_SIZE,
-  LIBVIRT_SAVE_MAGIC,
-  LIBVIRT_SAVE_PARTIAL_MAGIC,
-  LIBVIRT_SAVE_VERSION,
-  LibvirtSaveHeaderLE,
-} from '../../grammar/libvirt.js';
-import { fieldOffset } from '../../grammar/layout.js';
+import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE } from '../../grammar/libvirt.js';
+import { peekLibvirtHeader } from '../libvirt/codec.js';
 import { be16At } from '../io/bytes.js';
 import { ioErrorWords } from '../io/io-words.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
@@ -44,20 +37,13 @@ export function openSource(path: string): ByteSource {
   return observed(openUnobserved(path));
 }
 
-/**
- * A libvirt save image whose body (after the header and domain XML) is gzip: where the body
- * starts and the bytes before it. libvirt writes the header in its host's byte order.
- */
+/** A libvirt save image whose body (after the header and domain XML) is gzip: where the body starts and the bytes before it. */
 function libvirtGzipBody(src: ByteSource): { offset: number; prefix: Uint8Array } | undefined {
   const head = new Uint8Array(LIBVIRT_SAVE_HEADER_SIZE);
   if (readAt(src, head, head.length, 0) < head.length) return undefined;
-  const magic = Buffer.from(head.subarray(0, 16)).toString('latin1');
-  if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
-  const view = new DataView(head.buffer);
-  const le = view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) === LIBVIRT_SAVE_VERSION;
-  const format = view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'format'), le);
-  if (LIBVIRT_SAVE_FORMATS[format] !== 'gzip') return undefined;
-  const offset = LIBVIRT_SAVE_HEADER_SIZE + view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'dataLen'), le);
+  const h = peekLibvirtHeader(head);
+  if (!h || LIBVIRT_SAVE_FORMATS[h.format] !== 'gzip') return undefined;
+  const offset = h.bodyOffset;
   // the prefix is held in memory: a domain XML is kilobytes; a lying dataLen is not followed
   if (src.size === undefined || offset > src.size || offset > MAX_LIBVIRT_PREFIX) return undefined;
   const prefix = new Uint8Array(offset);

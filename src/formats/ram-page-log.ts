@@ -44,7 +44,11 @@ export class RamPageLog {
   private count = 0;
   private spill: { dir: string; fd: number; size: number } | undefined;
 
-  constructor(private readonly input?: RereadableInput) {}
+  /** `spillParent`: where the spill file's directory is made (the system's temporary directory) */
+  constructor(
+    private readonly input?: RereadableInput,
+    private readonly spillParent = tmpdir(),
+  ) {}
 
   /** A page was sent (or zero-filled, data undefined): it keeps its first place and takes this content. */
   put(block: string, addr: number, data: Uint8Array | undefined): void {
@@ -125,7 +129,7 @@ export class RamPageLog {
 
   private append(data: Uint8Array): number {
     if (!this.spill) {
-      const dir = mkdtempSync(join(tmpdir(), 'migstream-pages-'));
+      const dir = mkdtempSync(join(this.spillParent, 'migstream-pages-'));
       this.spill = { dir, fd: openSync(join(dir, 'pages'), 'w+'), size: 0 };
     }
     const at = this.spill.size;

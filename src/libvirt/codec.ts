@@ -4,6 +4,7 @@
  */
 import { fieldOffset } from '../../grammar/layout.js';
 import {
+  LIBVIRT_BODY_DECOMPRESSORS,
   LIBVIRT_SAVE_FORMATS,
   LIBVIRT_SAVE_HEADER_SIZE,
   LIBVIRT_SAVE_MAGIC,
@@ -14,17 +15,31 @@ import {
 } from '../../grammar/libvirt.js';
 import { latin1, latin1Bytes, type StreamReader } from '../io/reader.js';
 
-/** The command that decompresses each kind of libvirt body (libvirt runs the same ones). */
-const LIBVIRT_BODY_DECOMPRESSORS: Record<string, string> = {
-  bzip2: 'bzip2 -dc',
-  xz: 'xz -dc',
-  lzop: 'lzop -dc',
-  zstd: 'zstd -dc',
-};
 import type { StreamWriter } from '../io/sink.js';
 import { compileLayout } from '../layout/parser.js';
 import { writeLayout } from '../layout/write.js';
 import type { LibvirtHeaderRecord } from '../model/records.js';
+
+/**
+ * What the first LIBVIRT_SAVE_HEADER_SIZE bytes say when they are a libvirt save image header
+ * (else undefined): its magic, the byte order of the host that wrote it (whichever makes
+ * `version` read as LIBVIRT_SAVE_VERSION), the body's format and where the body starts.
+ */
+export function peekLibvirtHeader(
+  head: Uint8Array,
+): { magic: string; littleEndian: boolean; format: number; bodyOffset: number } | undefined {
+  if (head.length < LIBVIRT_SAVE_HEADER_SIZE) return undefined;
+  const magic = latin1(head.subarray(0, 16));
+  if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const littleEndian = view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) === LIBVIRT_SAVE_VERSION;
+  return {
+    magic,
+    littleEndian,
+    format: view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'format'), littleEndian),
+    bodyOffset: LIBVIRT_SAVE_HEADER_SIZE + view.getUint32(fieldOffset(LibvirtSaveHeaderLE, 'dataLen'), littleEndian),
+  };
+}
 
 /**
  * The header of a libvirt save image, when the stream starts with one (else undefined, nothing
@@ -35,15 +50,11 @@ export function readLibvirtHeader(
   warn: (message: string, offset?: number) => void,
 ): LibvirtHeaderRecord | undefined {
   if (!r.fill(LIBVIRT_SAVE_HEADER_SIZE)) return undefined;
-  const magic = latin1(r.window().subarray(0, 16));
-  if (magic !== LIBVIRT_SAVE_MAGIC && magic !== LIBVIRT_SAVE_PARTIAL_MAGIC) return undefined;
+  const peek = peekLibvirtHeader(r.window());
+  if (!peek) return undefined;
+  const { magic, littleEndian } = peek;
   const offset = r.offset;
   r.path.push('libvirt save image header');
-  // native byte order: whichever makes version read as 2
-  const w = r.window();
-  const littleEndian =
-    new DataView(w.buffer, w.byteOffset, w.byteLength).getUint32(fieldOffset(LibvirtSaveHeaderLE, 'version'), true) ===
-    LIBVIRT_SAVE_VERSION;
   const h = compileLayout(littleEndian ? LibvirtSaveHeaderLE : LibvirtSaveHeaderBE).read(r, 'libvirt header');
   const { version, dataLen, wasRunning, format, cookieOffset, unused } = h;
   if (version !== LIBVIRT_SAVE_VERSION)
@@ -56,7 +67,7 @@ export function readLibvirtHeader(
   // a gzip body is read through inflation when the image is opened by path (app/open.ts)
   if (format !== 0 && format !== 6 && !(format === 1 && r.source.libvirtBodyInflated === true)) {
     const name = LIBVIRT_SAVE_FORMATS[format] ?? `format ${format}`;
-    const tool = LIBVIRT_BODY_DECOMPRESSORS[name];
+    const tool = LIBVIRT_BODY_DECOMPRESSORS[LIBVIRT_SAVE_FORMATS[format] ?? 'raw'];
     throw r.error(
       'bad-value',
       format === 1
