@@ -124,6 +124,7 @@ type FieldsOf<L extends Layout> = L[number];
 
 /** Decoded value of one field of a layout known only at run time (a command table's payload). */
 export type FieldValue = number | bigint | string | Uint8Array | LayoutValue[];
+/** The decoded fields of a record layout, by field name. */
 export type LayoutValue = { [name: string]: FieldValue };
 
 /**

@@ -32,6 +32,7 @@ export const STREAM_ERROR_CODES = [
 export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
 
 export type RuleGroup = 'stream' | 'main' | 'vfio' | 'multifd' | 'return-path';
+/** Whether a rule's violation makes a stream invalid (error) or is reported only (warning). */
 export type RuleSeverity = 'error' | 'warning';
 
 export interface RuleSpec {
@@ -62,6 +63,7 @@ const STREAM_WHAT: Record<StreamErrorCode, string> = {
   limit: 'a length or count beyond what any real stream has (a lying length): refused before allocating',
 };
 
+/** The rule catalogue: every check `validate` makes, with the QEMU behaviour and source behind it (docs/validate-rules.md). */
 export const RULES = [
   ...STREAM_ERROR_CODES.map((code) => ({
     id: `stream/${code}` as const,
@@ -564,6 +566,7 @@ export const RULES = [
   },
 ] as const satisfies readonly RuleSpec[];
 
+/** The id of a rule of the catalogue, e.g. `ram/block-length`. */
 export type RuleId = (typeof RULES)[number]['id'];
 
 const BY_ID: ReadonlyMap<string, RuleSpec> = new Map(RULES.map((r) => [r.id, r]));

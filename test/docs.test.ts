@@ -39,3 +39,33 @@ describe('README samples', () => {
     });
   }
 });
+
+describe('README library example', () => {
+  // the ```js block after "<!-- library-example: ... -->", and the plain block after it: what it prints
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const m = /<!-- library-example:[^\n]*-->\n```js\n([\s\S]*?)```\n\nIt prints:\n\n```\n([\s\S]*?)```/.exec(readme);
+
+  it("runs as a program that imports 'migstream' and prints what the README shows", () => {
+    expect(m).not.toBeNull();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', m?.[1] ?? ''], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(m?.[2]);
+  });
+});
+
+describe('API reference (TypeDoc)', () => {
+  it('builds from src/index.ts with every export and what it references documented', () => {
+    // typedoc.json: validation.notExported and notDocumented; a warning fails the build here
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--emit', 'none', '--treatWarningsAsErrors'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 120_000);
+});

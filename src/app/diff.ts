@@ -19,6 +19,7 @@ interface StateFacts {
   pages: Map<string, Map<number, number>>;
 }
 
+/** A device field whose value differs between the two streams. */
 export interface ValueChange {
   device: string;
   instanceId: number;
@@ -27,6 +28,7 @@ export interface ValueChange {
   b: string | undefined;
 }
 
+/** Per RAMBlock: pages sent by one side only, pages equal, pages that differ. */
 export interface RamBlockDiff {
   block: string;
   /** pages sent (or zero-filled) on one side only */
@@ -38,6 +40,7 @@ export interface RamBlockDiff {
   notCompared: number;
 }
 
+/** What `migstream diff` reports: the format differences, and for two streams their device values and RAM pages. */
 export interface DiffResult extends FormatDiff {
   a: string;
   b: string;
@@ -196,6 +199,7 @@ function compareRam(a: StateFacts, b: StateFacts): RamBlockDiff[] {
   });
 }
 
+/** Compare two streams, or two vmdescription JSON files (`migstream diff A B`). */
 export function diffFiles(a: string, b: string, o: StreamRequest = {}): DiffResult {
   const jsonA = isJsonFile(a);
   const jsonB = isJsonFile(b);

@@ -11,6 +11,7 @@ import { observedSink } from './progress.js';
 /** The decode error an IR of an invalid stream records: the stream written stops where it broke. */
 export type RecordedDecodeError = Partial<StreamErrorJson>;
 
+/** What encoding an IR file did: the decode error the IR recorded, if its stream ended in one (the bytes up to it are written). */
 export interface EncodeOutcome {
   recordedError?: RecordedDecodeError;
 }

@@ -12,17 +12,20 @@ import { checkScenario } from '../generator/schema-check.js';
 import { encodeToBytes } from '../codec/open.js';
 import { writeAllSync } from '../io/write-all.js';
 
+/** The bytes of a generated migration: the main channel and each multifd channel. */
 export interface GeneratedStreams {
   main: Uint8Array;
   multifd: Uint8Array[];
 }
 
+/** Save a scenario (a machine model, optionally with VFIO devices and mutations) as QEMU would: the stream bytes. */
 export function generate(s: Scenario): GeneratedStreams {
   let saved = save(s);
   if (s.mutations?.length) saved = applyMutations(saved, s.mutations);
   return { main: encodeToBytes(saved.main), multifd: saved.multifd.map((c) => encodeToBytes(c)) };
 }
 
+/** Read and check a scenario JSON file against its schema (schemas/migstream-scenario.schema.json). */
 export function readScenario(path: string): Scenario {
   let v: unknown;
   try {

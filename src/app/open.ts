@@ -3,7 +3,7 @@
  * UsageErrors in words ("cannot open x.mig: no such file or directory"), not errno codes.
  */
 import { readFileSync } from 'node:fs';
-import { openMainStream, type OpenedStream } from '../codec/open.js';
+import { openMainStream, type OpenedStream, type OpenOptions } from '../codec/open.js';
 import { UsageError } from '../model/errors.js';
 import { FileSource, readAt, type ByteSource } from '../io/source.js';
 import { InflateSource } from '../io/inflate-source.js';
@@ -95,7 +95,7 @@ function looksLikeReturnPath(src: ByteSource): boolean {
 }
 
 /** Open a main stream for reading what it says (not for re-encoding it). */
-export function openStreamFile(path: string, o: StreamRequest): OpenedStream {
+export function openStreamFile(path: string, o: StreamRequest, more: Pick<OpenOptions, 'copyData'> = {}): OpenedStream {
   const vmdesc = readVmsdFile(o.vmsd);
   const src = openSource(path);
   if (looksLikeReturnPath(src)) {
@@ -109,6 +109,7 @@ export function openStreamFile(path: string, o: StreamRequest): OpenedStream {
     pageSize: o.pageSize,
     capabilities: o.capability ?? [],
     skipAbsentMappedRamPages: !o.exact,
+    ...more,
   });
 }
 

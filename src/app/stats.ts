@@ -11,22 +11,26 @@ import { summarizeMultifdChannel, type MultifdSummary } from '../multifd/summary
 import { StreamReader } from '../io/reader.js';
 import { openSource, openStreamFile, type StreamRequest } from './open.js';
 
+/** How many return-path messages of one type, and their bytes. */
 export interface ReturnPathMessageStats {
   name: string;
   count: number;
   bytes: number;
 }
 
+/** What `stats` reports for a main stream (sections, phases), a multifd channel, or a return-path capture. */
 export type StatsResult =
   | { channel: 'main'; summary: StreamSummary; phases: PhaseStats[]; error?: StreamError }
   | { channel: 'multifd'; summary: MultifdSummary; error?: StreamError }
   | { channel: 'return-path'; bytes: number; messages: ReturnPathMessageStats[]; error?: StreamError };
 
+/** What `stats` is told: which channel kind the file is (default: detected), and what the stream does not say. */
 export interface StatsRequest extends StreamRequest {
   kind?: ChannelKind | 'auto';
 }
 
-export function streamStats(file: string, o: StatsRequest): StatsResult {
+/** Bytes and records per section, device, phase or channel (`migstream stats`). */
+export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
   const src = openSource(file);
   const kind = resolveChannelKind(src, o.kind);
   if (kind === 'multifd') {

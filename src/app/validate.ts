@@ -11,6 +11,7 @@ import { validateMain, validateMultifdChannel, type ValidationResult } from '../
 import { openSource, readVmsdFile } from './open.js';
 import { destinationProfile } from './profile.js';
 
+/** The destination to judge a stream for (profile, machine, capabilities, parameters) and the stream's side channels. */
 export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilities' | 'profile'> {
   /** the destination: a stream it accepted, or a profile JSON (`migstream profile`) */
   profile?: string;
@@ -18,12 +19,13 @@ export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilit
   machine?: string;
   /** the destination's -uuid (over the profile's) */
   uuid?: string;
-  capabilities: string[];
+  /** destination capabilities (QEMU names); none by default */
+  capabilities?: string[];
   /** a vmdescription JSON file to judge device payloads by, instead of the stream's own */
   vmsd?: string;
   pageSize?: number;
   /** multifd channel files of this stream, in any order */
-  multifd: string[];
+  multifd?: string[];
   /** the return-path capture (destination to source) */
   returnPath?: string;
 }
@@ -44,15 +46,16 @@ export function streamFilesOf(args: readonly string[]): string[] {
   return out;
 }
 
-export function validateFile(file: string, o: ValidateRequest): ValidationResult {
-  const { vmsd, pageSize, multifd, returnPath, profile, machine, uuid, ...load } = o;
+/** Validate a stream file as a destination would load it (`migstream validate`); throws UsageError when it cannot be read. */
+export function validateFile(file: string, o: ValidateRequest = {}): ValidationResult {
+  const { vmsd, pageSize, multifd = [], returnPath, profile, machine, uuid, capabilities = [], ...load } = o;
   const vmdesc = readVmsdFile(vmsd);
   const destination = destinationProfile({ profile, machine, uuid });
   const src = openSource(file);
   if (detectChannelKind(src) === 'multifd') return validateMultifdChannel({ name: file, source: src }, pageSize);
   return validateMain(
     src,
-    { ...load, vmdesc, profile: destination },
+    { ...load, capabilities, vmdesc, profile: destination },
     { pageSize, vmdesc },
     {
       multifd: multifd.map((f) => ({ name: f, source: openSource(f) })),

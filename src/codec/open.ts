@@ -8,6 +8,7 @@ import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
 import { ChannelEncoder, decodeSideChannel, resolveChannelKind, type AnyRecord, type ChannelKind } from './channels.js';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 
+/** How to open a main stream: a vmdescription to use instead of its own, page size, capabilities. */
 export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'> {
   /** a vmdescription to use instead of the stream's own (--vmsd FILE) */
   vmdesc?: VmDescription;
@@ -15,14 +16,19 @@ export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'>
   noLocate?: boolean;
 }
 
+/** A main stream opened for decoding: its records, and the warnings found so far. */
 export interface OpenedStream {
   source: ByteSource;
+  /** @internal the reader under the decoder (the command line reports its position) */
   reader: StreamReader;
+  /** @internal */
   decoder: MainChannelDecoder;
   warnings: DecodeWarning[];
   /** where the vmdescription was found ahead of time, if it was */
   vmdescOffset: number | undefined;
+  /** The records, decoded as they are pulled (synchronously). */
   records(): Generator<MainRecord>;
+  /** Close the source. */
   close(): void;
 }
 
@@ -60,10 +66,12 @@ export function openMainStream(source: ByteSource, opts: OpenOptions = {}): Open
   };
 }
 
+/** Open a main-stream file for synchronous decoding (see `decode` for an async iterator). */
 export function openMainFile(path: string, opts: OpenOptions = {}): OpenedStream {
   return openMainStream(new FileSource(path), opts);
 }
 
+/** Whether decoding and re-encoding gave back the input byte for byte, and where it first did not. */
 export interface RoundtripResult {
   identical: boolean;
   /** first offset where re-encoded bytes differ from the input */

@@ -19,12 +19,14 @@ export interface FormatFacts {
   vmdesc?: VmDescription;
 }
 
+/** A field of a device layout as the format sees it: type, size, array length. */
 export interface FieldShape {
   type: string;
   size: number;
   arrayLen?: number;
 }
 
+/** One way a device layout changed between two streams: a field added, removed or resized, a subsection added or removed. */
 export type LayoutChange =
   | { kind: 'field-added'; path: string; field: FieldShape }
   | { kind: 'field-removed'; path: string; field: FieldShape }
@@ -33,11 +35,13 @@ export type LayoutChange =
   | { kind: 'subsection-removed'; path: string; version?: number }
   | { kind: 'version-changed'; path: string; a: number | undefined; b: number | undefined };
 
+/** A device section by idstr and instance id. */
 export interface DeviceRef {
   idstr: string;
   instanceId: number;
 }
 
+/** How the migration formats of two streams (or two vmdescriptions) differ. */
 export interface FormatDiff {
   machineType?: { a: string | undefined; b: string | undefined };
   configurationSubsections?: {
@@ -127,6 +131,7 @@ function devicesOf(f: FormatFacts): Map<string, DeviceRef & { desc?: DeviceDescr
   return out;
 }
 
+/** Compare the formats two streams (or vmdescriptions) describe: devices, section versions, layouts, configuration. */
 export function compareFormats(a: FormatFacts, b: FormatFacts): FormatDiff {
   const diff: FormatDiff = { devicesAdded: [], devicesRemoved: [], sectionVersions: [], layouts: [], same: true };
   if (a.machineType !== b.machineType) diff.machineType = { a: a.machineType, b: b.machineType };

@@ -11,6 +11,7 @@
 import { MIG_CMD_SWITCHOVER_START } from '../../grammar/savevm.js';
 import type { MainRecord } from '../model/records.js';
 
+/** Bytes and records of one phase of a migration: setup, a precopy iteration, or the part after SWITCHOVER_START. */
 export interface PhaseStats {
   phase: string;
   bytes: number;

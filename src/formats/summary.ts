@@ -1,7 +1,8 @@
-import { stringField } from '../layout/fields.js';
 /** `dump --format summary` and `stats`: what a stream holds, per section and per RAMBlock. */
+import { stringField } from '../layout/fields.js';
 import type { MainRecord } from '../model/records.js';
 
+/** Bytes and records of one section (device) of the stream. */
 export interface SectionStats {
   idstr: string;
   instanceId: number;
@@ -10,6 +11,7 @@ export interface SectionStats {
   bytes: number;
 }
 
+/** Pages of one RAMBlock by kind (normal, zero, XBZRLE, ...) and their bytes. */
 export interface RamBlockStats {
   usedLength: number;
   pages: number;
@@ -19,6 +21,7 @@ export interface RamBlockStats {
   payloadBytes: number;
 }
 
+/** Bytes and records of a main stream per section, device and RAMBlock (`dump --format summary`, `stats`). */
 export class StreamSummary {
   records = 0;
   bytes = 0;
@@ -33,6 +36,7 @@ export class StreamSummary {
   private current: SectionStats | undefined;
   private sectionStart = 0;
 
+  /** Count the next record of the stream. */
   add(rec: MainRecord): void {
     this.records++;
     this.bytes = Math.max(this.bytes, rec.offset + rec.length);
@@ -125,6 +129,7 @@ export class StreamSummary {
     }
   }
 
+  /** The figures as JSON. */
   toJSON(): object {
     return {
       bytes: this.bytes,

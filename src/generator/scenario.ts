@@ -20,6 +20,7 @@ export interface VfioDeviceScenario {
   config?: { express?: boolean; msixVectors?: number; display?: boolean };
 }
 
+/** A machine to generate a stream of (`migstream gen`): the model, VFIO devices, multifd channels and mutations. */
 export interface Scenario {
   /** QEMU release whose behaviour to model, e.g. "8.1" */
   qemu: string;
@@ -39,6 +40,7 @@ export interface Scenario {
   mutations?: Mutation[];
 }
 
+/** An edit applied to the generated records before they are encoded (to make invalid streams on purpose). */
 export type Mutation =
   | { op: 'drop'; match: RecordMatch }
   | { op: 'replaceTag'; match: RecordMatch; tag: string }
@@ -59,6 +61,7 @@ export type Mutation =
       index?: number;
     };
 
+/** Which generated record a mutation applies to: by kind, tag, RAM op or section, and which match. */
 export interface RecordMatch {
   kind: string;
   tag?: string;

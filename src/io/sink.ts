@@ -4,7 +4,9 @@ import { readAt, type ByteSource } from './source.js';
 
 /** Where encoded bytes go. Chunks are only valid during the call. */
 export interface ByteSink {
+  /** Take these bytes (in order, all of them). */
   write(chunk: Uint8Array): void;
+  /** No more bytes: flush and release. */
   close(): void;
 }
 

@@ -11,7 +11,9 @@ export interface ByteSource {
   readonly size: number | undefined;
   /** true when `read` may jump forward without reading the bytes in between */
   readonly seekable: boolean;
+  /** Fill `into` from `intoOffset` with up to `length` bytes of the stream at absolute position `at`; returns how many (0 at the end). */
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number;
+  /** Release what the source holds (a file descriptor); reading after it fails. */
   close(): void;
   /**
    * true when the bytes are a libvirt save image whose gzip body this source inflates: the
@@ -31,6 +33,7 @@ export class BufferSource implements ByteSource {
   ) {
     this.size = origin + data.length;
   }
+  /** Fill `into` from `intoOffset` with up to `length` bytes of the stream at absolute position `at`; returns how many (0 at the end). */
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
     const rel = at - this.origin;
     if (rel >= this.data.length) return 0;
@@ -38,6 +41,7 @@ export class BufferSource implements ByteSource {
     into.set(this.data.subarray(rel, rel + n), intoOffset);
     return n;
   }
+  /** Release what the source holds (a file descriptor); reading after it fails. */
   close(): void {}
 }
 
@@ -59,6 +63,7 @@ export class FileSource implements ByteSource {
     this.size = st.isFile() ? st.size : undefined;
   }
 
+  /** Fill `into` from `intoOffset` with up to `length` bytes of the stream at absolute position `at`; returns how many (0 at the end). */
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
     if (this.seekable) return readSync(this.fd, into, intoOffset, length, at);
     // A pipe: discard up to `at`, then read. The reader never asks to go backwards.
@@ -72,6 +77,7 @@ export class FileSource implements ByteSource {
     return n;
   }
 
+  /** Release what the source holds (a file descriptor); reading after it fails. */
   close(): void {
     if (this.fd > 2) closeSync(this.fd);
     this.fd = -1;

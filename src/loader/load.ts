@@ -28,6 +28,7 @@ import { intField, stringField } from '../layout/fields.js';
 
 export type { Diagnostic };
 
+/** The destination the reference loader stands for: its capabilities, parameters, QEMU release and profile. */
 export interface LoadOptions {
   /** destination capabilities (QEMU names) */
   capabilities?: readonly string[];
@@ -53,6 +54,7 @@ export interface LoadOptions {
   profile?: DestinationProfile;
 }
 
+/** The newest QEMU release the rules know (the default destination). */
 export const NEWEST_QEMU = '11.1';
 
 /** How a diagnostic names a section: `section 2 "ram" (START)`. */
@@ -90,6 +92,7 @@ interface InitDataSent {
   path: string;
 }
 
+/** QEMU's loading rules applied to records in stream order: feed it records with `add`, read its diagnostics. */
 export class ReferenceLoader {
   readonly diagnostics: Diagnostic[] = [];
   private readonly caps: Set<string>;
@@ -169,6 +172,7 @@ export class ReferenceLoader {
     this.diagnostics.push(diagnosticFromStreamError(e));
   }
 
+  /** Check the next record of the stream. */
   add(rec: MainRecord): void {
     if (rec.kind === 'libvirt_header') return;
     if (!rec.depth) this.checkFooter(rec);
@@ -691,6 +695,7 @@ export class ReferenceLoader {
     return this.opts.vfioLoadConfigAfterIter ?? false;
   }
 
+  /** Whether the destination has this capability (QEMU's name), given or carried by the stream. */
   hasCapability(c: string): boolean {
     return this.caps.has(c);
   }

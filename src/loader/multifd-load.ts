@@ -34,6 +34,7 @@ import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { uuidText } from './profile.js';
 
+/** A capture of one side channel (a multifd channel, the return path) as validation takes it: its name in diagnostics and its bytes. */
 export interface ChannelInput {
   name: string;
   source: ByteSource;

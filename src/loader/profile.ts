@@ -13,9 +13,11 @@ import type { ByteSource } from '../io/source.js';
 import { checkVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { isReleaseText } from '../../grammar/version.js';
 
+/** The `format` value of a destination profile JSON file. */
 export const PROFILE_FORMAT = 'migstream-destination-profile';
 export const PROFILE_VERSION = 1;
 
+/** A device section the destination has, and the newest version of it that it loads. */
 export interface ProfileDevice {
   idstr: string;
   instanceId: number;
@@ -23,6 +25,7 @@ export interface ProfileDevice {
   versionId: number;
 }
 
+/** What a destination QEMU knows about itself (`migstream profile`): machine type, UUID, RAMBlocks, devices and their layouts. */
 export interface DestinationProfile {
   format: typeof PROFILE_FORMAT;
   version: typeof PROFILE_VERSION;

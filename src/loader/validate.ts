@@ -7,12 +7,14 @@ import { checkReturnPath } from './returnpath-load.js';
 import { ruleSpec } from '../../grammar/rules.js';
 import { DEFAULT_MULTIFD_CHANNELS } from '../../grammar/multifd.js';
 
+/** The verdict: valid or not, every diagnostic, and the decoder's warnings. */
 export interface ValidationResult {
   valid: boolean;
   diagnostics: Diagnostic[];
   warnings: { offset: number; path: string; message: string }[];
 }
 
+/** The multifd channels and return-path capture that belong with a main stream. */
 export interface SideChannels {
   multifd?: ChannelInput[];
   returnPath?: ChannelInput;

@@ -5,6 +5,7 @@
 import type { RuleId, RuleSeverity } from '../../grammar/rules.js';
 import type { StreamError } from './errors.js';
 
+/** One violation a loader rule finds: rule id (docs/validate-rules.md), severity, byte offset, section path and message. */
 export interface Diagnostic {
   rule: RuleId;
   /** the capture the offset is in, when it is not the main channel */

@@ -15,6 +15,7 @@ export interface StreamErrorJson {
   found: string;
 }
 
+/** A stream that breaks the format: the byte offset, the section path, what was expected and what was found. */
 export class StreamError extends Error {
   readonly code: StreamErrorCode;
   readonly offset: number;
@@ -32,6 +33,7 @@ export class StreamError extends Error {
     this.found = found;
   }
 
+  /** The error as JSON documents carry it. */
   toJSON(): StreamErrorJson {
     return { code: this.code, offset: this.offset, path: this.path, expected: this.expected, found: this.found };
   }

@@ -7,6 +7,7 @@ import type {
 } from '../../grammar/multifd.js';
 import type { RecordBase } from './records.js';
 
+/** MultiFDInit_t: the first bytes of a multifd channel (magic, version, UUID, channel id). */
 export interface MultifdInitRecord extends RecordBase {
   kind: 'multifd_init';
   fields: ValueOf<typeof MultifdInit>;
@@ -20,6 +21,7 @@ export interface MultifdRamPacketRecord extends RecordBase {
   offsets: Uint8Array;
 }
 
+/** MultiFDPacketDeviceState_t: a packet of device state (VFIO) sent on a multifd channel. */
 export interface MultifdDeviceStatePacketRecord extends RecordBase {
   kind: 'multifd_device_state';
   header: ValueOf<typeof MultifdPacketHeader>;
@@ -40,6 +42,7 @@ export interface MultifdPayloadRecord extends RecordBase {
   data: Uint8Array;
 }
 
+/** A record of a multifd channel. */
 export type MultifdRecord =
   | MultifdInitRecord
   | MultifdRamPacketRecord

@@ -12,6 +12,7 @@ import type { LayoutValue, ValueOf } from '../../grammar/layout.js';
 import type { MappedRamHeader } from '../../grammar/ram.js';
 import type { VmstateNode } from './vmstate-nodes.js';
 
+/** What every record has: where it starts in its channel and how many bytes it spans. */
 export interface RecordBase {
   offset: number;
   length: number;
@@ -33,18 +34,21 @@ export interface LibvirtHeaderRecord extends RecordBase {
   data: Uint8Array;
 }
 
+/** QEMU_VM_FILE_MAGIC and QEMU_VM_FILE_VERSION, the first eight bytes of a main stream. */
 export interface FileHeaderRecord extends RecordBase {
   kind: 'file_header';
   magic: number;
   version: number;
 }
 
+/** A subsection of the configuration section (target-page-bits, capabilities, uuid, ...) with its decoded fields. */
 export interface ConfigurationSubsectionValue {
   name: string;
   version: number;
   fields: LayoutValue;
 }
 
+/** QEMU_VM_CONFIGURATION: the machine type and the configuration subsections. */
 export interface ConfigurationRecord extends RecordBase {
   kind: 'configuration';
   /** machine type name bytes as latin1 (e.g. "pc-i440fx-11.1") */
@@ -52,6 +56,7 @@ export interface ConfigurationRecord extends RecordBase {
   subsections: ConfigurationSubsectionValue[];
 }
 
+/** The header of a QEMU_VM_SECTION_START / PART / END / FULL record. */
 export interface SectionHeaderRecord extends RecordBase {
   kind: 'section';
   section: SectionKind;
@@ -62,6 +67,7 @@ export interface SectionHeaderRecord extends RecordBase {
   versionId: number;
 }
 
+/** QEMU_VM_SECTION_FOOTER closing a section (streams with section footers). */
 export interface SectionFooterRecord extends RecordBase {
   kind: 'section_footer';
   sectionId: number;
@@ -75,33 +81,40 @@ interface RamRecordBase extends RecordBase {
   addr: number;
 }
 
+/** RAM_SAVE_FLAG_MEM_SIZE: the total RAM size; the RAMBlock list (RamBlockRecord) follows. */
 export interface RamMemSizeRecord extends RamRecordBase {
   op: 'mem_size';
 }
+/** RAM_SAVE_FLAG_EOS or RAM_SAVE_FLAG_MULTIFD_FLUSH: ends a RAM section part, or marks a multifd sync point. */
 export interface RamMarkerRecord extends RamRecordBase {
   op: 'eos' | 'multifd_flush';
 }
+/** RAM_SAVE_FLAG_ZERO: a page filled with one byte value. */
 export interface RamZeroRecord extends RamRecordBase {
   op: 'zero';
   block: string;
   fill: number;
 }
+/** RAM_SAVE_FLAG_PAGE: a whole page of guest memory. */
 export interface RamPageRecord extends RamRecordBase {
   op: 'page';
   block: string;
   data: Uint8Array;
 }
+/** RAM_SAVE_FLAG_XBZRLE: a page as a delta against the page sent before. */
 export interface RamXbzrleRecord extends RamRecordBase {
   op: 'xbzrle';
   block: string;
   encoding: number;
   data: Uint8Array;
 }
+/** RAM_SAVE_FLAG_COMPRESS_PAGE: a zlib-compressed page (QEMU up to 9.0). */
 export interface RamCompressRecord extends RamRecordBase {
   op: 'compress_page';
   block: string;
   data: Uint8Array;
 }
+/** A record of the RAM section, told apart by `op`. */
 export type RamRecord =
   RamMemSizeRecord | RamMarkerRecord | RamZeroRecord | RamPageRecord | RamXbzrleRecord | RamCompressRecord;
 
@@ -192,6 +205,7 @@ export interface VmstateRecord extends RecordBase {
   node: VmstateNode;
 }
 
+/** QEMU_VM_COMMAND: a MIG_CMD_* command with its payload. */
 export interface CommandRecord extends RecordBase {
   kind: 'command';
   cmd: number;
@@ -205,16 +219,19 @@ export interface CommandRecord extends RecordBase {
   data?: Uint8Array;
 }
 
+/** QEMU_VM_EOF: the end of the device state. */
 export interface EofRecord extends RecordBase {
   kind: 'eof';
 }
 
+/** QEMU_VM_VMDESCRIPTION: the JSON description of every device section, after QEMU_VM_EOF. */
 export interface VmDescriptionRecord extends RecordBase {
   kind: 'vmdescription';
   /** JSON text, bytes as latin1 (QEMU writes ASCII) */
   json: string;
 }
 
+/** A record of the main channel, in stream order; `kind` tells them apart. */
 export type MainRecord =
   | LibvirtHeaderRecord
   | FileHeaderRecord
@@ -235,8 +252,10 @@ export type MainRecord =
   | EofRecord
   | VmDescriptionRecord;
 
+/** The `kind` of a main-channel record. */
 export type RecordKind = MainRecord['kind'];
 
+/** Something the decoder noticed but could read past: where, in which section, and what. */
 export interface DecodeWarning {
   offset: number;
   path: string;

@@ -8,6 +8,7 @@ export interface VmstateNode {
   subsections: VmstateSubsection[];
 }
 
+/** A field of a device section: its description and each element's exact wire bytes (or nested struct). */
 export interface VmstateField {
   /** field name as in the vmdescription (with its "[k]" suffix for repeated names) */
   name: string;
@@ -21,12 +22,14 @@ export interface VmstateField {
   elements: VmstateElement[];
 }
 
+/** One element of a field: its bytes, a nested struct, or a capability name. */
 export type VmstateElement =
   | { kind: 'bytes'; data: Uint8Array }
   | { kind: 'struct'; node: VmstateNode }
   /** a QEMU counted capability name (configuration) */
   | { kind: 'capability'; name: string };
 
+/** A subsection of a device section (QEMU_VM_SUBSECTION): its name, version and fields. */
 export interface VmstateSubsection {
   name: string;
   version: number;

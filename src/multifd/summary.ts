@@ -17,6 +17,7 @@ export class MultifdSummary {
   readonly deviceState = new Map<string, number>();
   private lastDevice: string | undefined;
 
+  /** Count the next record of the channel. */
   add(rec: MultifdRecord): void {
     switch (rec.kind) {
       case 'multifd_init':
@@ -49,6 +50,7 @@ export class MultifdSummary {
     }
   }
 
+  /** The figures as JSON. */
   toJSON(): object {
     return {
       channel: 'multifd',

@@ -10,6 +10,7 @@ export interface VmsdDescription {
   subsections?: VmsdDescription[];
 }
 
+/** A field of a device as the vmdescription describes it: name, type, size, array length. */
 export interface FieldDescription {
   name: string;
   array_len?: number;
@@ -22,6 +23,7 @@ export interface FieldDescription {
   fields?: FieldDescription[];
 }
 
+/** A device section in the vmdescription: its idstr, instance id and section id, with its fields. */
 export interface DeviceDescription extends VmsdDescription {
   name: string;
   instance_id: number;
@@ -29,6 +31,7 @@ export interface DeviceDescription extends VmsdDescription {
   size?: number;
 }
 
+/** The JSON vmdescription QEMU writes after QEMU_VM_EOF: every device section's fields and subsections. */
 export interface VmDescription {
   configuration?: VmsdDescription;
   page_size?: number;

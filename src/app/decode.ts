@@ -1,0 +1,168 @@
+/**
+ * `decode()`: a main-channel stream as an async iterator of records, from a file path, bytes
+ * in memory, or anything that yields bytes asynchronously (a socket, a child's stdout, a
+ * Node or web stream). The last kind is decoded in a worker thread as the bytes arrive, so
+ * the caller's event loop keeps running; memory stays bounded by a ring of RING_BYTES and
+ * BATCHES_IN_FLIGHT batches of records, and a consumer that stops pulling stops the input.
+ */
+import { Worker } from 'node:worker_threads';
+import { openMainStream, type OpenedStream } from '../codec/open.js';
+import { BufferSource } from '../io/source.js';
+import { createSharedRing, RingWriter } from '../io/shared-ring.js';
+import { StreamError, UsageError } from '../model/errors.js';
+import type { DecodeWarning, MainRecord } from '../model/records.js';
+import { openStreamFile, readVmsdFile, type StreamRequest } from './open.js';
+import type { DecodeWorkerData, DecodeWorkerMessage } from './decode-protocol.js';
+
+/** A path, the bytes themselves, or bytes as they arrive. */
+export type StreamInput = string | Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface DecodeRequest extends StreamRequest {
+  /** each decoder warning as it is found (an unreadable vmdescription, a payload kept raw, ...) */
+  onWarning?: (warning: DecodeWarning) => void;
+  /** what errors call an asynchronous input; a path names itself */
+  name?: string;
+}
+
+const RING_BYTES = 8 << 20;
+const BATCHES_IN_FLIGHT = 4;
+/** a synchronous input lets the event loop run every this many records */
+const YIELD_EVERY = 256;
+
+/**
+ * The records of a main-channel stream, in stream order. Each record owns its bytes (it may
+ * be kept). Throws StreamError where the stream is invalid, UsageError when the input cannot
+ * be read. Leaving the loop early closes the file or stops reading the input.
+ *
+ * A stream read as it arrives has its vmdescription only at its end: give `vmsd` to have
+ * device sections decoded into fields; without it they are records of raw bytes.
+ */
+export async function* decode(input: StreamInput, request: DecodeRequest = {}): AsyncGenerator<MainRecord, void> {
+  if (typeof input === 'string') {
+    yield* fromSync(openStreamFile(input, request, { copyData: true }), request);
+  } else if (input instanceof Uint8Array) {
+    const stream = openMainStream(new BufferSource(input, request.name), {
+      vmdesc: readVmsdFile(request.vmsd),
+      pageSize: request.pageSize,
+      capabilities: request.capability ?? [],
+      copyData: true,
+    });
+    yield* fromSync(stream, request);
+  } else {
+    yield* fromAsync(input, request);
+  }
+}
+
+async function* fromSync(stream: OpenedStream, request: DecodeRequest): AsyncGenerator<MainRecord, void> {
+  let warned = 0;
+  const deliverWarnings = () => {
+    for (; warned < stream.warnings.length; warned++) {
+      const w = stream.warnings[warned];
+      if (w) request.onWarning?.(w);
+    }
+  };
+  let n = 0;
+  try {
+    for (const rec of stream.records()) {
+      deliverWarnings();
+      yield rec;
+      if (++n % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    deliverWarnings();
+  } finally {
+    stream.close();
+  }
+}
+
+async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeRequest): AsyncGenerator<MainRecord, void> {
+  const name = request.name ?? '<stream>';
+  const vmdesc = readVmsdFile(request.vmsd);
+  const ring = createSharedRing(RING_BYTES);
+  const credits = new Int32Array(new SharedArrayBuffer(4));
+  credits[0] = BATCHES_IN_FLIGHT;
+  const workerData: DecodeWorkerData = {
+    ring,
+    credits: credits.buffer,
+    name,
+    vmdescJson: vmdesc === undefined ? undefined : JSON.stringify(vmdesc),
+    pageSize: request.pageSize,
+    capabilities: request.capability ?? [],
+  };
+  // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const worker = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv });
+  const inbox: DecodeWorkerMessage[] = [];
+  let wake: (() => void) | undefined;
+  // set by the worker's events, read by the loop below
+  const events: { exited: boolean; failure?: Error } = { exited: false };
+  worker.on('message', (m: DecodeWorkerMessage) => {
+    inbox.push(m);
+    wake?.();
+  });
+  worker.on('error', (e: Error) => {
+    events.failure = e;
+    wake?.();
+  });
+  worker.on('exit', () => {
+    events.exited = true;
+    wake?.();
+  });
+
+  const writer = new RingWriter(ring);
+  // set by the pump and by the consumer's side, read by the other
+  const shared: { stopped: boolean; inputFailure?: Error } = { stopped: false };
+  const chunks = input[Symbol.asyncIterator]();
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done || shared.stopped) break;
+        await writer.write(next.value);
+      }
+      writer.end();
+    } catch (e) {
+      shared.inputFailure = e as Error;
+      writer.abort();
+    }
+  })();
+
+  try {
+    for (;;) {
+      const m = inbox.shift();
+      if (m === undefined) {
+        if (events.failure) throw new Error(`decoder worker failed: ${events.failure.message}`);
+        if (events.exited) throw new Error('decoder worker exited before the end of the stream');
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        continue;
+      }
+      if (m.type === 'records') {
+        for (const rec of m.records) yield rec;
+        Atomics.add(credits, 0, 1);
+        Atomics.notify(credits, 0);
+      } else if (m.type === 'warning') {
+        request.onWarning?.(m.warning);
+      } else if (m.type === 'end') {
+        return;
+      } else if (shared.inputFailure) {
+        throw new UsageError(`cannot read ${name}: ${shared.inputFailure.message}`);
+      } else if (m.stream) {
+        const j = m.stream;
+        throw new StreamError(j.code, j.offset, j.path, j.expected, j.found);
+      } else if (m.usage !== undefined) {
+        throw new UsageError(m.usage);
+      } else {
+        throw new Error(`decoder worker failed: ${m.internal ?? 'no reason given'}`);
+      }
+    }
+  } finally {
+    shared.stopped = true;
+    writer.abort();
+    await worker.terminate();
+    // a consumer that left early: stop the input (a Node stream is destroyed), even one that sends nothing more
+    await chunks.return?.().catch(() => undefined);
+    // the pump is not awaited: an input that never answers again must not hold the caller (it
+    // writes nothing more into an aborted ring, and it catches its own failures)
+    void pump;
+  }
+}

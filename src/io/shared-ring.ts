@@ -1,0 +1,167 @@
+/**
+ * Bytes handed from one thread to another through shared memory: one writer (the thread that
+ * receives them from a socket, a pipe or any async source) and one reader (a worker running
+ * the synchronous decoder). The writer waits without blocking its event loop
+ * (`Atomics.waitAsync`); the reader blocks (`Atomics.wait`), which is what the codec's
+ * pull-style ByteSource needs. The capacity bounds the memory whatever the stream's size:
+ * a writer that finds the ring full waits for the reader, so a slow decoder slows its input
+ * instead of growing a queue.
+ */
+import { UsageError } from '../model/errors.js';
+import type { ByteSource } from './source.js';
+
+/** Indexes into the control words. Positions count bytes modulo 2^32 (int32 arithmetic). */
+const WRITTEN = 0;
+const CONSUMED = 1;
+/** 0 open; 1 the writer ended the bytes; 2 the writer failed (or the consumer went away) */
+const STATE = 2;
+/** bumped on every change the reader waits for, so that a change between its check and its wait is not missed */
+const SIGNAL = 3;
+const CONTROL_WORDS = 4;
+
+const OPEN = 0;
+const ENDED = 1;
+const FAILED = 2;
+
+/** What both threads share; it can be posted to a worker as it is. */
+export interface SharedRing {
+  control: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+}
+
+/** A ring of `capacity` bytes, rounded up to a power of two (positions wrap at 2^32). */
+export function createSharedRing(capacity: number): SharedRing {
+  let size = 4096;
+  while (size < capacity && size < 1 << 30) size *= 2;
+  return { control: new SharedArrayBuffer(CONTROL_WORDS * 4), data: new SharedArrayBuffer(size) };
+}
+
+/** The writing side: copies chunks in, waiting (asynchronously) while the ring is full. */
+export class RingWriter {
+  private readonly control: Int32Array;
+  private readonly data: Uint8Array;
+  private readonly mask: number;
+
+  constructor(ring: SharedRing) {
+    this.control = new Int32Array(ring.control);
+    this.data = new Uint8Array(ring.data);
+    this.mask = this.data.length - 1;
+  }
+
+  /** Copy as much of `chunk` as fits now; returns how many bytes went in. */
+  tryWrite(chunk: Uint8Array): number {
+    const written = Atomics.load(this.control, WRITTEN);
+    const used = (written - Atomics.load(this.control, CONSUMED)) | 0;
+    const n = Math.min(chunk.length, this.data.length - used);
+    let at = written & this.mask;
+    let done = 0;
+    while (done < n) {
+      const k = Math.min(n - done, this.data.length - at);
+      this.data.set(chunk.subarray(done, done + k), at);
+      done += k;
+      at = (at + k) & this.mask;
+    }
+    if (n > 0) {
+      Atomics.store(this.control, WRITTEN, (written + n) | 0);
+      this.signal();
+    }
+    return n;
+  }
+
+  /** Copy all of `chunk` in; resolves once the reader has made room for the last of it. */
+  async write(chunk: Uint8Array): Promise<void> {
+    let rest = chunk;
+    while (rest.length > 0) {
+      if (Atomics.load(this.control, STATE) !== OPEN) return;
+      const consumed = Atomics.load(this.control, CONSUMED);
+      const n = this.tryWrite(rest);
+      rest = rest.subarray(n);
+      if (rest.length > 0 && n === 0) {
+        const wait = Atomics.waitAsync(this.control, CONSUMED, consumed);
+        if (wait.async) await wait.value;
+      }
+    }
+  }
+
+  /** No more bytes: the reader sees the end once it has read what is there. */
+  end(): void {
+    Atomics.compareExchange(this.control, STATE, OPEN, ENDED);
+    this.signal();
+  }
+
+  /** The input failed or nobody reads any more: the reader's next wait fails, a waiting writer wakes. */
+  abort(): void {
+    Atomics.store(this.control, STATE, FAILED);
+    this.signal();
+    Atomics.notify(this.control, CONSUMED);
+  }
+
+  private signal(): void {
+    Atomics.add(this.control, SIGNAL, 1);
+    Atomics.notify(this.control, SIGNAL);
+  }
+}
+
+/**
+ * The reading side as a ByteSource: a sequential stream that blocks its thread until bytes
+ * arrive or the writer ends them. Use it only off the main thread.
+ */
+export class RingSource implements ByteSource {
+  readonly seekable = false;
+  readonly size = undefined;
+  private readonly control: Int32Array;
+  private readonly data: Uint8Array;
+  private readonly mask: number;
+  /** absolute stream position of the next unread byte */
+  private position = 0;
+
+  constructor(
+    ring: SharedRing,
+    readonly name = '<stream>',
+  ) {
+    this.control = new Int32Array(ring.control);
+    this.data = new Uint8Array(ring.data);
+    this.mask = this.data.length - 1;
+  }
+
+  read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
+    // the reader never goes backwards; a skip forward reads and drops the bytes in between
+    while (this.position < at) {
+      const k = this.take(undefined, 0, Math.min(at - this.position, this.data.length));
+      if (k === 0) return 0;
+    }
+    return this.take(into, intoOffset, length);
+  }
+
+  /** Up to `length` bytes (into `into`, or dropped), waiting for at least one; 0 at the end. */
+  private take(into: Uint8Array | undefined, intoOffset: number, length: number): number {
+    for (;;) {
+      // the state is read before the bytes: a writer fills the ring before it ends it
+      const signal = Atomics.load(this.control, SIGNAL);
+      const state = Atomics.load(this.control, STATE);
+      const consumed = Atomics.load(this.control, CONSUMED);
+      const written = Atomics.load(this.control, WRITTEN);
+      const available = (written - consumed) | 0;
+      if (available > 0) {
+        const n = Math.min(length, available);
+        let at = consumed & this.mask;
+        let done = 0;
+        while (done < n) {
+          const k = Math.min(n - done, this.data.length - at);
+          into?.set(this.data.subarray(at, at + k), intoOffset + done);
+          done += k;
+          at = (at + k) & this.mask;
+        }
+        Atomics.store(this.control, CONSUMED, (consumed + n) | 0);
+        Atomics.notify(this.control, CONSUMED);
+        this.position += n;
+        return n;
+      }
+      if (state === ENDED) return 0;
+      if (state === FAILED) throw new UsageError(`${this.name}: the input failed before its end`);
+      Atomics.wait(this.control, SIGNAL, signal);
+    }
+  }
+
+  close(): void {}
+}
