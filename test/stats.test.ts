@@ -76,3 +76,77 @@ describe('stats output', () => {
     expect(doc.messages.map((m) => [m.name, m.count])).toEqual([...counts]);
   });
 });
+
+describe('stats --multifd: each channel beside its main stream, and bytes per SYNC round', () => {
+  interface ChannelScan {
+    init: { channel_id: number };
+    size: number;
+    packets: { packets: number; SYNC: number; normal_pages: number; zero_pages_field: number } & Record<string, number>;
+  }
+  // the multifd sets of fixtures/real, with the harness's census of each channel
+  const sets = fixtureIndex()
+    .map((c) => ({
+      main: join(REAL, c.dir, `${c.case}.mig`),
+      channels: c.files
+        .filter((f) => /\.multifd\d+\.bin$/.test(f.file))
+        .map((f) => ({ path: join(REAL, c.dir, f.file), scan: f.scan as unknown as ChannelScan })),
+    }))
+    .filter((s) => s.channels.length > 0 && existsSync(s.main));
+
+  it('there are multifd sets to read', () => {
+    expect(sets.length).toBeGreaterThanOrEqual(4);
+  });
+
+  for (const set of sets) {
+    it(`${set.main.slice(REAL.length + 1)}: channel figures as the census counts them; rounds add up to each channel`, () => {
+      const args = set.channels.flatMap((c) => ['--multifd', c.path]);
+      const r = spawnSync(process.execPath, [BIN, 'stats', set.main, ...args, '--format', 'json'], {
+        encoding: 'utf8',
+      });
+      expect(r.stderr).toBe('');
+      const doc = JSON.parse(r.stdout) as {
+        multifd: {
+          file: string;
+          channelId: number;
+          bytes: number;
+          packets: number;
+          syncPackets: number;
+          normalPages: number;
+          zeroPages: number;
+          compression: number;
+          rounds: { bytes: number; pages: number; packets: number; synced: boolean }[];
+        }[];
+      };
+      expect(doc.multifd.map((m) => m.file)).toEqual(set.channels.map((c) => c.path));
+      set.channels.forEach((c, i) => {
+        const m = doc.multifd[i];
+        const census = c.scan.packets;
+        expect(m?.channelId).toBe(c.scan.init.channel_id);
+        expect(m?.bytes).toBe(c.scan.size);
+        expect(m?.packets).toBe(census.packets);
+        expect(m?.syncPackets).toBe(census.SYNC);
+        expect(m?.normalPages).toBe(census.normal_pages);
+        expect(m?.zeroPages).toBe(census.zero_pages_field);
+        // the census counts packets by (flags & MULTIFD_FLAG_COMPRESSION_MASK) >> 1; SYNC packets carry no method
+        const methods = Object.keys(census).filter((k) => k.startsWith('compression_') && k !== 'compression_0');
+        expect(methods.length).toBeLessThanOrEqual(1);
+        expect(m?.compression).toBe(methods.length ? Number(methods[0]?.slice('compression_'.length)) << 1 : 0);
+        // one round per SYNC packet; the bytes after the last SYNC (if any) form a last, unsynced round
+        const rounds = m?.rounds ?? [];
+        expect(rounds.filter((x) => x.synced).length).toBe(census.SYNC);
+        expect(rounds.reduce((n, x) => n + x.bytes, 0)).toBe(c.scan.size);
+        expect(rounds.reduce((n, x) => n + x.packets, 0)).toBe(census.packets);
+        expect(rounds.reduce((n, x) => n + x.pages, 0)).toBe(census.normal_pages + census.zero_pages_field);
+      });
+      const text = spawnSync(process.execPath, [BIN, 'stats', set.main, ...args], { encoding: 'utf8' }).stdout;
+      const total = set.channels.reduce((n, c) => n + c.scan.size, 0);
+      expect(text).toContain(`${total} bytes on ${set.channels.length} multifd channels`);
+      // the round chart: a header, then one line per round
+      const chart = text
+        .slice(text.indexOf('\nround ') + 1)
+        .trimEnd()
+        .split('\n');
+      expect(chart.length - 1).toBe(Math.max(...doc.multifd.map((m) => m.rounds.length)));
+    });
+  }
+});

@@ -9,6 +9,7 @@ import { PhaseTracker, type PhaseStats } from '../formats/phases.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
 import { summarizeMultifdChannel, type MultifdSummary } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
+import type { ByteSource } from '../io/source.js';
 import { openSource, openStreamFile, type StreamRequest } from './open.js';
 
 /** How many return-path messages of one type, and their bytes. */
@@ -20,24 +21,36 @@ export interface ReturnPathMessageStats {
 
 /** What `stats` reports for a main stream (sections, phases), a multifd channel, or a return-path capture. */
 export type StatsResult =
-  | { channel: 'main'; summary: StreamSummary; phases: PhaseStats[]; error?: StreamError }
+  | {
+      channel: 'main';
+      summary: StreamSummary;
+      phases: PhaseStats[];
+      error?: StreamError;
+      /** the multifd channels given with it, in the order given */
+      multifd: MultifdChannelStats[];
+    }
   | { channel: 'multifd'; summary: MultifdSummary; error?: StreamError }
   | { channel: 'return-path'; bytes: number; messages: ReturnPathMessageStats[]; error?: StreamError };
+
+/** A multifd channel capture read beside its main stream. */
+export interface MultifdChannelStats {
+  file: string;
+  summary: MultifdSummary;
+  error?: StreamError;
+}
 
 /** What `stats` is told: which channel kind the file is (default: detected), and what the stream does not say. */
 export interface StatsRequest extends StreamRequest {
   kind?: ChannelKind | 'auto';
+  /** multifd channel captures of a main stream, each summed up beside it */
+  multifd?: string[];
 }
 
 /** Bytes and records per section, device, phase or channel (`migstream stats`). */
 export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
   const src = openSource(file);
   const kind = resolveChannelKind(src, o.kind);
-  if (kind === 'multifd') {
-    const { summary, error } = summarizeMultifdChannel(src, o.pageSize);
-    src.close();
-    return { channel: 'multifd', summary, error };
-  }
+  if (kind === 'multifd') return { channel: 'multifd', ...multifdStats(file, src, o.pageSize) };
   if (kind === 'return-path') {
     const byName = new Map<string, ReturnPathMessageStats>();
     let bytes = 0;
@@ -76,5 +89,14 @@ export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
   } finally {
     s.close();
   }
-  return { channel: 'main', summary, phases: phases.result(), error };
+  const multifd = (o.multifd ?? []).map((f) => multifdStats(f, openSource(f), o.pageSize));
+  return { channel: 'main', summary, phases: phases.result(), error, multifd };
+}
+
+function multifdStats(file: string, src: ByteSource, pageSize: number | undefined): MultifdChannelStats {
+  try {
+    return { file, ...summarizeMultifdChannel(src, pageSize) };
+  } finally {
+    src.close();
+  }
 }
