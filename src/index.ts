@@ -41,7 +41,7 @@ export {
   type DestinationProfile,
   type ProfileDevice,
 } from './loader/profile.js';
-export type { Diagnostic } from './model/diagnostic.js';
+export { diagnosticJson, type Diagnostic, type DiagnosticJson } from './model/diagnostic.js';
 export { StreamError, UsageError, type StreamErrorJson } from './model/errors.js';
 export type * from './model/records.js';
 export type * from './model/multifd-records.js';

@@ -1,7 +1,8 @@
 import { printStdout } from './output.js';
 import { outColor } from './color.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../model/errors.js';
+import { hex, UsageError } from '../model/errors.js';
+import { diagnosticJson, pathParts } from '../model/diagnostic.js';
 import { isReleaseText } from '../../grammar/version.js';
 import { NEWEST_QEMU } from '../loader/load.js';
 import { streamFilesOf, validateFile } from '../app/validate.js';
@@ -142,8 +143,13 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       const doc = (r: (typeof results)[number]) => ({
         file: r.file,
         valid: r.valid,
-        diagnostics: r.diagnostics,
-        warnings: r.warnings,
+        diagnostics: r.diagnostics.map(diagnosticJson),
+        warnings: r.warnings.map((w) => ({
+          offset: w.offset,
+          offsetHex: hex(w.offset),
+          path: pathParts(w.path),
+          message: w.message,
+        })),
       });
       const first = results[0];
       // one file: its document, as before; several: one document with each file's

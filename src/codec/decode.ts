@@ -14,7 +14,7 @@ import {
   SectionType,
   type SectionKind,
 } from '../../grammar/savevm.js';
-import { hex, StreamError } from '../model/errors.js';
+import { hex, PATH_SEPARATOR, StreamError } from '../model/errors.js';
 import { latin1, StreamReader } from '../io/reader.js';
 import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
@@ -114,7 +114,7 @@ export class MainChannelDecoder {
   }
 
   private warn(message: string, offset = this.r.offset): void {
-    this.opts.onWarning?.({ offset, path: this.r.path.join(' > '), message });
+    this.opts.onWarning?.({ offset, path: this.r.path.join(PATH_SEPARATOR), message });
   }
 
   private data(n: number, what: string): Uint8Array {

@@ -19,7 +19,7 @@ import type { MainRecord } from '../model/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
-import { hex, StreamError } from '../model/errors.js';
+import { hex, PATH_SEPARATOR, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
@@ -164,7 +164,7 @@ export class ReferenceLoader {
       this.reportAt(
         'savevm/after-eof',
         e.offset,
-        e.path.join(' > '),
+        e.path.join(PATH_SEPARATOR),
         `after QEMU_VM_EOF, which ends the load: expected ${e.expected}, found ${e.found} (--strict: an error)`,
       );
       return;

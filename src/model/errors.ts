@@ -39,12 +39,15 @@ export class StreamError extends Error {
   }
 }
 
+/** How a path's parts are joined in messages and diagnostics (a StreamError's path, the loader's section path). */
+export const PATH_SEPARATOR = ' > ';
+
 export function hex(n: number | bigint): string {
   return '0x' + n.toString(16);
 }
 
 function formatStreamError(offset: number, path: readonly string[], expected: string, found: string): string {
-  const where = path.length ? `${path.join(' > ')}: ` : '';
+  const where = path.length ? `${path.join(PATH_SEPARATOR)}: ` : '';
   return `at ${hex(offset)}: ${where}expected ${expected}, found ${found}`;
 }
 
