@@ -1,22 +1,36 @@
 import { Command } from 'commander';
-import { registerDump } from './dump.js';
-import { registerEncode } from './encode.js';
 import { ExitStatus, reportError } from './errors.js';
-import { registerRoundtrip } from './roundtrip.js';
-import { registerStats } from './stats.js';
-import { registerValidate } from './validate.js';
-import { registerGen } from './gen.js';
-import { registerFuzz } from './fuzz.js';
-import { registerProfile } from './profile.js';
-import { registerModel } from './model.js';
-import { registerAnalyze } from './analyze.js';
-import { registerDiff } from './diff.js';
-import { registerLibvirtXml } from './libvirt-xml.js';
 import { setNoColor } from './color.js';
 import { setQuiet } from './progress.js';
 import { MIGSTREAM_VERSION } from '../model/version.js';
 
-export function buildProgram(exit: ExitStatus): Command {
+type Register = (program: Command, exit: ExitStatus) => void;
+
+/**
+ * The commands in the order `--help` lists them, each loaded only when it is needed: a run
+ * of one command loads that command's modules and no other's (start-up time is most of a
+ * small file's run; the generator's JSON Schema checker alone is a quarter of the code).
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['dump', async () => (await import('./dump.js')).registerDump],
+  ['encode', async () => (await import('./encode.js')).registerEncode],
+  ['roundtrip', async () => (await import('./roundtrip.js')).registerRoundtrip],
+  ['stats', async () => (await import('./stats.js')).registerStats],
+  ['validate', async () => (await import('./validate.js')).registerValidate],
+  ['gen', async () => (await import('./gen.js')).registerGen],
+  ['fuzz', async () => (await import('./fuzz.js')).registerFuzz],
+  ['profile', async () => (await import('./profile.js')).registerProfile],
+  ['model', async () => (await import('./model.js')).registerModel],
+  ['analyze', async () => (await import('./analyze.js')).registerAnalyze],
+  ['diff', async () => (await import('./diff.js')).registerDiff],
+  ['libvirt-xml', async () => (await import('./libvirt-xml.js')).registerLibvirtXml],
+];
+
+/**
+ * The program with the command `argv` names, or with every command when it names none
+ * (`--help`, `help CMD`, a mistyped name: commander then lists or suggests them all).
+ */
+export async function buildProgram(exit: ExitStatus, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('migstream')
     .description('Read, check and write QEMU live-migration (savevm) streams byte-exactly')
     .version(MIGSTREAM_VERSION)
@@ -27,18 +41,11 @@ export function buildProgram(exit: ExitStatus): Command {
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
-  registerDump(program, exit);
-  registerEncode(program, exit);
-  registerRoundtrip(program, exit);
-  registerStats(program, exit);
-  registerValidate(program, exit);
-  registerGen(program);
-  registerFuzz(program, exit);
-  registerProfile(program);
-  registerModel(program, exit);
-  registerAnalyze(program, exit);
-  registerDiff(program, exit);
-  registerLibvirtXml(program);
+  const named = argv[2];
+  const only = COMMANDS.find(([name]) => name === named);
+  // --version (and -V) before any command needs none of them
+  const needed = only ? [only] : named === '--version' || named === '-V' ? [] : COMMANDS;
+  for (const register of await Promise.all(needed.map(([, load]) => load()))) register(program, exit);
   return program;
 }
 
@@ -50,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     // so does --quiet (-q): no progress bar
     setQuiet(argv.includes('--quiet') || argv.includes('-q'));
     const global = new Set(['--no-color', '--quiet', '-q']);
-    await buildProgram(exit).parseAsync(argv.filter((a) => !global.has(a)));
+    const args = argv.filter((a) => !global.has(a));
+    await (await buildProgram(exit, args)).parseAsync(args);
     return exit.code;
   } catch (e) {
     return reportError(e);

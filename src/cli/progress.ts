@@ -7,7 +7,12 @@
  * cli-progress redraws from a timer, which a synchronous decode loop never yields to; its
  * synchronousUpdate option redraws from update() instead, at most fps times a second.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
+
+/** cli-progress is loaded when a bar is first drawn: most runs never draw one (start-up time). */
+const loadCliProgress = (): typeof cliProgressModule =>
+  createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 import { onWorkProgress, type WorkProgress } from '../app/progress.js';
 
 /** How long work runs before a bar appears; MIGSTREAM_PROGRESS_DELAY_MS changes it (the tests use 0). */
@@ -31,7 +36,7 @@ export function progressWanted(streamsToStdout: boolean): boolean {
 type Unit = 'bytes' | 'runs';
 
 export class ProgressBar {
-  private bar: cliProgress.SingleBar | undefined;
+  private bar: cliProgressModule.SingleBar | undefined;
   private readonly started = Date.now();
   private readonly delay = delayMs();
 
@@ -50,6 +55,7 @@ export class ProgressBar {
     };
     if (!this.bar) {
       if (Date.now() - this.started < this.delay) return;
+      const cliProgress = loadCliProgress();
       this.bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,

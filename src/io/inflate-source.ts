@@ -4,7 +4,11 @@
  * memory stays bounded whatever the size. Sequential, like a pipe: the vmdescription is
  * taken when it arrives, at the end.
  */
-import { Inflate } from 'pako';
+import { createRequire } from 'node:module';
+import type * as Pako from 'pako';
+
+/** pako is loaded for a gzip input only (start-up time of every other run). */
+const loadPako = (): typeof Pako => createRequire(import.meta.url)('pako') as typeof Pako;
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { ByteSource } from './source.js';
 
@@ -19,7 +23,7 @@ export class InflateSource implements ByteSource {
   private queue: Uint8Array[] = [];
   /** absolute offset (in the inflated bytes) of queue[0][0] */
   private queuePos = 0;
-  private inflater = new Inflate();
+  private inflater: Pako.Inflate = new (loadPako().Inflate)();
 
   private ended = false;
   readonly libvirtBodyInflated: boolean = false;
