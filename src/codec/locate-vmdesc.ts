@@ -23,15 +23,20 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
   const size = src.size;
   if (!src.seekable || size === undefined || size < 7) return undefined;
   const CHUNK = 1 << 20;
-  const buf = new Uint8Array(CHUNK + 6);
   const stop = Math.max(0, size - TAIL_LIMIT);
+  // a small stream is read whole, in one read; a large one a megabyte at a time from its end
+  const buf = new Uint8Array(Math.min(CHUNK, size - stop) + 6);
   let hi = size - 6; // last possible position of the 0x06 byte
   while (hi >= stop) {
-    const lo = Math.max(stop, hi - CHUNK + 1);
+    const lo = Math.max(stop, hi - (buf.length - 6) + 1);
     const n = readAt(src, buf, hi - lo + 6, lo);
-    for (let p = hi; p >= lo; p--) {
-      const i = p - lo;
-      if (buf[i] !== SectionType.QEMU_VM_VMDESCRIPTION || buf[i + 5] !== 0x7b) continue;
+    for (
+      let i = buf.lastIndexOf(SectionType.QEMU_VM_VMDESCRIPTION, hi - lo);
+      i >= 0;
+      i = i > 0 ? buf.lastIndexOf(SectionType.QEMU_VM_VMDESCRIPTION, i - 1) : -1
+    ) {
+      const p = lo + i;
+      if (buf[i + 5] !== 0x7b) continue;
       if (i + 5 >= n) continue;
       const len = be32At(buf, i + 1);
       if (p + 5 + len !== size) continue;
