@@ -196,71 +196,27 @@ function main(): void {
       warm(ram);
     }
     const size = existsSync(ram) ? statSync(ram).size : 0;
+    const onRam = (group: string, name: string, commandLine: string): Row =>
+      measure(group, name, commandLine, runs, timeFile, size);
+    let dump: Row | undefined;
     if (only.has('ram')) {
-      const dd = measure('ram', 'dd bs=8M', `dd if=${q(ram)} of=/dev/null bs=8M status=none`, runs, timeFile, size);
-      const loop = measure(
-        'ram',
-        'node read loop (4 MiB reads)',
-        node(`${q(SELF)} --child read-loop ${q(ram)}`),
-        runs,
-        timeFile,
-        size,
-      );
-      const decode = measure(
-        'ram',
-        'decode (in process)',
-        node(`${q(SELF)} --child decode ${q(ram)}`),
-        runs,
-        timeFile,
-        size,
-      );
-      const validate = measure(
-        'ram',
-        'migstream validate',
-        node(`${q(BIN)} validate -q ${q(ram)} > /dev/null`),
-        runs,
-        timeFile,
-        size,
-      );
-      const roundtrip = measure(
-        'ram',
-        'migstream roundtrip',
-        node(`${q(BIN)} roundtrip -q ${q(ram)} > /dev/null`),
-        runs,
-        timeFile,
-        size,
-      );
-      const dump = measure(
-        'ram',
-        'migstream dump (path)',
-        node(`${q(BIN)} dump -q ${q(ram)} > /dev/null`),
-        runs,
-        timeFile,
-        size,
-      );
+      const dd = onRam('ram', 'dd bs=8M', `dd if=${q(ram)} of=/dev/null bs=8M status=none`);
+      const loop = onRam('ram', 'node read loop (4 MiB reads)', node(`${q(SELF)} --child read-loop ${q(ram)}`));
+      const decode = onRam('ram', 'decode (in process)', node(`${q(SELF)} --child decode ${q(ram)}`));
+      const validate = onRam('ram', 'migstream validate', node(`${q(BIN)} validate -q ${q(ram)} > /dev/null`));
+      const roundtrip = onRam('ram', 'migstream roundtrip', node(`${q(BIN)} roundtrip -q ${q(ram)} > /dev/null`));
+      dump = onRam('ram', 'migstream dump (path)', node(`${q(BIN)} dump -q ${q(ram)} > /dev/null`));
       process.stdout.write(
         `ram      decode / dd: ${ratio(decode, dd)}; read loop / dd: ${ratio(loop, dd)}; roundtrip / validate: ${ratio(roundtrip, validate)}\n`,
       );
-      if (only.has('pipe')) {
-        const piped = measure(
-          'pipe',
-          'migstream dump (cat | dump -)',
-          `cat ${q(ram)} | ${node(`${q(BIN)} dump -q - > /dev/null`)}`,
-          runs,
-          timeFile,
-          size,
-        );
-        process.stdout.write(`pipe     dump through a pipe / by path: ${ratio(piped, dump)}\n`);
-      }
-    } else if (only.has('pipe')) {
-      measure(
+    }
+    if (only.has('pipe')) {
+      const piped = onRam(
         'pipe',
         'migstream dump (cat | dump -)',
         `cat ${q(ram)} | ${node(`${q(BIN)} dump -q - > /dev/null`)}`,
-        runs,
-        timeFile,
-        size,
       );
+      process.stdout.write(`pipe     dump through a pipe / by path: ${ratio(piped, dump)}\n`);
     }
     if (only.has('hex')) {
       measure(
