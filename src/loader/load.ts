@@ -111,6 +111,9 @@ export class ReferenceLoader {
   private initDataSent: InitDataSent[] = [];
   /** START/FULL section headers, judged against the vmdescription at the end */
   private headers: { idstr: string; instanceId: number; versionId: number; offset: number; path: string }[] = [];
+  /** no iterable section, command or vmdescription so far: what qemu_save_device_state writes */
+  private onlyDeviceState = true;
+  private configurationMissing: Diagnostic | undefined;
   private vmdesc: VmDescription | undefined;
   private firstRecord = true;
   /** the top-level section whose footer has not come yet */
@@ -192,6 +195,7 @@ export class ReferenceLoader {
         rec.offset,
         'Configuration section missing (the destination has send-configuration on)',
       );
+      this.configurationMissing = this.diagnostics[this.diagnostics.length - 1];
       this.sawConfiguration = true; // once
     }
     switch (rec.kind) {
@@ -257,6 +261,7 @@ export class ReferenceLoader {
         }
         break;
       case 'vmdescription':
+        this.onlyDeviceState = false;
         try {
           this.vmdesc = parseVmDescription(rec.json);
         } catch {
@@ -264,6 +269,7 @@ export class ReferenceLoader {
         }
         break;
       case 'command':
+        this.onlyDeviceState = false;
         this.command(rec);
         break;
       case 'eof':
@@ -272,6 +278,7 @@ export class ReferenceLoader {
       case 'section': {
         this.sections.set(rec.sectionId, { idstr: rec.idstr, instanceId: rec.instanceId });
         this.current = { sectionId: rec.sectionId, name: rec.idstr, kind: rec.section };
+        if (rec.section !== 'FULL') this.onlyDeviceState = false;
         if (rec.section === 'START' || rec.section === 'FULL') {
           this.checkVersion(rec.idstr, rec.versionId, rec.offset);
           if (rec.idstr === '')
@@ -644,6 +651,12 @@ export class ReferenceLoader {
   /** Rules that need the whole stream: switchover-ack accounting, EOF, the vmdescription. */
   finish(): Diagnostic[] {
     this.checkAgainstVmdesc();
+    if (this.configurationMissing && this.onlyDeviceState && this.sawEof) {
+      // qemu_save_device_state (xen-save-devices-state, COLO) writes no configuration: a
+      // destination with send-configuration on refuses it as it refuses any stream without one
+      this.configurationMissing.message +=
+        '; this is a device-state-only stream (xen-save-devices-state): only a destination with send-configuration off loads it (--no-configuration)';
+    }
     // qemu_loadvm_state counts the handlers that need an ack (VFIO devices with PRE_COPY:
     // in the stream, those that iterate); each INIT_DATA_SENT approves one.
     let pending = [...this.vfio.values()].filter((d) => d.sawPart).length;
