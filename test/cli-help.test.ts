@@ -21,6 +21,7 @@ const COMMANDS = [
   'analyze',
   'diff',
   'libvirt-xml',
+  'snapshots',
 ];
 
 const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });

@@ -10,7 +10,7 @@ import { ROOT } from './helpers.js';
 
 /**
  * Device-state-only streams, as QMP xen-save-devices-state (and COLO) write them: recorded
- * with Debian's QEMU 7.2 by fixtures/recorded-7.2/record-device-state.py, in the same run as a
+ * with Debian's QEMU 7.2 by fixtures/recorded-7.2/record-state-files.py, in the same run as a
  * full `migrate` of the same paused VM, and loaded back by QEMU with xen-load-devices-state
  * (its verdicts are in pc-device-state.meta.json).
  */

@@ -31,6 +31,7 @@ describe('the packed tarball, installed', () => {
     expect(files).toContain('bin/migstream');
     expect(files).toContain('schemas/migstream-model.schema.json');
     expect(files).toContain('docs/validate-rules.md');
+    expect(files).toContain('docs/qcow2.md');
     // and nothing of the development tree: sources, tests, fixtures, bench, helper scripts
     expect(
       files.filter((f) => /^(src|test|fixtures|grammar|bench|scripts|dist\/bench|dist\/scripts)\//.test(f)),

@@ -74,7 +74,7 @@ export function dumpStream(file: string, o: DumpRequest, write: WriteText): Dump
   if (o.format !== 'analyze' && (o.extract || o.vfioExtract || o.ram !== 'sizes')) {
     throw new UsageError('--ram, -x and --vfio-extract go with --format analyze');
   }
-  const src = openSource(file);
+  const src = openSource(file, o.snapshot);
   const kind = resolveChannelKind(src, o.kind);
   if (kind !== 'main') return dumpSideChannel(file, src, kind, o, write);
   src.close();

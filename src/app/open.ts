@@ -11,7 +11,9 @@ import { GZIP_MAGIC, inputKindOf } from '../../grammar/input-kinds.js';
 import { MIG_RP_MSG_MAX_LEN, rpMessageByValue } from '../../grammar/savevm.js';
 import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE } from '../../grammar/libvirt.js';
 import { peekLibvirtHeader } from '../libvirt/codec.js';
-import { be16At } from '../io/bytes.js';
+import { be16At, be32At } from '../io/bytes.js';
+import { QCOW2_MAGIC } from '../../grammar/qcow2.js';
+import { Qcow2Image } from '../qcow2/image.js';
 import { ioErrorWords } from '../io/io-words.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { observed } from './progress.js';
@@ -26,6 +28,8 @@ export interface StreamRequest {
   capability?: string[];
   /** keep every byte (IR): read mapped-ram holes too */
   exact?: boolean;
+  /** a qcow2 image: the internal snapshot (id or name) whose VM state to read; default the newest */
+  snapshot?: string;
 }
 
 /**
@@ -33,8 +37,31 @@ export interface StreamRequest {
  * of a libvirt save image (its header and domain XML come first, as they are); a file of
  * another known kind (zstd, xz, qcow2, ...) is refused here with what handles it.
  */
-export function openSource(path: string): ByteSource {
-  return observed(openUnobserved(path));
+export function openSource(path: string, snapshot?: string): ByteSource {
+  return observed(openUnobserved(path, snapshot));
+}
+
+/** The VM state of a qcow2 image's internal snapshot (`snapshot`: its id or name; default the newest). */
+function openQcow2Snapshot(path: string, snapshot: string | undefined): ByteSource {
+  const image = new Qcow2Image(path);
+  const s = image.snapshot(snapshot);
+  if (!s || s.vmStateSize === 0) {
+    image.close();
+    const listed = image.snapshots.map((x) => `${x.id} "${x.name}"`).join(', ') || 'none';
+    throw new UsageError(
+      snapshot === undefined
+        ? `${path} is a qcow2 image without a snapshot that holds VM state (snapshots: ${listed})`
+        : `${path}: no snapshot ${snapshot} with VM state (snapshots: ${listed}; migstream snapshots ${path} lists them)`,
+    );
+  }
+  const vmState = image.vmState(s);
+  return {
+    name: vmState.name,
+    size: vmState.size,
+    seekable: true,
+    read: (into, off, len, at) => vmState.read(into, off, len, at),
+    close: () => image.close(),
+  };
 }
 
 /** A libvirt save image whose body (after the header and domain XML) is gzip: where the body starts and the bytes before it. */
@@ -54,7 +81,7 @@ function libvirtGzipBody(src: ByteSource): { offset: number; prefix: Uint8Array 
 /** Far larger than any domain XML with its cookie and padding (kilobytes). */
 const MAX_LIBVIRT_PREFIX = 16 << 20;
 
-function openUnobserved(path: string): ByteSource {
+function openUnobserved(path: string, snapshot?: string): ByteSource {
   let src: FileSource;
   try {
     src = new FileSource(path);
@@ -72,6 +99,14 @@ function openUnobserved(path: string): ByteSource {
   if (body) {
     src.close();
     return new InflateSource(path, body);
+  }
+  if (n >= 4 && be32At(head, 0) === QCOW2_MAGIC) {
+    src.close();
+    return openQcow2Snapshot(path, snapshot);
+  }
+  if (snapshot !== undefined) {
+    src.close();
+    throw new UsageError(`--snapshot ${snapshot}: ${path} is not a qcow2 image`);
   }
   const kind = inputKindOf(head.subarray(0, n));
   if (kind) {
@@ -97,7 +132,7 @@ function looksLikeReturnPath(src: ByteSource): boolean {
 /** Open a main stream for reading what it says (not for re-encoding it). */
 export function openStreamFile(path: string, o: StreamRequest, more: Pick<OpenOptions, 'copyData'> = {}): OpenedStream {
   const vmdesc = readVmsdFile(o.vmsd);
-  const src = openSource(path);
+  const src = openSource(path, o.snapshot);
   if (looksLikeReturnPath(src)) {
     src.close();
     throw new UsageError(

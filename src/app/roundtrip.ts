@@ -5,7 +5,7 @@ import { UsageError } from '../model/errors.js';
 import { openSource } from './open.js';
 
 /** Decode a file and encode its records again, comparing with the file as the bytes are made (`migstream roundtrip`). */
-export function roundtripFile(file: string, kind: ChannelKind | 'auto'): RoundtripResult {
+export function roundtripFile(file: string, kind: ChannelKind | 'auto', snapshot?: string): RoundtripResult {
   if (file === '-') throw new UsageError('roundtrip compares with the input file: give a file, not stdin');
-  return roundtripSource(openSource(file), openSource(file), { kind });
+  return roundtripSource(openSource(file, snapshot), openSource(file, snapshot), { kind });
 }

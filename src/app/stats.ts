@@ -48,7 +48,7 @@ export interface StatsRequest extends StreamRequest {
 
 /** Bytes and records per section, device, phase or channel (`migstream stats`). */
 export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
-  const src = openSource(file);
+  const src = openSource(file, o.snapshot);
   const kind = resolveChannelKind(src, o.kind);
   if (kind === 'multifd') return { channel: 'multifd', ...multifdStats(file, src, o.pageSize) };
   if (kind === 'return-path') {

@@ -28,6 +28,8 @@ export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilit
   multifd?: string[];
   /** the return-path capture (destination to source) */
   returnPath?: string;
+  /** a qcow2 image: the internal snapshot (id or name) to validate; default the newest */
+  snapshot?: string;
 }
 
 /** The streams a list of arguments names: files as given, a directory's `*.mig` files in name order. */
@@ -48,10 +50,10 @@ export function streamFilesOf(args: readonly string[]): string[] {
 
 /** Validate a stream file as a destination would load it (`migstream validate`); throws UsageError when it cannot be read. */
 export function validateFile(file: string, o: ValidateRequest = {}): ValidationResult {
-  const { vmsd, pageSize, multifd = [], returnPath, profile, machine, uuid, capabilities = [], ...load } = o;
+  const { vmsd, pageSize, multifd = [], returnPath, profile, machine, uuid, capabilities = [], snapshot, ...load } = o;
   const vmdesc = readVmsdFile(vmsd);
   const destination = destinationProfile({ profile, machine, uuid });
-  const src = openSource(file);
+  const src = openSource(file, snapshot);
   if (detectChannelKind(src) === 'multifd') return validateMultifdChannel({ name: file, source: src }, pageSize);
   return validateMain(
     src,

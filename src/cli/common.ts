@@ -43,7 +43,16 @@ export function streamOptions(cmd: Command): Command {
       new Option('--capability <name>', 'destination capability (QEMU name), repeatable')
         .argParser(collectCapability)
         .default([]),
-    );
+    )
+    .addOption(snapshotOption());
+}
+
+/** --snapshot: which internal snapshot of a qcow2 image to read the VM state of. */
+export function snapshotOption(): Option {
+  return new Option(
+    '--snapshot <id|name>',
+    'a qcow2 image: the internal snapshot whose VM state to read (default: the newest; migstream snapshots IMAGE lists them)',
+  );
 }
 
 function parsePositiveInt(v: string): number {

@@ -24,6 +24,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['analyze', async () => (await import('./analyze.js')).registerAnalyze],
   ['diff', async () => (await import('./diff.js')).registerDiff],
   ['libvirt-xml', async () => (await import('./libvirt-xml.js')).registerLibvirtXml],
+  ['snapshots', async () => (await import('./snapshots.js')).registerSnapshots],
 ];
 
 /**

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripFile } from '../app/roundtrip.js';
 import { EXIT_INVALID, EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
-import { withExamples } from './common.js';
+import { snapshotOption, withExamples } from './common.js';
 import { withReadProgress } from './progress.js';
 
 export function registerRoundtrip(program: Command, exit: ExitStatus): void {
@@ -15,15 +15,16 @@ export function registerRoundtrip(program: Command, exit: ExitStatus): void {
       new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
         .choices(['auto', 'main', 'multifd', 'return-path'])
         .default('auto'),
-    );
+    )
+    .addOption(snapshotOption());
   withExamples(cmd, [
     'migstream roundtrip fixtures/real/qemu-7.2/*.mig',
     'migstream roundtrip fixtures/real/qemu-7.2/pc-multifd-tcp.multifd0.bin fixtures/real/qemu-7.2/pc-multifd-tcp.multifd1.bin',
-  ]).action((files: string[], o: { kind: ChannelKind | 'auto' }) => {
+  ]).action((files: string[], o: { kind: ChannelKind | 'auto'; snapshot?: string }) => {
     let code = EXIT_OK;
     for (const f of files) {
       // one verdict line per file as it goes: a bar only when there is one file
-      const r = withReadProgress(files.length > 1, () => roundtripFile(f, o.kind));
+      const r = withReadProgress(files.length > 1, () => roundtripFile(f, o.kind, o.snapshot));
       if (r.error) {
         printStdout(`${f}: invalid\n`);
         code = Math.max(code, reportErrorIn(f, r.error));

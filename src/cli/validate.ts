@@ -17,6 +17,7 @@ import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 
 interface ValidateOptions {
   capability: string[];
+  snapshot?: string;
   qemuVersion?: string;
   strict?: boolean;
   format: 'text' | 'json' | 'junit' | 'sarif';
@@ -131,6 +132,7 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
           profile: o.profile,
           machine: o.machine,
           uuid: o.uuid,
+          snapshot: o.snapshot,
         });
         return { file, ...r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
       }),
