@@ -5,7 +5,8 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['src/cli/main.ts'],
+  // the worker that decode() starts (tap) sits beside the chunks that start it: new URL('./decode-worker.js', import.meta.url)
+  entryPoints: { main: 'src/cli/main.ts', 'decode-worker': 'src/app/decode-worker.ts' },
   outdir: 'dist/cli',
   bundle: true,
   splitting: true,

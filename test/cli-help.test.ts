@@ -22,6 +22,7 @@ const COMMANDS = [
   'diff',
   'libvirt-xml',
   'snapshots',
+  'tap',
 ];
 
 const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
@@ -60,6 +61,8 @@ describe('every --help shows examples that work', () => {
       for (const { line, status } of list) {
         expect(line).toMatch(/(^|\| )migstream /);
         if (line.includes('qemu-load') && !hasQemu) continue;
+        // a live example waits for two QEMUs to migrate through it: test/tap.test.ts runs that with QEMU 7.2
+        if (/# live:/.test(line)) continue;
         const r = spawnSync('bash', ['-c', line], {
           cwd: dir,
           encoding: 'utf8',
@@ -74,6 +77,7 @@ describe('every --help shows examples that work', () => {
       // what the examples say they write is there
       const written = readdirSync(dir).filter((n) => n !== 'fixtures' && n !== 'bin');
       for (const { line } of list) {
+        if (/# live:/.test(line)) continue;
         for (const m of line.matchAll(/(?:-o|--out|--vfio-extract|> )\s*([A-Za-z][\w.-]*)/g)) {
           if (m[1] !== undefined && m[1] !== '-') expect(written, line).toContain(m[1]);
         }

@@ -25,6 +25,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['diff', async () => (await import('./diff.js')).registerDiff],
   ['libvirt-xml', async () => (await import('./libvirt-xml.js')).registerLibvirtXml],
   ['snapshots', async () => (await import('./snapshots.js')).registerSnapshots],
+  ['tap', async () => (await import('./tap.js')).registerTap],
 ];
 
 /**

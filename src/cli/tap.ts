@@ -1,0 +1,78 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { tap, type TapEndpoint, type TapEvent } from '../app/tap.js';
+import { collectCapability, withExamples } from './common.js';
+import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
+import { printStdout } from './output.js';
+
+interface TapCliOptions {
+  listen: TapEndpoint;
+  to: TapEndpoint;
+  save?: string;
+  format: 'text' | 'json';
+  capability: string[];
+  once?: boolean;
+}
+
+export function registerTap(program: Command, exit: ExitStatus): void {
+  const cmd = program
+    .command('tap')
+    .description(
+      'relay a live migration between a source and its destination, decoding and judging it as it passes (exit 1 when a migration failed or broke a rule)',
+    )
+    .requiredOption('--listen <host:port>', 'where the source migrates to (migrate tcp:HOST:PORT)', endpoint)
+    .requiredOption('--to <host:port>', "the destination's -incoming tcp:HOST:PORT", endpoint)
+    .option('--save <dir>', "write each channel's bytes: main.mig, main.multifdN.bin, main-return-path.bin")
+    .addOption(
+      new Option('--format <format>', 'text, or one JSON line per event').choices(['text', 'json']).default('text'),
+    )
+    .addOption(
+      new Option('--capability <name>', 'destination capability (QEMU name), repeatable')
+        .argParser(collectCapability)
+        .default([]),
+    )
+    .option('--once', 'exit after the first migration ends');
+  withExamples(cmd, [
+    'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --save capture --once   # live: the destination has -incoming tcp:127.0.0.1:4445; then migrate tcp:127.0.0.1:4444 on the source',
+    'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --format json   # live: one JSON line per event, a summary per migration',
+  ]).action(async (o: TapCliOptions) => {
+    let code = EXIT_OK;
+    await tap({ listen: o.listen, to: o.to, save: o.save, capability: o.capability, once: o.once }, (e) => {
+      if (e.event === 'migration' && e.status === 'failed') code = EXIT_INVALID;
+      printStdout(o.format === 'json' ? JSON.stringify(e) + '\n' : text(e));
+    });
+    exit.set(code);
+  });
+}
+
+function endpoint(v: string): TapEndpoint {
+  const m = /^(.*):(\d+)$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || !m[1] || port > 65535) throw new InvalidArgumentError('HOST:PORT, e.g. 127.0.0.1:4444');
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+/** Text mode: what a person watching wants, not every RAM part. */
+function text(e: TapEvent): string {
+  switch (e.event) {
+    case 'listening':
+      return `listening on ${e.host}:${e.port}\n`;
+    case 'connection':
+      return `${e.channel}: connected\n`;
+    case 'command':
+      return `main @0x${e.offset.toString(16)}: ${e.command}\n`;
+    case 'eof':
+      return `main @0x${e.offset.toString(16)}: QEMU_VM_EOF\n`;
+    case 'diagnostic':
+      return `${e.diagnostic.severity} [${e.diagnostic.rule}] @${e.diagnostic.offsetHex}: ${e.diagnostic.message}\n`;
+    case 'decoder-lagged':
+      return `main: the decoder fell ${e.bytes} bytes behind and stopped; the relay went on\n`;
+    case 'closed':
+      return `${e.channel}: closed after ${e.bytes} bytes\n`;
+    case 'migration':
+      return `migration ${e.status}: ${Object.entries(e.channels)
+        .map(([k, v]) => `${k} ${v} bytes`)
+        .join(', ')}; ${e.diagnostics.length} diagnostics\n`;
+    default:
+      return '';
+  }
+}
