@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,15 +20,20 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
+/** Two distinct free loopback ports: both are held open until both are known. */
+async function freePorts(): Promise<[number, number]> {
+  const open = () =>
+    new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => resolve(s));
     });
+  const servers = [await open(), await open()];
+  const ports = servers.map((s) => {
+    const a = s.address();
+    return typeof a === 'object' && a ? a.port : 0;
   });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return [ports[0] ?? 0, ports[1] ?? 0];
 }
 
 /** A QEMU with its QMP monitor on a unix socket; `cmd` sends one command and returns its reply. */
@@ -40,8 +45,16 @@ async function qemu(name: string, args: string[]) {
   children.push(proc);
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
-  const conn = connect(sock);
+  // the socket file appears at bind(), a moment before QEMU listens on it: retry a refused connection
+  let conn: Socket | undefined;
+  for (let i = 0; i < 400 && !conn; i++) {
+    conn = await new Promise<Socket | undefined>((resolve) => {
+      if (!existsSync(sock)) return void setTimeout(() => resolve(undefined), 25);
+      const c = connect(sock, () => resolve(c));
+      c.once('error', () => setTimeout(() => resolve(undefined), 25));
+    });
+  }
+  if (!conn) throw new Error(`${name}: no QMP socket (${stderr})`);
   let buf = '';
   const waiting: ((v: Record<string, unknown>) => void)[] = [];
   conn.on('data', (d) => {
@@ -76,48 +89,62 @@ async function qemu(name: string, args: string[]) {
   return { proc, cmd, migration, quit, stderr: () => stderr };
 }
 
+/** `migstream tap --once --save DIR --format json`, started and listening; `done` gives its exit status and events. */
+async function startTap(listen: number, to: number, save: string) {
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'tap',
+      '--listen',
+      `127.0.0.1:${listen}`,
+      '--to',
+      `127.0.0.1:${to}`,
+      '--once',
+      '--save',
+      save,
+      '--format',
+      'json',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(proc);
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve) =>
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"listening"')) resolve();
+    }),
+  );
+  const done = new Promise<{ code: number | null; err: string; events: Record<string, unknown>[] }>((resolve) =>
+    proc.on('close', (code) =>
+      resolve({
+        code,
+        err,
+        events: out
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      }),
+    ),
+  );
+  return { done };
+}
+
 describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
   it('relays a precopy migration of a running guest, decodes it as it passes and saves what it relayed', async () => {
-    const [listen, to] = [await freePort(), await freePort()];
+    const [listen, to] = await freePorts();
     const save = join(dir, 'precopy');
     const dst = await qemu('dst', ['-incoming', `tcp:127.0.0.1:${to}`]);
-    const tapProc = spawn(
-      process.execPath,
-      [
-        BIN,
-        'tap',
-        '--listen',
-        `127.0.0.1:${listen}`,
-        '--to',
-        `127.0.0.1:${to}`,
-        '--once',
-        '--save',
-        save,
-        '--format',
-        'json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(tapProc);
-    let out = '';
-    let err = '';
-    tapProc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    await new Promise<void>((resolve) =>
-      tapProc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('"listening"')) resolve();
-      }),
-    );
-    const tapExit = new Promise<number | null>((resolve) => tapProc.on('close', (code) => resolve(code)));
+    const t = await startTap(listen, to, save);
     const src = await qemu('src', []);
     await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
     expect(await src.migration()).toBe('completed');
-    expect(await tapExit).toBe(0);
+    const { code, err, events } = await t.done;
+    expect(code).toBe(0);
     expect(err).toBe('');
-    const events = out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const summary = events.at(-1) as {
       event: string;
       status: string;
@@ -142,5 +169,53 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     await src.quit();
     await dst.quit();
     expect(readFileSync(main).subarray(0, 4).toString('latin1')).toBe('QEVM');
+  }, 60_000);
+  it('relays a multifd migration (2 channels): each channel named and saved, the set valid as migstream reads it', async () => {
+    const [listen, to] = await freePorts();
+    const save = join(dir, 'multifd');
+    const dst = await qemu('dst-multifd', ['-incoming', 'defer']);
+    const caps = { capabilities: [{ capability: 'multifd', state: true }] };
+    await dst.cmd('migrate-set-capabilities', caps);
+    await dst.cmd('migrate-set-parameters', { 'multifd-channels': 2 });
+    await dst.cmd('migrate-incoming', { uri: `tcp:127.0.0.1:${to}` });
+    const t = await startTap(listen, to, save);
+    const src = await qemu('src-multifd', []);
+    await src.cmd('migrate-set-capabilities', caps);
+    await src.cmd('migrate-set-parameters', { 'multifd-channels': 2 });
+    await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
+    expect(await src.migration()).toBe('completed');
+    const { code, err, events } = await t.done;
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const channels = events.filter((e) => e['event'] === 'connection').map((e) => e['channel']);
+    expect([...channels].sort()).toEqual(['main', 'multifd0', 'multifd1']);
+    const summary = events.at(-1) as { status: string; channels: Record<string, number> };
+    expect(summary.status).toBe('completed');
+    for (const [name, file] of [
+      ['main', 'main.mig'],
+      ['multifd0', 'main.multifd0.bin'],
+      ['multifd1', 'main.multifd1.bin'],
+    ] as const)
+      expect(summary.channels[name]).toBe(statSync(join(save, file)).size);
+    // named by the channel id of their MultiFDInit packet (byte 24, after magic, version and UUID)
+    expect(readFileSync(join(save, 'main.multifd0.bin'))[24]).toBe(0);
+    expect(readFileSync(join(save, 'main.multifd1.bin'))[24]).toBe(1);
+    const v = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'validate',
+        join(save, 'main.mig'),
+        '--multifd',
+        join(save, 'main.multifd0.bin'),
+        '--multifd',
+        join(save, 'main.multifd1.bin'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(v.stdout).toContain('valid (0 diagnostics)');
+    expect(await dst.migration()).toBe('completed');
+    await src.quit();
+    await dst.quit();
   }, 60_000);
 });

@@ -15,7 +15,8 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { QEMU_VM_FILE_MAGIC } from '../../grammar/savevm.js';
-import { MULTIFD_MAGIC } from '../../grammar/multifd.js';
+import { MULTIFD_MAGIC, MultifdInit } from '../../grammar/multifd.js';
+import { fixedSize } from '../../grammar/layout.js';
 import { be32At } from '../io/bytes.js';
 import { ReferenceLoader } from '../loader/load.js';
 import { diagnosticJson, type DiagnosticJson } from '../model/diagnostic.js';
@@ -58,6 +59,15 @@ export interface TapSummary {
   channels: Record<string, number>;
   diagnostics: DiagnosticJson[];
 }
+
+/** MultiFDInit_t: be32 magic, be32 version, 16-byte UUID, then the u8 channel id */
+const MULTIFD_INIT_ID_OFFSET =
+  fixedSize(
+    MultifdInit.slice(
+      0,
+      MultifdInit.findIndex((f) => f.name === 'id'),
+    ),
+  ) ?? 24;
 
 /** How far the decoder may fall behind the relay before it gives up (the relay never waits for it). */
 const DECODER_LAG_BYTES = 256 << 20;
@@ -109,7 +119,6 @@ class Migration {
   readonly bytes: Record<string, number> = {};
   readonly diagnostics: DiagnosticJson[] = [];
   private open = 0;
-  private multifd = 0;
   private others = 0;
   sawEof = false;
   failed = false;
@@ -121,10 +130,11 @@ class Migration {
     private readonly done: (m: Migration) => void,
   ) {}
 
+  /** main, multifdN (N: the channel id of its MultiFDInit packet), or otherN */
   channelName(head: Uint8Array): string {
-    const magic = head.length >= 4 ? be32At(head, 0) : -1;
+    const magic = be32At(head, 0);
     if (magic === QEMU_VM_FILE_MAGIC) return 'main';
-    if (magic === MULTIFD_MAGIC) return `multifd${this.multifd++}`;
+    if (magic === MULTIFD_MAGIC) return `multifd${head[MULTIFD_INIT_ID_OFFSET] ?? '?'}`;
     return `other${this.others++}`;
   }
 
@@ -241,70 +251,76 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
   });
 }
 
-/** One connection: wait for its first bytes, name it, connect it onwards and forward both ways. */
+/**
+ * One connection: connected onwards at once (a QEMU 7.2 destination takes the first
+ * connection for the main channel, so the order in which the source connected is kept),
+ * forwarded both ways, and named by its first bytes. A connection closed before it sent
+ * four bytes is closed on the other side too and reported as no channel.
+ */
 function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
-  const head: Buffer[] = [];
-  let headBytes = 0;
-  const onFirst = (chunk: Buffer) => {
-    head.push(chunk);
-    headBytes += chunk.length;
-    if (headBytes < 4) return;
-    source.off('data', onFirst);
-    source.off('end', onEmptyEnd);
-    source.pause();
-    start(Buffer.concat(head));
-  };
-  // a connection that closes without a byte is not relayed
-  const onEmptyEnd = () => source.destroy();
-  source.on('data', onFirst);
-  source.on('end', onEmptyEnd);
-  source.on('error', () => undefined);
-
-  const start = (first: Buffer) => {
-    const channel = m.channelName(first);
+  source.pause();
+  let channel: string | undefined;
+  let save: WriteStream | undefined;
+  let backSave: WriteStream | undefined;
+  let feed: DecoderFeed | undefined;
+  let head: Buffer[] = [];
+  let forward = 0;
+  let back = 0;
+  let failed = false;
+  const name = (first: Buffer) => {
+    channel = m.channelName(first);
     m.opened();
     emit({ event: 'connection', channel });
-    const save = m.saveFile(channel);
-    const feed = channel === 'main' ? new DecoderFeed() : undefined;
-    if (feed) m.watch(feed);
-    let forward = 0;
-    let back = 0;
-    let failed = false;
-    const take = (chunk: Buffer) => {
-      forward += chunk.length;
-      save?.write(chunk);
-      feed?.push(chunk);
-    };
-    const backSave = channel === 'main' ? m.saveFile('return-path') : undefined;
-    const destination = connect(req.to.port, req.to.host, () => {
-      take(first);
-      destination.write(first);
-      source.on('data', take);
-      source.pipe(destination);
-      destination.pipe(source);
-      source.resume();
-    });
-    destination.on('data', (chunk: Buffer) => {
-      back += chunk.length;
-      backSave?.write(chunk);
-    });
-    let closedSides = 0;
-    const close = () => {
-      if (++closedSides < 2) return;
-      feed?.end();
-      save?.end();
-      backSave?.end();
-      if (channel === 'main' && back > 0) m.bytes['return-path'] = back;
-      m.closed(channel, forward, failed);
-    };
-    const fail = () => {
-      failed = true;
-      source.destroy();
-      destination.destroy();
-    };
-    source.on('error', fail);
-    destination.on('error', fail);
-    source.on('close', close);
-    destination.on('close', close);
+    save = m.saveFile(channel);
+    if (channel === 'main') {
+      feed = new DecoderFeed();
+      m.watch(feed);
+      backSave = m.saveFile('return-path');
+    }
   };
+  const take = (chunk: Buffer) => {
+    forward += chunk.length;
+    if (channel === undefined) {
+      head.push(chunk);
+      if (forward < 4) return;
+      chunk = Buffer.concat(head);
+      // a multifd channel is named by its id, after the magic, version and UUID of MultiFDInit
+      if (be32At(chunk, 0) === MULTIFD_MAGIC && forward <= MULTIFD_INIT_ID_OFFSET) {
+        head = [chunk];
+        return;
+      }
+      head = [];
+      name(chunk);
+    }
+    save?.write(chunk);
+    feed?.push(chunk);
+  };
+  const destination = connect(req.to.port, req.to.host, () => {
+    source.on('data', take);
+    source.pipe(destination);
+    destination.pipe(source);
+    source.resume();
+  });
+  destination.on('data', (chunk: Buffer) => {
+    back += chunk.length;
+    backSave?.write(chunk);
+  });
+  let closedSides = 0;
+  const close = () => {
+    if (++closedSides < 2 || channel === undefined) return;
+    feed?.end();
+    save?.end();
+    backSave?.end();
+    if (channel === 'main' && back > 0) m.bytes['return-path'] = back;
+    m.closed(channel, forward, failed);
+  };
+  const fail = () => {
+    failed = true;
+    source.destroy();
+    destination.destroy();
+  };
+  source.on('error', fail);
+  destination.on('error', fail);
+  source.on('close', close);
+  destination.on('close', close);
 }
