@@ -49,6 +49,7 @@ export type TapEvent =
   | { event: 'eof'; channel: 'main'; offset: number }
   | { event: 'diagnostic'; diagnostic: DiagnosticJson }
   | { event: 'decoder-lagged'; channel: 'main'; bytes: number }
+  | { event: 'decoder-failed'; channel: 'main'; message: string }
   | { event: 'closed'; channel: string; bytes: number }
   | TapSummary;
 
@@ -122,6 +123,8 @@ class Migration {
   private others = 0;
   sawEof = false;
   failed = false;
+  /** the decoder fell behind or failed: the stream's end was not seen, which says nothing about the migration */
+  decoderStopped = false;
   decoding: Promise<void> | undefined;
 
   constructor(
@@ -178,15 +181,22 @@ class Migration {
           for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
         }
       } catch (e) {
-        if (!(e instanceof StreamError)) throw e;
+        if (!(e instanceof StreamError)) {
+          // the decoder itself failed (not the stream): the relay went on; say so, and do not call it completed
+          this.decoderStopped = true;
+          this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
+          return;
+        }
         if (!feed.lagged) {
           const before = loader.diagnostics.length;
           loader.streamError(e);
           for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
         }
       }
-      if (feed.lagged) this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
-      else {
+      if (feed.lagged) {
+        this.decoderStopped = true;
+        this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
+      } else {
         const before = loader.diagnostics.length;
         loader.finish();
         for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
@@ -217,7 +227,7 @@ class Migration {
     const errors = this.diagnostics.some((d) => d.severity === 'error');
     return {
       event: 'migration',
-      status: this.sawEof && !this.failed && !errors ? 'completed' : 'failed',
+      status: (this.sawEof || this.decoderStopped) && !this.failed && !errors ? 'completed' : 'failed',
       channels: this.bytes,
       diagnostics: this.diagnostics,
     };

@@ -66,6 +66,8 @@ function text(e: TapEvent): string {
       return `${e.diagnostic.severity} [${e.diagnostic.rule}] @${e.diagnostic.offsetHex}: ${e.diagnostic.message}\n`;
     case 'decoder-lagged':
       return `main: the decoder fell ${e.bytes} bytes behind and stopped; the relay went on\n`;
+    case 'decoder-failed':
+      return `main: the decoder failed (${e.message}); the relay went on\n`;
     case 'closed':
       return `${e.channel}: closed after ${e.bytes} bytes\n`;
     case 'migration':
