@@ -137,3 +137,19 @@ function catchStreamError(f: () => unknown): StreamError {
   }
   throw new Error('no StreamError');
 }
+
+describe('a qcow2 snapshot entry that lies about its VM state size', () => {
+  it('is refused at the entry, before any of it is read', () => {
+    const bytes = Buffer.from(readFileSync(IMAGE));
+    // the snapshot table: header bytes 64-71 (snapshots_offset); vm_state_size is byte 32 of an entry, and the
+    // 64-bit vm_state_size_large of the extra data (byte 40) wins over it
+    const table = Number(bytes.readBigUInt64BE(64));
+    bytes.writeBigUInt64BE(1n << 40n, table + 40);
+    const lying = join(tmp, 'lying-size.qcow2');
+    writeFileSync(lying, bytes);
+    const e = catchStreamError(() => listSnapshots(lying));
+    expect(e.code).toBe('limit');
+    expect(e.offset).toBe(table + 32);
+    expect(e.found).toBe(String(2 ** 40));
+  });
+});

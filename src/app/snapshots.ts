@@ -1,6 +1,6 @@
 /** `migstream snapshots IMAGE`: a qcow2 image's internal snapshots, as `qemu-img snapshot -l` lists them. */
 import { Qcow2Image, type Qcow2Snapshot } from '../qcow2/image.js';
-import { UsageError } from '../model/errors.js';
+import { StreamError, UsageError } from '../model/errors.js';
 import { ioErrorWords } from '../io/io-words.js';
 
 export interface SnapshotList {
@@ -17,6 +17,7 @@ export function listSnapshots(image: string): SnapshotList {
   try {
     img = new Qcow2Image(image);
   } catch (e) {
+    if (e instanceof StreamError) throw e;
     if ((e as NodeJS.ErrnoException).code)
       throw new UsageError(`cannot open ${image}: ${ioErrorWords(e as NodeJS.ErrnoException)}`);
     throw e;

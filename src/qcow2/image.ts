@@ -128,6 +128,17 @@ export class Qcow2Image {
           l1TableOffset: e.l1TableOffset,
           l1Size: e.l1Size,
         });
+        const taken = this.snapshots[this.snapshots.length - 1];
+        // a VM state is written densely (zero pages are records of a few bytes): one larger than
+        // the whole image is a lying size, and reading it would be an endless run of unallocated zeros
+        if (taken && taken.vmStateSize > this.fileSize)
+          throw this.error(
+            at + 32,
+            path,
+            `a VM state size the image can hold (at most its ${this.fileSize} bytes)`,
+            String(taken.vmStateSize),
+            'limit',
+          );
         at = align8(at + SNAPSHOT.size + e.extraDataSize + e.idStrSize + e.nameSize);
       }
     } catch (e) {
