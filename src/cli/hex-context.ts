@@ -6,11 +6,15 @@
 import type { ChalkInstance } from 'chalk';
 import { openSource } from '../app/open.js';
 import type { ByteSource } from '../io/source.js';
+import { isQcow2File } from '../qcow2/image.js';
 
 const ROW = 16;
 
 /** Up to three rows (the one before, the offset's, the one after); '' when the input cannot be re-read. */
 export function hexContext(file: string, offset: number, c: ChalkInstance, indent = '    '): string {
+  // a qcow2 image's offsets are in a snapshot's VM state or in the image's tables (the error's path says
+  // which): no one view of the file shows both
+  if (isQcow2File(file)) return '';
   let src: ByteSource;
   try {
     src = openSource(file);

@@ -299,3 +299,18 @@ class Qcow2VmState implements ByteSource {
     return this.l2.table;
   }
 }
+
+/** Whether the file starts with QCOW2_MAGIC (false when it cannot be read). */
+export function isQcow2File(path: string): boolean {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = new Uint8Array(4);
+      return readSync(fd, head, 0, 4, 0) === 4 && Buffer.from(head).readUInt32BE(0) === QCOW2_MAGIC;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
