@@ -182,7 +182,7 @@ class Migration {
         }
       } catch (e) {
         if (!(e instanceof StreamError)) {
-          // the decoder itself failed (not the stream): the relay went on; say so, and do not call it completed
+          // the decoder itself failed (not the stream): the relay went on; say so, and leave the status to the relay
           this.decoderStopped = true;
           this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
           return;
