@@ -37,10 +37,10 @@ function takeCredit(credits: Int32Array): void {
  * buffer), so that posting it moves those bytes and nothing else: structured clone of a view
  * copies the whole buffer under it.
  */
-function ownBytes(value: unknown, transfer: ArrayBuffer[]): unknown {
+function ownBytes(value: unknown, transfer: Set<ArrayBuffer>): unknown {
   if (value instanceof Uint8Array) {
     const own = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
-    if (own.buffer instanceof ArrayBuffer && !transfer.includes(own.buffer)) transfer.push(own.buffer);
+    if (own.buffer instanceof ArrayBuffer) transfer.add(own.buffer);
     return own;
   }
   if (Array.isArray(value)) {
@@ -64,7 +64,8 @@ function run(data: DecodeWorkerData): void {
     copyData: true,
   });
   let batch: MainRecord[] = [];
-  let transfer: ArrayBuffer[] = [];
+  // a set: a batch holds hundreds of page buffers, each listed once
+  let transfer = new Set<ArrayBuffer>();
   let bytes = 0;
   let warningsSent = 0;
   const flush = () => {
@@ -74,9 +75,9 @@ function run(data: DecodeWorkerData): void {
     }
     if (batch.length === 0) return;
     takeCredit(credits);
-    post({ type: 'records', records: batch }, transfer);
+    post({ type: 'records', records: batch }, [...transfer]);
     batch = [];
-    transfer = [];
+    transfer = new Set();
     bytes = 0;
   };
   try {

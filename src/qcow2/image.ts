@@ -24,6 +24,7 @@ import {
 import { compileLayout } from '../layout/parser.js';
 import { hex, StreamError } from '../model/errors.js';
 import type { ByteSource } from '../io/source.js';
+import { be32At } from '../io/bytes.js';
 
 /** One internal snapshot, as `qemu-img snapshot -l` lists it. */
 export interface Qcow2Snapshot {
@@ -306,7 +307,7 @@ export function isQcow2File(path: string): boolean {
     const fd = openSync(path, 'r');
     try {
       const head = new Uint8Array(4);
-      return readSync(fd, head, 0, 4, 0) === 4 && Buffer.from(head).readUInt32BE(0) === QCOW2_MAGIC;
+      return readSync(fd, head, 0, 4, 0) === 4 && be32At(head, 0) === QCOW2_MAGIC;
     } finally {
       closeSync(fd);
     }
