@@ -90,7 +90,7 @@ async function qemu(name: string, args: string[]) {
 }
 
 /** `migstream tap --once --save DIR --format json`, started and listening; `done` gives its exit status and events. */
-async function startTap(listen: number, to: number, save: string) {
+async function startTap(listen: number, to: number, save: string, extra: string[] = []) {
   const proc = spawn(
     process.execPath,
     [
@@ -105,6 +105,7 @@ async function startTap(listen: number, to: number, save: string) {
       save,
       '--format',
       'json',
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -217,5 +218,61 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expect(await dst.migration()).toBe('completed');
     await src.quit();
     await dst.quit();
+  }, 60_000);
+  it('--stop-on-error holds each record until it is judged: a stream the destination accepts still completes', async () => {
+    const [listen, to] = await freePorts();
+    const save = join(dir, 'gated');
+    const dst = await qemu('dst-gated', ['-incoming', `tcp:127.0.0.1:${to}`]);
+    // `-machine pc` is pc-i440fx-7.2 in QEMU 7.2: the machine type the stream carries
+    const t = await startTap(listen, to, save, ['--machine', 'pc-i440fx-7.2', '--stop-on-error']);
+    const src = await qemu('src-gated', []);
+    await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
+    expect(await src.migration()).toBe('completed');
+    const { code, err, events } = await t.done;
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(events.some((e) => e['event'] === 'stopped')).toBe(false);
+    const summary = events.at(-1) as { status: string; channels: Record<string, number> };
+    expect(summary.status).toBe('completed');
+    expect(summary.channels['main']).toBe(statSync(join(save, 'main.mig')).size);
+    expect(await dst.migration()).toBe('completed');
+    await src.quit();
+    await dst.quit();
+  }, 60_000);
+  it('--stop-on-error with a q35 profile: a pc guest is refused before its configuration reaches the destination, and both sides fail', async () => {
+    const [listen, to] = await freePorts();
+    const save = join(dir, 'refused');
+    const dst = await qemu('dst-refused', ['-incoming', `tcp:127.0.0.1:${to}`]);
+    const dstExit = new Promise<number | null>((resolve) => dst.proc.on('exit', (c) => resolve(c)));
+    const profile = join(ROOT, 'fixtures', 'recorded-7.2', 'q35-devices-running.mig');
+    const t = await startTap(listen, to, save, ['--profile', profile, '--stop-on-error']);
+    const src = await qemu('src-refused', []);
+    // with a return path the source hears of the destination's end (without one, a small guest's
+    // stream is all in the socket buffers before the tap closes them, and the source calls it completed)
+    await src.cmd('migrate-set-capabilities', { capabilities: [{ capability: 'return-path', state: true }] });
+    await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
+    expect(await src.migration()).toBe('failed');
+    const { code, err, events } = await t.done;
+    expect(err).toBe('');
+    expect(code).toBe(1);
+    const rules = events
+      .filter((e) => e['event'] === 'diagnostic')
+      .map((e) => (e['diagnostic'] as { rule: string }).rule);
+    expect(rules[0]).toBe('savevm/machine-type-mismatch');
+    const stopped = events.find((e) => e['event'] === 'stopped');
+    // the CONFIGURATION record follows the 8-byte file header (magic, version): only the header went through
+    expect(stopped).toEqual({
+      event: 'stopped',
+      channel: 'main',
+      offset: 8,
+      rule: 'savevm/machine-type-mismatch',
+      forwarded: 8,
+    });
+    expect((events.at(-1) as { status: string }).status).toBe('failed');
+    // the destination read a header and then the end of its input: its load failed, and QEMU 7.2 exits with 1
+    expect(await dstExit).toBe(1);
+    expect(dst.stderr()).toContain('load of migration failed');
+    expect(dst.stderr()).not.toContain('Machine type received');
+    await src.quit();
   }, 60_000);
 });

@@ -2,7 +2,9 @@
  * The worker half of `decode()` for asynchronous inputs: the synchronous decoder reads a
  * SharedRing (blocking this thread, never the caller's) and posts records back in batches.
  * Batches are paced by credits the caller returns as it consumes them, so a slow consumer
- * stops the decoder, and a stopped decoder stops the input: memory stays bounded.
+ * stops the decoder, and a stopped decoder stops the input: memory stays bounded. A batch
+ * is also posted whenever the decoder waits for input, so records of a live input are not held
+ * back until a batch fills.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openMainStream } from '../codec/open.js';
@@ -80,6 +82,8 @@ function run(data: DecodeWorkerData): void {
     transfer = new Set();
     bytes = 0;
   };
+  // a live input (a relay) gets its records as soon as the decoder has caught up with the bytes
+  source.onStarve = flush;
   try {
     for (const rec of stream.records()) {
       batch.push(ownBytes(rec, transfer) as MainRecord);

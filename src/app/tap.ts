@@ -10,6 +10,11 @@
  * loader as the bytes pass. The decoder is fed through a bounded queue that never pushes
  * back on the relay: if it falls behind by more than DECODER_LAG_BYTES, decoding stops and
  * that is reported; the migration is never slowed by it.
+ *
+ * With `stopOnError` the main channel is held instead: its bytes reach the destination only
+ * once the loader has judged the record they belong to, and the first error closes both sides
+ * before that record is forwarded, so the destination never loads it. That mode runs at the
+ * decoder's pace by design.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -19,6 +24,7 @@ import { MULTIFD_MAGIC, MultifdInit } from '../../grammar/multifd.js';
 import { fixedSize } from '../../grammar/layout.js';
 import { be32At } from '../io/bytes.js';
 import { ReferenceLoader } from '../loader/load.js';
+import type { DestinationProfile } from '../loader/profile.js';
 import { diagnosticJson, type DiagnosticJson } from '../model/diagnostic.js';
 import { StreamError } from '../model/errors.js';
 import type { MainRecord } from '../model/records.js';
@@ -36,6 +42,10 @@ export interface TapRequest {
   save?: string;
   /** destination capabilities the stream does not carry (QEMU names) */
   capability?: string[];
+  /** the destination, as `validate --profile` takes it: the loader judges the stream for it */
+  profile?: DestinationProfile;
+  /** hold the main channel until each record is judged; on the first error close both sides before forwarding it */
+  stopOnError?: boolean;
   /** stop after the first migration ends */
   once?: boolean;
 }
@@ -50,6 +60,7 @@ export type TapEvent =
   | { event: 'diagnostic'; diagnostic: DiagnosticJson }
   | { event: 'decoder-lagged'; channel: 'main'; bytes: number }
   | { event: 'decoder-failed'; channel: 'main'; message: string }
+  | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
   | { event: 'closed'; channel: string; bytes: number }
   | TapSummary;
 
@@ -72,6 +83,69 @@ const MULTIFD_INIT_ID_OFFSET =
 
 /** How far the decoder may fall behind the relay before it gives up (the relay never waits for it). */
 const DECODER_LAG_BYTES = 256 << 20;
+
+/** How much of the main channel --stop-on-error holds before it stops reading the source until the decoder catches up. */
+const HOLD_BYTES = 64 << 20;
+
+/**
+ * The main channel's bytes held back from the destination until the loader has judged the
+ * records they belong to (--stop-on-error). The source is read only while little is held and
+ * the destination keeps up, so a slow decoder or destination slows the source.
+ */
+class HeldBytes {
+  private chunks: Buffer[] = [];
+  private held = 0;
+  /** bytes written to the destination: the channel offset of the first held byte */
+  forwarded = 0;
+  private sourceEnded = false;
+  private allJudged = false;
+
+  constructor(
+    private readonly source: Socket,
+    private readonly destination: Socket,
+  ) {
+    destination.on('drain', () => this.flow());
+  }
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    this.flow();
+  }
+
+  /** Everything before `offset` was judged: forward it. */
+  release(offset: number): void {
+    while (this.chunks.length && this.forwarded < offset) {
+      const chunk = this.chunks[0] as Buffer;
+      const n = Math.min(chunk.length, offset - this.forwarded);
+      if (n === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(n);
+      this.held -= n;
+      this.forwarded += n;
+      this.destination.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+    }
+    this.flow();
+  }
+
+  /** the source closed its side: the destination's side closes once the rest is judged */
+  sourceEnd(): void {
+    this.sourceEnded = true;
+    if (this.allJudged) this.destination.end();
+  }
+
+  /** The loader is done and found no error: forward the rest. */
+  judged(): void {
+    this.allJudged = true;
+    this.release(Infinity);
+    if (this.sourceEnded) this.destination.end();
+  }
+
+  private flow(): void {
+    if (this.source.destroyed) return;
+    if (this.held > HOLD_BYTES || this.destination.writableNeedDrain) this.source.pause();
+    else this.source.resume();
+  }
+}
 
 /** Chunks handed to the decoder without back-pressure, up to a bound. */
 class DecoderFeed implements AsyncIterable<Uint8Array> {
@@ -126,6 +200,10 @@ class Migration {
   /** the decoder fell behind or failed: the stream's end was not seen, which says nothing about the migration */
   decoderStopped = false;
   decoding: Promise<void> | undefined;
+  /** --stop-on-error: the main channel's held bytes, and every socket of the migration (closed together) */
+  held: HeldBytes | undefined;
+  readonly sockets: Socket[] = [];
+  stopped = false;
 
   constructor(
     private readonly req: TapRequest,
@@ -165,42 +243,73 @@ class Migration {
     this.done(this);
   }
 
-  /** Decode and judge the main channel as it passes. */
+  /** --stop-on-error: close every channel of the migration; the record at `offset` broke `rule` and was not forwarded. */
+  private stop(offset: number, rule: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.failed = true;
+    this.emit({ event: 'stopped', channel: 'main', offset, rule, forwarded: this.held?.forwarded ?? 0 });
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Decode and judge the main channel as it passes (and with --stop-on-error, forward what was judged). */
   watch(feed: DecoderFeed): void {
-    const loader = new ReferenceLoader({ capabilities: this.req.capability ?? [] });
+    const loader = new ReferenceLoader({ capabilities: this.req.capability ?? [], profile: this.req.profile });
     const report = (d: DiagnosticJson) => {
       this.diagnostics.push(d);
       this.emit({ event: 'diagnostic', diagnostic: d });
     };
+    /** report what the loader said since `before`; true when it was an error (and the channel was stopped for it) */
+    const reportFrom = (before: number, offset: number): boolean => {
+      let error: DiagnosticJson | undefined;
+      for (const d of loader.diagnostics.slice(before)) {
+        const j = diagnosticJson(d);
+        report(j);
+        if (j.severity === 'error') error ??= j;
+      }
+      if (error && this.req.stopOnError) this.stop(offset, error.rule);
+      return error !== undefined;
+    };
     this.decoding = (async () => {
       try {
         for await (const rec of decode(feed, { name: 'main channel', capability: this.req.capability })) {
+          if (this.stopped) return;
           const before = loader.diagnostics.length;
           loader.add(rec);
           this.record(rec);
-          for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
+          if (reportFrom(before, rec.offset) && this.req.stopOnError) return;
+          // a packaged blob's inner records lie inside the command record, already judged and forwarded
+          if (!rec.depth) this.held?.release(rec.offset + rec.length);
         }
       } catch (e) {
         if (!(e instanceof StreamError)) {
           // the decoder itself failed (not the stream): the relay went on; say so, and leave the status to the relay
           this.decoderStopped = true;
           this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
+          // held bytes that cannot be judged are not forwarded
+          if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
           return;
         }
-        if (!feed.lagged) {
+        if (!feed.lagged && !this.stopped) {
           const before = loader.diagnostics.length;
           loader.streamError(e);
-          for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
+          if (reportFrom(before, e.offset) && this.req.stopOnError) return;
         }
       }
+      if (this.stopped) return;
       if (feed.lagged) {
         this.decoderStopped = true;
         this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
+        if (this.req.stopOnError) {
+          this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
+          return;
+        }
       } else {
         const before = loader.diagnostics.length;
         loader.finish();
-        for (const d of loader.diagnostics.slice(before)) report(diagnosticJson(d));
+        if (reportFrom(before, this.held?.forwarded ?? 0) && this.req.stopOnError) return;
       }
+      this.held?.judged();
     })();
   }
 
@@ -266,6 +375,9 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
  * connection for the main channel, so the order in which the source connected is kept),
  * forwarded both ways, and named by its first bytes. A connection closed before it sent
  * four bytes is closed on the other side too and reported as no channel.
+ *
+ * By default the source is piped to the destination as it is read. With --stop-on-error the
+ * bytes wait until the channel is named; the main channel's then wait for the loader (HeldBytes).
  */
 function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
   source.pause();
@@ -277,6 +389,22 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
   let forward = 0;
   let back = 0;
   let failed = false;
+  const destination = connect(req.to.port, req.to.host, () => {
+    source.on('data', take);
+    if (req.stopOnError)
+      source.on('end', () => {
+        if (m.held && channel === 'main') {
+          m.held.sourceEnd();
+          return;
+        }
+        for (const h of head) destination.write(h); // fewer bytes than name a channel
+        destination.end();
+      });
+    else source.pipe(destination);
+    destination.pipe(source);
+    source.resume();
+  });
+  m.sockets.push(source, destination);
   const name = (first: Buffer) => {
     channel = m.channelName(first);
     m.opened();
@@ -284,8 +412,16 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     save = m.saveFile(channel);
     if (channel === 'main') {
       feed = new DecoderFeed();
+      if (req.stopOnError) m.held = new HeldBytes(source, destination);
       m.watch(feed);
       backSave = m.saveFile('return-path');
+    }
+  };
+  /** --stop-on-error, a channel other than main: passed on as read, the source paused while the destination is full */
+  const pass = (chunk: Buffer) => {
+    if (!destination.write(chunk)) {
+      source.pause();
+      destination.once('drain', () => source.resume());
     }
   };
   const take = (chunk: Buffer) => {
@@ -304,13 +440,10 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     }
     save?.write(chunk);
     feed?.push(chunk);
+    if (!req.stopOnError) return;
+    if (m.held && channel === 'main') m.held.push(chunk);
+    else pass(chunk);
   };
-  const destination = connect(req.to.port, req.to.host, () => {
-    source.on('data', take);
-    source.pipe(destination);
-    destination.pipe(source);
-    source.resume();
-  });
   destination.on('data', (chunk: Buffer) => {
     back += chunk.length;
     backSave?.write(chunk);

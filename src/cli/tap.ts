@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { destinationProfile } from '../app/profile.js';
 import { tap, type TapEndpoint, type TapEvent } from '../app/tap.js';
 import { collectCapability, withExamples } from './common.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
@@ -10,6 +11,9 @@ interface TapCliOptions {
   save?: string;
   format: 'text' | 'json';
   capability: string[];
+  profile?: string;
+  machine?: string;
+  stopOnError?: boolean;
   once?: boolean;
 }
 
@@ -30,13 +34,36 @@ export function registerTap(program: Command, exit: ExitStatus): void {
         .argParser(collectCapability)
         .default([]),
     )
+    .option(
+      '--profile <file>',
+      'the destination: a stream it accepted or a JSON from `migstream profile`; the stream is judged for it',
+    )
+    .option(
+      '--machine <type>',
+      "the destination's machine type (-machine pc-i440fx-7.2): the stream's must be the same",
+    )
+    .option(
+      '--stop-on-error',
+      'hold the main channel until each record is judged; at the first error close both sides before forwarding it',
+    )
     .option('--once', 'exit after the first migration ends');
   withExamples(cmd, [
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --save capture --once   # live: the destination has -incoming tcp:127.0.0.1:4445; then migrate tcp:127.0.0.1:4444 on the source',
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --format json   # live: one JSON line per event, a summary per migration',
+    'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --profile fixtures/recorded-7.2/q35-devices-running.mig --stop-on-error   # live: a stream the q35 destination would refuse never reaches it',
   ]).action(async (o: TapCliOptions) => {
     let code = EXIT_OK;
-    await tap({ listen: o.listen, to: o.to, save: o.save, capability: o.capability, once: o.once }, (e) => {
+    const profile = destinationProfile({ profile: o.profile, machine: o.machine });
+    const req = {
+      listen: o.listen,
+      to: o.to,
+      save: o.save,
+      capability: o.capability,
+      profile,
+      stopOnError: o.stopOnError,
+      once: o.once,
+    };
+    await tap(req, (e) => {
       if (e.event === 'migration' && e.status === 'failed') code = EXIT_INVALID;
       printStdout(o.format === 'json' ? JSON.stringify(e) + '\n' : text(e));
     });
@@ -68,6 +95,8 @@ function text(e: TapEvent): string {
       return `main: the decoder fell ${e.bytes} bytes behind and stopped; the relay went on\n`;
     case 'decoder-failed':
       return `main: the decoder failed (${e.message}); the relay went on\n`;
+    case 'stopped':
+      return `main @0x${e.offset.toString(16)}: stopped before forwarding a record that breaks ${e.rule} (${e.forwarded} bytes forwarded); both sides closed\n`;
     case 'closed':
       return `${e.channel}: closed after ${e.bytes} bytes\n`;
     case 'migration':

@@ -114,6 +114,8 @@ export class RingSource implements ByteSource {
   private readonly mask: number;
   /** absolute stream position of the next unread byte */
   private position = 0;
+  /** called before the reader blocks on an empty ring: what was decoded so far can be passed on then */
+  onStarve: (() => void) | undefined;
 
   constructor(
     ring: SharedRing,
@@ -159,6 +161,7 @@ export class RingSource implements ByteSource {
       }
       if (state === ENDED) return 0;
       if (state === FAILED) throw new UsageError(`${this.name}: the input failed before its end`);
+      this.onStarve?.();
       Atomics.wait(this.control, SIGNAL, signal);
     }
   }
