@@ -512,7 +512,7 @@ export const RULES = [
     id: 'return-path/pong-value',
     group: 'return-path',
     severity: 'error',
-    qemu: 'a PONG echoes another value than the PING it answers',
+    qemu: 'a PONG echoes a value no unanswered PING sent (in postcopy the answers may come out of order: the package and the rest of the channel are read by two threads)',
     source: 'SM §4.3',
   },
   {

@@ -179,3 +179,34 @@ describe('the return path against the main channel', () => {
     ).toEqual(['return-path/shut-error']);
   });
 });
+
+describe('a postcopy return path captured by migstream tap (fixtures/recorded-7.2/pc-postcopy-tap.meta.json)', () => {
+  const dir = join(REAL, '..', 'recorded-7.2');
+  const main = () => new FileSource(join(dir, 'pc-postcopy-tap.mig'));
+  const back = readFileSync(join(dir, 'pc-postcopy-tap.return-path.bin'));
+  const load = (rp: Uint8Array) =>
+    validateMain(
+      main(),
+      { capabilities: ['postcopy-ram'] },
+      {},
+      { multifd: [], returnPath: { name: 'return-path', source: new BufferSource(rp, 'return-path') } },
+    );
+  // MIG_RP_MSG_PONG: be16 type 2, be16 length 4, be32 value. PONGs @0, @8, @0x10, then a
+  // REQ_PAGES_ID (type 3, length 19) @0x18, the last PONG @0x2f and SHUT(0) @0x37
+  const pongs = (b: Uint8Array) => [0, 8, 16, 47].map((o) => new DataView(b.buffer, b.byteOffset + o).getUint32(4));
+  it('QEMU 7.2 answered PING 4 (after the package) before PING 3 (inside it): valid as QEMU sent it', () => {
+    expect(pongs(back)).toEqual([1, 2, 4, 3]);
+    expect(load(back).diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  });
+  it('a PONG echoing a value no unanswered PING sent, and a PONG after every PING was answered, are still found', () => {
+    const wrong = Uint8Array.from(back);
+    wrong[54] = 5;
+    expect(rules(load(wrong) as ReturnType<typeof run>)).toEqual(['return-path/pong-value']);
+    const twice = Uint8Array.from(back);
+    twice[54] = 4; // PONG 4 again while PING 3 waits
+    expect(rules(load(twice) as ReturnType<typeof run>)).toEqual(['return-path/pong-value']);
+    // the last PONG repeated before SHUT: every PING is answered already
+    const extra = new Uint8Array([...back.subarray(0, 55), ...back.subarray(47, 55), ...back.subarray(55)]);
+    expect(rules(load(extra) as ReturnType<typeof run>)).toEqual(['return-path/pong-without-ping']);
+  });
+});

@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'migstream-tap-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env['KEEP_TAP']) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Two distinct free loopback ports: both are held open until both are known. */
@@ -134,6 +134,21 @@ async function startTap(listen: number, to: number, save: string, extra: string[
   return { done };
 }
 
+/** `migstream validate ARGS` accepts what the tap saved, and the main channel (ARGS[0]) round-trips byte for byte. */
+function expectValid(...args: string[]): void {
+  const v = spawnSync(process.execPath, [BIN, 'validate', ...args], { encoding: 'utf8' });
+  expect(v.stdout).toContain('valid (0 diagnostics)');
+  const rt = spawnSync(process.execPath, [BIN, 'roundtrip', args[0] ?? ''], { encoding: 'utf8' });
+  expect(rt.stdout).toContain('identical');
+}
+
+/** The destination loaded the migration; then both QEMUs quit. */
+async function expectLoaded(src: Awaited<ReturnType<typeof qemu>>, dst: Awaited<ReturnType<typeof qemu>>) {
+  expect(await dst.migration()).toBe('completed');
+  await src.quit();
+  await dst.quit();
+}
+
 describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
   it('relays a precopy migration of a running guest, decodes it as it passes and saves what it relayed', async () => {
     const [listen, to] = await freePorts();
@@ -161,14 +176,8 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expect(events.filter((e) => e['event'] === 'connection').map((e) => e['channel'])).toEqual(['main']);
     expect(events.some((e) => e['event'] === 'section' && e['idstr'] === 'ram')).toBe(true);
     expect(events.filter((e) => e['event'] === 'eof')).toHaveLength(1);
-    const v = spawnSync(process.execPath, [BIN, 'validate', main], { encoding: 'utf8' });
-    expect(v.stdout).toContain('valid (0 diagnostics)');
-    const rt = spawnSync(process.execPath, [BIN, 'roundtrip', main], { encoding: 'utf8' });
-    expect(rt.stdout).toContain('identical');
-    // and the destination loaded it
-    expect(await dst.migration()).toBe('completed');
-    await src.quit();
-    await dst.quit();
+    expectValid(main);
+    await expectLoaded(src, dst);
     expect(readFileSync(main).subarray(0, 4).toString('latin1')).toBe('QEVM');
   }, 60_000);
   it('relays a multifd migration (2 channels): each channel named and saved, the set valid as migstream reads it', async () => {
@@ -201,23 +210,14 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     // named by the channel id of their MultiFDInit packet (byte 24, after magic, version and UUID)
     expect(readFileSync(join(save, 'main.multifd0.bin'))[24]).toBe(0);
     expect(readFileSync(join(save, 'main.multifd1.bin'))[24]).toBe(1);
-    const v = spawnSync(
-      process.execPath,
-      [
-        BIN,
-        'validate',
-        join(save, 'main.mig'),
-        '--multifd',
-        join(save, 'main.multifd0.bin'),
-        '--multifd',
-        join(save, 'main.multifd1.bin'),
-      ],
-      { encoding: 'utf8' },
+    expectValid(
+      join(save, 'main.mig'),
+      '--multifd',
+      join(save, 'main.multifd0.bin'),
+      '--multifd',
+      join(save, 'main.multifd1.bin'),
     );
-    expect(v.stdout).toContain('valid (0 diagnostics)');
-    expect(await dst.migration()).toBe('completed');
-    await src.quit();
-    await dst.quit();
+    await expectLoaded(src, dst);
   }, 60_000);
   it('--stop-on-error holds each record until it is judged: a stream the destination accepts still completes', async () => {
     const [listen, to] = await freePorts();
@@ -235,9 +235,7 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     const summary = events.at(-1) as { status: string; channels: Record<string, number> };
     expect(summary.status).toBe('completed');
     expect(summary.channels['main']).toBe(statSync(join(save, 'main.mig')).size);
-    expect(await dst.migration()).toBe('completed');
-    await src.quit();
-    await dst.quit();
+    await expectLoaded(src, dst);
   }, 60_000);
   it('--stop-on-error with a q35 profile: a pc guest is refused before its configuration reaches the destination, and both sides fail', async () => {
     const [listen, to] = await freePorts();
@@ -274,5 +272,40 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expect(dst.stderr()).toContain('load of migration failed');
     expect(dst.stderr()).not.toContain('Machine type received');
     await src.quit();
+  }, 60_000);
+  it('relays a postcopy migration with its return path: both directions saved, the pair valid as migstream reads it', async () => {
+    const [listen, to] = await freePorts();
+    const save = join(dir, 'postcopy');
+    const caps = { capabilities: [{ capability: 'postcopy-ram', state: true }] };
+    const dst = await qemu('dst-postcopy', ['-incoming', 'defer']);
+    await dst.cmd('migrate-set-capabilities', caps);
+    await dst.cmd('migrate-incoming', { uri: `tcp:127.0.0.1:${to}` });
+    // the tap judges for a destination with postcopy-ram on (it cannot see the destination's capabilities)
+    const t = await startTap(listen, to, save, ['--capability', 'postcopy-ram']);
+    const src = await qemu('src-postcopy', []);
+    await src.cmd('migrate-set-capabilities', caps);
+    // slow, and a downtime limit precopy cannot meet: precopy is still running when postcopy is asked for
+    await src.cmd('migrate-set-parameters', { 'max-bandwidth': 1 << 20, 'downtime-limit': 1 });
+    await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await src.cmd('migrate-start-postcopy')).toEqual({ return: {} });
+    expect(await src.migration()).toBe('completed');
+    const { code, err, events } = await t.done;
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const summary = events.at(-1) as { status: string; channels: Record<string, number>; diagnostics: unknown[] };
+    expect(summary.status).toBe('completed');
+    expect(summary.diagnostics).toEqual([]);
+    const main = join(save, 'main.mig');
+    const back = join(save, 'main-return-path.bin');
+    expect(summary.channels['main']).toBe(statSync(main).size);
+    expect(summary.channels['return-path']).toBe(statSync(back).size);
+    const commands = events.filter((e) => e['event'] === 'command').map((e) => [e['command'], e['packaged'] ?? false]);
+    // the switch to postcopy is inside the package, with the device state
+    expect(commands).toContainEqual(['MIG_CMD_PACKAGED', false]);
+    expect(commands).toContainEqual(['MIG_CMD_POSTCOPY_LISTEN', true]);
+    expect(commands).toContainEqual(['MIG_CMD_POSTCOPY_RUN', true]);
+    expectValid(main, '--return-path', back, '--capability', 'postcopy-ram');
+    await expectLoaded(src, dst);
   }, 60_000);
 });

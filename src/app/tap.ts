@@ -54,9 +54,18 @@ export interface TapRequest {
 export type TapEvent =
   | { event: 'listening'; host: string; port: number }
   | { event: 'connection'; channel: string }
-  | { event: 'section'; channel: 'main'; offset: number; section: string; sectionId: number; idstr: string }
-  | { event: 'command'; channel: 'main'; offset: number; command: string }
-  | { event: 'eof'; channel: 'main'; offset: number }
+  | {
+      event: 'section';
+      channel: 'main';
+      offset: number;
+      section: string;
+      sectionId: number;
+      idstr: string;
+      /** inside MIG_CMD_PACKAGED (postcopy's device state); offset is then inside the package */
+      packaged?: true;
+    }
+  | { event: 'command'; channel: 'main'; offset: number; command: string; packaged?: true }
+  | { event: 'eof'; channel: 'main'; offset: number; packaged?: true }
   | { event: 'diagnostic'; diagnostic: DiagnosticJson }
   | { event: 'decoder-lagged'; channel: 'main'; bytes: number }
   | { event: 'decoder-failed'; channel: 'main'; message: string }
@@ -314,7 +323,7 @@ class Migration {
   }
 
   private record(rec: MainRecord): void {
-    if (rec.depth) return;
+    const packaged = rec.depth ? { packaged: true as const } : {};
     if (rec.kind === 'section')
       this.emit({
         event: 'section',
@@ -323,12 +332,13 @@ class Migration {
         section: rec.section,
         sectionId: rec.sectionId,
         idstr: rec.idstr,
+        ...packaged,
       });
     else if (rec.kind === 'command')
-      this.emit({ event: 'command', channel: 'main', offset: rec.offset, command: rec.name });
+      this.emit({ event: 'command', channel: 'main', offset: rec.offset, command: rec.name, ...packaged });
     else if (rec.kind === 'eof') {
-      this.sawEof = true;
-      this.emit({ event: 'eof', channel: 'main', offset: rec.offset });
+      if (!rec.depth) this.sawEof = true;
+      this.emit({ event: 'eof', channel: 'main', offset: rec.offset, ...packaged });
     }
   }
 

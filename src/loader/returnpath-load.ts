@@ -30,8 +30,10 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
       path: `return path @${hex(offset)}`,
       message,
     });
-  const pings = main.facts.pings;
-  let pong = 0;
+  // PINGs not answered yet. A PONG may answer any of them: after POSTCOPY_LISTEN the destination
+  // reads the package in its main thread and the rest of the channel in its listen thread, and
+  // each answers the PINGs it reads, so a PING after the package can be answered first.
+  const outstanding = [...main.facts.pings];
   let shutAt: number | undefined;
   let acks = 0;
   try {
@@ -55,19 +57,20 @@ export function checkReturnPath(main: ReferenceLoader, ch: ChannelInput): Diagno
           break;
         }
         case MIG_RP_MSG_PONG: {
-          const ping = pings[pong++];
           const value = optionalIntField(m.fields, 'value');
+          const answered = outstanding.findIndex((p) => p.value === value);
+          const ping = answered >= 0 ? outstanding.splice(answered, 1)[0] : outstanding[0];
           if (!ping)
             report(
               'return-path/pong-without-ping',
               m.offset,
               `MIG_RP_MSG_PONG ${value ?? 'missing'} answers no MIG_CMD_PING of the main channel`,
             );
-          else if (ping.value !== value)
+          else if (answered < 0)
             report(
               'return-path/pong-value',
               m.offset,
-              `MIG_RP_MSG_PONG ${value ?? 'missing'} answers MIG_CMD_PING ${ping.value} (main channel ${hex(ping.offset)})`,
+              `MIG_RP_MSG_PONG ${value ?? 'missing'} answers no unanswered MIG_CMD_PING (the first is ${ping.value}, main channel ${hex(ping.offset)})`,
             );
           break;
         }
