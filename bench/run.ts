@@ -7,7 +7,8 @@
  * CPU time and peak RSS come from the kernel (`/usr/bin/time`), not from the process
  * measuring itself; `dd` and a plain Node read loop run beside the decoder as the floor.
  *
- * Groups (all by default): startup, ram, pipe, hex, vfio, devices, fuzz.
+ * Groups (all by default): startup, ram, pipe, hex, tap, vfio, devices, fuzz. `tap` needs
+ * qemu-system-x86_64 (Debian's QEMU 7.2) and is skipped without it.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { FileSource } from '../src/io/source.js';
 import { save } from '../src/generator/save.js';
 import { writeRamStream } from '../src/generator/synthetic-ram.js';
 import { validateMain } from '../src/loader/validate.js';
+import { benchMigration, benchRelay } from './tap.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'migstream');
@@ -148,7 +150,7 @@ function warm(path: string): void {
 const q = (p: string): string => `'${p.replace(/'/g, "'\\''")}'`;
 const node = (args: string): string => `${q(process.execPath)} ${args}`;
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--child') {
     const [, mode, path] = args;
@@ -161,7 +163,7 @@ function main(): void {
     return i >= 0 ? args.splice(i, 2)[1] : undefined;
   };
   const runs = Number(flag('--runs') ?? '3');
-  const only = new Set((flag('--only') ?? 'startup,ram,pipe,hex,vfio,devices,fuzz').split(','));
+  const only = new Set((flag('--only') ?? 'startup,ram,pipe,hex,tap,vfio,devices,fuzz').split(','));
   const gib = Number(args[0] ?? '1');
   const dir = mkdtempSync(join(tmpdir(), 'migstream-bench-'));
   const timeFile = join(dir, 'time.txt');
@@ -190,7 +192,7 @@ function main(): void {
     }
 
     const ram = join(dir, `ram-${gib}g.mig`);
-    if (['ram', 'pipe', 'hex'].some((g) => only.has(g))) {
+    if (['ram', 'pipe', 'hex', 'tap'].some((g) => only.has(g))) {
       process.stdout.write(`generating ${gib} GiB of RAM pages...\n`);
       writeRamStream(ram, Math.round(gib * 2 ** 30));
       warm(ram);
@@ -227,6 +229,15 @@ function main(): void {
         timeFile,
         size,
       );
+    }
+    if (only.has('tap')) {
+      if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0)
+        process.stdout.write('tap      skipped: no qemu-system-x86_64\n');
+      else {
+        const write = (line: string) => void process.stdout.write(line);
+        await benchRelay(BIN, ram, runs, write);
+        await benchMigration(BIN, join(dir, 'qemu'), runs, write);
+      }
     }
     if (existsSync(ram)) rmSync(ram);
 
@@ -298,4 +309,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

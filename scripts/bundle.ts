@@ -2,7 +2,11 @@
 // resolving and compiling a hundred modules at every start. Each command stays a chunk of
 // its own (main.ts imports them dynamically), so a run loads only what its command needs.
 // Packages loaded on demand with createRequire (cli-progress, pako) stay outside the bundle.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// chunks are named by content hash: the last build's would otherwise stay beside the new ones (and go into the package)
+rmSync('dist/cli', { recursive: true, force: true });
 
 await build({
   // the worker that decode() starts (tap) sits beside the chunks that start it: new URL('./decode-worker.js', import.meta.url)

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePorts, startQemu } from '../bench/qemu.js';
 import { ROOT } from './helpers.js';
 
 /**
@@ -20,73 +20,16 @@ afterAll(() => {
   if (!process.env['KEEP_TAP']) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Two distinct free loopback ports: both are held open until both are known. */
-async function freePorts(): Promise<[number, number]> {
-  const open = () =>
-    new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    });
-  const servers = [await open(), await open()];
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a ? a.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return [ports[0] ?? 0, ports[1] ?? 0];
+/** A QEMU of the common arguments plus ARGS, killed after the suite; `migration` gives query-migrate's final status. */
+async function qemu(name: string, args: string[]) {
+  const q = await startQemu(dir, name, [...QEMU, ...args]);
+  children.push(q.proc);
+  return { ...q, migration: async () => (await q.migration()).status };
 }
 
-/** A QEMU with its QMP monitor on a unix socket; `cmd` sends one command and returns its reply. */
-async function qemu(name: string, args: string[]) {
-  const sock = join(dir, `${name}.qmp`);
-  const proc = spawn('qemu-system-x86_64', [...QEMU, ...args, '-qmp', `unix:${sock},server=on,wait=off`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(proc);
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  // the socket file appears at bind(), a moment before QEMU listens on it: retry a refused connection
-  let conn: Socket | undefined;
-  for (let i = 0; i < 400 && !conn; i++) {
-    conn = await new Promise<Socket | undefined>((resolve) => {
-      if (!existsSync(sock)) return void setTimeout(() => resolve(undefined), 25);
-      const c = connect(sock, () => resolve(c));
-      c.once('error', () => setTimeout(() => resolve(undefined), 25));
-    });
-  }
-  if (!conn) throw new Error(`${name}: no QMP socket (${stderr})`);
-  let buf = '';
-  const waiting: ((v: Record<string, unknown>) => void)[] = [];
-  conn.on('data', (d) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-      buf = buf.slice(nl + 1);
-      if (!msg['event']) waiting.shift()?.(msg);
-    }
-  });
-  conn.on('error', () => undefined);
-  await new Promise<Record<string, unknown>>((resolve) => waiting.push(resolve)); // the greeting
-  const cmd = (execute: string, args?: object) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      waiting.push(resolve);
-      conn.write(JSON.stringify({ execute, ...(args ? { arguments: args } : {}) }) + '\n');
-    });
-  await cmd('qmp_capabilities');
-  const migration = async () => {
-    for (let i = 0; i < 600; i++) {
-      const r = (await cmd('query-migrate'))['return'] as { status?: string };
-      if (r.status === 'completed' || r.status === 'failed') return r.status;
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    return 'timeout';
-  };
-  const quit = async () => {
-    await cmd('quit').catch(() => undefined);
-    conn.destroy();
-  };
-  return { proc, cmd, migration, quit, stderr: () => stderr };
+async function freePortPair(): Promise<[number, number]> {
+  const [a = 0, b = 0] = await freePorts(2);
+  return [a, b];
 }
 
 /** `migstream tap --once --save DIR --format json`, started and listening; `done` gives its exit status and events. */
@@ -151,7 +94,7 @@ async function expectLoaded(src: Awaited<ReturnType<typeof qemu>>, dst: Awaited<
 
 describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
   it('relays a precopy migration of a running guest, decodes it as it passes and saves what it relayed', async () => {
-    const [listen, to] = await freePorts();
+    const [listen, to] = await freePortPair();
     const save = join(dir, 'precopy');
     const dst = await qemu('dst', ['-incoming', `tcp:127.0.0.1:${to}`]);
     const t = await startTap(listen, to, save);
@@ -181,7 +124,7 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expect(readFileSync(main).subarray(0, 4).toString('latin1')).toBe('QEVM');
   }, 60_000);
   it('relays a multifd migration (2 channels): each channel named and saved, the set valid as migstream reads it', async () => {
-    const [listen, to] = await freePorts();
+    const [listen, to] = await freePortPair();
     const save = join(dir, 'multifd');
     const dst = await qemu('dst-multifd', ['-incoming', 'defer']);
     const caps = { capabilities: [{ capability: 'multifd', state: true }] };
@@ -220,7 +163,7 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     await expectLoaded(src, dst);
   }, 60_000);
   it('--stop-on-error holds each record until it is judged: a stream the destination accepts still completes', async () => {
-    const [listen, to] = await freePorts();
+    const [listen, to] = await freePortPair();
     const save = join(dir, 'gated');
     const dst = await qemu('dst-gated', ['-incoming', `tcp:127.0.0.1:${to}`]);
     // `-machine pc` is pc-i440fx-7.2 in QEMU 7.2: the machine type the stream carries
@@ -238,7 +181,7 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     await expectLoaded(src, dst);
   }, 60_000);
   it('--stop-on-error with a q35 profile: a pc guest is refused before its configuration reaches the destination, and both sides fail', async () => {
-    const [listen, to] = await freePorts();
+    const [listen, to] = await freePortPair();
     const save = join(dir, 'refused');
     const dst = await qemu('dst-refused', ['-incoming', `tcp:127.0.0.1:${to}`]);
     const dstExit = new Promise<number | null>((resolve) => dst.proc.on('exit', (c) => resolve(c)));
@@ -274,7 +217,7 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     await src.quit();
   }, 60_000);
   it('relays a postcopy migration with its return path: both directions saved, the pair valid as migstream reads it', async () => {
-    const [listen, to] = await freePorts();
+    const [listen, to] = await freePortPair();
     const save = join(dir, 'postcopy');
     const caps = { capabilities: [{ capability: 'postcopy-ram', state: true }] };
     const dst = await qemu('dst-postcopy', ['-incoming', 'defer']);

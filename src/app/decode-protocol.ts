@@ -1,5 +1,7 @@
-/** What `decode()` and its worker (decode-worker.ts) say to each other. */
+/** What `decode()` / `judgeLive()` and their worker (decode-worker.ts) say to each other. */
 import type { SharedRing } from '../io/shared-ring.js';
+import type { DestinationProfile } from '../loader/profile.js';
+import type { DiagnosticJson } from '../model/diagnostic.js';
 import type { StreamErrorJson } from '../model/errors.js';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 
@@ -12,10 +14,45 @@ export interface DecodeWorkerData {
   vmdescJson?: string;
   pageSize?: number;
   capabilities: string[];
+  /** judge the stream in the worker and post notes, not records (`judgeLive`) */
+  judge?: JudgeRequest;
+}
+
+/** The destination the reference loader judges a live stream for. */
+export interface JudgeRequest {
+  /** destination capabilities (QEMU names) */
+  capabilities: string[];
+  profile?: DestinationProfile;
+}
+
+/** What a live stream's judge reports: the records worth showing, and what the loader said. */
+export type LiveNote =
+  | {
+      note: 'section';
+      offset: number;
+      section: string;
+      sectionId: number;
+      idstr: string;
+      /** inside MIG_CMD_PACKAGED (postcopy's device state) */
+      packaged?: true;
+    }
+  | { note: 'command'; offset: number; command: string; packaged?: true }
+  | { note: 'eof'; offset: number; packaged?: true }
+  /**
+   * a diagnostic of the record at `offset` (or of the stream's end); every byte before `clean`
+   * belongs to records judged before it
+   */
+  | { note: 'diagnostic'; offset: number; clean: number; diagnostic: DiagnosticJson };
+
+/** A batch of notes; every byte before `through` belongs to a record the loader has judged. */
+export interface LiveNotes {
+  notes: LiveNote[];
+  through: number;
 }
 
 export type DecodeWorkerMessage =
   | { type: 'records'; records: MainRecord[] }
+  | ({ type: 'notes' } & LiveNotes)
   | { type: 'warning'; warning: DecodeWarning }
   | { type: 'end'; bytes: number }
   | { type: 'error'; stream?: StreamErrorJson; usage?: string; internal?: string };

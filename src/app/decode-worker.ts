@@ -7,12 +7,14 @@
  * back until a batch fills.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openMainStream } from '../codec/open.js';
+import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { RingSource } from '../io/shared-ring.js';
+import { ReferenceLoader } from '../loader/load.js';
+import { diagnosticJson } from '../model/diagnostic.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import type { MainRecord } from '../model/records.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
-import type { DecodeWorkerData, DecodeWorkerMessage } from './decode-protocol.js';
+import type { DecodeWorkerData, DecodeWorkerMessage, JudgeRequest, LiveNote } from './decode-protocol.js';
 
 /** A batch is posted at this many records or this many bytes of record data, whichever comes first. */
 const BATCH_RECORDS = 512;
@@ -57,14 +59,21 @@ function ownBytes(value: unknown, transfer: Set<ArrayBuffer>): unknown {
 }
 
 function run(data: DecodeWorkerData): void {
-  const credits = new Int32Array(data.credits);
   const source = new RingSource(data.ring, data.name);
   const stream = openMainStream(source, {
     vmdesc: data.vmdescJson === undefined ? undefined : parseVmDescription(data.vmdescJson),
     pageSize: data.pageSize,
     capabilities: data.capabilities,
-    copyData: true,
+    // judged records stay here: only records posted back need bytes of their own
+    copyData: !data.judge,
   });
+  if (data.judge) judge(stream, source, data.judge, new Int32Array(data.credits));
+  else deliver(stream, source, new Int32Array(data.credits));
+  post({ type: 'end', bytes: stream.reader.offset });
+}
+
+/** decode(): post the records themselves, in batches. */
+function deliver(stream: OpenedStream, source: RingSource, credits: Int32Array): void {
   let batch: MainRecord[] = [];
   // a set: a batch holds hundreds of page buffers, each listed once
   let transfer = new Set<ArrayBuffer>();
@@ -94,7 +103,74 @@ function run(data: DecodeWorkerData): void {
     // the records before an error are delivered before it
     flush();
   }
-  post({ type: 'end', bytes: stream.reader.offset });
+}
+
+/**
+ * judgeLive(): run the reference loader here and post only what a watcher needs: the
+ * sections, commands and ends of stream, the loader's diagnostics, and how far it has judged.
+ * A stream error is the loader's to judge too, like the end of the stream.
+ */
+function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, credits: Int32Array): void {
+  const loader = new ReferenceLoader({ capabilities: request.capabilities, profile: request.profile });
+  let notes: LiveNote[] = [];
+  let through = 0;
+  let posted = 0;
+  let records = 0;
+  const flush = () => {
+    if (notes.length === 0 && through === posted) return;
+    takeCredit(credits);
+    post({ type: 'notes', notes, through });
+    notes = [];
+    posted = through;
+    records = 0;
+  };
+  source.onStarve = flush;
+  const said = (before: number, offset: number) => {
+    for (let i = before; i < loader.diagnostics.length; i++) {
+      const d = loader.diagnostics[i];
+      if (d) notes.push({ note: 'diagnostic', offset, clean: through, diagnostic: diagnosticJson(d) });
+    }
+  };
+  try {
+    for (const rec of stream.records()) {
+      const before = loader.diagnostics.length;
+      loader.add(rec);
+      const note = liveNote(rec);
+      if (note) notes.push(note);
+      said(before, rec.offset);
+      // records inside MIG_CMD_PACKAGED have channel offsets too (the command record is its header)
+      through = Math.max(through, rec.offset + rec.length);
+      if (++records >= BATCH_RECORDS) flush();
+    }
+    const before = loader.diagnostics.length;
+    loader.finish();
+    said(before, stream.reader.offset);
+    if (!loader.diagnostics.slice(before).length) through = stream.reader.offset;
+  } catch (e) {
+    if (!(e instanceof StreamError)) throw e;
+    const before = loader.diagnostics.length;
+    loader.streamError(e);
+    said(before, e.offset);
+  } finally {
+    flush();
+  }
+}
+
+/** The records a live watcher is told about. */
+function liveNote(rec: MainRecord): LiveNote | undefined {
+  const packaged = rec.depth ? { packaged: true as const } : {};
+  if (rec.kind === 'section')
+    return {
+      note: 'section',
+      offset: rec.offset,
+      section: rec.section,
+      sectionId: rec.sectionId,
+      idstr: rec.idstr,
+      ...packaged,
+    };
+  if (rec.kind === 'command') return { note: 'command', offset: rec.offset, command: rec.name, ...packaged };
+  if (rec.kind === 'eof') return { note: 'eof', offset: rec.offset, ...packaged };
+  return undefined;
 }
 
 try {

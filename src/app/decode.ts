@@ -12,7 +12,7 @@ import { createSharedRing, RingWriter } from '../io/shared-ring.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 import { openStreamFile, readVmsdFile, type StreamRequest } from './open.js';
-import type { DecodeWorkerData, DecodeWorkerMessage } from './decode-protocol.js';
+import type { DecodeWorkerData, DecodeWorkerMessage, JudgeRequest, LiveNotes } from './decode-protocol.js';
 
 /** A path, the bytes themselves, or bytes as they arrive. */
 export type StreamInput = string | Uint8Array | AsyncIterable<Uint8Array>;
@@ -75,19 +75,36 @@ async function* fromSync(stream: OpenedStream, request: DecodeRequest): AsyncGen
 }
 
 async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeRequest): AsyncGenerator<MainRecord, void> {
-  const name = request.name ?? '<stream>';
   const vmdesc = readVmsdFile(request.vmsd);
-  const ring = createSharedRing(RING_BYTES);
-  const credits = new Int32Array(new SharedArrayBuffer(4));
-  credits[0] = BATCHES_IN_FLIGHT;
-  const workerData: DecodeWorkerData = {
-    ring,
-    credits: credits.buffer,
-    name,
+  const messages = workerMessages(input, request.name ?? '<stream>', {
     vmdescJson: vmdesc === undefined ? undefined : JSON.stringify(vmdesc),
     pageSize: request.pageSize,
     capabilities: request.capability ?? [],
-  };
+  });
+  for await (const m of messages) {
+    if (m.type === 'records') yield* m.records;
+    else if (m.type === 'warning') request.onWarning?.(m.warning);
+  }
+}
+
+/** What the worker posts that is not the end or a failure. */
+export type WorkerBatch = Extract<DecodeWorkerMessage, { type: 'records' | 'notes' | 'warning' }>;
+
+/**
+ * Run decode-worker.ts over an asynchronous input: the input is pumped into a shared ring the
+ * worker reads, and what the worker posts is yielded here. A batch's credit goes back to the
+ * worker when the consumer asks for the next one, so at most BATCHES_IN_FLIGHT are ever
+ * waiting. Ends at the worker's end; throws what it failed with (StreamError, UsageError).
+ */
+export async function* workerMessages(
+  input: AsyncIterable<Uint8Array>,
+  name: string,
+  options: Omit<DecodeWorkerData, 'ring' | 'credits' | 'name'>,
+): AsyncGenerator<WorkerBatch, void> {
+  const ring = createSharedRing(RING_BYTES);
+  const credits = new Int32Array(new SharedArrayBuffer(4));
+  credits[0] = BATCHES_IN_FLIGHT;
+  const workerData: DecodeWorkerData = { ...options, ring, credits: credits.buffer, name };
   // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
   const worker = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv });
@@ -136,12 +153,12 @@ async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeReque
         wake = undefined;
         continue;
       }
-      if (m.type === 'records') {
-        for (const rec of m.records) yield rec;
+      if (m.type === 'records' || m.type === 'notes') {
+        yield m;
         Atomics.add(credits, 0, 1);
         Atomics.notify(credits, 0);
       } else if (m.type === 'warning') {
-        request.onWarning?.(m.warning);
+        yield m;
       } else if (m.type === 'end') {
         return;
       } else if (shared.inputFailure) {
@@ -165,4 +182,18 @@ async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeReque
     // writes nothing more into an aborted ring, and it catches its own failures)
     void pump;
   }
+}
+
+/**
+ * A live main channel judged as it arrives: the reference loader runs in the worker beside
+ * the decoder, and only notes come back (sections, commands, diagnostics, how far it has
+ * judged), never the records, so the caller's thread is left to move bytes.
+ */
+export async function* judgeLive(
+  input: AsyncIterable<Uint8Array>,
+  name: string,
+  judge: JudgeRequest,
+): AsyncGenerator<LiveNotes, void> {
+  for await (const m of workerMessages(input, name, { capabilities: judge.capabilities, judge }))
+    if (m.type === 'notes') yield m;
 }

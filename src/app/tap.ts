@@ -6,8 +6,8 @@
  * destination tells them apart (QEMU_VM_FILE_MAGIC: the main channel, MULTIFD_MAGIC: a
  * multifd channel), and the main channel's reverse direction is the return path.
  *
- * The main channel is decoded by `decode()` (a worker thread) and judged by the reference
- * loader as the bytes pass. The decoder is fed through a bounded queue that never pushes
+ * The main channel is decoded and judged by the reference loader in a worker thread
+ * (`judgeLive`) as the bytes pass; this thread only moves bytes and reports. The decoder is fed through a bounded queue that never pushes
  * back on the relay: if it falls behind by more than DECODER_LAG_BYTES, decoding stops and
  * that is reported; the migration is never slowed by it.
  *
@@ -23,12 +23,10 @@ import { QEMU_VM_FILE_MAGIC } from '../../grammar/savevm.js';
 import { MULTIFD_MAGIC, MultifdInit } from '../../grammar/multifd.js';
 import { fixedSize } from '../../grammar/layout.js';
 import { be32At } from '../io/bytes.js';
-import { ReferenceLoader } from '../loader/load.js';
 import type { DestinationProfile } from '../loader/profile.js';
-import { diagnosticJson, type DiagnosticJson } from '../model/diagnostic.js';
-import { StreamError } from '../model/errors.js';
-import type { MainRecord } from '../model/records.js';
-import { decode } from './decode.js';
+import type { DiagnosticJson } from '../model/diagnostic.js';
+import { judgeLive } from './decode.js';
+import type { LiveNote } from './decode-protocol.js';
 
 export interface TapEndpoint {
   host: string;
@@ -61,7 +59,7 @@ export type TapEvent =
       section: string;
       sectionId: number;
       idstr: string;
-      /** inside MIG_CMD_PACKAGED (postcopy's device state); offset is then inside the package */
+      /** inside MIG_CMD_PACKAGED (postcopy's device state) */
       packaged?: true;
     }
   | { event: 'command'; channel: 'main'; offset: number; command: string; packaged?: true }
@@ -134,6 +132,17 @@ class HeldBytes {
       this.destination.write(n === chunk.length ? chunk : chunk.subarray(0, n));
     }
     this.flow();
+  }
+
+  /** The record at `offset` broke a rule: forward what came before it, then end the destination's side. */
+  cut(offset: number): void {
+    this.allJudged = false;
+    this.release(offset);
+    this.destination.end();
+  }
+
+  get destinationSocket(): Socket {
+    return this.destination;
   }
 
   /** the source closed its side: the destination's side closes once the rest is judged */
@@ -253,92 +262,69 @@ class Migration {
   }
 
   /** --stop-on-error: close every channel of the migration; the record at `offset` broke `rule` and was not forwarded. */
-  private stop(offset: number, rule: string): void {
+  /** `clean`: the bytes before it were judged without error and are forwarded; the destination then sees its input end */
+  private stop(offset: number, rule: string, clean = this.held?.forwarded ?? 0): void {
     if (this.stopped) return;
     this.stopped = true;
     this.failed = true;
+    this.held?.cut(clean);
     this.emit({ event: 'stopped', channel: 'main', offset, rule, forwarded: this.held?.forwarded ?? 0 });
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets) if (s !== this.held?.destinationSocket) s.destroy();
   }
 
   /** Decode and judge the main channel as it passes (and with --stop-on-error, forward what was judged). */
   watch(feed: DecoderFeed): void {
-    const loader = new ReferenceLoader({ capabilities: this.req.capability ?? [], profile: this.req.profile });
-    const report = (d: DiagnosticJson) => {
-      this.diagnostics.push(d);
-      this.emit({ event: 'diagnostic', diagnostic: d });
-    };
-    /** report what the loader said since `before`; true when it was an error (and the channel was stopped for it) */
-    const reportFrom = (before: number, offset: number): boolean => {
-      let error: DiagnosticJson | undefined;
-      for (const d of loader.diagnostics.slice(before)) {
-        const j = diagnosticJson(d);
-        report(j);
-        if (j.severity === 'error') error ??= j;
-      }
-      if (error && this.req.stopOnError) this.stop(offset, error.rule);
-      return error !== undefined;
-    };
+    const judge = { capabilities: this.req.capability ?? [], profile: this.req.profile };
     this.decoding = (async () => {
       try {
-        for await (const rec of decode(feed, { name: 'main channel', capability: this.req.capability })) {
-          if (this.stopped) return;
-          const before = loader.diagnostics.length;
-          loader.add(rec);
-          this.record(rec);
-          if (reportFrom(before, rec.offset) && this.req.stopOnError) return;
-          // a packaged blob's inner records lie inside the command record, already judged and forwarded
-          if (!rec.depth) this.held?.release(rec.offset + rec.length);
+        for await (const batch of judgeLive(feed, 'main channel', judge)) {
+          // what the decoder says after the bytes it lost is about the gap, not the stream
+          if (this.stopped || feed.lagged) break;
+          let error: { offset: number; clean: number; rule: string } | undefined;
+          for (const n of batch.notes) {
+            this.note(n);
+            if (n.note === 'diagnostic' && n.diagnostic.severity === 'error')
+              error ??= { offset: n.offset, clean: n.clean, rule: n.diagnostic.rule };
+          }
+          if (error && this.req.stopOnError) {
+            this.stop(error.offset, error.rule, error.clean);
+            return;
+          }
+          this.held?.release(batch.through);
         }
       } catch (e) {
-        if (!(e instanceof StreamError)) {
-          // the decoder itself failed (not the stream): the relay went on; say so, and leave the status to the relay
-          this.decoderStopped = true;
-          this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
-          // held bytes that cannot be judged are not forwarded
-          if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
-          return;
-        }
-        if (!feed.lagged && !this.stopped) {
-          const before = loader.diagnostics.length;
-          loader.streamError(e);
-          if (reportFrom(before, e.offset) && this.req.stopOnError) return;
-        }
+        // the worker judges the stream's own errors: this is the decoder failing, not the stream;
+        // the relay went on, and the status is left to it
+        this.decoderStopped = true;
+        this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
+        // held bytes that cannot be judged are not forwarded
+        if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
+        return;
       }
       if (this.stopped) return;
       if (feed.lagged) {
         this.decoderStopped = true;
         this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
-        if (this.req.stopOnError) {
-          this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
-          return;
-        }
-      } else {
-        const before = loader.diagnostics.length;
-        loader.finish();
-        if (reportFrom(before, this.held?.forwarded ?? 0) && this.req.stopOnError) return;
+        if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
+        return;
       }
       this.held?.judged();
     })();
   }
 
-  private record(rec: MainRecord): void {
-    const packaged = rec.depth ? { packaged: true as const } : {};
-    if (rec.kind === 'section')
-      this.emit({
-        event: 'section',
-        channel: 'main',
-        offset: rec.offset,
-        section: rec.section,
-        sectionId: rec.sectionId,
-        idstr: rec.idstr,
-        ...packaged,
-      });
-    else if (rec.kind === 'command')
-      this.emit({ event: 'command', channel: 'main', offset: rec.offset, command: rec.name, ...packaged });
-    else if (rec.kind === 'eof') {
-      if (!rec.depth) this.sawEof = true;
-      this.emit({ event: 'eof', channel: 'main', offset: rec.offset, ...packaged });
+  private note(n: LiveNote): void {
+    if (n.note === 'diagnostic') {
+      this.diagnostics.push(n.diagnostic);
+      this.emit({ event: 'diagnostic', diagnostic: n.diagnostic });
+    } else if (n.note === 'eof') {
+      if (!n.packaged) this.sawEof = true;
+      this.emit({ event: 'eof', channel: 'main', offset: n.offset, ...(n.packaged ? { packaged: true } : {}) });
+    } else if (n.note === 'section') {
+      const { note: _, ...section } = n;
+      this.emit({ event: 'section', channel: 'main', ...section });
+    } else {
+      const { note: _, ...command } = n;
+      this.emit({ event: 'command', channel: 'main', ...command });
     }
   }
 

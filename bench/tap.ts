@@ -1,0 +1,160 @@
+/**
+ * The `tap` group of `npm run bench`: what relaying through `migstream tap` costs.
+ *  - relay throughput on loopback: a main-channel stream file sent to a byte-counting sink,
+ *    directly and through the tap (which decodes it as it passes);
+ *  - a real migration (QEMU 7.2, a 256 MiB guest with 128 MiB of random bytes loaded into its
+ *    RAM), direct and through the tap, N runs each: total time and downtime as the source's
+ *    query-migrate reports them.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, mkdirSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { freePorts, startQemu, type MigrationEnd } from './qemu.js';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+};
+
+/** `migstream tap --once --format json` from `listen` to `to`; resolves when it listens, `done` with its events. */
+async function startTap(bin: string, listen: number, to: number) {
+  const proc = spawn(
+    process.execPath,
+    [bin, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once', '--format', 'json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  await new Promise<void>((resolve) =>
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"listening"')) resolve();
+    }),
+  );
+  const done = new Promise<Record<string, unknown>[]>((resolve) =>
+    proc.on('close', () =>
+      resolve(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      ),
+    ),
+  );
+  return { done };
+}
+
+/** Send `file` to 127.0.0.1:`port` and wait until a sink on `sinkPort` has counted all of it; seconds. */
+async function sendThrough(file: string, port: number, sinkPort: number): Promise<number> {
+  const size = statSync(file).size;
+  let received = 0;
+  const start = process.hrtime.bigint();
+  const arrived = new Promise<void>((resolve) => {
+    const sink = createServer((s) => {
+      s.on('data', (d: Buffer) => (received += d.length));
+      s.on('end', () => {
+        s.end();
+        sink.close();
+        resolve();
+      });
+    });
+    sink.listen(sinkPort, '127.0.0.1', () => {
+      const c = connect(port, '127.0.0.1', () => createReadStream(file, { highWaterMark: 1 << 20 }).pipe(c));
+      c.resume();
+    });
+  });
+  await arrived;
+  if (received !== size) throw new Error(`relay lost bytes: ${received} of ${size}`);
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+export interface TapBenchLine {
+  (line: string): void;
+}
+
+/** Relay throughput: the stream file direct to a sink and through the tap, `runs` times each. */
+export async function benchRelay(bin: string, file: string, runs: number, out: TapBenchLine): Promise<void> {
+  const size = statSync(file).size;
+  const direct: number[] = [];
+  const tapped: number[] = [];
+  let lagged = 0;
+  for (let i = 0; i < runs; i++) {
+    const [sink = 0] = await freePorts(1);
+    direct.push(await sendThrough(file, sink, sink));
+    const [listen = 0, to = 0] = await freePorts(2);
+    const tap = await startTap(bin, listen, to);
+    tapped.push(await sendThrough(file, listen, to));
+    const events = await tap.done;
+    if (events.some((e) => e['event'] === 'decoder-lagged')) lagged++;
+  }
+  const gbps = (t: number) => (size / t / 1e9).toFixed(2);
+  out(
+    `tap      relay ${(size / 2 ** 30).toFixed(2)} GiB main channel, loopback   direct ${median(direct).toFixed(3)} s (${gbps(median(direct))} GB/s)  through the tap ${median(tapped).toFixed(3)} s (${gbps(median(tapped))} GB/s), ${runs} runs; the decoder fell behind in ${lagged} of them\n`,
+  );
+}
+
+/** A real QEMU 7.2 migration, direct and through the tap. */
+export async function benchMigration(bin: string, dir: string, runs: number, out: TapBenchLine): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  // 128 MiB of random bytes loaded at 64 MiB: pages that are neither zero nor compressible
+  const blob = join(dir, 'guest-ram.bin');
+  const fd = openSync(blob, 'w');
+  for (let i = 0; i < 128; i++) writeSync(fd, randomBytes(1 << 20));
+  closeSync(fd);
+  const args = [
+    '-machine',
+    'pc',
+    '-m',
+    '256M',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-accel',
+    'tcg',
+    '-device',
+    `loader,file=${blob},addr=0x4000000,force-raw=on`,
+  ];
+  let run = 0;
+  const once = async (through: boolean): Promise<MigrationEnd & { wall: number }> => {
+    const [listen = 0, to = 0] = await freePorts(2);
+    // QMP sockets of their own: a killed QEMU leaves its socket file behind
+    run++;
+    const dst = await startQemu(dir, `dst${run}`, [...args, '-incoming', `tcp:127.0.0.1:${to}`]);
+    const tap = through ? await startTap(bin, listen, to) : undefined;
+    const src = await startQemu(dir, `src${run}`, args);
+    try {
+      // QEMU 7.2 limits migration to 128 MiB/s by default: lift it, so the relay is what is measured
+      await src.cmd('migrate-set-parameters', { 'max-bandwidth': 10 * 2 ** 30 });
+      const start = process.hrtime.bigint();
+      await src.cmd('migrate', { uri: `tcp:127.0.0.1:${through ? listen : to}` });
+      const end = await src.migration();
+      const wall = Number(process.hrtime.bigint() - start) / 1e9;
+      if (end.status !== 'completed') throw new Error(`migration ${end.status}: ${src.stderr()} ${dst.stderr()}`);
+      const loaded = await dst.migration();
+      if (loaded.status !== 'completed') throw new Error(`destination ${loaded.status}: ${dst.stderr()}`);
+      if (tap) await tap.done;
+      return { ...end, wall };
+    } finally {
+      await src.quit();
+      await dst.quit();
+    }
+  };
+  const direct: (MigrationEnd & { wall: number })[] = [];
+  const tapped: (MigrationEnd & { wall: number })[] = [];
+  for (let i = 0; i < runs; i++) {
+    direct.push(await once(false));
+    tapped.push(await once(true));
+  }
+  const fig = (xs: (MigrationEnd & { wall: number })[]) => ({
+    total: median(xs.map((x) => x.totalTime ?? NaN)),
+    downtime: median(xs.map((x) => x.downtime ?? NaN)),
+  });
+  const d = fig(direct);
+  const t = fig(tapped);
+  const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)}%`;
+  out(
+    `tap      QEMU 7.2 migration, 256 MiB guest (128 MiB random), ${runs} runs each: total-time direct ${d.total} ms, through the tap ${t.total} ms (${pct(t.total, d.total)}); downtime direct ${d.downtime} ms, through the tap ${t.downtime} ms (${pct(t.downtime, d.downtime)})\n`,
+  );
+}
