@@ -35,6 +35,17 @@ describe('stats: the phases of every recording', () => {
       expect(phases.some((p) => p.phase === 'completion')).toBe(
         (records.SECTION_END ?? 0) + (records.SECTION_FULL ?? 0) > 0,
       );
+      // named in order: setup, iteration 1..N, completion
+      const iterations = phases.filter((p) => p.phase.startsWith('iteration')).map((p) => p.phase);
+      expect(phases[0]?.phase).toBe('setup');
+      expect(iterations).toEqual(iterations.map((_, i) => `iteration ${i + 1}`));
+      // every RAM page the census counted (normal, zero, XBZRLE, compressed, mapped-ram) is in one phase
+      const ram = census.scan.ram ?? {};
+      const pages = ['PAGE', 'ZERO', 'XBZRLE', 'COMPRESS_PAGE', 'MAPPED_RAM_pages_set'].reduce(
+        (n, k) => n + (ram[k] ?? 0),
+        0,
+      );
+      expect(phases.reduce((n, p) => n + p.ramPages, 0)).toBe(pages);
       if (census.scan.commands?.SWITCHOVER_START) {
         const cmd = decodeFile(path).records.find((x) => x.kind === 'command' && x.name === 'MIG_CMD_SWITCHOVER_START');
         expect(phases.at(-1)).toMatchObject({ phase: 'completion', bytes: census.size - (cmd?.offset ?? NaN) });
