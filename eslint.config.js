@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'reports/', '.stryker-tmp/', 'fixtures/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'reports/', '.stryker-tmp/', 'fixtures/', 'coverage/', 'docs/api/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

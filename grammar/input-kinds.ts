@@ -12,7 +12,8 @@ export interface InputKind {
 }
 
 export const INPUT_KINDS: readonly InputKind[] = [
-  // gzip is read directly (io/inflate-source.ts), and a qcow2 image's snapshots too (src/qcow2/), so neither is here
+  // gzip is read directly (io/inflate-source.ts), a qcow2 image's snapshots too (src/qcow2/), and the
+  // CPR state channel is a channel kind of its own (codec/channels.ts), so none of them is here
   { name: 'a zstd-compressed file', magic: [0x28, 0xb5, 0x2f, 0xfd], hint: 'decompress it first: zstd -d FILE' },
   {
     name: 'an xz-compressed file',
@@ -21,11 +22,6 @@ export const INPUT_KINDS: readonly InputKind[] = [
   },
   { name: 'a bzip2-compressed file', magic: [0x42, 0x5a, 0x68], hint: 'decompress it first: bzip2 -d FILE' },
   { name: 'an lzop-compressed file', magic: [0x89, 0x4c, 0x5a, 0x4f], hint: 'decompress it first: lzop -d FILE' },
-  {
-    name: 'a QEMU CPR state channel (QEMU_CPR_FILE_MAGIC)',
-    magic: [0x51, 0x43, 0x50, 0x52],
-    hint: 'the cpr-transfer channel, which migstream does not decode yet',
-  },
 ];
 
 export const GZIP_MAGIC = [0x1f, 0x8b] as const;

@@ -31,7 +31,7 @@ export const STREAM_ERROR_CODES = [
 ] as const;
 export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
 
-export type RuleGroup = 'stream' | 'main' | 'vfio' | 'multifd' | 'return-path';
+export type RuleGroup = 'stream' | 'main' | 'vfio' | 'multifd' | 'return-path' | 'cpr';
 /** Whether a rule's violation makes a stream invalid (error) or is reported only (warning). */
 export type RuleSeverity = 'error' | 'warning';
 
@@ -563,6 +563,35 @@ export const RULES = [
     severity: 'error',
     qemu: 'a message type outside MIG_RP_MSG',
     source: 'SM §4.3',
+  },
+
+  {
+    id: 'cpr/fd-name',
+    group: 'cpr',
+    severity: 'error',
+    qemu: 'a descriptor name of no bytes, or not ending in NUL: QEMU allocates namelen bytes and finds descriptors with strcmp on them',
+    source: 'migration/cpr.c (vmstate_cpr_fd, find_fd)',
+  },
+  {
+    id: 'cpr/fd-byte',
+    group: 'cpr',
+    severity: 'warning',
+    qemu: "the byte a descriptor travels with is not the ' ' qemu_file_put_fd sends (the loader drops it unread)",
+    source: 'migration/qemu-file.c (qemu_file_put_fd)',
+  },
+  {
+    id: 'cpr/duplicate-fd',
+    group: 'cpr',
+    severity: 'warning',
+    qemu: 'a name and id saved twice: cpr_find_fd only ever finds the first',
+    source: 'migration/cpr.c (find_fd)',
+  },
+  {
+    id: 'cpr/trailing-bytes',
+    group: 'cpr',
+    severity: 'warning',
+    qemu: 'bytes after the end of the fds list: CprState has nothing more, QEMU reads no further',
+    source: 'migration/cpr.c (vmstate_cpr_state, cpr_state_load)',
   },
 ] as const satisfies readonly RuleSpec[];
 

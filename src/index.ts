@@ -46,6 +46,7 @@ export { StreamError, UsageError, type StreamErrorJson } from './model/errors.js
 export type * from './model/records.js';
 export type * from './model/multifd-records.js';
 export type { ReturnPathRecord } from './model/returnpath-records.js';
+export type { CprEndRecord, CprFdRecord, CprHeaderRecord, CprRecord, CprTrailingRecord } from './model/cpr-records.js';
 export type { AnyRecord, ChannelKind } from './model/channel-records.js';
 export { RULES, type RuleId, type RuleSeverity } from '../grammar/rules.js';
 export type { FieldValue, LayoutValue } from '../grammar/layout.js';

@@ -9,7 +9,7 @@ import type { VmstateNode } from '../src/model/vmstate-nodes.js';
 import { parseVmDescription } from '../src/vmstate/vmdesc.js';
 import type { LoadOptions } from '../src/loader/load.js';
 import type { Scenario } from '../src/generator/scenario.js';
-import { validateMain, validateMultifdChannel } from '../src/loader/validate.js';
+import { validateCprChannel, validateMain, validateMultifdChannel } from '../src/loader/validate.js';
 import type { OpenOptions } from '../src/codec/open.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
@@ -32,6 +32,8 @@ import { profileFromStream, type DestinationProfile } from '../src/loader/profil
 
 interface Input {
   main: Uint8Array;
+  /** a CPR state channel, judged on its own (main is then unused) */
+  cpr?: Uint8Array;
   load: LoadOptions;
   open?: OpenOptions;
   multifd?: Uint8Array[];
@@ -145,6 +147,8 @@ function pcRamInProfile(edit: (b: { name: string; usedLength: number }) => { nam
 
 // The recordings most pairs start from.
 const paused = (): Uint8Array => real('11.1', 'pc-paused.mig'); // worked-example.md reads it
+const cpr = (): Uint8Array => new Uint8Array(readFileSync(join(ROOT, 'fixtures', 'cpr', 'cpr-transfer.cpr')));
+const cprInput = (b: Uint8Array): Input => ({ main: new Uint8Array(0), load: {}, cpr: b });
 const P = (main: Uint8Array, load: LoadOptions = {}): Input => ({ main, load });
 const postcopy = (): Uint8Array => real('11.1', 'pc-postcopy-ram.mig'); // OPEN_RETURN_PATH 0x1b, PING 0x20, ADVISE 0x29
 const POSTCOPY: LoadOptions = { capabilities: ['postcopy-ram'] };
@@ -828,6 +832,37 @@ const PAIRS: Record<RuleId, () => Pair> = {
       channel: 'return-path',
     };
   },
+  // the CPR state channel: fixtures/cpr/cpr-transfer.cpr (test/cpr.test.ts reads it byte by
+  // byte): header @0, then "tap" 1 @8 (more byte, be32 namelen 4 @9, "tap\0" @13, be32 id @17,
+  // the descriptor's byte " " @21), "tap" 0 @22, ..., the list's 0 byte @74
+  'cpr/fd-name': () => ({
+    clean: cprInput(cpr()),
+    broken: cprInput(patch(cpr(), 16, [0x58])),
+    offset: 13,
+    path: 'CPR state > cpr fd 0 @0x8',
+    channel: 'cpr',
+  }),
+  'cpr/fd-byte': () => ({
+    clean: cprInput(cpr()),
+    broken: cprInput(patch(cpr(), 21, [0])),
+    offset: 21,
+    path: 'CPR state > cpr fd 0 @0x8',
+    channel: 'cpr',
+  }),
+  'cpr/duplicate-fd': () => ({
+    clean: cprInput(cpr()),
+    broken: cprInput(patch(cpr(), 17, be32(0))),
+    offset: 22,
+    path: 'CPR state > cpr fd 1 @0x16',
+    channel: 'cpr',
+  }),
+  'cpr/trailing-bytes': () => ({
+    clean: cprInput(cpr()),
+    broken: cprInput(splice(cpr(), 75, 0, [1, 2, 3])),
+    offset: 75,
+    path: 'CPR state',
+    channel: 'cpr',
+  }),
   'return-path/unknown-message': () => {
     const rp = saRp();
     const at = rp.length - 8;
@@ -1051,6 +1086,7 @@ function concat(recs: MultifdRecord[]): Uint8Array {
 }
 
 function validateInput(i: Input) {
+  if (i.cpr) return validateCprChannel({ name: 'cpr', source: new BufferSource(i.cpr, 'cpr') });
   return validateMain(new BufferSource(i.main, 'main.mig'), i.load, i.open ?? {}, {
     multifd: (i.multifd ?? []).map((b, n) => ({ name: `channel${n}`, source: new BufferSource(b, `channel${n}`) })),
     returnPath: i.returnPath

@@ -19,6 +19,7 @@ import { NEWEST_QEMU, ReferenceLoader } from '../loader/load.js';
 import { StreamSummary } from '../formats/summary.js';
 import { checkVmDescription } from '../vmstate/vmdesc.js';
 import { decodeSideChannel, resolveChannelKind, type ChannelKind } from '../codec/channels.js';
+import { isCprRecord } from '../model/channel-records.js';
 import { MultifdSummary, summarizeMultifdChannel } from '../multifd/summary.js';
 import { StreamReader } from '../io/reader.js';
 import type { ByteSource } from '../io/source.js';
@@ -215,11 +216,11 @@ function parseRamMode(v: string): { mode: RamDumpMode; dir?: string } {
   throw new UsageError(`--ram takes sizes, summary, hex or extract:DIR (got ${JSON.stringify(v)})`);
 }
 
-/** A multifd channel or return-path capture: `summary` or `ir` (the others describe the main channel). */
+/** A multifd channel, return-path capture or CPR state channel: `summary` or `ir` (the others describe the main channel). */
 function dumpSideChannel(
   file: string,
   src: ByteSource,
-  kind: 'multifd' | 'return-path',
+  kind: 'multifd' | 'return-path' | 'cpr',
   o: DumpRequest,
   write: WriteText,
 ): DumpOutcome {
@@ -253,7 +254,9 @@ function dumpSideChannel(
       if (ir) ir.record(recordToIrLine(rec, o.inline ? 'inline' : 'ref', (b) => reader.offsetOf(b)));
       else if (rec.kind === 'rp_message')
         messages.push({ offset: rec.offset, name: rec.name, len: rec.len, ...(rec.fields ?? {}) });
-      else sum.add(rec);
+      else if (rec.kind === 'cpr_fd') messages.push({ offset: rec.offset, name: rec.name, id: rec.id });
+      else if (rec.kind === 'cpr_trailing') messages.push({ offset: rec.offset, trailingBytes: rec.length });
+      else if (!isCprRecord(rec)) sum.add(rec);
     }
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
@@ -261,7 +264,12 @@ function dumpSideChannel(
   } finally {
     if (ir) ir.end({ warnings: [], error: error?.toJSON() });
     else {
-      const body = kind === 'multifd' ? sum.toJSON() : { channel: 'return-path', messages };
+      const body =
+        kind === 'multifd'
+          ? sum.toJSON()
+          : kind === 'cpr'
+            ? { channel: 'cpr', fds: messages }
+            : { channel: 'return-path', messages };
       out.write(
         JSON.stringify(
           { file, ...body, error: error?.message ?? null },

@@ -3,6 +3,7 @@
  * stream; a multifd channel's packet figures; a return-path capture's messages. Returns data;
  * printing it (a table, JSON) is the command line's job.
  */
+import { UsageError } from '../model/errors.js';
 import { StreamError } from '../model/errors.js';
 import { StreamSummary } from '../formats/summary.js';
 import { PhaseTracker, type PhaseStats } from '../formats/phases.js';
@@ -51,6 +52,10 @@ export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
   const src = openSource(file, o.snapshot);
   const kind = resolveChannelKind(src, o.kind);
   if (kind === 'multifd') return { channel: 'multifd', ...multifdStats(file, src, o.pageSize) };
+  if (kind === 'cpr') {
+    src.close();
+    throw new UsageError(`${file} is a CPR state channel: \`dump --format summary\` lists its descriptors`);
+  }
   if (kind === 'return-path') {
     const byName = new Map<string, ReturnPathMessageStats>();
     let bytes = 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { detectChannelKind } from '../codec/channels.js';
 import { UsageError } from '../model/errors.js';
 import type { LoadOptions } from '../loader/load.js';
-import { validateMain, validateMultifdChannel, type ValidationResult } from '../loader/validate.js';
+import { validateCprChannel, validateMain, validateMultifdChannel, type ValidationResult } from '../loader/validate.js';
 import { openSource, readVmsdFile } from './open.js';
 import { destinationProfile } from './profile.js';
 
@@ -54,7 +54,9 @@ export function validateFile(file: string, o: ValidateRequest = {}): ValidationR
   const vmdesc = readVmsdFile(vmsd);
   const destination = destinationProfile({ profile, machine, uuid });
   const src = openSource(file, snapshot);
-  if (detectChannelKind(src) === 'multifd') return validateMultifdChannel({ name: file, source: src }, pageSize);
+  const kind = detectChannelKind(src);
+  if (kind === 'multifd') return validateMultifdChannel({ name: file, source: src }, pageSize);
+  if (kind === 'cpr') return validateCprChannel({ name: file, source: src });
   return validateMain(
     src,
     { ...load, capabilities, vmdesc, profile: destination },

@@ -24,8 +24,8 @@ export function registerDump(program: Command, exit: ExitStatus): void {
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--inline', 'ir: embed large payloads as base64 instead of referring to the input file')
     .addOption(
-      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
-        .choices(['auto', 'main', 'multifd', 'return-path'])
+      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd, QCPR = cpr)')
+        .choices(['auto', 'main', 'multifd', 'return-path', 'cpr'])
         .default('auto'),
     )
     .option(

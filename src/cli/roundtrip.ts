@@ -12,8 +12,8 @@ export function registerRoundtrip(program: Command, exit: ExitStatus): void {
     .description('decode and re-encode each stream, comparing byte for byte (exit 0 identical, 1 differs or invalid)')
     .argument('<files...>', 'stream files')
     .addOption(
-      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
-        .choices(['auto', 'main', 'multifd', 'return-path'])
+      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd, QCPR = cpr)')
+        .choices(['auto', 'main', 'multifd', 'return-path', 'cpr'])
         .default('auto'),
     )
     .addOption(snapshotOption());

@@ -20,8 +20,8 @@ export function registerStats(program: Command, exit: ExitStatus): void {
     .description('bytes per section, RAMBlock and migration phase (setup, each precopy iteration, completion)')
     .argument('<file>', 'stream file, or - for stdin')
     .addOption(
-      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd)')
-        .choices(['auto', 'main', 'multifd', 'return-path'])
+      new Option('--kind <kind>', 'channel kind (auto: QEVM = main, 0x11223344 = multifd, QCPR = cpr)')
+        .choices(['auto', 'main', 'multifd', 'return-path', 'cpr'])
         .default('auto'),
     )
     .addOption(new Option('--format <format>', 'tables or one JSON document').choices(['text', 'json']).default('text'))

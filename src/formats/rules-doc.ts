@@ -26,6 +26,12 @@ const GROUPS: readonly { group: RuleGroup; title: string; intro: string }[] = [
     title: 'Return path (`--return-path`)',
     intro: 'What the destination sends back, checked against the main channel.',
   },
+  {
+    group: 'cpr',
+    title: 'CPR state channel (a capture starting with QCPR)',
+    intro:
+      'Rules of cpr_state_load over the channel cpr-transfer sends before the main migration (QEMU 10.0+). A capture holds the bytes, not the descriptors passed beside them.',
+  },
 ];
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|');

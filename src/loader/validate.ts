@@ -1,3 +1,4 @@
+import { checkCprChannel } from './cpr-load.js';
 import { openMainStream, type OpenOptions } from '../codec/open.js';
 import { StreamError } from '../model/errors.js';
 import type { ByteSource } from '../io/source.js';
@@ -56,6 +57,12 @@ export function validateMain(
   if (side.returnPath) diagnostics.push(...checkReturnPath(loader, side.returnPath));
   diagnostics.sort((a, b) => (a.channel ?? '').localeCompare(b.channel ?? '') || a.offset - b.offset);
   return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: s.warnings };
+}
+
+/** A CPR state channel on its own (it travels before the main migration, on a channel of its own). */
+export function validateCprChannel(ch: ChannelInput): ValidationResult {
+  const diagnostics = checkCprChannel(ch);
+  return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: [] };
 }
 
 /** A multifd channel on its own: what can be checked without its main channel. */
