@@ -72,5 +72,10 @@ export const QCOW2_OFFSET_MASK = 0x00fffffffffffe00n;
 export const QCOW2_OFLAG_COMPRESSED = 1n << 62n;
 /** L2 entry (version 3): the cluster reads as zeros. */
 export const QCOW2_OFLAG_ZERO = 1n;
+/** Bytes of an L2 entry: standard, or with incompatible feature EXTENDED_L2 (the descriptor, then the subcluster bitmap). */
+export const QCOW2_L2_ENTRY_STANDARD = 8;
+export const QCOW2_L2_ENTRY_EXTENDED = 16;
+/** Subclusters of a cluster with extended L2 entries: bitmap bits 0-31 allocated, 32-63 reads as zeros. */
+export const QCOW2_SUBCLUSTERS = 32;
 /** QEMU refuses an image with more snapshots (QCOW_MAX_SNAPSHOTS). */
 export const QCOW2_MAX_SNAPSHOTS = 65536;

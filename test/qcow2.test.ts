@@ -1,5 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -152,4 +154,128 @@ describe('a qcow2 snapshot entry that lies about its VM state size', () => {
     expect(e.offset).toBe(table + 32);
     expect(e.found).toBe(String(2 ** 40));
   });
+});
+
+describe('extended L2 entries (QEMU 7.2, qemu-img create -o extended_l2=on)', () => {
+  const L2X = join(DIR, 'pc-snapshots-l2x.qcow2');
+  const l2xMeta = JSON.parse(readFileSync(join(DIR, 'pc-snapshots-l2x.meta.json'), 'utf8')) as {
+    qemu_img_info: { 'format-specific': { data: { 'extended-l2': boolean } } };
+  };
+  it("the snapshot's VM state, read subcluster by subcluster, is byte for byte what migrate wrote", () => {
+    expect(l2xMeta.qemu_img_info['format-specific'].data['extended-l2']).toBe(true);
+    const state = vmState(L2X, 'first');
+    expect(Buffer.from(state).equals(readFileSync(join(DIR, 'pc-snapshots-l2x.first.mig')))).toBe(true);
+    expect(validateFile(L2X, { snapshot: 'first' }).valid).toBe(true);
+  });
+  it('a subcluster both allocated and reading as zeros is refused at its L2 entry (QEMU: invalid)', () => {
+    const bytes = Buffer.from(readFileSync(L2X));
+    const s = listSnapshots(L2X).snapshots[0];
+    if (!s) throw new Error('no snapshot');
+    // 64 KiB clusters, 16-byte entries: 4096 per L2 table, 256 MiB each; the VM state is at L1 entry 1
+    const l2 = Number(bytes.readBigUInt64BE(s.l1TableOffset + 8) & 0x00fffffffffffe00n);
+    const bitmap = bytes.readBigUInt64BE(l2 + 8);
+    expect(bitmap & 1n).toBe(1n); // subcluster 0 of the first VM state cluster is allocated
+    bytes.writeBigUInt64BE(bitmap | (1n << 32n), l2 + 8);
+    const bad = join(tmp, 'l2x-invalid.qcow2');
+    writeFileSync(bad, bytes);
+    const e = catchStreamError(() => vmState(bad, 'first'));
+    expect(e.offset).toBe(l2 + 8);
+    expect(e.path.at(-1)).toBe(`L2 table @0x${l2.toString(16)} entry 0`);
+  });
+});
+
+/**
+ * A compressed VM state cluster. QEMU writes VM state uncompressed, but its qcow2 driver reads
+ * compressed clusters anywhere (qcow2.txt, "Compressed Clusters Descriptor"). The first VM state
+ * cluster of pc-snapshots.qcow2 is deflated (raw deflate, compression type zlib), written past
+ * the end of the file at an offset that is not sector-aligned, and its L2 entry rewritten as a
+ * compressed descriptor; QEMU 7.2's loadvm is the judge of the result.
+ */
+function compressFirstCluster(out: string, corrupt = false): void {
+  const b = readFileSync(IMAGE);
+  const s = listSnapshots(IMAGE).snapshots.find((x) => x.name === 'first');
+  if (!s) throw new Error('no snapshot');
+  const l2 = Number(b.readBigUInt64BE(s.l1TableOffset + 8) & 0x00fffffffffffe00n);
+  const data = Number(b.readBigUInt64BE(l2) & 0x00fffffffffffe00n);
+  const packed = deflateRawSync(b.subarray(data, data + 65536));
+  const at = Math.ceil(b.length / 512) * 512 + 100;
+  const image = Buffer.alloc(Math.ceil((at + packed.length) / 512) * 512);
+  b.copy(image);
+  packed.copy(image, at);
+  if (corrupt) image[at + 10] = (image[at + 10] ?? 0) ^ 0xff;
+  // x = 62 - (cluster_bits - 8) = 54: the offset below bit 54, the sectors beyond the first above it
+  const sectors = Math.ceil(((at % 512) + packed.length) / 512) - 1;
+  image.writeBigUInt64BE((1n << 62n) | (BigInt(sectors) << 54n) | BigInt(at), l2);
+  writeFileSync(out, image);
+}
+
+/** HMP `loadvm NAME` in a paused QEMU 7.2 of the recording's machine with IMAGE as its disk; the monitor's reply. */
+async function loadvm(image: string, name: string): Promise<string> {
+  const sock = join(tmp, 'loadvm.qmp');
+  if (existsSync(sock)) unlinkSync(sock);
+  const args = ['-machine', 'pc', '-m', '32M', '-nodefaults', '-display', 'none', '-accel', 'tcg', '-S'];
+  const proc = spawn(
+    'qemu-system-x86_64',
+    [...args, '-drive', `file=${image},if=ide,format=qcow2`, '-qmp', `unix:${sock},server=on,wait=off`],
+    { stdio: 'ignore' },
+  );
+  try {
+    for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+    const conn = connect(sock);
+    let buf = '';
+    const replies: Record<string, unknown>[] = [];
+    conn.on('data', (d) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+        buf = buf.slice(nl + 1);
+        if (!msg['event']) replies.push(msg);
+      }
+    });
+    const reply = async (n: number) => {
+      for (let i = 0; i < 400 && replies.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+      return replies[n - 1];
+    };
+    await reply(1); // greeting
+    conn.write('{"execute":"qmp_capabilities"}\n');
+    await reply(2);
+    conn.write(
+      JSON.stringify({ execute: 'human-monitor-command', arguments: { 'command-line': `loadvm ${name}` } }) + '\n',
+    );
+    const r = await reply(3);
+    conn.destroy();
+    return String(r?.['return']);
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}
+
+const hasQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
+
+describe('a compressed VM state cluster', () => {
+  it('is inflated: the VM state is still byte for byte what migrate wrote', () => {
+    const image = join(tmp, 'compressed.qcow2');
+    compressFirstCluster(image);
+    expect(Buffer.from(vmState(image, 'first')).equals(readFileSync(join(DIR, 'pc-snapshots.first.mig')))).toBe(true);
+  });
+  it('corrupted deflate data is refused at its L2 entry', () => {
+    const image = join(tmp, 'compressed-bad.qcow2');
+    compressFirstCluster(image, true);
+    const e = catchStreamError(() => vmState(image, 'first'));
+    expect(e.expected).toBe('raw deflate data of one 65536-byte cluster');
+    expect(e.path.at(-1)).toMatch(/^L2 table @0x[0-9a-f]+ entry 0$/);
+  });
+  it.skipIf(!hasQemu)(
+    'QEMU 7.2 loads the same image with loadvm, and fails on the corrupted one',
+    async () => {
+      const good = join(tmp, 'compressed-qemu.qcow2');
+      compressFirstCluster(good);
+      expect(await loadvm(good, 'first')).toBe('');
+      const bad = join(tmp, 'compressed-qemu-bad.qcow2');
+      compressFirstCluster(bad, true);
+      expect(await loadvm(bad, 'first')).toContain('Error -22 while loading VM state');
+    },
+    60_000,
+  );
 });

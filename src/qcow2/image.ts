@@ -6,6 +6,7 @@
  * against the file before it is followed, and a bad one is a StreamError naming it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import {
   QCOW2_COMPRESSION_TYPE_OFFSET,
   QCOW2_COMPRESSION_TYPES,
@@ -14,8 +15,11 @@ import {
   QCOW2_MAGIC,
   QCOW2_MAX_SNAPSHOTS,
   QCOW2_OFFSET_MASK,
+  QCOW2_L2_ENTRY_EXTENDED,
+  QCOW2_L2_ENTRY_STANDARD,
   QCOW2_OFLAG_COMPRESSED,
   QCOW2_OFLAG_ZERO,
+  QCOW2_SUBCLUSTERS,
   Qcow2HeaderV2,
   Qcow2HeaderV3,
   Qcow2Incompatible,
@@ -51,6 +55,8 @@ export class Qcow2Image {
   readonly diskSize: number;
   readonly snapshots: Qcow2Snapshot[] = [];
   readonly compression: (typeof QCOW2_COMPRESSION_TYPES)[number] = 'zlib';
+  /** incompatible feature EXTENDED_L2: 16-byte L2 entries, each cluster in 32 subclusters */
+  readonly extendedL2: boolean = false;
   private readonly fd: number;
   readonly fileSize: number;
 
@@ -72,14 +78,7 @@ export class Qcow2Image {
         const v3 = HEADER_V3.parse(
           this.bytes(HEADER_V2.size, HEADER_V3.size, 'the qcow2 version 3 header', ['qcow2 header']),
         );
-        if (v3.incompatibleFeatures & Qcow2Incompatible.EXTENDED_L2)
-          throw this.error(
-            72,
-            ['qcow2 header'],
-            'standard L2 entries',
-            'extended L2 entries (subclusters), which migstream does not read yet',
-            'bad-value',
-          );
+        this.extendedL2 = (v3.incompatibleFeatures & Qcow2Incompatible.EXTENDED_L2) !== 0n;
         if (v3.incompatibleFeatures & Qcow2Incompatible.EXTERNAL_DATA_FILE)
           throw this.error(72, ['qcow2 header'], 'data in the image', 'an external data file', 'bad-value');
         if (v3.headerLength > QCOW2_COMPRESSION_TYPE_OFFSET) {
@@ -214,10 +213,13 @@ class Qcow2VmState implements ByteSource {
   readonly size: number;
   readonly name: string;
   private readonly clusterSize: number;
+  private readonly l2EntrySize: number;
   private readonly l2Entries: number;
   private readonly vmStateOffset: number;
   private readonly l1: DataView;
   private l2: { offset: number; table: DataView } | undefined;
+  /** the last compressed cluster inflated, by its descriptor */
+  private inflated: { entry: bigint; data: Uint8Array } | undefined;
 
   constructor(
     private readonly image: Qcow2Image,
@@ -226,7 +228,8 @@ class Qcow2VmState implements ByteSource {
     this.name = `${image.path} (snapshot ${snapshot.id} "${snapshot.name}")`;
     this.size = snapshot.vmStateSize;
     this.clusterSize = 2 ** image.clusterBits;
-    this.l2Entries = this.clusterSize / 8;
+    this.l2EntrySize = image.extendedL2 ? QCOW2_L2_ENTRY_EXTENDED : QCOW2_L2_ENTRY_STANDARD;
+    this.l2Entries = this.clusterSize / this.l2EntrySize;
     // qcow2_vm_state_offset: l1_vm_state_index << (cluster_bits + l2_bits), the index being the disk size in L2 spans, rounded up
     const l2Span = this.clusterSize * this.l2Entries;
     this.vmStateOffset = Math.ceil(snapshot.diskSize / l2Span) * l2Span;
@@ -238,7 +241,7 @@ class Qcow2VmState implements ByteSource {
     if (at >= this.size) return 0;
     const guest = this.vmStateOffset + at;
     const inCluster = guest % this.clusterSize;
-    const n = Math.min(length, this.clusterSize - inCluster, this.size - at);
+    let n = Math.min(length, this.clusterSize - inCluster, this.size - at);
     const cluster = Math.floor(guest / this.clusterSize);
     const l1Index = Math.floor(cluster / this.l2Entries);
     const path = [...this.where(), `VM state byte ${hex(at)}`];
@@ -253,30 +256,101 @@ class Qcow2VmState implements ByteSource {
     }
     const l2 = this.l2Table(l2Offset, l1Index, path);
     const l2Index = cluster % this.l2Entries;
-    const entry = l2.getBigUint64(l2Index * 8);
+    const entryAt = l2Offset + l2Index * this.l2EntrySize;
+    const entry = l2.getBigUint64(l2Index * this.l2EntrySize);
     const where = [...path, `L2 table @${hex(l2Offset)} entry ${l2Index}`];
-    if (entry & QCOW2_OFLAG_COMPRESSED)
-      throw this.image.error(
-        l2Offset + l2Index * 8,
-        where,
-        'an uncompressed cluster',
-        'a compressed cluster, which migstream does not read yet',
-        'bad-value',
-      );
+    if (entry & QCOW2_OFLAG_COMPRESSED) {
+      const data = this.inflate(entry, entryAt, where);
+      into.set(data.subarray(inCluster, inCluster + n), intoOffset);
+      return n;
+    }
+    let zero = this.image.version === 3 && !this.image.extendedL2 && (entry & QCOW2_OFLAG_ZERO) !== 0n;
     const dataOffset = Number(entry & QCOW2_OFFSET_MASK);
-    if ((this.image.version === 3 && entry & QCOW2_OFLAG_ZERO) || dataOffset === 0) {
+    if (this.image.extendedL2) {
+      // one subcluster at a time: each has its own "allocated" (bit sc) and "reads as zeros" (bit 32 + sc)
+      const sub = this.clusterSize / QCOW2_SUBCLUSTERS;
+      const sc = Math.floor(inCluster / sub);
+      n = Math.min(n, sub - (inCluster % sub));
+      const bitmap = l2.getBigUint64(l2Index * this.l2EntrySize + 8);
+      const allocated = ((bitmap >> BigInt(sc)) & 1n) === 1n;
+      zero = ((bitmap >> BigInt(32 + sc)) & 1n) === 1n;
+      if (allocated && zero)
+        throw this.image.error(
+          entryAt + 8,
+          where,
+          `subcluster ${sc} allocated or reading as zeros`,
+          'both bits set (QEMU: an invalid subcluster)',
+          'bad-value',
+        );
+      if (!allocated) zero = true; // unallocated: the VM state has no backing file to fall through to
+    }
+    if (zero || dataOffset === 0) {
       into.fill(0, intoOffset, intoOffset + n);
       return n;
     }
     if (dataOffset % this.clusterSize !== 0 || dataOffset + this.clusterSize > this.image.fileSize)
       throw this.image.error(
-        l2Offset + l2Index * 8,
+        entryAt,
         where,
         `a data cluster inside the image (${hex(this.image.fileSize)} bytes), cluster-aligned`,
         `cluster offset ${hex(dataOffset)}`,
         'bad-value',
       );
     return this.image.readInto(into, intoOffset, n, dataOffset + inCluster);
+  }
+
+  /**
+   * A compressed cluster (qcow2.txt "Compressed Clusters Descriptor", x = 62 - (cluster_bits - 8)):
+   * bits 0 to x-1 the byte offset of its data, bits x to 61 the 512-byte sectors it spans
+   * beyond the first. QEMU inflates it (raw deflate for compression type zlib) and needs a
+   * whole cluster out of it.
+   */
+  private inflate(entry: bigint, entryAt: number, where: readonly string[]): Uint8Array {
+    if (this.inflated?.entry === entry) return this.inflated.data;
+    if (this.image.compression !== 'zlib')
+      throw this.image.error(
+        entryAt,
+        where,
+        'a zlib-compressed cluster',
+        `a ${this.image.compression}-compressed cluster, which migstream does not read yet`,
+        'bad-value',
+      );
+    const x = BigInt(62 - (this.image.clusterBits - 8));
+    const offset = Number(entry & ((1n << x) - 1n));
+    const sectors = Number((entry >> x) & ((1n << BigInt(this.image.clusterBits - 8)) - 1n)) + 1;
+    const size = Math.min(sectors * 512 - (offset % 512), this.image.fileSize - offset);
+    if (offset <= 0 || size <= 0)
+      throw this.image.error(
+        entryAt,
+        where,
+        `compressed data inside the image (${hex(this.image.fileSize)} bytes)`,
+        `offset ${hex(offset)}`,
+        'bad-value',
+      );
+    const packed = this.image.bytes(offset, size, 'compressed cluster data', where);
+    let data: Uint8Array;
+    try {
+      // bounded by the cluster: compressed data cannot make this allocate more than one
+      data = inflateRawSync(packed, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
+    } catch (e) {
+      throw this.image.error(
+        offset,
+        where,
+        `raw deflate data of one ${this.clusterSize}-byte cluster`,
+        e instanceof Error ? e.message : String(e),
+        'bad-value',
+      );
+    }
+    if (data.length < this.clusterSize)
+      throw this.image.error(
+        offset,
+        where,
+        `a whole ${this.clusterSize}-byte cluster once inflated`,
+        `${data.length} bytes`,
+        'bad-value',
+      );
+    this.inflated = { entry, data };
+    return data;
   }
 
   close(): void {}
