@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts, startQemu } from '../bench/qemu.js';
 import { ROOT } from './helpers.js';
@@ -91,6 +92,34 @@ async function expectLoaded(src: Awaited<ReturnType<typeof qemu>>, dst: Awaited<
   await src.quit();
   await dst.quit();
 }
+
+describe('migstream tap between two plain sockets', () => {
+  it('--stop-on-error forwards all of a valid stream to a destination that waits for its end, then exits', async () => {
+    const [listen, to] = await freePortPair();
+    const file = join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-paused.mig');
+    const sent = readFileSync(file);
+    // the destination reads until the end of its input before it closes (the tap must end it)
+    const received = new Promise<Buffer>((resolve) => {
+      const server = createServer((s) => {
+        const parts: Buffer[] = [];
+        s.on('data', (d: Buffer) => parts.push(d));
+        s.on('end', () => {
+          s.end();
+          server.close();
+          resolve(Buffer.concat(parts));
+        });
+      });
+      server.listen(to, '127.0.0.1');
+    });
+    const t = await startTap(listen, to, join(dir, 'plain'), ['--machine', 'pc-i440fx-7.2', '--stop-on-error']);
+    const c = connect(listen, '127.0.0.1', () => c.end(sent));
+    c.resume();
+    expect((await received).equals(sent)).toBe(true);
+    const { code, events } = await t.done;
+    expect(code).toBe(0);
+    expect((events.at(-1) as { status: string }).status).toBe('completed');
+  }, 60_000);
+});
 
 describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
   it('relays a precopy migration of a running guest, decodes it as it passes and saves what it relayed', async () => {

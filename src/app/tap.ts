@@ -387,6 +387,9 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
   let failed = false;
   const destination = connect(req.to.port, req.to.host, () => {
     source.on('data', take);
+    // the decoder sees the end of the stream when the source ends it, not when both sides have
+    // closed: with --stop-on-error the destination's side waits for the decoder's verdict
+    source.on('end', () => feed?.end());
     if (req.stopOnError)
       source.on('end', () => {
         if (m.held && channel === 'main') {
