@@ -6,6 +6,7 @@ import { connect, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts, startQemu } from '../bench/qemu.js';
 import { ROOT } from './helpers.js';
+import { hasScript, terminalEnv } from './terminal.js';
 
 /**
  * `migstream tap` between two real QEMU 7.2 processes on loopback: the source migrates to the
@@ -118,6 +119,53 @@ describe('migstream tap between two plain sockets', () => {
     const { code, events } = await t.done;
     expect(code).toBe(0);
     expect((events.at(-1) as { status: string }).status).toBe('completed');
+  }, 60_000);
+});
+
+describe.skipIf(!hasScript)('migstream tap at a terminal', () => {
+  it('shows a status line under the events, rewritten in place, and clears it before the summary', async () => {
+    const [listen, to] = await freePortPair();
+    const sent = readFileSync(join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-paused.mig'));
+    const sink = createServer((s) => {
+      s.resume();
+      s.on('end', () => {
+        s.end();
+        sink.close();
+      });
+    });
+    sink.listen(to, '127.0.0.1');
+    const line = [BIN, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const proc = spawn('script', ['-qec', `${process.execPath} ${line}`, '/dev/null'], {
+      env: terminalEnv({ NO_COLOR: '1' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(proc);
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 400 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
+    // the stream in 16 pieces over about two seconds: long enough for several status lines
+    const c = connect(listen, '127.0.0.1');
+    const piece = Math.ceil(sent.length / 16);
+    for (let at = 0; at < sent.length; at += piece) {
+      c.write(sent.subarray(at, at + piece));
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    c.end();
+    c.resume();
+    await new Promise((resolve) => proc.on('close', resolve));
+    const statuses = [
+      ...out.matchAll(/main ([\d.]+ (?:B|KiB|MiB)) \| [\d.]+ (?:B|KiB|MiB)\/s \| (\d+) sections \| [\d.]+ s/g),
+    ];
+    expect(statuses.length).toBeGreaterThanOrEqual(3);
+    // the sections seen only grow
+    const counts = statuses.map((m) => Number(m[2]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    const summary = out.indexOf('migration completed');
+    expect(summary).toBeGreaterThan(out.lastIndexOf(' sections | '));
+    expect(out.slice(out.lastIndexOf(' sections | '), summary)).toContain('\u001b[2K');
+    expect(out).toContain(`main ${sent.length} bytes`);
   }, 60_000);
 });
 

@@ -46,6 +46,8 @@ export interface TapRequest {
   stopOnError?: boolean;
   /** stop after the first migration ends */
   once?: boolean;
+  /** emit a `progress` event this often (ms) while a migration runs (a live status line) */
+  progressMs?: number;
 }
 
 /** What the tap reports as the migration goes (one JSON line each with --format json). */
@@ -69,7 +71,17 @@ export type TapEvent =
   | { event: 'decoder-failed'; channel: 'main'; message: string }
   | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
   | { event: 'closed'; channel: string; bytes: number }
+  | TapProgress
   | TapSummary;
+
+/** How far a running migration has come: bytes relayed so far per channel, sections seen on the main channel. */
+export interface TapProgress {
+  event: 'progress';
+  channels: Record<string, number>;
+  sections: number;
+  /** milliseconds since the migration's first connection */
+  elapsedMs: number;
+}
 
 /** The last event of a migration: how it ended, the bytes relayed per channel, every diagnostic. */
 export interface TapSummary {
@@ -222,6 +234,10 @@ class Migration {
   held: HeldBytes | undefined;
   readonly sockets: Socket[] = [];
   stopped = false;
+  /** bytes relayed so far per channel (the return path included), for progress */
+  readonly live: Record<string, number> = {};
+  sections = 0;
+  readonly started = Date.now();
 
   constructor(
     private readonly req: TapRequest,
@@ -320,12 +336,22 @@ class Migration {
       if (!n.packaged) this.sawEof = true;
       this.emit({ event: 'eof', channel: 'main', offset: n.offset, ...(n.packaged ? { packaged: true } : {}) });
     } else if (n.note === 'section') {
+      this.sections++;
       const { note: _, ...section } = n;
       this.emit({ event: 'section', channel: 'main', ...section });
     } else {
       const { note: _, ...command } = n;
       this.emit({ event: 'command', channel: 'main', ...command });
     }
+  }
+
+  progress(): TapProgress {
+    return {
+      event: 'progress',
+      channels: { ...this.live },
+      sections: this.sections,
+      elapsedMs: Date.now() - this.started,
+    };
   }
 
   summary(): TapSummary {
@@ -351,12 +377,21 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
       current ??= new Migration(req, emit, ended);
       relay(source, current, req, emit);
     });
+    const timer = req.progressMs
+      ? setInterval(() => {
+          if (current) emit(current.progress());
+        }, req.progressMs)
+      : undefined;
+    timer?.unref();
     const ended = (m: Migration) => {
       const s = m.summary();
       summaries.push(s);
       emit(s);
       if (current === m) current = undefined;
-      if (req.once) server.close(() => resolve(summaries));
+      if (req.once) {
+        clearInterval(timer);
+        server.close(() => resolve(summaries));
+      }
     };
     server.on('error', reject);
     server.listen(req.listen.port, req.listen.host, () => {
@@ -437,6 +472,7 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
       head = [];
       name(chunk);
     }
+    if (channel !== undefined) m.live[channel] = (m.live[channel] ?? 0) + chunk.length;
     save?.write(chunk);
     feed?.push(chunk);
     if (!req.stopOnError) return;
@@ -445,6 +481,7 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
   };
   destination.on('data', (chunk: Buffer) => {
     back += chunk.length;
+    if (channel === 'main') m.live['return-path'] = back;
     backSave?.write(chunk);
   });
   let closedSides = 0;

@@ -84,15 +84,19 @@ export class ProgressBar {
   }
 
   private amount(n: number): string {
-    if (this.unit === 'runs') return String(Math.round(n));
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) {
-      n /= 1024;
-      i++;
-    }
-    return `${i ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+    return this.unit === 'runs' ? String(Math.round(n)) : binaryAmount(n);
   }
+}
+
+/** Bytes in binary units, one decimal above bytes: "12.3 MiB". */
+export function binaryAmount(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
 }
 
 /** Runs `work` with a byte-progress bar fed by every input the use case opens (when one is wanted). */

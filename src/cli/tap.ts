@@ -1,9 +1,10 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { destinationProfile } from '../app/profile.js';
-import { tap, type TapEndpoint, type TapEvent } from '../app/tap.js';
+import { tap, type TapEndpoint, type TapEvent, type TapProgress } from '../app/tap.js';
 import { collectCapability, withExamples } from './common.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 import { printStdout } from './output.js';
+import { binaryAmount } from './progress.js';
 
 interface TapCliOptions {
   listen: TapEndpoint;
@@ -53,6 +54,8 @@ export function registerTap(program: Command, exit: ExitStatus): void {
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --profile fixtures/recorded-7.2/q35-devices-running.mig --stop-on-error   # live: a stream the q35 destination would refuse never reaches it',
   ]).action(async (o: TapCliOptions) => {
     let code = EXIT_OK;
+    // a person watching at a terminal gets a status line, rewritten in place, under the events
+    const status = o.format === 'text' && process.stdout.isTTY ? new StatusLine() : undefined;
     const profile = destinationProfile({ profile: o.profile, machine: o.machine });
     const req = {
       listen: o.listen,
@@ -62,13 +65,46 @@ export function registerTap(program: Command, exit: ExitStatus): void {
       profile,
       stopOnError: o.stopOnError,
       once: o.once,
+      progressMs: status ? STATUS_EVERY_MS : undefined,
     };
     await tap(req, (e) => {
+      if (e.event === 'progress') {
+        status?.show(e);
+        return;
+      }
+      status?.clear();
       if (e.event === 'migration' && e.status === 'failed') code = EXIT_INVALID;
       printStdout(o.format === 'json' ? JSON.stringify(e) + '\n' : text(e));
     });
     exit.set(code);
   });
+}
+
+const STATUS_EVERY_MS = 250;
+
+/** The live status line: bytes per channel, the rate since the last one, sections, time. */
+class StatusLine {
+  private shown = false;
+  private last = { bytes: 0, ms: 0 };
+
+  show(p: TapProgress): void {
+    const bytes = Object.values(p.channels).reduce((a, b) => a + b, 0);
+    const rate = p.elapsedMs > this.last.ms ? ((bytes - this.last.bytes) * 1000) / (p.elapsedMs - this.last.ms) : 0;
+    this.last = { bytes, ms: p.elapsedMs };
+    const channels = Object.entries(p.channels)
+      .map(([k, v]) => `${k} ${binaryAmount(v)}`)
+      .join(' · ');
+    const line = `${channels || 'waiting'} | ${binaryAmount(rate)}/s | ${p.sections} sections | ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    // one line, never wrapped: a wrapped line cannot be rewritten in place
+    printStdout(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (!this.shown) return;
+    printStdout('\r\x1b[2K');
+    this.shown = false;
+  }
 }
 
 function endpoint(v: string): TapEndpoint {
