@@ -328,4 +328,37 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expectValid(main, '--return-path', back, '--capability', 'postcopy-ram');
     await expectLoaded(src, dst);
   }, 60_000);
+  it('--mutate breaks a record header on its way: the destination fails on it, and the saved stream is what it got', async () => {
+    const [listen, to] = await freePortPair();
+    const save = join(dir, 'mutated');
+    const dst = await qemu('dst-mutated', ['-incoming', `tcp:127.0.0.1:${to}`]);
+    const dstExit = new Promise<number | null>((resolve) => dst.proc.on('exit', (c) => resolve(c)));
+    // seed 4: its first draw hits the first candidate, the source's MIG_CMD_OPEN_RETURN_PATH
+    const t = await startTap(listen, to, save, ['--mutate', '4']);
+    const src = await qemu('src-mutated', []);
+    await src.cmd('migrate-set-capabilities', { capabilities: [{ capability: 'return-path', state: true }] });
+    await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
+    expect(await src.migration()).toBe('failed');
+    const { events } = await t.done;
+    const mutations = events.filter((e) => e['event'] === 'mutation');
+    expect(mutations).toHaveLength(1);
+    const first = events.find((e) => e['event'] === 'command');
+    expect(first?.['command']).toBe('MIG_CMD_OPEN_RETURN_PATH');
+    // the command's be16 cmd, after its QEMU_VM_COMMAND byte, now starts with 0x7f
+    const at = Number(first?.['offset']) + 1;
+    expect(mutations[0]?.['offset']).toBe(at);
+    const saved = readFileSync(join(save, 'main.mig'));
+    expect(saved[at]).toBe(0x7f);
+    expect(await dstExit).toBe(1);
+    // MIG_CMD_OPEN_RETURN_PATH is 1: the destination read 0x7f01
+    expect(dst.stderr()).toContain('MIG_CMD 0x7f01 unknown');
+    // and migstream, reading what the destination got, finds the same first fault at the same record
+    const v = spawnSync(process.execPath, [BIN, 'validate', '--format', 'json', join(save, 'main.mig')], {
+      encoding: 'utf8',
+    });
+    const verdict = JSON.parse(v.stdout) as { valid: boolean; diagnostics: { rule: string; offset: number }[] };
+    expect(verdict.valid).toBe(false);
+    expect(verdict.diagnostics[0]).toMatchObject({ rule: 'savevm/unknown-command', offset: at - 1 });
+    await src.quit();
+  }, 60_000);
 });

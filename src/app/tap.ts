@@ -13,7 +13,8 @@
  *
  * With `stopOnError` the main channel is held instead: its bytes reach the destination only
  * once the loader has judged the record they belong to, and the first error closes both sides
- * before that record is forwarded, so the destination never loads it. That mode runs at the
+ * before that record is forwarded, so the destination never loads it. `mutate` holds it the
+ * same way, to break chosen record headers before they are forwarded. Both run at the
  * decoder's pace by design.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
@@ -26,6 +27,7 @@ import { be32At } from '../io/bytes.js';
 import type { DestinationProfile } from '../loader/profile.js';
 import type { DiagnosticJson } from '../model/diagnostic.js';
 import { judgeLive } from './decode.js';
+import { InFlightMutator } from './tap-mutate.js';
 import type { LiveNote } from './decode-protocol.js';
 
 export interface TapEndpoint {
@@ -48,6 +50,8 @@ export interface TapRequest {
   once?: boolean;
   /** emit a `progress` event this often (ms) while a migration runs (a live status line) */
   progressMs?: number;
+  /** break `count` record headers of the main channel on their way (tap-mutate.ts); the channel is then held */
+  mutate?: { seed: number; count: number };
 }
 
 /** What the tap reports as the migration goes (one JSON line each with --format json). */
@@ -70,6 +74,7 @@ export type TapEvent =
   | { event: 'decoder-lagged'; channel: 'main'; bytes: number }
   | { event: 'decoder-failed'; channel: 'main'; message: string }
   | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
+  | { event: 'mutation'; channel: 'main'; offset: number; what: string }
   | { event: 'closed'; channel: string; bytes: number }
   | TapProgress
   | TapSummary;
@@ -122,8 +127,24 @@ class HeldBytes {
   constructor(
     private readonly source: Socket,
     private readonly destination: Socket,
+    /** each piece as it is forwarded (--save keeps what the destination got) */
+    private readonly forwardedPiece?: (piece: Buffer) => void,
   ) {
     destination.on('drain', () => this.flow());
+  }
+
+  /** Change one held byte (chunks pushed here are the holder's own copies). False when it was forwarded already. */
+  patch(offset: number, value: number): boolean {
+    let at = this.forwarded;
+    for (const chunk of this.chunks) {
+      if (offset < at + chunk.length) {
+        if (offset < at) return false;
+        chunk[offset - at] = value;
+        return true;
+      }
+      at += chunk.length;
+    }
+    return false;
   }
 
   push(chunk: Buffer): void {
@@ -141,7 +162,9 @@ class HeldBytes {
       else this.chunks[0] = chunk.subarray(n);
       this.held -= n;
       this.forwarded += n;
-      this.destination.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+      const piece = n === chunk.length ? chunk : chunk.subarray(0, n);
+      this.forwardedPiece?.(piece);
+      this.destination.write(piece);
     }
     this.flow();
   }
@@ -234,6 +257,7 @@ class Migration {
   held: HeldBytes | undefined;
   readonly sockets: Socket[] = [];
   stopped = false;
+  readonly mutator: InFlightMutator | undefined;
   /** bytes relayed so far per channel (the return path included), for progress */
   readonly live: Record<string, number> = {};
   sections = 0;
@@ -243,7 +267,9 @@ class Migration {
     private readonly req: TapRequest,
     private readonly emit: (e: TapEvent) => void,
     private readonly done: (m: Migration) => void,
-  ) {}
+  ) {
+    this.mutator = req.mutate ? new InFlightMutator(req.mutate.seed, req.mutate.count) : undefined;
+  }
 
   /** main, multifdN (N: the channel id of its MultiFDInit packet), or otherN */
   channelName(head: Uint8Array): string {
@@ -299,6 +325,9 @@ class Migration {
           let error: { offset: number; clean: number; rule: string } | undefined;
           for (const n of batch.notes) {
             this.note(n);
+            const mutation = this.mutator?.consider(n);
+            if (mutation && this.held?.patch(mutation.offset, mutation.value))
+              this.emit({ event: 'mutation', channel: 'main', offset: mutation.offset, what: mutation.what });
             if (n.note === 'diagnostic' && n.diagnostic.severity === 'error')
               error ??= { offset: n.offset, clean: n.clean, rule: n.diagnostic.rule };
           }
@@ -313,8 +342,9 @@ class Migration {
         // the relay went on, and the status is left to it
         this.decoderStopped = true;
         this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
-        // held bytes that cannot be judged are not forwarded
+        // held bytes that cannot be judged are not forwarded; held only for --mutate, they go on unmutated
         if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
+        else this.held?.judged();
         return;
       }
       if (this.stopped) return;
@@ -322,6 +352,7 @@ class Migration {
         this.decoderStopped = true;
         this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
         if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
+        else this.held?.judged();
         return;
       }
       this.held?.judged();
@@ -412,6 +443,8 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
  */
 function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
   source.pause();
+  // the main channel waits for the loader's verdict (--stop-on-error) or for its mutations (--mutate)
+  const held = req.stopOnError === true || req.mutate !== undefined;
   let channel: string | undefined;
   let save: WriteStream | undefined;
   let backSave: WriteStream | undefined;
@@ -425,7 +458,7 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     // the decoder sees the end of the stream when the source ends it, not when both sides have
     // closed: with --stop-on-error the destination's side waits for the decoder's verdict
     source.on('end', () => feed?.end());
-    if (req.stopOnError)
+    if (held)
       source.on('end', () => {
         if (m.held && channel === 'main') {
           m.held.sourceEnd();
@@ -446,7 +479,8 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     save = m.saveFile(channel);
     if (channel === 'main') {
       feed = new DecoderFeed();
-      if (req.stopOnError) m.held = new HeldBytes(source, destination);
+      // the save file then keeps what was forwarded: the stream the destination loaded
+      if (held) m.held = new HeldBytes(source, destination, (piece) => save?.write(Buffer.from(piece)));
       m.watch(feed);
       backSave = m.saveFile('return-path');
     }
@@ -473,11 +507,14 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
       name(chunk);
     }
     if (channel !== undefined) m.live[channel] = (m.live[channel] ?? 0) + chunk.length;
-    save?.write(chunk);
     feed?.push(chunk);
-    if (!req.stopOnError) return;
-    if (m.held && channel === 'main') m.held.push(chunk);
-    else pass(chunk);
+    if (m.held && channel === 'main') {
+      // its own copy: a mutation may change it, and the decoder's and the save file's must not change
+      m.held.push(Buffer.from(chunk));
+      return;
+    }
+    save?.write(chunk);
+    if (held) pass(chunk);
   };
   destination.on('data', (chunk: Buffer) => {
     back += chunk.length;

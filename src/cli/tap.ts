@@ -15,6 +15,8 @@ interface TapCliOptions {
   profile?: string;
   machine?: string;
   stopOnError?: boolean;
+  mutate?: number;
+  mutations: number;
   once?: boolean;
 }
 
@@ -47,11 +49,18 @@ export function registerTap(program: Command, exit: ExitStatus): void {
       '--stop-on-error',
       'hold the main channel until each record is judged; at the first error close both sides before forwarding it',
     )
+    .option(
+      '--mutate <seed>',
+      'break record headers of the main channel on their way (section type, section id, MIG_CMD), chosen by this seed; each is reported',
+      nonNegativeInteger,
+    )
+    .option('--mutations <n>', 'how many records --mutate breaks', nonNegativeInteger, 1)
     .option('--once', 'exit after the first migration ends');
   withExamples(cmd, [
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --save capture --once   # live: the destination has -incoming tcp:127.0.0.1:4445; then migrate tcp:127.0.0.1:4444 on the source',
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --format json   # live: one JSON line per event, a summary per migration',
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --profile fixtures/recorded-7.2/q35-devices-running.mig --stop-on-error   # live: a stream the q35 destination would refuse never reaches it',
+    'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --mutate 7 --save capture --once   # live: one record header broken on its way; capture/main.mig is what the destination got',
   ]).action(async (o: TapCliOptions) => {
     let code = EXIT_OK;
     // a person watching at a terminal gets a status line, rewritten in place, under the events
@@ -66,6 +75,7 @@ export function registerTap(program: Command, exit: ExitStatus): void {
       stopOnError: o.stopOnError,
       once: o.once,
       progressMs: status ? STATUS_EVERY_MS : undefined,
+      mutate: o.mutate === undefined ? undefined : { seed: o.mutate, count: o.mutations },
     };
     await tap(req, (e) => {
       if (e.event === 'progress') {
@@ -107,6 +117,12 @@ class StatusLine {
   }
 }
 
+function nonNegativeInteger(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('a whole number, 0 or more');
+  return n;
+}
+
 function endpoint(v: string): TapEndpoint {
   const m = /^(.*):(\d+)$/.exec(v);
   const port = Number(m?.[2]);
@@ -133,6 +149,8 @@ function text(e: TapEvent): string {
       return `main: the decoder failed (${e.message}); the relay went on\n`;
     case 'stopped':
       return `main @0x${e.offset.toString(16)}: stopped before forwarding a record that breaks ${e.rule} (${e.forwarded} bytes forwarded); both sides closed\n`;
+    case 'mutation':
+      return `main @0x${e.offset.toString(16)}: mutated: ${e.what}\n`;
     case 'closed':
       return `${e.channel}: closed after ${e.bytes} bytes\n`;
     case 'migration':
