@@ -131,6 +131,8 @@ function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, 
       if (d) notes.push({ note: 'diagnostic', offset, clean: through, diagnostic: diagnosticJson(d) });
     }
   };
+  // what the loader says of the destination's settings alone (switchover-ack without return-path)
+  said(0, 0);
   try {
     for (const rec of stream.records()) {
       const before = loader.diagnostics.length;

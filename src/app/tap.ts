@@ -253,7 +253,7 @@ class Migration {
   /** the decoder fell behind or failed: the stream's end was not seen, which says nothing about the migration */
   decoderStopped = false;
   decoding: Promise<void> | undefined;
-  /** --stop-on-error: the main channel's held bytes, and every socket of the migration (closed together) */
+  /** --stop-on-error or --mutate: the main channel's held bytes; every socket of the migration (closed together) */
   held: HeldBytes | undefined;
   readonly sockets: Socket[] = [];
   stopped = false;
@@ -303,8 +303,11 @@ class Migration {
     this.done(this);
   }
 
-  /** --stop-on-error: close every channel of the migration; the record at `offset` broke `rule` and was not forwarded. */
-  /** `clean`: the bytes before it were judged without error and are forwarded; the destination then sees its input end */
+  /**
+   * --stop-on-error: the record at `offset` broke `rule`. The bytes before `clean` were judged
+   * without error and are forwarded, the destination's input then ends, and every other
+   * channel of the migration is closed.
+   */
   private stop(offset: number, rule: string, clean = this.held?.forwarded ?? 0): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -438,8 +441,9 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
  * forwarded both ways, and named by its first bytes. A connection closed before it sent
  * four bytes is closed on the other side too and reported as no channel.
  *
- * By default the source is piped to the destination as it is read. With --stop-on-error the
- * bytes wait until the channel is named; the main channel's then wait for the loader (HeldBytes).
+ * By default the source is piped to the destination as it is read. With --stop-on-error or
+ * --mutate the bytes wait until the channel is named; the main channel's then wait for the
+ * loader (HeldBytes).
  */
 function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
   source.pause();
