@@ -7,6 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts, startQemu } from '../bench/qemu.js';
 import { ROOT } from './helpers.js';
 import { hasScript, terminalEnv } from './terminal.js';
+import { messageFields, ReturnPathWatcher } from '../src/app/tap-return-path.js';
+import { StreamReader } from '../src/io/reader.js';
+import { BufferSource } from '../src/io/source.js';
+import { decodeReturnPath } from '../src/returnpath/codec.js';
 
 /**
  * `migstream tap` between two real QEMU 7.2 processes on loopback: the source migrates to the
@@ -93,6 +97,38 @@ async function expectLoaded(src: Awaited<ReturnType<typeof qemu>>, dst: Awaited<
   await src.quit();
   await dst.quit();
 }
+
+describe('the return path decoded as it passes', () => {
+  it('a real capture fed one byte at a time gives the messages decoding it whole gives', () => {
+    const bytes = readFileSync(join(ROOT, 'fixtures', 'recorded-7.2', 'pc-postcopy-tap.return-path.bin'));
+    const whole = [...decodeReturnPath(new StreamReader(new BufferSource(bytes)))];
+    const w = new ReturnPathWatcher();
+    const live = [];
+    for (let i = 0; i < bytes.length; i++) live.push(...w.push(bytes.subarray(i, i + 1)));
+    expect(w.failed).toBeUndefined();
+    expect(live.map((r) => [r.offset, r.name, messageFields(r)])).toEqual(
+      whole.map((r) => [r.offset, r.name, messageFields(r)]),
+    );
+    // PONG 1, 2, 4, a page request for pc.ram, PONG 3, SHUT 0 (fixtures/recorded-7.2/README.md)
+    expect(live.map((r) => r.name)).toEqual([
+      'MIG_RP_MSG_PONG',
+      'MIG_RP_MSG_PONG',
+      'MIG_RP_MSG_PONG',
+      'MIG_RP_MSG_REQ_PAGES_ID',
+      'MIG_RP_MSG_PONG',
+      'MIG_RP_MSG_SHUT',
+    ]);
+  });
+  it('a message whose length does not fit its type stops the decoding, and says why', () => {
+    const w = new ReturnPathWatcher();
+    // an unknown type is kept (its payload raw); the first 2 bytes of the next header wait for the rest
+    expect(w.push(new Uint8Array([0x00, 0x63, 0x00, 0x00, 0x00, 0x02]))).toHaveLength(1);
+    expect(w.failed).toBeUndefined();
+    // MIG_RP_MSG_PONG (2) with a length of 2: a PONG carries a be32
+    expect(w.push(new Uint8Array([0x00, 0x02, 0xff, 0xff]))).toEqual([]);
+    expect(w.failed).toContain('return-path message @0x4');
+  });
+});
 
 describe('migstream tap between two plain sockets', () => {
   it('--stop-on-error forwards all of a valid stream to a destination that waits for its end, then exits', async () => {
@@ -321,6 +357,15 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     expect(summary.channels['main']).toBe(statSync(main).size);
     expect(summary.channels['return-path']).toBe(statSync(back).size);
     const commands = events.filter((e) => e['event'] === 'command').map((e) => [e['command'], e['packaged'] ?? false]);
+    // the return path as the tap decoded it live: every message of the saved capture, in order, ending with SHUT 0
+    const messages = events.filter((e) => e['event'] === 'return-path');
+    const savedBack = spawnSync(process.execPath, [BIN, 'dump', '--kind', 'return-path', '--format', 'summary', back], {
+      encoding: 'utf8',
+    });
+    const listed = (JSON.parse(savedBack.stdout) as { messages: { offset: number; name: string }[] }).messages;
+    expect(messages.map((e) => [e['offset'], e['message']])).toEqual(listed.map((x) => [x.offset, x.name]));
+    expect(messages.at(-1)).toMatchObject({ message: 'MIG_RP_MSG_SHUT', fields: { status: 0 } });
+    expect(messages.some((e) => e['message'] === 'MIG_RP_MSG_PONG')).toBe(true);
     // the switch to postcopy is inside the package, with the device state
     expect(commands).toContainEqual(['MIG_CMD_PACKAGED', false]);
     expect(commands).toContainEqual(['MIG_CMD_POSTCOPY_LISTEN', true]);

@@ -28,6 +28,7 @@ import type { DestinationProfile } from '../loader/profile.js';
 import type { DiagnosticJson } from '../model/diagnostic.js';
 import { judgeLive } from './decode.js';
 import { InFlightMutator } from './tap-mutate.js';
+import { messageFields, ReturnPathWatcher } from './tap-return-path.js';
 import type { LiveNote } from './decode-protocol.js';
 
 export interface TapEndpoint {
@@ -75,6 +76,8 @@ export type TapEvent =
   | { event: 'decoder-failed'; channel: 'main'; message: string }
   | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
   | { event: 'mutation'; channel: 'main'; offset: number; what: string }
+  | { event: 'return-path'; offset: number; message: string; fields: Record<string, number | string> }
+  | { event: 'return-path-undecoded'; offset: number; reason: string }
   | { event: 'closed'; channel: string; bytes: number }
   | TapProgress
   | TapSummary;
@@ -520,7 +523,17 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     save?.write(chunk);
     if (held) pass(chunk);
   };
+  // the main connection's reverse direction is the return path: decoded as it passes
+  let returnPath: ReturnPathWatcher | undefined;
   destination.on('data', (chunk: Buffer) => {
+    if (channel === 'main') {
+      returnPath ??= new ReturnPathWatcher();
+      const wasDecoding = !returnPath.failed;
+      for (const rec of returnPath.push(chunk))
+        emit({ event: 'return-path', offset: rec.offset, message: rec.name, fields: messageFields(rec) });
+      if (wasDecoding && returnPath.failed)
+        emit({ event: 'return-path-undecoded', offset: back, reason: returnPath.failed });
+    }
     back += chunk.length;
     if (channel === 'main') m.live['return-path'] = back;
     backSave?.write(chunk);

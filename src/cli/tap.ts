@@ -149,6 +149,10 @@ function text(e: TapEvent): string {
       return `main: the decoder failed (${e.message}); the relay went on\n`;
     case 'stopped':
       return `main @0x${e.offset.toString(16)}: stopped before forwarding a record that breaks ${e.rule} (${e.forwarded} bytes forwarded); both sides closed\n`;
+    case 'return-path':
+      return `return path @0x${e.offset.toString(16)}: ${e.message}${Object.keys(e.fields).length ? ' ' + JSON.stringify(e.fields) : ''}\n`;
+    case 'return-path-undecoded':
+      return `return path @0x${e.offset.toString(16)}: no longer decoded (${e.reason}); the relay goes on\n`;
     case 'mutation':
       return `main @0x${e.offset.toString(16)}: mutated: ${e.what}\n`;
     case 'closed':
