@@ -1,6 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,8 @@ import { validateFile } from '../src/app/validate.js';
 import { roundtripSource } from '../src/codec/open.js';
 import { readAt } from '../src/io/source.js';
 import { StreamError } from '../src/model/errors.js';
+import { QCOW2_OFFSET_MASK } from '../grammar/qcow2.js';
+import { startQemu } from '../bench/qemu.js';
 import { ROOT } from './helpers.js';
 
 /**
@@ -85,7 +86,7 @@ describe('qcow2 internal snapshots (QEMU 7.2 savevm)', () => {
     if (!s) throw new Error('no snapshot');
     // the VM state starts at the first L2 span past the 16 MiB disk: L1 entry 1 (64 KiB clusters: 512 MiB per L2 table)
     const l1Entry = s.l1TableOffset + 8;
-    const l2Offset = Number(bytes.readBigUInt64BE(l1Entry) & 0x00fffffffffffe00n);
+    const l2Offset = Number(bytes.readBigUInt64BE(l1Entry) & QCOW2_OFFSET_MASK);
     expect(l2Offset).toBeGreaterThan(0);
 
     const badL1 = join(tmp, 'bad-l1.qcow2');
@@ -172,7 +173,7 @@ describe('extended L2 entries (QEMU 7.2, qemu-img create -o extended_l2=on)', ()
     const s = listSnapshots(L2X).snapshots[0];
     if (!s) throw new Error('no snapshot');
     // 64 KiB clusters, 16-byte entries: 4096 per L2 table, 256 MiB each; the VM state is at L1 entry 1
-    const l2 = Number(bytes.readBigUInt64BE(s.l1TableOffset + 8) & 0x00fffffffffffe00n);
+    const l2 = Number(bytes.readBigUInt64BE(s.l1TableOffset + 8) & QCOW2_OFFSET_MASK);
     const bitmap = bytes.readBigUInt64BE(l2 + 8);
     expect(bitmap & 1n).toBe(1n); // subcluster 0 of the first VM state cluster is allocated
     bytes.writeBigUInt64BE(bitmap | (1n << 32n), l2 + 8);
@@ -195,8 +196,8 @@ function compressFirstCluster(out: string, corrupt = false): void {
   const b = readFileSync(IMAGE);
   const s = listSnapshots(IMAGE).snapshots.find((x) => x.name === 'first');
   if (!s) throw new Error('no snapshot');
-  const l2 = Number(b.readBigUInt64BE(s.l1TableOffset + 8) & 0x00fffffffffffe00n);
-  const data = Number(b.readBigUInt64BE(l2) & 0x00fffffffffffe00n);
+  const l2 = Number(b.readBigUInt64BE(s.l1TableOffset + 8) & QCOW2_OFFSET_MASK);
+  const data = Number(b.readBigUInt64BE(l2) & QCOW2_OFFSET_MASK);
   const packed = deflateRawSync(b.subarray(data, data + 65536));
   const at = Math.ceil(b.length / 512) * 512 + 100;
   const image = Buffer.alloc(Math.ceil((at + packed.length) / 512) * 512);
@@ -211,43 +212,18 @@ function compressFirstCluster(out: string, corrupt = false): void {
 
 /** HMP `loadvm NAME` in a paused QEMU 7.2 of the recording's machine with IMAGE as its disk; the monitor's reply. */
 async function loadvm(image: string, name: string): Promise<string> {
-  const sock = join(tmp, 'loadvm.qmp');
-  if (existsSync(sock)) unlinkSync(sock);
   const args = ['-machine', 'pc', '-m', '32M', '-nodefaults', '-display', 'none', '-accel', 'tcg', '-S'];
-  const proc = spawn(
-    'qemu-system-x86_64',
-    [...args, '-drive', `file=${image},if=ide,format=qcow2`, '-qmp', `unix:${sock},server=on,wait=off`],
-    { stdio: 'ignore' },
-  );
+  // a QMP socket of its own per call: a killed QEMU leaves its socket file behind
+  const q = await startQemu(mkdtempSync(join(tmp, 'loadvm-')), 'loadvm', [
+    ...args,
+    '-drive',
+    `file=${image},if=ide,format=qcow2`,
+  ]);
   try {
-    for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
-    const conn = connect(sock);
-    let buf = '';
-    const replies: Record<string, unknown>[] = [];
-    conn.on('data', (d) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        if (!msg['event']) replies.push(msg);
-      }
-    });
-    const reply = async (n: number) => {
-      for (let i = 0; i < 400 && replies.length < n; i++) await new Promise((r) => setTimeout(r, 25));
-      return replies[n - 1];
-    };
-    await reply(1); // greeting
-    conn.write('{"execute":"qmp_capabilities"}\n');
-    await reply(2);
-    conn.write(
-      JSON.stringify({ execute: 'human-monitor-command', arguments: { 'command-line': `loadvm ${name}` } }) + '\n',
-    );
-    const r = await reply(3);
-    conn.destroy();
-    return String(r?.['return']);
+    const r = await q.cmd('human-monitor-command', { 'command-line': `loadvm ${name}` });
+    return String(r['return']);
   } finally {
-    proc.kill('SIGKILL');
+    await q.quit();
   }
 }
 

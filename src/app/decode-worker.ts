@@ -147,7 +147,7 @@ function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, 
     const before = loader.diagnostics.length;
     loader.finish();
     said(before, stream.reader.offset);
-    if (!loader.diagnostics.slice(before).length) through = stream.reader.offset;
+    if (loader.diagnostics.length === before) through = stream.reader.offset;
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     const before = loader.diagnostics.length;

@@ -487,7 +487,8 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     if (channel === 'main') {
       feed = new DecoderFeed();
       // the save file then keeps what was forwarded: the stream the destination loaded
-      if (held) m.held = new HeldBytes(source, destination, (piece) => save?.write(Buffer.from(piece)));
+      // (a forwarded piece is never patched again: it is written as it is)
+      if (held) m.held = new HeldBytes(source, destination, (piece) => save?.write(piece));
       m.watch(feed);
       backSave = m.saveFile('return-path');
     }
@@ -516,8 +517,8 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     if (channel !== undefined) m.live[channel] = (m.live[channel] ?? 0) + chunk.length;
     feed?.push(chunk);
     if (m.held && channel === 'main') {
-      // its own copy: a mutation may change it, and the decoder's and the save file's must not change
-      m.held.push(Buffer.from(chunk));
+      // --mutate patches held bytes: those get a copy of their own, so that no other holder of the chunk sees a change
+      m.held.push(req.mutate ? Buffer.from(chunk) : chunk);
       return;
     }
     save?.write(chunk);

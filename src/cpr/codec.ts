@@ -1,6 +1,6 @@
 /** The CPR state channel, both directions: header, the fds list, its end (grammar/cpr.ts). */
 import { CprFd, CprHeader, QEMU_CPR_FILE_MAGIC, QEMU_CPR_FILE_VERSION } from '../../grammar/cpr.js';
-import type { StreamReader } from '../io/reader.js';
+import { latin1, type StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { readLayout } from '../layout/read.js';
 import { writeLayout } from '../layout/write.js';
@@ -13,7 +13,7 @@ const TRAILING_CHUNK = 1 << 20;
 /** The name up to its first NUL, as QEMU's strcmp sees it. */
 function nameText(b: Uint8Array): string {
   const nul = b.indexOf(0);
-  return Buffer.from(b.buffer, b.byteOffset, nul < 0 ? b.length : nul).toString('latin1');
+  return latin1(nul < 0 ? b : b.subarray(0, nul));
 }
 
 /** Decodes a CPR state channel capture. */

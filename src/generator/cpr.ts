@@ -4,6 +4,7 @@
  * new descriptor at the head of the list, so the wire lists them most recent first.
  */
 import { CPR_FD_DUMMY_BYTE, QEMU_CPR_FILE_MAGIC, QEMU_CPR_FILE_VERSION } from '../../grammar/cpr.js';
+import { latin1Bytes } from '../io/reader.js';
 import type { CprRecord } from '../model/cpr-records.js';
 
 /** One cpr_save_fd call: the name (a C string) and id a descriptor is saved under. */
@@ -20,7 +21,7 @@ export function saveCprState(saved: readonly CprFdSave[]): CprRecord[] {
   let offset = 8;
   for (const fd of [...saved].reverse()) {
     // namelen is strlen(name) + 1: the NUL goes on the wire
-    const nameBytes = new Uint8Array(Buffer.from(`${fd.name}\u0000`, 'latin1'));
+    const nameBytes = latin1Bytes(`${fd.name}\u0000`);
     // more byte, namelen, name, id, the descriptor's dummy byte
     const length = 1 + 4 + nameBytes.length + 4 + 1;
     out.push({
