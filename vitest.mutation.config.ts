@@ -8,6 +8,9 @@ export default defineConfig({
   test: {
     // instrumented for per-test coverage, the model suites take minutes on a shared 2-core machine
     testTimeout: 300_000,
+    // the tests that start QEMU skip themselves (test/helpers.ts): each would start it again for
+    // every mutant its in-process part covers
+    env: { MIGSTREAM_TEST_NO_QEMU: '1' },
     include: ['test/**/*.test.ts'],
     exclude: [
       'test/cli.test.ts',

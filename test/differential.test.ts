@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareMutants, DIFFERENTIAL_CASES, qemuLoads } from '../scripts/differential.js';
 import { validateFile } from '../src/app/validate.js';
-import { ROOT, tempDir } from './helpers.js';
+import { hasQemu72, ROOT, tempDir } from './helpers.js';
 
 /**
  * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
@@ -12,8 +12,6 @@ import { ROOT, tempDir } from './helpers.js';
  * that destination by bin/qemu-load. Then mutants of seven 7.2 recordings (every mutator of
  * the fuzzer in turn: header and byte flips, duplicated records, lying lengths...): QEMU's verdict is the expected value of each.
  */
-const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
 const tmp = tempDir('migstream-differential-');
 const QEMU_SAVE = join(ROOT, 'bin', 'qemu-save');
 const BASE = ['-nodefaults', '-display', 'none', '-accel', 'tcg'];

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, onTestFinished } from 'vitest';
@@ -117,3 +118,19 @@ export function tempDir(prefix: string, scope: 'file' | 'test' = 'file'): string
   else afterAll(remove);
   return dir;
 }
+
+/**
+ * Which QEMU the tests that start one can use: none when `qemu-system-x86_64` is missing, or
+ * when MIGSTREAM_TEST_NO_QEMU is set (the mutation runs: a QEMU test covers in-process code,
+ * so every mutant it covers would start QEMU again, minutes a mutant on this machine).
+ */
+function installedQemu(): { any: boolean; is72: boolean } {
+  if (process.env['MIGSTREAM_TEST_NO_QEMU']) return { any: false, is72: false };
+  const v = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+  return { any: v.status === 0, is72: v.status === 0 && /version 7\.2\./.test(v.stdout) };
+}
+const qemu = installedQemu();
+/** A qemu-system-x86_64 is installed (and the run allows QEMU). */
+export const hasQemu = qemu.any;
+/** The installed QEMU is 7.2, the release the recordings' verdicts are checked against. */
+export const hasQemu72 = qemu.is72;

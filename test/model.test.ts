@@ -21,7 +21,7 @@ import { MULTIFD_FLAG_COMPRESSION_MASK } from '../grammar/multifd.js';
 import { validateMain } from '../src/loader/validate.js';
 import { MODEL_SCHEMA } from '../src/generator/model-schema.js';
 import type { MachineModel, StateObject } from '../src/generator/model.js';
-import { decodeFile, mainStreams, REAL, ROOT, tempDir } from './helpers.js';
+import { decodeFile, hasQemu72, mainStreams, REAL, ROOT, tempDir } from './helpers.js';
 
 /**
  * The save engine against QEMU's own recordings: the model of every valid recording
@@ -259,9 +259,6 @@ describe('an edited model is a stream of the edited machine', () => {
     expect(() => generateBytes(model, dir)).toThrow(/cpu\.env\.hflags: 1099511627776 does not fit uint32 \(4 bytes\)/);
   });
 });
-
-const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
 
 describe.skipIf(!hasQemu72)('QEMU 7.2 loads what the engine writes from an edited model', () => {
   it('guest memory and EAX read back over QMP equal the model', () => {

@@ -12,7 +12,7 @@ import { readAt } from '../src/io/source.js';
 import { StreamError } from '../src/model/errors.js';
 import { QCOW2_OFFSET_MASK } from '../grammar/qcow2.js';
 import { startQemu } from '../bench/qemu.js';
-import { ROOT } from './helpers.js';
+import { hasQemu, ROOT } from './helpers.js';
 
 /**
  * qcow2 internal snapshots, recorded with QEMU 7.2 by fixtures/recorded-7.2/record-state-files.py:
@@ -226,8 +226,6 @@ async function loadvm(image: string, name: string): Promise<string> {
     await q.quit();
   }
 }
-
-const hasQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
 
 describe('a compressed VM state cluster', () => {
   it('is inflated: the VM state is still byte for byte what migrate wrote', () => {

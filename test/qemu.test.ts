@@ -9,7 +9,7 @@ import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { REAL, ROOT, tempDir } from './helpers.js';
+import { hasQemu72, REAL, ROOT, tempDir } from './helpers.js';
 import { destinationOf, qemuLoads, type Destination } from '../scripts/differential.js';
 
 /**
@@ -19,8 +19,6 @@ import { destinationOf, qemuLoads, type Destination } from '../scripts/different
  * expected value; migstream validate must reach the same one.
  */
 const QEMU_LOAD = join(ROOT, 'bin', 'qemu-load');
-const version = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-const hasQemu72 = version.status === 0 && /version 7\.2\./.test(version.stdout);
 const tmp = tempDir('migstream-qemu-');
 
 /** The destination a 7.2 recording was loaded into (its meta.json), and QEMU's verdict on a file. */

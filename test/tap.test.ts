@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts, startQemu } from '../bench/qemu.js';
-import { ROOT } from './helpers.js';
+import { hasQemu, ROOT } from './helpers.js';
 import { hasScript, terminalEnv } from './terminal.js';
 import { messageFields, ReturnPathWatcher } from '../src/app/tap-return-path.js';
 import { StreamReader } from '../src/io/reader.js';
@@ -16,7 +16,6 @@ import { decodeReturnPath } from '../src/returnpath/codec.js';
  * `migstream tap` between two real QEMU 7.2 processes on loopback: the source migrates to the
  * tap, the tap relays to the destination's -incoming, and decodes as the bytes pass.
  */
-const hasQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
 const BIN = join(ROOT, 'bin', 'migstream');
 const QEMU = ['-machine', 'pc', '-m', '32M', '-nodefaults', '-display', 'none', '-accel', 'tcg'];
 const dir = mkdtempSync(join(tmpdir(), 'migstream-tap-'));
