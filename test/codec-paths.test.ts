@@ -5,7 +5,7 @@ import { BufferSource } from '../src/io/source.js';
 import { StreamError } from '../src/model/errors.js';
 import type { MainRecord } from '../src/model/records.js';
 import type { VmDescription } from '../src/vmstate/vmdesc.js';
-import { encodeToBytes } from '../src/codec/open.js';
+import { encodeToBytes, openMainStream, roundtripSource } from '../src/codec/open.js';
 import {
   EOF,
   HEADER,
@@ -285,6 +285,25 @@ describe('commands', () => {
       data: new Uint8Array([1, 2, 3]),
     });
     expect(d.warnings).toEqual(['@8 MIG_CMD_99 @0x8: unknown command 99 (QEMU rejects it); payload kept raw']);
+  });
+
+  it('a command cut short names the part it was reading', () => {
+    // the header's be16 length (savevm-main-channel.md §5: marker, be16 cmd, be16 len)
+    expect(fails(stream(HEADER, [0x08, ...be16(2), 0]))).toEqual({
+      code: 'truncated',
+      offset: 11,
+      path: [],
+      expected: '2 bytes of QEMU_VM_COMMAND len',
+      found: 'end of stream after 1',
+    });
+    // an unknown command's payload, kept raw, shorter than its len
+    expect(fails(stream(HEADER, [0x08, ...be16(99), ...be16(10), 1, 2]))).toEqual({
+      code: 'truncated',
+      offset: 13,
+      path: ['MIG_CMD_99 @0x8'],
+      expected: '10 bytes of command payload',
+      found: 'end of stream after 2',
+    });
   });
 
   const packaged = (blob: number[]): number[] => cmd(7, be32(blob.length)).concat(blob);
@@ -850,5 +869,51 @@ describe('mapped-ram areas', () => {
         r.kind === 'mapped_ram_page' ? [r.index] : [],
       ),
     ).toEqual([0, 3]);
+  });
+});
+
+describe('opening a stream (src/codec/open.ts)', () => {
+  it('a vmdescription found at the end whose JSON does not parse is a warning at its JSON, not an error', () => {
+    const json = '{"devices": [';
+    const b = stream(HEADER, EOF, vmdesc(json));
+    const s = openMainStream(new BufferSource(b));
+    expect(s.vmdescOffset).toBeUndefined();
+    expect(s.warnings).toEqual([
+      {
+        offset: 14,
+        path: 'vmdescription',
+        message: expect.stringMatching(/^unreadable vmdescription JSON: /) as string,
+      },
+    ]);
+    expect([...s.records()].map((r) => r.kind)).toEqual(['file_header', 'eof', 'vmdescription']);
+  });
+
+  it('a parsed vmdescription is found ahead of the records, and its offset kept', () => {
+    const b = stream(HEADER, EOF, vmdesc('{"page_size": 4096, "devices": []}'));
+    const s = openMainStream(new BufferSource(b));
+    expect(s.vmdescOffset).toBe(9);
+    expect(s.warnings).toEqual([]);
+  });
+
+  it('roundtrip counts records and bytes, and an invalid stream gives its error, not a verdict', () => {
+    const good = stream(HEADER, [0x08, ...be16(2), ...be16(4), ...be32(7)], EOF);
+    expect(roundtripSource(new BufferSource(good), new BufferSource(good))).toEqual({
+      identical: true,
+      firstDifference: undefined,
+      records: 3,
+      bytes: good.length,
+      warnings: [],
+    });
+    const other = good.slice();
+    other[15] = 8;
+    expect(roundtripSource(new BufferSource(good), new BufferSource(other))).toMatchObject({
+      identical: false,
+      firstDifference: 15,
+    });
+    const cut = good.subarray(0, 12);
+    const r = roundtripSource(new BufferSource(cut), new BufferSource(cut));
+    // bytes: where the decoder stood, at the length field it could not read whole
+    expect(r).toMatchObject({ identical: false, records: 1, bytes: 11 });
+    expect(r.error?.code).toBe('truncated');
   });
 });
