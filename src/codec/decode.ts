@@ -74,6 +74,11 @@ export interface SectionInfo {
   versionId: number;
 }
 
+/** A RAM section's payload, handed from the section generator up to records(), which reads it. */
+class RamLane {
+  constructor(readonly records: Generator<MainRecord>) {}
+}
+
 /**
  * Streaming decoder of the main channel: bytes in, Records out, in stream order.
  * Throws StreamError at the first byte it cannot account for; everything decoded before
@@ -127,7 +132,25 @@ export class MainChannelDecoder {
     if (wrapper) yield wrapper;
     yield this.fileHeader();
     if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
-    const sawEof = yield* this.recordLoop(undefined, 0);
+    const loop = this.recordLoop(undefined, 0);
+    let sawEof: boolean;
+    for (;;) {
+      const step = loop.next();
+      if (step.done) {
+        sawEof = step.value;
+        break;
+      }
+      const rec = step.value;
+      if (rec instanceof RamLane) {
+        // the RAM section's records come straight from its reader, not up through the section
+        // and record-loop generators: one generator a page instead of four
+        try {
+          for (let x = rec.records.next(); !x.done; x = rec.records.next()) yield x.value;
+        } catch (e) {
+          throw this.inRamRecord(e);
+        }
+      } else yield rec;
+    }
     if (!sawEof) return;
     // After QEMU_VM_EOF: the vmdescription, if the source sent one. Nothing else belongs here.
     if (r.peekU8() === SectionType.QEMU_VM_VMDESCRIPTION) {
@@ -222,7 +245,7 @@ export class MainChannelDecoder {
    * Top-level records until QEMU_VM_EOF (returns true), or until `limit` for the
    * contents of a PACKAGED blob (returns false).
    */
-  private *recordLoop(limit: number | undefined, depth: number): Generator<MainRecord, boolean> {
+  private *recordLoop(limit: number | undefined, depth: number): Generator<MainRecord | RamLane, boolean> {
     const r = this.r;
     for (;;) {
       if (limit !== undefined && r.offset >= limit) {
@@ -283,6 +306,18 @@ export class MainChannelDecoder {
     }
   }
 
+  /** A RAM payload error, named with the record it is in (tracked as a number: nothing per record otherwise). */
+  private inRamRecord(e: unknown): unknown {
+    if (!(e instanceof StreamError) || e.path.length !== this.r.path.length) return e;
+    return new StreamError(
+      e.code,
+      e.offset,
+      [...e.path, `${this.ram.recordOp} record @${hex(this.ram.recordAt)}`],
+      e.expected,
+      e.found,
+    );
+  }
+
   private *rawChunks(n: number, reason: string, depth: number): Generator<MainRecord> {
     let left = n;
     while (left > 0) {
@@ -299,7 +334,7 @@ export class MainChannelDecoder {
     return withDepth(rec, depth);
   }
 
-  private *section(depth: number): Generator<MainRecord> {
+  private *section(depth: number): Generator<MainRecord | RamLane> {
     const r = this.r;
     const offset = r.offset;
     const type = r.u8();
@@ -348,19 +383,8 @@ export class MainChannelDecoder {
     const builtin = builtinByIdstr.get(info.idstr);
     const handler = sectionHandler(info.idstr).kind;
     if (handler === 'ram') {
-      try {
-        yield* this.ram.payload(kind, depth);
-      } catch (e) {
-        // name the record the error is in (tracked as a number: nothing per record otherwise)
-        if (!(e instanceof StreamError) || e.path.length !== r.path.length) throw e;
-        throw new StreamError(
-          e.code,
-          e.offset,
-          [...e.path, `${this.ram.recordOp} record @${hex(this.ram.recordAt)}`],
-          e.expected,
-          e.found,
-        );
-      }
+      // records() reads the payload and comes back here after RAM_SAVE_FLAG_EOS
+      yield new RamLane(this.ram.payload(kind, depth));
     } else if (handler === 'vfio') {
       const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
       const ctx = { copy: this.copy, warn: (m: string, o?: number) => this.warn(m, o), describedSize: described };
@@ -425,7 +449,12 @@ export class MainChannelDecoder {
       if (n !== undefined) {
         const bytes = r.copyBytes(n, 'section payload');
         if (desc) {
-          const sub = new StreamReader(new BufferSource(bytes, r.source.name, offset), Math.max(n, 16), offset);
+          // read where the bytes are; a payload under 16 bytes keeps the 16-byte buffer, so a
+          // field longer than the payload stays a truncation, not a read over the buffer size
+          const sub =
+            n >= 16
+              ? StreamReader.over(bytes, r.source.name, offset)
+              : new StreamReader(new BufferSource(bytes, r.source.name, offset), 16, offset);
           sub.path.push(...r.path);
           try {
             const node = readVmstate(sub, desc);

@@ -26,8 +26,21 @@ const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
     v >>= 8n;
   }
 };
-const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]) =>
-  records.filter((r) => kinds.includes(r.kind));
+/**
+ * What the mutators look up in a seed's records, worked out once per seed (a seed of 8,000
+ * records is mutated thousands of times): the same lists, in the same order, as filtering
+ * the records on every run, so a run's mutation depends on the PRNG alone as before.
+ */
+const memo = new WeakMap<readonly MainRecord[], Map<string, readonly unknown[]>>();
+function cached<T>(records: readonly MainRecord[], key: string, make: () => T[]): readonly T[] {
+  let m = memo.get(records);
+  if (!m) memo.set(records, (m = new Map()));
+  let v = m.get(key) as readonly T[] | undefined;
+  if (!v) m.set(key, (v = make()));
+  return v;
+}
+const of = (records: readonly MainRecord[], kinds: MainRecord['kind'][]): readonly MainRecord[] =>
+  cached(records, kinds.join(','), () => records.filter((r) => kinds.includes(r.kind)));
 
 function lyingValues(width: number, actual: bigint, rng: Prng): bigint {
   const max = (1n << BigInt(width * 8)) - 1n;
@@ -124,7 +137,7 @@ export function withField(seed: Uint8Array, f: LengthField, v: bigint): Uint8Arr
 
 /** A length field that lies. */
 const lyingLength: Mutator = (seed, records, rng) => {
-  const fields = lengthFields(records);
+  const fields = cached(records, 'length-fields', () => lengthFields(records));
   if (!fields.length) return undefined;
   const f = rng.pick(fields);
   const actual = readBeField(seed, f);
@@ -168,7 +181,9 @@ const badHeader: Mutator = (seed, records, rng) => {
 
 /** A record sent twice: its bytes copied right after it (a replayed section, command or page). */
 const duplicateRecord: Mutator = (seed, records, rng) => {
-  const candidates = records.filter((r) => r.length > 0 && !r.depth && r.offset + r.length <= seed.length);
+  const candidates = cached(records, `duplicable ${seed.length}`, () =>
+    records.filter((r) => r.length > 0 && !r.depth && r.offset + r.length <= seed.length),
+  );
   if (!candidates.length) return undefined;
   const r = rng.pick(candidates);
   const end = r.offset + r.length;

@@ -1,5 +1,5 @@
 import { StreamError, type StreamErrorCode } from '../model/errors.js';
-import type { ByteSource } from './source.js';
+import { BufferSource, type ByteSource } from './source.js';
 
 const DEFAULT_CAPACITY = 1 << 22; // 4 MiB: large reads, few syscalls
 const TWO32 = 0x1_0000_0000;
@@ -34,6 +34,20 @@ export class StreamReader {
     this.view = new DataView(this.buf.buffer);
   }
 
+  /**
+   * A reader over bytes already in memory (a section payload cut out of the stream, whose
+   * first byte is at `startOffset`): the bytes are its buffer, neither copied nor moved, and
+   * reads past them are the end of the stream.
+   */
+  static over(bytes: Uint8Array, name: string, startOffset: number): StreamReader {
+    const r = new StreamReader(new BufferSource(bytes, name, startOffset), 0, startOffset);
+    r.buf = bytes;
+    r.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    r.end = bytes.length;
+    r.eof = true;
+    return r;
+  }
+
   get offset(): number {
     return this.base + this.pos;
   }
@@ -54,7 +68,9 @@ export class StreamReader {
   fill(n: number): boolean {
     if (this.end - this.pos >= n) return true;
     if (n > this.buf.length) throw this.error('limit', `a read of at most ${this.buf.length} bytes`, `${n}`);
-    if (this.pos > 0) {
+    // at the end of the stream nothing more will be read: the buffered bytes stay where they
+    // are (a reader `over` a payload must not move the caller's bytes)
+    if (this.pos > 0 && !this.eof) {
       this.buf.copyWithin(0, this.pos, this.end);
       this.base += this.pos;
       this.end -= this.pos;

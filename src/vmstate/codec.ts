@@ -32,7 +32,8 @@ export function readVmstate(
     throw r.error('limit', `structs nested at most ${MAX_DEPTH} deep`, 'a deeper vmdescription');
   const fields: VmstateField[] = [];
   const list = desc.fields ?? [];
-  list.forEach((f, i) => fields.push(readField(r, f, budget, leadingRunCount(list, i))));
+  const runs = leadingRunCounts(list);
+  for (let i = 0; i < list.length; i++) fields.push(readField(r, list[i]!, budget, runs[i]));
   const subsections: VmstateSubsection[] = [];
   for (const sub of desc.subsections ?? []) {
     const at = r.offset;
@@ -57,6 +58,17 @@ export function readVmstate(
   }
   budget.depth--;
   return { fields, subsections };
+}
+
+/** leadingRunCount of each field of a list, worked out once per description (a fuzzer reads the same one thousands of times). */
+const runCountsOf = new WeakMap<readonly FieldDescription[], (number | undefined)[]>();
+function leadingRunCounts(list: readonly FieldDescription[]): (number | undefined)[] {
+  let runs = runCountsOf.get(list);
+  if (!runs) {
+    runs = list.map((_, i) => leadingRunCount(list, i));
+    runCountsOf.set(list, runs);
+  }
+  return runs;
 }
 
 /**
@@ -88,12 +100,23 @@ function readField(r: StreamReader, f: FieldDescription, budget: Budget, countOv
   budget.elements += count;
   if (budget.elements > MAX_ELEMENTS)
     throw r.error('limit', `at most ${MAX_ELEMENTS} elements in a section`, `array_len ${count} for field ${f.name}`);
-  for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
+  if (count > 1 && isPlainBytes(f) && count * f.size <= r.capacity && r.fill(count * f.size)) {
+    // an array of plain elements: one copy for the array, a view for each element (the
+    // same bytes and offsets as reading them one by one, which the other branch does, so a
+    // truncated array still fails at the element it ends in)
+    const all = r.copyBytes(count * f.size, `field ${f.name}`);
+    for (let i = 0; i < count; i++) elements.push({ kind: 'bytes', data: all.subarray(i * f.size, (i + 1) * f.size) });
+  } else for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
   r.path.pop();
   const out: VmstateField = { name: f.name, type: f.type, size: f.size, elements };
   if (f.array_len !== undefined) out.arrayLen = f.array_len;
   if (f.index !== undefined) out.index = f.index;
   return out;
+}
+
+/** A field whose elements are `size` bytes each, read as they are (readElement's last case). */
+function isPlainBytes(f: FieldDescription): boolean {
+  return f.type !== 'struct' && f.type !== 'capability' && f.size <= MAX_FIELD_BYTES;
 }
 
 function readElement(r: StreamReader, f: FieldDescription, budget: Budget): VmstateElement {
