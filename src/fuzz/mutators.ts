@@ -34,7 +34,7 @@ const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
 const memo = new WeakMap<readonly MainRecord[], Map<string, readonly unknown[]>>();
 function cached<T>(records: readonly MainRecord[], key: string, make: () => T[]): readonly T[] {
   let m = memo.get(records);
-  if (!m) memo.set(records, (m = new Map()));
+  if (!m) memo.set(records, (m = new Map<string, readonly unknown[]>()));
   let v = m.get(key) as readonly T[] | undefined;
   if (!v) m.set(key, (v = make()));
   return v;
