@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeFile, REAL, ROOT, tempDir } from './helpers.js';
+import { decodeFile, REAL, ROOT, runCli, tempDir } from './helpers.js';
 import { save } from '../src/generator/save.js';
 import { writeRamStream } from '../src/generator/synthetic-ram.js';
 
@@ -11,15 +11,7 @@ import { writeRamStream } from '../src/generator/synthetic-ram.js';
 const BIN = join(ROOT, 'bin', 'migstream');
 const tmp = tempDir('migstream-cli-');
 
-function run(args: string[], input?: Uint8Array) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    input,
-    encoding: 'buffer',
-    maxBuffer: 1 << 28,
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
-  return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
-}
+const run = runCli;
 
 const paused = join(REAL, 'qemu-11.1', 'pc-paused.mig');
 const xbzrle = join(REAL, 'qemu-10.0', 'pc-xbzrle.mig');

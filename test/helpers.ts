@@ -134,3 +134,17 @@ const qemu = installedQemu();
 export const hasQemu = qemu.any;
 /** The installed QEMU is 7.2, the release the recordings' verdicts are checked against. */
 export const hasQemu72 = qemu.is72;
+
+/** bin/migstream run as a user runs it, `input` given on its stdin (a pipe); colours off. */
+export function runCli(
+  args: string[],
+  input?: Uint8Array,
+): { code: number | null; stdout: string; stderr: string; raw: Buffer } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'migstream'), ...args], {
+    input,
+    encoding: 'buffer',
+    maxBuffer: 1 << 28,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
+}
