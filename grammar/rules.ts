@@ -221,6 +221,13 @@ export const RULES = [
     source: 'Q',
   },
   {
+    id: 'vmstate/fw-cfg-acpi-size',
+    group: 'main',
+    severity: 'error',
+    qemu: "fw_cfg's \"fw_cfg/acpi_mr\" post_load resizes each ACPI blob's RAMBlock to the size the stream names, with error_abort: a size past the block's maximum (tables 2 MiB, table-loader 64 KiB, RSDP one page) aborts the destination",
+    source: 'Q (test/differential.test.ts, a xen-load-devices-state mutant), hw/nvram/fw_cfg.c, hw/acpi/utils.c',
+  },
+  {
     id: 'savevm/after-eof',
     group: 'main',
     severity: 'warning',

@@ -15,9 +15,11 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMainStream } from '../src/codec/open.js';
 import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
-import { BufferSource } from '../src/io/source.js';
+import { BufferSource, readAt } from '../src/io/source.js';
 import { profileFromStream } from '../src/loader/profile.js';
-import { validateMain } from '../src/loader/validate.js';
+import { validateMain, type ValidationResult } from '../src/loader/validate.js';
+import { validateFile } from '../src/app/validate.js';
+import { Qcow2Image } from '../src/qcow2/image.js';
 import type { MainRecord } from '../src/model/records.js';
 
 // scripts/ when run from the sources (tests), dist/scripts/ when compiled
@@ -92,7 +94,43 @@ export interface Comparison {
   migstream: { valid: boolean; first?: string };
 }
 
-/** `perCase` mutants of one recording, the mutators taken in turn, each judged by QEMU and by migstream. */
+/**
+ * What mutants are made of and judged on: a stream, QEMU's verdict on a mutant of it (undefined
+ * when the mutant cannot be put where QEMU reads it), and migstream's.
+ */
+interface Subject {
+  name: string;
+  bytes: Uint8Array;
+  qemu(mutant: Uint8Array, index: number): QemuVerdict | undefined;
+  migstream(mutant: Uint8Array, index: number): ValidationResult;
+}
+
+/** `perCase` mutants of a subject, the mutators taken in turn, each judged by QEMU and by migstream. */
+function compareSubject(subject: Subject, perCase: number, seed: number): Comparison[] {
+  const records: MainRecord[] = [...openMainStream(new BufferSource(subject.bytes), { copyData: true }).records()];
+  const rng = new Prng(seed);
+  const out: Comparison[] = [];
+  for (let i = 0; out.length < perCase && i < perCase * 4; i++) {
+    const mutator = MUTATORS[i % MUTATORS.length];
+    if (!mutator) continue;
+    const m = mutator.fn(subject.bytes, records, rng);
+    if (!m) continue;
+    const qemu = subject.qemu(m.bytes, out.length);
+    if (!qemu) continue;
+    const r = subject.migstream(m.bytes, out.length);
+    const first = r.diagnostics.find((d) => d.severity === 'error');
+    out.push({
+      recording: subject.name,
+      mutator: mutator.name,
+      what: m.what,
+      qemu,
+      migstream: { valid: r.valid, first: first && `[${first.rule}] ${first.message}` },
+    });
+  }
+  return out;
+}
+
+/** `perCase` mutants of one recording, loaded by QEMU with -incoming and judged by `validate --profile RECORDING`. */
 export function compareMutants(
   mig: string,
   perCase: number,
@@ -101,40 +139,183 @@ export function compareMutants(
   withProfile = true,
 ): Comparison[] {
   const bytes = new Uint8Array(readFileSync(mig));
-  const records: MainRecord[] = [...openMainStream(new BufferSource(bytes), { copyData: true }).records()];
   const dst = destinationOf(mig);
   const profile = profileFromStream(new BufferSource(bytes), mig);
   const sendConfiguration = !dst.args.includes('migration.send-configuration=off');
   const sectionFooters = !dst.args.includes('migration.send-section-footer=off');
   const qemuVersion = qemuRelease();
-  const rng = new Prng(seed);
-  const out: Comparison[] = [];
-  for (let i = 0; out.length < perCase && i < perCase * 4; i++) {
-    const mutator = MUTATORS[i % MUTATORS.length];
-    if (!mutator) continue;
-    const m = mutator.fn(bytes, records, rng);
-    if (!m) continue;
-    const file = join(dir, `${basename(mig, '.mig')}-${out.length}.mig`);
-    writeFileSync(file, m.bytes);
-    const qemu = qemuLoads(file, dst);
-    const r = validateMain(new BufferSource(m.bytes), {
-      qemuVersion,
-      capabilities: dst.capabilities,
-      sendConfiguration,
-      sectionFooters,
-      profile: withProfile ? profile : undefined,
-    });
-    const first = r.diagnostics.find((d) => d.severity === 'error');
-    out.push({
-      recording: mig,
-      mutator: mutator.name,
-      what: m.what,
-      qemu,
-      migstream: { valid: r.valid, first: first && `[${first.rule}] ${first.message}` },
-    });
-    rmSync(file);
+  const subject = fileSubject(
+    mig,
+    bytes,
+    dir,
+    (file) => qemuLoads(file, dst),
+    (_file, mutant) =>
+      validateMain(new BufferSource(mutant), {
+        qemuVersion,
+        capabilities: dst.capabilities,
+        sendConfiguration,
+        sectionFooters,
+        profile: withProfile ? profile : undefined,
+      }),
+  );
+  return compareSubject(subject, perCase, seed);
+}
+
+/** A subject whose mutants are each written to a file: QEMU loads the file, migstream judges it, then it is removed. */
+function fileSubject(
+  mig: string,
+  bytes: Uint8Array,
+  dir: string,
+  qemu: (file: string) => QemuVerdict,
+  migstream: (file: string, mutant: Uint8Array) => ValidationResult,
+): Subject {
+  const file = (i: number): string => join(dir, `${basename(mig, '.mig')}-${i}.mig`);
+  return {
+    name: mig,
+    bytes,
+    qemu: (mutant, i) => {
+      writeFileSync(file(i), mutant);
+      return qemu(file(i));
+    },
+    migstream: (mutant, i) => {
+      try {
+        return migstream(file(i), mutant);
+      } finally {
+        rmSync(file(i));
+      }
+    },
+  };
+}
+
+/** The QEMU a recording ran (`key` of its meta.json: `run`, `source`): its arguments without the disk, the monitor and -S. */
+function machineArgsOf(meta: string, key: 'run' | 'source'): string[] {
+  const run = (JSON.parse(readFileSync(meta, 'utf8')) as Record<string, { argv: string[] } | undefined>)[key];
+  if (!run) throw new Error(`${meta} has no ${key}.argv`);
+  const argv = run.argv.slice(1);
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '-drive' || a === '-qmp') i++;
+    else if (a !== '-S') args.push(a);
   }
-  return out;
+  return args;
+}
+
+/** QEMU with `args`, commands given on its QMP stdin: its exit status and the last line it printed to stderr. */
+function qemuWithQmp(args: string[], commands: object[]): { status: number | null; stderr: string } {
+  const input = [{ execute: 'qmp_capabilities' }, ...commands, { execute: 'quit' }]
+    .map((c) => JSON.stringify(c) + '\n')
+    .join('');
+  const r = spawnSync('qemu-system-x86_64', [...args, '-S', '-qmp', 'stdio'], {
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
+  });
+  return { status: r.status, stderr: r.stderr };
+}
+
+const lastLine = (text: string): string => text.trim().split('\n').slice(-1)[0] ?? '';
+
+/**
+ * Mutants of an internal snapshot's VM state (qcow2), written into a copy of the image where
+ * the VM state's bytes are kept, and loaded by QEMU at start-up (`-loadvm NAME`: exit 1 when
+ * the load fails). Only mutants of the stream's own length can be written in place, so
+ * truncations and duplicated records are not among them. migstream judges the copy as a user
+ * would: `validate COPY.qcow2 --snapshot NAME --profile VMSTATE` (the unmutated VM state is
+ * the destination's profile).
+ */
+export function compareSnapshotMutants(
+  image: string,
+  snapshot: string,
+  perCase: number,
+  seed: number,
+  dir: string,
+): Comparison[] {
+  const qcow2 = new Qcow2Image(image);
+  const snap = qcow2.snapshot(snapshot);
+  if (!snap) throw new Error(`${image} has no snapshot ${snapshot}`);
+  const vmState = qcow2.vmState(snap);
+  const bytes = new Uint8Array(vmState.size);
+  readAt(vmState, bytes, bytes.length, 0);
+  const profile = join(dir, `${basename(image, '.qcow2')}.${snapshot}.mig`);
+  writeFileSync(profile, bytes);
+  const machine = machineArgsOf(image.replace(/\.qcow2$/, '.meta.json'), 'run');
+  const qemuVersion = qemuRelease();
+  const original = readFileSync(image);
+  const copy = (i: number): string => join(dir, `${basename(image, '.qcow2')}-${i}.qcow2`);
+  try {
+    return compareSubject(
+      {
+        name: `${image} (snapshot ${snapshot})`,
+        bytes,
+        qemu: (mutant, i) => {
+          if (mutant.length !== bytes.length) return undefined;
+          const patched = Buffer.from(original);
+          for (let at = 0; at < bytes.length; at++) {
+            if (mutant[at] === bytes[at]) continue;
+            const to = vmState.fileOffset(at);
+            if (to === undefined) return undefined; // a byte reading as zeros or compressed: not here
+            patched[to] = mutant[at] ?? 0;
+          }
+          writeFileSync(copy(i), patched);
+          const drive = `file=${copy(i)},if=ide,format=qcow2`;
+          const r = qemuWithQmp([...machine, '-drive', drive, '-loadvm', snapshot], []);
+          return { loads: r.status === 0, why: lastLine(r.stderr) };
+        },
+        migstream: (_mutant, i) => {
+          const r = validateFile(copy(i), { snapshot, qemuVersion, profile });
+          rmSync(copy(i));
+          return r;
+        },
+      },
+      perCase,
+      seed,
+    );
+  } finally {
+    qcow2.close();
+  }
+}
+
+/**
+ * QMP xen-load-devices-state of `file` into the machine a device-state recording was made on
+ * (`meta`, its meta.json), with send-configuration off. QEMU 7.2 aborts after every such load
+ * (an assertion in its yank cleanup), so the verdict is what it printed first: a load that
+ * reached QEMU_VM_EOF warns that no vmdescription follows, a failed one prints its error.
+ */
+export function deviceStateLoads(file: string, meta: string): QemuVerdict {
+  const machine = machineArgsOf(meta, 'source');
+  const r = qemuWithQmp(
+    [...machine, '-global', 'migration.send-configuration=off'],
+    [{ execute: 'xen-load-devices-state', arguments: { filename: file } }],
+  );
+  const loaded = r.stderr.includes('Expected vmdescription section');
+  return { loads: loaded, why: loaded ? '' : (r.stderr.trim().split('\n')[0] ?? `exit ${r.status}`) };
+}
+
+/**
+ * Mutants of a device-state-only stream (xen-save-devices-state), loaded by QMP
+ * xen-load-devices-state (deviceStateLoads). migstream judges as
+ * `validate --no-configuration --profile FULL`, the full stream of the same VM giving the
+ * devices' layouts.
+ */
+export function compareDeviceStateMutants(
+  mig: string,
+  full: string,
+  perCase: number,
+  seed: number,
+  dir: string,
+): Comparison[] {
+  const bytes = new Uint8Array(readFileSync(mig));
+  const qemuVersion = qemuRelease();
+  const subject = fileSubject(
+    mig,
+    bytes,
+    dir,
+    (file) => deviceStateLoads(file, mig.replace(/\.mig$/, '.meta.json')),
+    (file) => validateFile(file, { sendConfiguration: false, qemuVersion, profile: full }),
+  );
+  return compareSubject(subject, perCase, seed);
 }
 
 function main(): void {

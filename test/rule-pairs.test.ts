@@ -504,6 +504,25 @@ const PAIRS: Record<RuleId, () => Pair> = {
       path: `section ${id} ${JSON.stringify(vm.idstr)} (FULL)`,
     };
   },
+  // fw_cfg's "fw_cfg/acpi_mr" rsdp_mr_size (the last field of the section) one byte past the RSDP's page
+  // (hw/acpi/utils.c: the RSDP blob's RAMBlock is one page); the neighbour is the page exactly
+  'vmstate/fw-cfg-acpi-size': () => {
+    const b = paused();
+    const vm = records(b).find(
+      (r): r is Extract<MainRecord, { kind: 'vmstate' }> => r.kind === 'vmstate' && r.idstr === 'fw_cfg',
+    );
+    if (!vm) throw new Error('no fw_cfg section');
+    const sub = vm.node.subsections.at(-1);
+    expect(sub?.name).toBe('fw_cfg/acpi_mr');
+    expect(sub?.node.fields.at(-1)?.name).toBe('rsdp_mr_size');
+    const at = vm.offset + vm.length - 8;
+    return {
+      clean: P(patch(b, at, [0, 0, 0, 0, 0, 0, 0x10, 0x00])),
+      broken: P(patch(b, at, [0, 0, 0, 0, 0, 0, 0x10, 0x01])),
+      offset: at,
+      path: `section ${sectionIdOf(b, vm.offset)} "fw_cfg" (FULL)`,
+    };
+  },
   // the vmdescription cut in the middle of its JSON (reported where the stream ends): QEMU has finished loading at QEMU_VM_EOF
   'savevm/after-eof': () => {
     const vd = find(paused(), 'vmdescription');

@@ -25,6 +25,8 @@ import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { machineTypeVersion, uuidText, type DestinationProfile, type ProfileDevice } from './profile.js';
 import { intField, stringField } from '../layout/fields.js';
+import { FW_CFG_IDSTR } from '../../grammar/fw-cfg.js';
+import { fwCfgAcpiSizes } from './device-rules.js';
 
 export type { Diagnostic };
 
@@ -249,6 +251,11 @@ export class ReferenceLoader {
           if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2))
             this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
         }
+        break;
+      case 'vmstate':
+        if (rec.idstr === FW_CFG_IDSTR)
+          for (const f of fwCfgAcpiSizes(rec.node))
+            this.report('vmstate/fw-cfg-acpi-size', rec.offset + f.at, f.message);
         break;
       case 'raw':
         if (rec.reason === RAW_MISMATCH) {

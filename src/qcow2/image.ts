@@ -155,7 +155,7 @@ export class Qcow2Image {
   }
 
   /** The snapshot's VM state as a seekable source of exactly its size. */
-  vmState(snapshot: Qcow2Snapshot): ByteSource {
+  vmState(snapshot: Qcow2Snapshot): Qcow2VmState {
     return new Qcow2VmState(this, snapshot);
   }
 
@@ -203,12 +203,18 @@ function align8(n: number): number {
   return Math.ceil(n / 8) * 8;
 }
 
+/** A run of VM state bytes: reading as zeros, inside a compressed cluster, or kept in the file as they are. */
+type Extent =
+  | { kind: 'zeros'; n: number }
+  | { kind: 'compressed'; n: number; entry: bigint; entryAt: number; where: string[]; inCluster: number }
+  | { kind: 'file'; n: number; fileOffset: number };
+
 /**
  * A snapshot's VM state: byte `at` of it is byte vmStateOffset + at of the image's address
  * space, which the snapshot's L1 table (one entry per L2 table) and L2 tables (one entry per
  * cluster) map to the file. The last L2 table read is kept: the VM state is read in order.
  */
-class Qcow2VmState implements ByteSource {
+export class Qcow2VmState implements ByteSource {
   readonly seekable = true;
   readonly size: number;
   readonly name: string;
@@ -239,31 +245,47 @@ class Qcow2VmState implements ByteSource {
 
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
     if (at >= this.size) return 0;
+    const e = this.extent(at, length);
+    if (e.kind === 'zeros') {
+      into.fill(0, intoOffset, intoOffset + e.n);
+      return e.n;
+    }
+    if (e.kind === 'compressed') {
+      const data = this.inflate(e.entry, e.entryAt, e.where);
+      into.set(data.subarray(e.inCluster, e.inCluster + e.n), intoOffset);
+      return e.n;
+    }
+    return this.image.readInto(into, intoOffset, e.n, e.fileOffset);
+  }
+
+  /**
+   * Where byte `at` of the VM state is kept in the image file, when it is kept there as it is
+   * (not in a compressed cluster, not reading as zeros): so that a tool can change it in place.
+   */
+  fileOffset(at: number): number | undefined {
+    if (at < 0 || at >= this.size) return undefined;
+    const e = this.extent(at, 1);
+    return e.kind === 'file' ? e.fileOffset : undefined;
+  }
+
+  /** How the VM state's bytes from `at` (up to `length`, within one cluster or subcluster) are stored. */
+  private extent(at: number, length: number): Extent {
     const guest = this.vmStateOffset + at;
     const inCluster = guest % this.clusterSize;
     let n = Math.min(length, this.clusterSize - inCluster, this.size - at);
     const cluster = Math.floor(guest / this.clusterSize);
     const l1Index = Math.floor(cluster / this.l2Entries);
     const path = [...this.where(), `VM state byte ${hex(at)}`];
-    if (l1Index >= this.snapshot.l1Size) {
-      into.fill(0, intoOffset, intoOffset + n); // past the L1 table: never written, reads as zeros
-      return n;
-    }
+    // past the L1 table, or no L2 table: never written, reads as zeros
+    if (l1Index >= this.snapshot.l1Size) return { kind: 'zeros', n };
     const l2Offset = Number(this.l1.getBigUint64(l1Index * 8) & QCOW2_OFFSET_MASK);
-    if (l2Offset === 0) {
-      into.fill(0, intoOffset, intoOffset + n);
-      return n;
-    }
+    if (l2Offset === 0) return { kind: 'zeros', n };
     const l2 = this.l2Table(l2Offset, l1Index, path);
     const l2Index = cluster % this.l2Entries;
     const entryAt = l2Offset + l2Index * this.l2EntrySize;
     const entry = l2.getBigUint64(l2Index * this.l2EntrySize);
     const where = [...path, `L2 table @${hex(l2Offset)} entry ${l2Index}`];
-    if (entry & QCOW2_OFLAG_COMPRESSED) {
-      const data = this.inflate(entry, entryAt, where);
-      into.set(data.subarray(inCluster, inCluster + n), intoOffset);
-      return n;
-    }
+    if (entry & QCOW2_OFLAG_COMPRESSED) return { kind: 'compressed', n, entry, entryAt, where, inCluster };
     let zero = this.image.version === 3 && !this.image.extendedL2 && (entry & QCOW2_OFLAG_ZERO) !== 0n;
     const dataOffset = Number(entry & QCOW2_OFFSET_MASK);
     if (this.image.extendedL2) {
@@ -284,10 +306,7 @@ class Qcow2VmState implements ByteSource {
         );
       if (!allocated) zero = true; // unallocated: the VM state has no backing file to fall through to
     }
-    if (zero || dataOffset === 0) {
-      into.fill(0, intoOffset, intoOffset + n);
-      return n;
-    }
+    if (zero || dataOffset === 0) return { kind: 'zeros', n };
     if (dataOffset % this.clusterSize !== 0 || dataOffset + this.clusterSize > this.image.fileSize)
       throw this.image.error(
         entryAt,
@@ -296,7 +315,7 @@ class Qcow2VmState implements ByteSource {
         `cluster offset ${hex(dataOffset)}`,
         'bad-value',
       );
-    return this.image.readInto(into, intoOffset, n, dataOffset + inCluster);
+    return { kind: 'file', n, fileOffset: dataOffset + inCluster };
   }
 
   /**
