@@ -1,7 +1,7 @@
 // The command line as a few bundled files (dist/cli/): one parse of a few files instead of
 // resolving and compiling a hundred modules at every start. Each command stays a chunk of
 // its own (main.ts imports them dynamically), so a run loads only what its command needs.
-// Packages loaded on demand with createRequire (cli-progress, pako) stay outside the bundle.
+// Packages loaded on demand with createRequire (cli-progress, pako, fzstd) stay outside the bundle.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 

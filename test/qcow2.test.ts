@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSource } from '../src/app/open.js';
 import { listSnapshots } from '../src/app/snapshots.js';
+import { Qcow2Image } from '../src/qcow2/image.js';
 import { validateFile } from '../src/app/validate.js';
 import { roundtripSource } from '../src/codec/open.js';
 import { readAt } from '../src/io/source.js';
 import { StreamError } from '../src/model/errors.js';
-import { QCOW2_OFFSET_MASK } from '../grammar/qcow2.js';
+import { QCOW2_COMPRESSION_TYPE_OFFSET, QCOW2_OFFSET_MASK, Qcow2Incompatible } from '../grammar/qcow2.js';
 import { startQemu } from '../bench/qemu.js';
 import { hasQemu, ROOT } from './helpers.js';
 
@@ -192,13 +193,19 @@ describe('extended L2 entries (QEMU 7.2, qemu-img create -o extended_l2=on)', ()
  * the end of the file at an offset that is not sector-aligned, and its L2 entry rewritten as a
  * compressed descriptor; QEMU 7.2's loadvm is the judge of the result.
  */
-function compressFirstCluster(out: string, corrupt = false): void {
+function compressFirstCluster(out: string, corrupt = false, method: 'zlib' | 'zstd' = 'zlib'): void {
   const b = readFileSync(IMAGE);
   const s = listSnapshots(IMAGE).snapshots.find((x) => x.name === 'first');
   if (!s) throw new Error('no snapshot');
   const l2 = Number(b.readBigUInt64BE(s.l1TableOffset + 8) & QCOW2_OFFSET_MASK);
   const data = Number(b.readBigUInt64BE(l2) & QCOW2_OFFSET_MASK);
-  const packed = deflateRawSync(b.subarray(data, data + 65536));
+  const cluster = b.subarray(data, data + 65536);
+  const packed = method === 'zlib' ? deflateRawSync(cluster) : zstdFrame(cluster);
+  if (method === 'zstd') {
+    // compression type zstd: byte 104 of the (112-byte) version 3 header, and its incompatible feature bit
+    b[QCOW2_COMPRESSION_TYPE_OFFSET] = 1;
+    b.writeBigUInt64BE(b.readBigUInt64BE(72) | Qcow2Incompatible.COMPRESSION_TYPE, 72);
+  }
   const at = Math.ceil(b.length / 512) * 512 + 100;
   const image = Buffer.alloc(Math.ceil((at + packed.length) / 512) * 512);
   b.copy(image);
@@ -209,6 +216,14 @@ function compressFirstCluster(out: string, corrupt = false): void {
   image.writeBigUInt64BE((1n << 62n) | (BigInt(sectors) << 54n) | BigInt(at), l2);
   writeFileSync(out, image);
 }
+
+/** One zstd frame of `data`, made by the zstd command line tool (Debian's zstd package). */
+function zstdFrame(data: Uint8Array): Buffer {
+  const r = spawnSync('zstd', ['-c', '-q', '-3'], { input: data });
+  if (r.status !== 0) throw new Error(`zstd: ${r.stderr.toString()}`);
+  return r.stdout;
+}
+const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 
 /** HMP `loadvm NAME` in a paused QEMU 7.2 of the recording's machine with IMAGE as its disk; the monitor's reply. */
 async function loadvm(image: string, name: string): Promise<string> {
@@ -227,29 +242,38 @@ async function loadvm(image: string, name: string): Promise<string> {
   }
 }
 
-describe('a compressed VM state cluster', () => {
-  it('is inflated: the VM state is still byte for byte what migrate wrote', () => {
-    const image = join(tmp, 'compressed.qcow2');
-    compressFirstCluster(image);
-    expect(Buffer.from(vmState(image, 'first')).equals(readFileSync(join(DIR, 'pc-snapshots.first.mig')))).toBe(true);
+const METHODS = [
+  { method: 'zlib', data: 'raw deflate data', skip: false },
+  { method: 'zstd', data: 'zstd frames', skip: !hasZstd },
+] as const;
+
+for (const { method, data, skip } of METHODS)
+  describe.skipIf(skip)(`a ${method}-compressed VM state cluster (compression type ${method})`, () => {
+    it('is decompressed: the VM state is still byte for byte what migrate wrote', () => {
+      const image = join(tmp, `${method}.qcow2`);
+      compressFirstCluster(image, false, method);
+      const qcow2 = new Qcow2Image(image);
+      expect(qcow2.compression).toBe(method);
+      qcow2.close();
+      expect(Buffer.from(vmState(image, 'first')).equals(readFileSync(join(DIR, 'pc-snapshots.first.mig')))).toBe(true);
+    });
+    it('corrupted compressed data is refused at its L2 entry', () => {
+      const image = join(tmp, `${method}-bad.qcow2`);
+      compressFirstCluster(image, true, method);
+      const e = catchStreamError(() => vmState(image, 'first'));
+      expect(e.expected).toBe(`${data} of one 65536-byte cluster`);
+      expect(e.path.at(-1)).toMatch(/^L2 table @0x[0-9a-f]+ entry 0$/);
+    });
+    it.skipIf(!hasQemu)(
+      'QEMU 7.2 loads the same image with loadvm, and fails on the corrupted one',
+      async () => {
+        const good = join(tmp, `${method}-qemu.qcow2`);
+        compressFirstCluster(good, false, method);
+        expect(await loadvm(good, 'first')).toBe('');
+        const bad = join(tmp, `${method}-qemu-bad.qcow2`);
+        compressFirstCluster(bad, true, method);
+        expect(await loadvm(bad, 'first')).toContain('Error -22 while loading VM state');
+      },
+      60_000,
+    );
   });
-  it('corrupted deflate data is refused at its L2 entry', () => {
-    const image = join(tmp, 'compressed-bad.qcow2');
-    compressFirstCluster(image, true);
-    const e = catchStreamError(() => vmState(image, 'first'));
-    expect(e.expected).toBe('raw deflate data of one 65536-byte cluster');
-    expect(e.path.at(-1)).toMatch(/^L2 table @0x[0-9a-f]+ entry 0$/);
-  });
-  it.skipIf(!hasQemu)(
-    'QEMU 7.2 loads the same image with loadvm, and fails on the corrupted one',
-    async () => {
-      const good = join(tmp, 'compressed-qemu.qcow2');
-      compressFirstCluster(good);
-      expect(await loadvm(good, 'first')).toBe('');
-      const bad = join(tmp, 'compressed-qemu-bad.qcow2');
-      compressFirstCluster(bad, true);
-      expect(await loadvm(bad, 'first')).toContain('Error -22 while loading VM state');
-    },
-    60_000,
-  );
-});
