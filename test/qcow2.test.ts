@@ -189,7 +189,8 @@ describe('extended L2 entries (QEMU 7.2, qemu-img create -o extended_l2=on)', ()
 /**
  * A compressed VM state cluster. QEMU writes VM state uncompressed, but its qcow2 driver reads
  * compressed clusters anywhere (qcow2.txt, "Compressed Clusters Descriptor"). The first VM state
- * cluster of pc-snapshots.qcow2 is deflated (raw deflate, compression type zlib), written past
+ * cluster of pc-snapshots.qcow2 is compressed (raw deflate for compression type zlib, a zstd frame
+ * for zstd, with the header byte and feature bit that name it), written past
  * the end of the file at an offset that is not sector-aligned, and its L2 entry rewritten as a
  * compressed descriptor; QEMU 7.2's loadvm is the judge of the result.
  */
