@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { MULTIFD_MAGIC, MULTIFD_PACKET_BYTES_OF_PAGES, MULTIFD_VERSION, MultifdFlag } from '../grammar/multifd.js';
 import { encodeToBytes } from '../src/codec/open.js';
 import { forEachMultifdPage, type PageWrite } from '../src/formats/multifd-ram.js';
-import { BufferSource } from '../src/io/source.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BufferSource, FileSource } from '../src/io/source.js';
+import { StreamReader } from '../src/io/reader.js';
+import { decodeMultifdChannel } from '../src/multifd/codec.js';
+import { REAL } from './helpers.js';
 import type { MultifdRecord } from '../src/model/multifd-records.js';
 
 // Pages of multifd RAM packets, from channels built packet by packet as the spec describes them
@@ -101,13 +106,13 @@ describe('multifd RAM pages', () => {
       ),
     ]);
     expect(puts).toEqual(['pc.ram@5000=zero', 'pc.ram@6000=zero', 'pc.ram@1000=aa', 'pc.ram@3000=bb']);
-    expect(result).toEqual({ pages: 2, zeroPages: 2, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 2, zeroPages: 2, zstdPages: 0, compressedPackets: 0 });
   });
 
   it('before 9.0 the zero-page count is not there: the slots after the normal pages are not pages', () => {
     const { puts, result } = run([channel(packet('pc.ram', [[0x1000, 0xaa]], [0x5000]), sync())], false);
     expect(puts).toEqual(['pc.ram@1000=aa']);
-    expect(result).toEqual({ pages: 1, zeroPages: 0, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 1, zeroPages: 0, zstdPages: 0, compressedPackets: 0 });
   });
 
   it('rounds are applied in order across channels: a page sent again in a later round wins', () => {
@@ -116,7 +121,7 @@ describe('multifd RAM pages', () => {
     const b = channel(packet('pc.ram', [[0x2000, 0x21]], []), sync(), packet('pc.ram', [[0x2000, 0x22]], []), sync());
     const { puts, result } = run([a, b]);
     expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=21', 'pc.ram@1000=zero', 'pc.ram@2000=22']);
-    expect(result).toEqual({ pages: 3, zeroPages: 1, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 3, zeroPages: 1, zstdPages: 0, compressedPackets: 0 });
   });
 
   it('a channel with more rounds than another goes on alone; a channel without SYNC is one round', () => {
@@ -144,26 +149,31 @@ describe('multifd RAM pages', () => {
     expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=12', 'pc.ram@4000=21', 'pc.ram@3000=13', 'pc.ram@5000=22']);
   });
 
-  it('compressed packets (zlib, zstd): their zero pages are known, their data are not extracted', () => {
-    const zstd = MultifdFlag.MULTIFD_FLAG_ZSTD;
-    const a = channel(
-      packet(
-        'pc.ram',
-        [
-          [0x1000, 0x11],
-          [0x2000, 0x12],
-        ],
-        [0x3000],
-        zstd,
-      ),
-      packet('pc.ram', [], [0x4000], zstd),
-      sync(),
-    );
-    const { puts, result } = run([a]);
-    expect(puts).toEqual(['pc.ram@3000=zero', 'pc.ram@4000=zero']);
-    // a compressed packet with no normal pages has nothing left out
-    expect(result).toEqual({ pages: 0, zeroPages: 2, compressedPackets: 1 });
-  });
+  // zlib (and qpl, uadk, qatzip) data are not read; a zstd packet whose data is not zstd (here:
+  // the plain page bytes) counts the same (zstd channels that decompress: the next describe)
+  for (const [method, flag] of [
+    ['zlib', MultifdFlag.MULTIFD_FLAG_ZLIB],
+    ['zstd', MultifdFlag.MULTIFD_FLAG_ZSTD],
+  ] as const)
+    it(`compressed packets (${method}): their zero pages are known, data that cannot be read are not extracted`, () => {
+      const a = channel(
+        packet(
+          'pc.ram',
+          [
+            [0x1000, 0x11],
+            [0x2000, 0x12],
+          ],
+          [0x3000],
+          flag,
+        ),
+        packet('pc.ram', [], [0x4000], flag),
+        sync(),
+      );
+      const { puts, result } = run([a]);
+      expect(puts).toEqual(['pc.ram@3000=zero', 'pc.ram@4000=zero']);
+      // a compressed packet with no normal pages has nothing left out
+      expect(result).toEqual({ pages: 0, zeroPages: 2, zstdPages: 0, compressedPackets: 1 });
+    });
 
   it('a device-state packet between RAM packets: its payload is not RAM', () => {
     const dev: MultifdRecord[] = [
@@ -187,5 +197,63 @@ describe('multifd RAM pages', () => {
     pk.fields.ramblock.set(Buffer.from('stale'), 100);
     const { puts } = run([channel(p, sync())]);
     expect(puts).toEqual(['pc.ram@1000=11']);
+  });
+});
+
+/**
+ * zstd channels (migration/multifd-zstd.c: one zstd stream a channel, flushed at the end of
+ * every packet), recorded by QEMU 7.2 and 11.1 with multifd-compression zstd. The pages they
+ * give are checked against QEMU 7.2's own load of the 7.2 recording in test/qemu.test.ts; here,
+ * that every packet decompresses to exactly its pages, and what a broken stream does.
+ */
+describe('multifd zstd channels', () => {
+  const channelsOf = (version: string): string[] =>
+    [0, 1].map((i) => join(REAL, `qemu-${version}`, `pc-multifd-zstd-tcp.multifd${i}.bin`));
+  const zstdPackets = (files: string[]): { packets: number; pages: number } => {
+    let packets = 0;
+    let pages = 0;
+    for (const f of files)
+      for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)), PAGE))
+        if (r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_ZSTD && r.fields.normalPages) {
+          packets++;
+          pages += r.fields.normalPages;
+        }
+    return { packets, pages };
+  };
+
+  for (const version of ['7.2', '11.1']) {
+    it(`QEMU ${version}: every zstd packet decompresses to its pages`, () => {
+      const files = channelsOf(version);
+      const expected = zstdPackets(files);
+      expect(expected.packets).toBeGreaterThan(3);
+      const zeroPagesKnown = version !== '7.2';
+      const res = forEachMultifdPage(
+        files.map((f) => new FileSource(f)),
+        PAGE,
+        zeroPagesKnown,
+        () => {},
+      );
+      expect(res.compressedPackets).toBe(0);
+      expect(res.zstdPages).toBe(expected.pages);
+      expect(res.pages).toBe(expected.pages);
+    });
+  }
+
+  it('a packet whose zstd data is damaged: its pages and the rest of that channel are left out, counted, nothing thrown', () => {
+    const [ch0, ch1] = channelsOf('7.2').map((f) => new Uint8Array(readFileSync(f)));
+    // damage the first compressed payload of channel 0 (its first byte after the packet)
+    const recs = [...decodeMultifdChannel(new StreamReader(new BufferSource(ch0)), PAGE)];
+    const first = recs.findIndex(
+      (r) => r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_ZSTD && r.fields.normalPages,
+    );
+    const payload = recs[first + 1];
+    if (payload?.kind !== 'multifd_payload') throw new Error('test set-up');
+    const bad = ch0.slice();
+    bad.fill(0xff, payload.offset, payload.offset + 16);
+    const good = forEachMultifdPage([new BufferSource(ch0), new BufferSource(ch1)], PAGE, false, () => {});
+    const res = forEachMultifdPage([new BufferSource(bad), new BufferSource(ch1)], PAGE, false, () => {});
+    const ch0Packets = zstdPackets([channelsOf('7.2')[0]]).packets;
+    expect(res.compressedPackets).toBe(ch0Packets);
+    expect(res.pages).toBe(good.pages - zstdPackets([channelsOf('7.2')[0]]).pages);
   });
 });

@@ -8,6 +8,7 @@ import type { ByteSource } from '../io/source.js';
 import { StreamReader } from '../io/reader.js';
 import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
+import { zstdDecoder, type ZstdDecoder } from '../io/zstd.js';
 
 export interface PageWrite {
   block: string;
@@ -19,9 +20,49 @@ export interface PageWrite {
 export interface MultifdRamResult {
   pages: number;
   zeroPages: number;
-  /** packets whose pages are compressed (zlib, zstd, ...): not extracted */
+  /** of `pages`: those decompressed from zstd packets */
+  zstdPages: number;
+  /** packets whose pages are compressed by a method not read here (zlib, qpl, ...), or whose zstd data did not decompress to their pages: not extracted */
   compressedPackets: number;
 }
+
+/**
+ * A channel's zstd stream (migration/multifd-zstd.c): the source compresses every page of a
+ * channel into one zstd stream, flushed at the end of each packet, so a packet's data
+ * decompresses to its pages given everything the channel sent before. Output beyond the
+ * packet's pages stops the stream (a packet cannot make it allocate more than its pages).
+ */
+class ZstdPages {
+  private readonly decoder: ZstdDecoder;
+  private out: Uint8Array = new Uint8Array(0);
+  private got = 0;
+  /** the stream could not be followed (bad data, or more than the packet's pages): no more pages from it */
+  broken = false;
+
+  constructor() {
+    this.decoder = zstdDecoder((chunk) => {
+      if (this.got + chunk.length > this.out.length) throw TOO_MUCH;
+      this.out.set(chunk, this.got);
+      this.got += chunk.length;
+    });
+  }
+
+  /** The packet's `bytes` of pages from its compressed data, or undefined once the stream is broken. */
+  packet(data: Uint8Array, bytes: number): Uint8Array | undefined {
+    if (this.broken) return undefined;
+    this.out = new Uint8Array(bytes);
+    this.got = 0;
+    try {
+      this.decoder.push(data);
+    } catch {
+      this.broken = true;
+      return undefined;
+    }
+    if (this.got !== bytes) this.broken = true;
+    return this.broken ? undefined : this.out;
+  }
+}
+const TOO_MUCH = new Error("more than the packet's pages");
 
 /** Calls `put` for every page of every channel, round by round. Page data is only valid during the call. */
 export function forEachMultifdPage(
@@ -30,7 +71,7 @@ export function forEachMultifdPage(
   zeroPagesKnown: boolean,
   put: (p: PageWrite) => void,
 ): MultifdRamResult {
-  const result: MultifdRamResult = { pages: 0, zeroPages: 0, compressedPackets: 0 };
+  const result: MultifdRamResult = { pages: 0, zeroPages: 0, zstdPages: 0, compressedPackets: 0 };
   const iters = channels.map((src) => roundIterator(src, pageSize, zeroPagesKnown, result));
   // one round of every channel, then the next round
   for (;;) {
@@ -56,6 +97,7 @@ function roundIterator(
 ): RoundIterator {
   const records = decodeMultifdChannel(new StreamReader(src), pageSize);
   let done = false;
+  let zstd: ZstdPages | undefined;
   return {
     next(put) {
       if (done) return false;
@@ -64,6 +106,7 @@ function roundIterator(
       let normal = 0;
       let page = 0;
       let skip = false;
+      let zstdPacket = false;
       for (;;) {
         const n = records.next();
         if (n.done) {
@@ -78,7 +121,9 @@ function roundIterator(
           block = cString(rec.fields.ramblock.subarray(0, 255));
           offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
           page = 0;
-          skip = (flags & MULTIFD_FLAG_COMPRESSION_MASK) !== 0 && normal > 0;
+          const method = flags & MULTIFD_FLAG_COMPRESSION_MASK;
+          zstdPacket = method === MultifdFlag.MULTIFD_FLAG_ZSTD && normal > 0 && !zstd?.broken;
+          skip = method !== 0 && normal > 0 && !zstdPacket;
           if (skip) result.compressedPackets++;
           for (let i = normal; i < normal + zero; i++) {
             put({ block, addr: Number(offsets.getBigUint64(i * 8)) });
@@ -86,9 +131,19 @@ function roundIterator(
           }
           if (flags & MultifdFlag.MULTIFD_FLAG_SYNC && normal === 0) return true; // end of a round
         } else if (rec.kind === 'multifd_payload' && offsets && !skip) {
-          for (let at = 0; at + pageSize <= rec.data.length && page < normal; at += pageSize, page++) {
-            put({ block, addr: Number(offsets.getBigUint64(page * 8)), data: rec.data.subarray(at, at + pageSize) });
+          let data: Uint8Array | undefined = rec.data;
+          if (zstdPacket) {
+            // a packet's compressed data is one payload record (its next_packet_size)
+            data = (zstd ??= new ZstdPages()).packet(rec.data, normal * pageSize);
+            if (!data) {
+              result.compressedPackets++;
+              continue;
+            }
+          }
+          for (let at = 0; at + pageSize <= data.length && page < normal; at += pageSize, page++) {
+            put({ block, addr: Number(offsets.getBigUint64(page * 8)), data: data.subarray(at, at + pageSize) });
             result.pages++;
+            if (zstdPacket) result.zstdPages++;
           }
         } else if (rec.kind === 'multifd_device_state') {
           offsets = undefined;

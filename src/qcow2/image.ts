@@ -5,8 +5,6 @@
  * seekable ByteSource the stream decoder reads like any file. Every table entry is checked
  * against the file before it is followed, and a bad one is a StreamError naming it.
  */
-import { createRequire } from 'node:module';
-import type * as Fzstd from 'fzstd';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import {
@@ -31,6 +29,7 @@ import { compileLayout } from '../layout/parser.js';
 import { hex, StreamError } from '../model/errors.js';
 import type { ByteSource } from '../io/source.js';
 import { be32At } from '../io/bytes.js';
+import { zstdDecoder } from '../io/zstd.js';
 
 /** One internal snapshot, as `qemu-img snapshot -l` lists it. */
 export interface Qcow2Snapshot {
@@ -391,9 +390,6 @@ export class Qcow2VmState implements ByteSource {
   }
 }
 
-/** fzstd is loaded for a zstd-compressed cluster only (start-up time of every other run). */
-const loadFzstd = (): typeof Fzstd => createRequire(import.meta.url)('fzstd') as typeof Fzstd;
-
 /** Thrown by zstdCluster's output handler once the cluster is whole: the decoder stops there. */
 const CLUSTER_FULL = new Error('cluster full');
 
@@ -406,7 +402,7 @@ const CLUSTER_FULL = new Error('cluster full');
 function zstdCluster(packed: Uint8Array, clusterSize: number): Uint8Array {
   const out = new Uint8Array(clusterSize);
   let got = 0;
-  const decoder = new (loadFzstd().Decompress)((chunk) => {
+  const decoder = zstdDecoder((chunk) => {
     const n = Math.min(chunk.length, clusterSize - got);
     out.set(chunk.subarray(0, n), got);
     got += n;
