@@ -373,6 +373,13 @@ export const RULES = [
     source: 'VM §8.3, Q',
   },
   {
+    id: 'multifd/zstd-data',
+    group: 'multifd',
+    severity: 'error',
+    qemu: "multifd-compression zstd: a packet's data, read as the next part of the channel's zstd stream, must decompress to exactly its normal pages; otherwise the receiving thread fails and the migration never completes (QEMU 7.2 waits)",
+    source: 'VM §8.3, Q (test/differential.test.ts)',
+  },
+  {
     id: 'multifd/pages-alloc',
     group: 'multifd',
     severity: 'error',

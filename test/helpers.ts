@@ -148,3 +148,13 @@ export function runCli(
   });
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
 }
+
+/** bin/qemu-load's options for a destination of the zstd multifd recordings (two channels, multifd-compression zstd). */
+export const ZSTD_MULTIFD_DESTINATION = [
+  '--capability',
+  'multifd',
+  '--parameter',
+  'multifd-channels=2',
+  '--parameter',
+  'multifd-compression=zstd',
+];

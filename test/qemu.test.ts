@@ -9,7 +9,7 @@ import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { hasQemu72, REAL, ROOT, tempDir } from './helpers.js';
+import { hasQemu72, REAL, ROOT, tempDir, ZSTD_MULTIFD_DESTINATION } from './helpers.js';
 import { destinationOf, qemuLoads, type Destination } from '../scripts/differential.js';
 
 /**
@@ -247,12 +247,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zstd 
       process.execPath,
       [
         QEMU_LOAD,
-        '--capability',
-        'multifd',
-        '--parameter',
-        'multifd-channels=2',
-        '--parameter',
-        'multifd-compression=zstd',
+        ...ZSTD_MULTIFD_DESTINATION,
         ...channels,
         '--pmemsave',
         `0:${size}:${mem}`,

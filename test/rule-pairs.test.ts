@@ -636,6 +636,26 @@ const PAIRS: Record<RuleId, () => Pair> = {
       channel: 'channel0',
     };
   },
+  // 7.2 pc-multifd-zstd-tcp: the first 16 bytes of the first compressed payload of channel 0 set to 0xff
+  // (the zstd block header that starts it no longer reads as one)
+  'multifd/zstd-data': () => {
+    const z = (i: number): Uint8Array => real('7.2', `pc-multifd-zstd-tcp.multifd${i}.bin`);
+    const input = (ch0: Uint8Array): Input => ({
+      main: real('7.2', 'pc-multifd-zstd-tcp.mig'),
+      load: { capabilities: ['multifd'], multifdCompression: 'zstd' },
+      multifd: [ch0, z(1)],
+    });
+    const p = firstPagesPacket(z(0));
+    const payload = channelRecords(z(0)).find((r) => r.kind === 'multifd_payload' && r.offset > p);
+    if (!payload) throw new Error('no payload after the first packet');
+    return {
+      clean: input(z(0)),
+      broken: input(patch(z(0), payload.offset, new Array<number>(16).fill(0xff))),
+      offset: payload.offset,
+      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+      channel: 'channel0',
+    };
+  },
   'multifd/init-uuid': () => ({
     clean: mfdInput(mfd(0)),
     broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])),

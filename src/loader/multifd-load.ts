@@ -26,6 +26,7 @@ import {
 import { StreamError, hex } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
+import { ZstdPages } from '../multifd/zstd-pages.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
@@ -91,6 +92,9 @@ export class MultifdJoin {
     let lastNum: bigint | undefined;
     let device: { key: string; idstr: string; at: number } | undefined;
     let pendingBuffer: { loc: BufferLocation; key: string; at: number; payload: Uint8Array[] } | undefined;
+    /** the channel's zstd stream, and the pages the packet just read must decompress to */
+    let zstd: ZstdPages | undefined;
+    let zstdPacket: { bytes: number; at: number } | undefined;
     const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
     const flushBuffer = (): void => {
       if (!pendingBuffer) return;
@@ -188,6 +192,10 @@ export class MultifdJoin {
                 where(at),
                 `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`,
               );
+            zstdPacket =
+              comp === MultifdFlag.MULTIFD_FLAG_ZSTD && this.compression === comp && f.normalPages > 0 && !zstd?.broken
+                ? { bytes: f.normalPages * this.pageSize, at }
+                : undefined;
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
             // stale one: a broken sequence is worth a warning, not a refusal.
@@ -386,6 +394,18 @@ export class MultifdJoin {
             break;
           }
           case 'multifd_payload':
+            if (zstdPacket) {
+              const pages = zstdPacket.bytes / this.pageSize;
+              if (!(zstd ??= new ZstdPages()).packet(rec.data, zstdPacket.bytes))
+                this.report(
+                  'multifd/zstd-data',
+                  ch.name,
+                  rec.offset,
+                  where(zstdPacket.at),
+                  `multifd ${index}: the packet's zstd data does not decompress to its ${pages} pages (QEMU's receiving thread fails on it and the migration never completes)`,
+                );
+              zstdPacket = undefined;
+            }
             if (pendingBuffer) {
               pendingBuffer.loc.length += rec.data.length;
               if (pendingBuffer.key) pendingBuffer.payload.push(rec.data.slice());
