@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyXbzrle, XbzrleError } from '../src/ram/xbzrle.js';
+import { applyXbzrle, encodeXbzrle, XbzrleError } from '../src/ram/xbzrle.js';
 import { scanForFooter } from '../src/codec/section-scan.js';
 import { locateVmdesc } from '../src/codec/locate-vmdesc.js';
 import { detectChannelKind, resolveChannelKind } from '../src/codec/channels.js';
@@ -56,6 +56,65 @@ describe('applyXbzrle', () => {
     expect(fails([1, 0], 10)).toBe('an empty changed run');
     expect(fails([3, 2, 7, 8], 4)).toBe('a run past the end of the page or the data');
     expect(fails([0, 3, 7, 8], 10)).toBe('a run past the end of the page or the data');
+  });
+});
+
+/**
+ * The XBZRLE encoder the save engine uses, against migration/xbzrle.c xbzrle_encode_buffer:
+ * the overflow check (d + 2 > dlen) comes before every zero run, the last one included, so a
+ * limit must leave two bytes beyond an encoding that ends with unchanged bytes; a changed run
+ * must fit whole (d + nzrun_len > dlen); an unchanged page encodes to nothing (QEMU: 0).
+ */
+describe('encodeXbzrle', () => {
+  const page = (changes: Record<number, number>, n = 8): Uint8Array => {
+    const p = new Uint8Array(n);
+    for (const [at, v] of Object.entries(changes)) p[Number(at)] = v;
+    return p;
+  };
+  const enc = (next: Uint8Array, limit?: number): number[] | undefined => {
+    const out = encodeXbzrle(new Uint8Array(next.length), next, limit);
+    return out && [...out];
+  };
+
+  it('runs of unchanged and changed bytes; the trailing unchanged run left out', () => {
+    expect(enc(page({}))).toBeUndefined();
+    expect(enc(page({ 2: 9 }))).toEqual([2, 1, 9]);
+    expect(enc(page({ 0: 5 }))).toEqual([0, 1, 5]);
+    expect(enc(page({ 7: 7 }))).toEqual([7, 1, 7]);
+    expect(enc(page({ 1: 8, 2: 8, 5: 9 }, 16))).toEqual([1, 2, 8, 8, 2, 1, 9]);
+    // the same changes in an 8-byte page: 7 + 2 > 8 before the trailing run, so no encoding
+    expect(enc(page({ 1: 8, 2: 8, 5: 9 }))).toBeUndefined();
+  });
+
+  it('two-byte lengths from 128 on', () => {
+    expect(enc(page({ 200: 1 }, 256))).toEqual([0xc8, 0x01, 0x01, 0x01]);
+    const next = new Uint8Array(136);
+    next.fill(1, 0, 130);
+    expect(enc(next)).toEqual([0, 0x82, 0x01, ...new Array<number>(130).fill(1)]);
+  });
+
+  it('gives up where QEMU does: two bytes short before a zero run, or a changed run that does not fit', () => {
+    // [2, 1, 9], then the check before the trailing run: 3 + 2 > limit
+    expect(enc(page({ 2: 9 }), 5)).toEqual([2, 1, 9]);
+    expect(enc(page({ 2: 9 }), 4)).toBeUndefined();
+    expect(enc(page({ 2: 9 }), 3)).toBeUndefined();
+    // eight changed bytes: [0, 8, ...8 bytes], 10 in all
+    const all = new Uint8Array(8).fill(0xff);
+    expect(enc(all, 10)).toEqual([0, 8, ...all]);
+    expect(enc(all, 9)).toBeUndefined();
+    expect(enc(all, 1)).toBeUndefined();
+  });
+
+  it('decodes back to the page it encoded (applyXbzrle over the old page)', () => {
+    const prev = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
+    const next = prev.slice();
+    for (const at of [0, 1, 2, 100, 101, 1000, 2047, 2048, 4000, 4095]) next[at] = (next[at]! + 1) & 0xff;
+    next.fill(0xaa, 3000, 3300);
+    const delta = encodeXbzrle(prev, next);
+    if (!delta) throw new Error('no encoding');
+    const out = prev.slice();
+    applyXbzrle(delta, out);
+    expect(Buffer.from(out).equals(Buffer.from(next))).toBe(true);
   });
 });
 
