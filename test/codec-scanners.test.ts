@@ -108,7 +108,7 @@ describe('encodeXbzrle', () => {
   it('decodes back to the page it encoded (applyXbzrle over the old page)', () => {
     const prev = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
     const next = prev.slice();
-    for (const at of [0, 1, 2, 100, 101, 1000, 2047, 2048, 4000, 4095]) next[at] = (next[at]! + 1) & 0xff;
+    for (const at of [0, 1, 2, 100, 101, 1000, 2047, 2048, 4000, 4095]) next[at] = (next[at] + 1) & 0xff;
     next.fill(0xaa, 3000, 3300);
     const delta = encodeXbzrle(prev, next);
     if (!delta) throw new Error('no encoding');
