@@ -9,13 +9,8 @@ import { build } from 'esbuild';
 rmSync('dist/cli', { recursive: true, force: true });
 
 await build({
-  // the workers (decode() for the tap, PipeSource's reading thread) sit beside the chunks that start them:
-  // new URL('./decode-worker.js', import.meta.url)
-  entryPoints: {
-    main: 'src/cli/main.ts',
-    'decode-worker': 'src/app/decode-worker.ts',
-    'pipe-reader-worker': 'src/io/pipe-reader-worker.ts',
-  },
+  // the worker that decode() starts (tap) sits beside the chunks that start it: new URL('./decode-worker.js', import.meta.url)
+  entryPoints: { main: 'src/cli/main.ts', 'decode-worker': 'src/app/decode-worker.ts' },
   outdir: 'dist/cli',
   bundle: true,
   splitting: true,

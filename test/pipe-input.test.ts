@@ -8,9 +8,9 @@ import { BufferSource } from '../src/io/source.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
 
 /**
- * A stream given on stdin, through a real pipe, gives what the same file gives by path. Past
- * its first 8 MiB a pipe is read by a thread of its own (src/io/pipe-source.ts), so the
- * stream here is 24 MiB: the reading thread carries most of it.
+ * A stream given on stdin, through a real pipe, gives what the same file gives by path: a
+ * 24 MiB stream, many times the pipe's 64 KiB and the reader's buffer refills, from a writer
+ * that sends it at once and from one that sends it slowly, in uneven pieces.
  */
 const BIN = join(ROOT, 'bin', 'migstream');
 const tmp = tempDir('migstream-pipe-');

@@ -7,7 +7,6 @@ import { openMainStream, type OpenedStream, type OpenOptions } from '../codec/op
 import { UsageError } from '../model/errors.js';
 import { FileSource, readAt, type ByteSource } from '../io/source.js';
 import { InflateSource } from '../io/inflate-source.js';
-import { streamSource } from '../io/pipe-source.js';
 import { GZIP_MAGIC, inputKindOf } from '../../grammar/input-kinds.js';
 import { MIG_RP_MSG_MAX_LEN, rpMessageByValue } from '../../grammar/savevm.js';
 import { LIBVIRT_SAVE_FORMATS, LIBVIRT_SAVE_HEADER_SIZE } from '../../grammar/libvirt.js';
@@ -89,7 +88,7 @@ function openUnobserved(path: string, snapshot?: string): ByteSource {
   } catch (e) {
     throw new UsageError(`cannot open ${path}: ${ioErrorWords(e as NodeJS.ErrnoException)}`);
   }
-  if (!src.seekable) return streamSource(src);
+  if (!src.seekable) return src;
   const head = new Uint8Array(8);
   const n = readAt(src, head, head.length, 0);
   if (n >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]) {

@@ -82,38 +82,17 @@ export class RingWriter {
 
   /** Copy all of `chunk` in; resolves once the reader has made room for the last of it. */
   async write(chunk: Uint8Array): Promise<void> {
-    for (let step = this.step(chunk); step; step = this.step(step.rest)) {
-      const wait = Atomics.waitAsync(this.control, CONSUMED, step.consumed);
-      if (wait.async) await wait.value;
-    }
-  }
-
-  /**
-   * Copy all of `chunk` in, blocking this thread while the ring is full: for a writer thread
-   * that has nothing else to do (PipeSource's). An event-loop thread uses write().
-   */
-  writeBlocking(chunk: Uint8Array): void {
-    for (let step = this.step(chunk); step; step = this.step(step.rest))
-      Atomics.wait(this.control, CONSUMED, step.consumed);
-  }
-
-  /**
-   * Copy what fits of `rest`, as long as nothing more fits at once. Returns what is left and
-   * the reader's position to wait on, or undefined once all is in or the ring stopped.
-   */
-  private step(rest: Uint8Array): { rest: Uint8Array; consumed: number } | undefined {
-    while (rest.length > 0 && Atomics.load(this.control, STATE) === OPEN) {
+    let rest = chunk;
+    while (rest.length > 0) {
+      if (Atomics.load(this.control, STATE) !== OPEN) return;
       const consumed = Atomics.load(this.control, CONSUMED);
       const n = this.tryWrite(rest);
       rest = rest.subarray(n);
-      if (rest.length > 0 && n === 0) return { rest, consumed };
+      if (rest.length > 0 && n === 0) {
+        const wait = Atomics.waitAsync(this.control, CONSUMED, consumed);
+        if (wait.async) await wait.value;
+      }
     }
-    return undefined;
-  }
-
-  /** The ring was ended or aborted (by either side): nothing more will be read from it. */
-  get stopped(): boolean {
-    return Atomics.load(this.control, STATE) !== OPEN;
   }
 
   /** No more bytes: the reader sees the end once it has read what is there. */
@@ -212,10 +191,5 @@ export class RingSource implements ByteSource {
     }
   }
 
-  /** Stop reading: a writer waiting for room wakes and writes nothing more. */
-  close(): void {
-    Atomics.store(this.control, STATE, FAILED);
-    Atomics.add(this.control, SIGNAL, 1);
-    Atomics.notify(this.control, CONSUMED);
-  }
+  close(): void {}
 }

@@ -77,21 +77,6 @@ export class FileSource implements ByteSource {
     return n;
   }
 
-  /** The open file descriptor (for a check such as fstat). */
-  get descriptor(): number {
-    return this.fd;
-  }
-
-  /**
-   * Hand the descriptor to another owner (PipeSource's reading thread), which closes it:
-   * this source reads nothing more, and its close() leaves the descriptor alone.
-   */
-  release(): number {
-    const fd = this.fd;
-    this.fd = -1;
-    return fd;
-  }
-
   /** Release what the source holds (a file descriptor); reading after it fails. */
   close(): void {
     if (this.fd > 2) closeSync(this.fd);
