@@ -5,7 +5,9 @@
  * here; each takes the section's decoded fields (a vmdescription or a profile describes them).
  */
 import { FW_CFG_ACPI_BLOBS, FW_CFG_ACPI_MR_SUBSECTION, HOST_PAGE_SIZE } from '../../grammar/fw-cfg.js';
+import { StreamWriter } from '../io/sink.js';
 import type { VmstateNode } from '../model/vmstate-nodes.js';
+import { writeVmstateNode } from '../vmstate/codec.js';
 
 /** A post_load failure: what was found, in QEMU's terms. */
 export interface PostLoadFailure {
@@ -23,29 +25,11 @@ function uintField(node: VmstateNode, name: string): bigint | undefined {
   return v;
 }
 
-/** Where a named field of `node` starts, counting from the node's first byte (subsections after the fields, each with its header). */
-function fieldAt(node: VmstateNode, name: string): number | undefined {
-  let at = 0;
-  for (const f of node.fields) {
-    if (f.name === name) return at;
-    at += nodeFieldBytes(f.elements);
-  }
-  return undefined;
-}
-
-function nodeFieldBytes(elements: VmstateNode['fields'][number]['elements']): number {
-  let n = 0;
-  for (const e of elements)
-    n += e.kind === 'bytes' ? e.data.length : e.kind === 'struct' ? nodeBytes(e.node) : 1 + e.name.length;
-  return n;
-}
-
-function nodeBytes(node: VmstateNode): number {
-  let n = 0;
-  for (const f of node.fields) n += nodeFieldBytes(f.elements);
-  // marker, counted name, be32 version
-  for (const s of node.subsections) n += 1 + 1 + s.name.length + 4 + nodeBytes(s.node);
-  return n;
+/** How many bytes `node` takes on the wire, as the codec writes it (fields, then each subsection with its header). */
+function wireBytes(node: VmstateNode): number {
+  const w = new StreamWriter({ write: () => undefined, close: () => undefined }, 4096);
+  writeVmstateNode(w, node);
+  return w.position;
 }
 
 /**
@@ -54,26 +38,30 @@ function nodeBytes(node: VmstateNode): number {
  * max_length qemu_ram_resize fails and the destination aborts.
  */
 export function fwCfgAcpiSizes(node: VmstateNode): PostLoadFailure[] {
-  let at = nodeBytes({ fields: node.fields, subsections: [] });
-  for (const sub of node.subsections) {
-    const header = 1 + 1 + sub.name.length + 4;
-    if (sub.name !== FW_CFG_ACPI_MR_SUBSECTION) {
-      at += header + nodeBytes(sub.node);
-      continue;
-    }
-    const out: PostLoadFailure[] = [];
-    for (const blob of FW_CFG_ACPI_BLOBS) {
-      const size = uintField(sub.node, blob.field);
-      if (size === undefined) continue;
-      const page = BigInt(HOST_PAGE_SIZE);
-      const aligned = ((size + page - 1n) / page) * page;
-      if (aligned <= BigInt(blob.maxLength)) continue;
-      out.push({
-        at: at + header + (fieldAt(sub.node, blob.field) ?? 0),
-        message: `${FW_CFG_ACPI_MR_SUBSECTION} ${blob.field} 0x${size.toString(16)}: resizing ${blob.ramBlock} to it fails (its maximum is 0x${blob.maxLength.toString(16)}), and QEMU aborts (error_abort in fw_cfg's post_load)`,
-      });
-    }
-    return out;
+  const k = node.subsections.findIndex((sub) => sub.name === FW_CFG_ACPI_MR_SUBSECTION);
+  const sub = node.subsections[k];
+  if (!sub) return [];
+  const out: PostLoadFailure[] = [];
+  for (const blob of FW_CFG_ACPI_BLOBS) {
+    const i = sub.node.fields.findIndex((f) => f.name === blob.field);
+    const size = uintField(sub.node, blob.field);
+    if (size === undefined) continue;
+    const page = BigInt(HOST_PAGE_SIZE);
+    const aligned = ((size + page - 1n) / page) * page;
+    if (aligned <= BigInt(blob.maxLength)) continue;
+    // the field's offset: everything before it, written as the codec writes it (the subsection's header
+    // included), less the field itself
+    const before: VmstateNode = {
+      fields: node.fields,
+      subsections: [
+        ...node.subsections.slice(0, k),
+        { ...sub, node: { fields: sub.node.fields.slice(0, i + 1), subsections: [] } },
+      ],
+    };
+    out.push({
+      at: wireBytes(before) - wireBytes({ fields: [sub.node.fields[i]!], subsections: [] }),
+      message: `${FW_CFG_ACPI_MR_SUBSECTION} ${blob.field} 0x${size.toString(16)}: resizing ${blob.ramBlock} to it fails (its maximum is 0x${blob.maxLength.toString(16)}), and QEMU aborts (error_abort in fw_cfg's post_load)`,
+    });
   }
-  return [];
+  return out;
 }
