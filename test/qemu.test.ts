@@ -219,6 +219,14 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals migstream --ram extrac
  * 7.2 has after loading the same three files (the BIOS shadow at 0xa0000-0xfffff left out, as
  * above).
  */
+/** QEMU's arguments of a recording's destination (its meta.json dst_argv), less -incoming and -qmp, which qemu-load adds. */
+function recordedDestination(meta: string): string[] {
+  const argv = (JSON.parse(readFileSync(meta, 'utf8')) as { dst_argv: string[] }).dst_argv.slice(1);
+  return argv.filter(
+    (a, i) => !['-incoming', '-qmp'].includes(a) && !['-incoming', '-qmp'].includes(argv[i - 1] ?? ''),
+  );
+}
+
 describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zstd multifd channels', () => {
   it('pc-multifd-zstd-tcp', () => {
     const base = join(REAL, 'qemu-7.2', 'pc-multifd-zstd-tcp');
@@ -252,10 +260,10 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zstd 
         '--pmemsave',
         `0:${size}:${mem}`,
         '--',
-        // the recording's own destination (its meta.json dst_argv, less -incoming and -qmp)
-        // -S: the source was running, and a destination without it would run the guest (and change
-        // its memory) as soon as the load completes, before pmemsave
-        ...['-machine', 'pc', '-m', '32M', '-nodefaults', '-display', 'none', '-accel', 'tcg', '-S'],
+        // the recording's own destination; -S: the source was running, and a destination without it
+        // would run the guest (and change its memory) as soon as the load completes, before pmemsave
+        ...recordedDestination(`${base}.meta.json`),
+        '-S',
         `${base}.mig`,
       ],
       { encoding: 'utf8', timeout: 30_000 },
