@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -605,6 +605,22 @@ describe('output through real pipes', () => {
     const r = sh(`bin/migstream dump ${q35} 2>${tmpd}/err | head -c 10 >/dev/null; echo "$\{PIPESTATUS[0]}"`);
     expect(r.stdout.trim()).toBe('141');
     expect(readFileSync(join(tmpd, 'err'), 'utf8')).toBe('');
+  });
+
+  it('help to a reader that has closed its end (--help | true) ends quietly with 141, for the program and for a command', async () => {
+    // the read end is closed before the child starts writing (Node takes tens of ms to start), so
+    // every write of the help meets EPIPE: commander's own write to process.stdout threw out of Node
+    const closedReader = (args: string[]) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.destroy();
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+    for (const args of [['--help'], ['help'], ['dump', '--help'], ['fuzz', '--help'], ['--version']]) {
+      expect(await closedReader(args), args.join(' ')).toEqual({ code: 141, stderr: '' });
+    }
   });
 
   it('a slow reader loses nothing: encode -o - into a pipe that is read after a pause, IR of 2 MB', () => {

@@ -57,6 +57,19 @@ describe('the packed tarball, installed', () => {
     });
     expect(analyze.status).toBe(0);
     expect(JSON.parse(analyze.stdout)).toHaveProperty('devices');
+    // the code caches made at build time still count once npm has installed them (npm gives every file one time)
+    const installed = join(app, 'node_modules', 'migstream');
+    const cached = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { loadBundle } from ${JSON.stringify(join(installed, 'dist', 'src', 'cli', 'code-cache.js'))};\n` +
+          `process.stdout.write(String(loadBundle(${JSON.stringify(join(installed, 'dist', 'cli', 'command-validate.cjs'))}).usedCache));`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(cached.stdout, cached.stderr).toBe('true');
 
     const lib = spawnSync(
       process.execPath,

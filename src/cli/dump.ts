@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { dumpStream, type DumpRequest } from '../app/dump.js';
 import { collectValue, printWarnings, streamOptions, withExamples } from './common.js';
-import { EXIT_OK, reportErrorIn, warnLine, type ExitStatus } from './errors.js';
+import { reportErrorIn } from './report-in.js';
+import { EXIT_OK, warnLine, type ExitStatus } from './errors.js';
 import { TextOut } from './output.js';
 import { withReadProgress } from './progress.js';
 

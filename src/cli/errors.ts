@@ -3,7 +3,6 @@ import { CommanderError } from 'commander';
 import { StreamError, UsageError } from '../model/errors.js';
 import { OutputClosedError } from '../io/write-all.js';
 import { ioErrorWords } from '../io/io-words.js';
-import { hexContext } from './hex-context.js';
 
 /** What a shell reports for a process killed by SIGPIPE: the reader closed our output. */
 export const EXIT_OUTPUT_CLOSED = 141;
@@ -41,13 +40,6 @@ export function reportError(e: unknown): number {
   process.stderr.write(`${errColor().red('migstream: internal error')}: ${msg}\n`);
   if (process.env.MIGSTREAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   return EXIT_USAGE;
-}
-
-/** reportError, then, for an invalid stream, the bytes of `file` around the error's offset. */
-export function reportErrorIn(file: string, e: unknown): number {
-  const code = reportError(e);
-  if (e instanceof StreamError) process.stderr.write(hexContext(file, e.offset, errColor()));
-  return code;
 }
 
 /** An error from a system call (open, read, write): it names the call and an errno code. */

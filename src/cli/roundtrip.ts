@@ -2,7 +2,8 @@ import { printStdout } from './output.js';
 import { Option, type Command } from 'commander';
 import type { ChannelKind } from '../codec/channels.js';
 import { roundtripFile } from '../app/roundtrip.js';
-import { EXIT_INVALID, EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
+import { reportErrorIn } from './report-in.js';
+import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 import { snapshotOption, withExamples } from './common.js';
 import { withReadProgress } from './progress.js';
 

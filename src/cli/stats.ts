@@ -5,7 +5,8 @@ import type { MultifdSummary } from '../multifd/summary.js';
 import type { ChannelKind } from '../codec/channels.js';
 import type { PhaseStats } from '../formats/phases.js';
 import { collectValue, streamOptions, withExamples, type StreamCliOptions } from './common.js';
-import { EXIT_OK, reportErrorIn, type ExitStatus } from './errors.js';
+import { reportErrorIn } from './report-in.js';
+import { EXIT_OK, type ExitStatus } from './errors.js';
 import { withReadProgress } from './progress.js';
 
 interface StatsCliOptions extends StreamCliOptions {
