@@ -7,11 +7,17 @@ import { ROOT, tempDir } from './helpers.js';
 
 const CLI = join(ROOT, 'dist', 'cli');
 const CODE_CACHE = join(ROOT, 'dist', 'src', 'cli', 'code-cache.js');
+const DISPATCH = join(ROOT, 'dist', 'src', 'cli', 'dispatch.js');
 
 /** loadBundle of each file in a fresh `node` (the one bin/migstream runs in: no test runner's flags), as JSON. */
 function loadInNode(files: string[]): { file: string; usedCache: boolean; main: string }[] {
+  // one bundle per process: each with V8's settings for its command, as bin/migstream sets them
+  if (files.length > 1) return files.flatMap((f) => loadInNode([f]));
+  const command = /command-([a-z-]+)\.cjs$/.exec(files[0] ?? '')?.[1];
   const script =
     `import { loadBundle } from ${JSON.stringify(CODE_CACHE)};\n` +
+    `import { prepareHeap } from ${JSON.stringify(DISPATCH)};\n` +
+    `prepareHeap(${JSON.stringify(command)});\n` +
     `const out = ${JSON.stringify(files)}.map((file) => { const b = loadBundle(file); ` +
     `return { file, usedCache: b.usedCache, main: typeof b.exports.main }; });\n` +
     `process.stdout.write(JSON.stringify(out));\n`;

@@ -65,6 +65,8 @@ describe('the packed tarball, installed', () => {
         '--input-type=module',
         '-e',
         `import { loadBundle } from ${JSON.stringify(join(installed, 'dist', 'src', 'cli', 'code-cache.js'))};\n` +
+          `import { prepareHeap } from ${JSON.stringify(join(installed, 'dist', 'src', 'cli', 'dispatch.js'))};\n` +
+          `prepareHeap('validate');\n` +
           `process.stdout.write(String(loadBundle(${JSON.stringify(join(installed, 'dist', 'cli', 'command-validate.cjs'))}).usedCache));`,
       ],
       { encoding: 'utf8' },

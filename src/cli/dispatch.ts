@@ -34,11 +34,18 @@ export function bundleFor(argv: readonly string[], exists: (file: string) => boo
  */
 const READS_RECORD_BY_RECORD: ReadonlySet<string> = new Set(['dump', 'analyze', 'validate', 'stats', 'roundtrip']);
 
+/**
+ * V8's settings for `command`, before its bundle is compiled: V8's code cache records the flags
+ * it was made under (the build's run of each bundle goes through here too).
+ */
+export function prepareHeap(command: string | undefined): void {
+  // the one V8 setting that takes effect once the heap exists (the semi-space size itself does not)
+  if (command !== undefined && READS_RECORD_BY_RECORD.has(command)) setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 /** Runs the command line `argv` (node, script, args...); resolves to the exit code. */
 export function run(argv: readonly string[]): Promise<number> {
-  const named = commandNamed(argv);
-  // the one V8 setting that takes effect once the heap exists (the semi-space size itself does not)
-  if (named !== undefined && READS_RECORD_BY_RECORD.has(named)) setFlagsFromString('--semi-space-growth-factor=1');
+  prepareHeap(commandNamed(argv));
   const here = (file: string): URL => new URL(`./${file}`, import.meta.url);
   const bundle = bundleFor(argv, (file) => existsSync(here(file)));
   const file = fileURLToPath(here(`${bundle}.cjs`));
