@@ -9,7 +9,9 @@ const PAGE = 4096;
  * A precopy-shaped stream of any size for benchmarks and memory tests: one RAMBlock of `requested`
  * bytes rounded up to whole pages,
  * every page a normal PAGE record whose first and last bytes vary with its address (so no two
- * neighbouring pages are alike and none is a zero page). Written as it is made.
+ * neighbouring pages are alike and none is a zero page). Written as it is made. It ends with a
+ * vmdescription, as QEMU's precopy streams do (no devices: the stream has none), so that
+ * analyze-migration.py reads it too, beside migstream in the bench.
  */
 export function writeRamStream(path: string, requested: number): void {
   // a RAMBlock is whole pages (MEM_SIZE shares its word with the flag bits below the page size)
@@ -53,6 +55,7 @@ export function writeRamStream(path: string, requested: number): void {
   enc.write({ kind: 'ram', op: 'eos', offset: 0, length: 0, flags: RamFlag.RAM_SAVE_FLAG_EOS, addr: 0 });
   enc.write({ kind: 'section_footer', offset: 0, length: 0, sectionId: 1 });
   enc.write({ kind: 'eof', offset: 0, length: 1 });
+  enc.write({ kind: 'vmdescription', offset: 0, length: 0, json: JSON.stringify({ page_size: PAGE, devices: [] }) });
   enc.finish();
   sink.close();
 }
