@@ -283,10 +283,12 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
   if (type === 'bool') return b.length > 0 && b[0] !== 0;
   if (type === 'nullptr') return 'nullptr';
   if (SIGNED.has(type) || UNSIGNED.has(type)) {
-    let u = 0n;
-    for (const x of b) u = (u << 8n) | BigInt(x);
-    const text = '0x' + u.toString(16).padStart(b.length * 2, '0');
+    // the bytes are big-endian: their hex, byte after byte, is the number's (the script pads it to the field's size)
+    let text = b.length ? '0x' : '0x0';
+    for (let i = 0; i < b.length; i++) text += BYTE_HEX[b[i] ?? 0];
     if (SIGNED.has(type) && b.length > 0 && (b[0] ?? 0) & 0x80) {
+      let u = 0n;
+      for (const x of b) u = (u << 8n) | BigInt(x);
       const s = u - (1n << BigInt(b.length * 8));
       return `${text} (${s})`;
     }
@@ -296,6 +298,8 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Two lowercase hex digits per byte value. */
+const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** "0a ff 00": the script's hex of a buffer. */
 function hexBytes(b: Uint8Array): string {

@@ -35,48 +35,45 @@ export function pyDumps(v: PyValue, indent = 4): string {
 
 /** pyDumps, written through `emit` as it is made: memory bounded by the largest value, not the document. */
 export function pyWrite(v: PyValue, emit: (text: string) => void, indent = 4): void {
-  let parts: string[] = [];
-  let pending = 0;
-  const push = (...s: string[]): void => {
-    for (const x of s) {
-      parts.push(x);
-      pending += x.length;
-    }
-    if (pending >= EMIT_CHUNK) flush();
-  };
-  const flush = (): void => {
-    if (parts.length) emit(parts.join(''));
-    parts = [];
-    pending = 0;
-  };
+  // one string grown with += (V8 joins the pieces once, when it is handed out) and the line
+  // breaks with their indentation made once per level, instead of an array of pieces and a
+  // ' '.repeat() per line: with the byte-table hex of analyze.ts, q35-devices-running's dump
+  // takes 10% less time
+  let text = '';
+  const breaks: string[] = [];
+  const lineBreak = (level: number): string => (breaks[level] ??= '\n' + ' '.repeat(indent * level));
   write(v, 0);
-  flush();
+  if (text) emit(text);
 
   function write(x: PyValue, level: number): void {
-    if (x === null) push('null');
-    else if (typeof x === 'string') push(pyString(x));
-    else if (typeof x === 'boolean') push(x ? 'true' : 'false');
-    else if (typeof x === 'number') push(Number.isInteger(x) ? String(x) : pyFloat(x));
-    else if (x instanceof PyJsonText) push(x.json);
+    if (x === null) text += 'null';
+    else if (typeof x === 'string') text += pyString(x);
+    else if (typeof x === 'boolean') text += x ? 'true' : 'false';
+    else if (typeof x === 'number') text += Number.isInteger(x) ? String(x) : pyFloat(x);
+    else if (x instanceof PyJsonText) text += x.json;
     else if (Array.isArray(x)) {
       if (x.length === 0) {
-        push('[]');
+        text += '[]';
         return;
       }
-      push('[');
-      x.forEach((item, i) => {
-        push(i ? ',\n' : '\n', ' '.repeat(indent * (level + 1)));
-        write(item, level + 1);
-      });
-      push('\n', ' '.repeat(indent * level), ']');
+      text += '[';
+      for (let i = 0; i < x.length; i++) {
+        text += (i ? ',' : '') + lineBreak(level + 1);
+        write(x[i] ?? null, level + 1);
+      }
+      text += lineBreak(level) + ']';
     } else {
       const entries = x instanceof PyLazyObject ? x.entries() : x instanceof Map ? x.entries() : Object.entries(x);
       let i = 0;
       for (const [k, item] of entries) {
-        push(i++ ? ',\n' : '{\n', ' '.repeat(indent * (level + 1)), pyString(k), ': ');
+        text += (i++ ? ',' : '{') + lineBreak(level + 1) + pyString(k) + ': ';
         write(item, level + 1);
       }
-      push(i ? `\n${' '.repeat(indent * level)}}` : '{}');
+      text += i ? lineBreak(level) + '}' : '{}';
+    }
+    if (text.length >= EMIT_CHUNK) {
+      emit(text);
+      text = '';
     }
   }
 }
@@ -97,8 +94,13 @@ export function pyFloat(x: number): string {
   return s.includes('.') ? s : s + '.0';
 }
 
+/** Printable ASCII but `"` and `\\`: what JSON and Python write as it is. */
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Python escapes every non-ASCII code unit as \uxxxx (lowercase hex). */
 export function pyString(s: string): string {
+  // most strings (field names, hex) are printable ASCII without a quote or backslash: nothing to escape
+  if (PLAIN_ASCII.test(s)) return `"${s}"`;
   return JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
