@@ -285,7 +285,7 @@ function elementToPy(type: string, el: VmstateElement): PyValue {
   if (SIGNED.has(type) || UNSIGNED.has(type)) {
     // the bytes are big-endian: their hex, byte after byte, is the number's (the script pads it to the field's size)
     let text = b.length ? '0x' : '0x0';
-    for (let i = 0; i < b.length; i++) text += BYTE_HEX[b[i] ?? 0];
+    for (let i = 0; i < b.length; i++) text += BYTE_HEX[b[i] ?? 0] ?? '';
     if (SIGNED.has(type) && b.length > 0 && (b[0] ?? 0) & 0x80) {
       let u = 0n;
       for (const x of b) u = (u << 8n) | BigInt(x);
