@@ -11,6 +11,8 @@ import { messageFields, ReturnPathWatcher } from '../src/app/tap-return-path.js'
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
 import { decodeReturnPath } from '../src/returnpath/codec.js';
+import { decodeMultifdChannel } from '../src/multifd/codec.js';
+import { MultifdFlag } from '../grammar/multifd.js';
 
 /**
  * `migstream tap` between two real QEMU 7.2 processes on loopback: the source migrates to the
@@ -157,6 +159,69 @@ describe('migstream tap between two plain sockets', () => {
   }, 60_000);
 });
 
+describe('multifd channels judged as they pass (plain sockets, a recorded multifd set)', () => {
+  it('SYNC packets are reported per channel, and a broken packet as validate reports the saved channel', async () => {
+    const [listen, to] = await freePortPair();
+    const base = join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-multifd-tcp');
+    const main = readFileSync(`${base}.mig`);
+    const ch0 = readFileSync(`${base}.multifd0.bin`);
+    const ch1 = Buffer.from(readFileSync(`${base}.multifd1.bin`));
+    // the be32 version of multifd1's first packet (MultiFDInit is 64 bytes; the packet's magic, then its version): 1 -> 2
+    expect(ch1.readUInt32BE(68)).toBe(1);
+    ch1[71] = 2;
+    // a destination that reads each connection to its end
+    const sink = createServer((s) => {
+      s.resume();
+      s.on('end', () => s.end());
+    });
+    sink.listen(to, '127.0.0.1');
+    const save = join(dir, 'multifd-live');
+    const t = await startTap(listen, to, save);
+    // every channel open before any ends (the tap's migration ends when its last channel closes), main first
+    const sockets = [];
+    for (const bytes of [main, ch0, ch1]) {
+      const c = connect(listen, '127.0.0.1');
+      await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+      c.resume();
+      c.write(bytes);
+      sockets.push(c);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const c of sockets) c.end();
+    const { code, err, events } = await t.done;
+    sink.close();
+    expect(err).toBe('');
+    expect(code).toBe(1);
+    for (const [channel, bytes] of [
+      ['multifd0', ch0],
+      ['multifd1', ch1],
+    ] as const) {
+      const syncs = [...decodeMultifdChannel(new StreamReader(new BufferSource(bytes)), 4096)].flatMap((r) =>
+        r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC ? [r.offset] : [],
+      );
+      expect(syncs.length, channel).toBeGreaterThan(0);
+      expect(
+        events.filter((e) => e['event'] === 'multifd-sync' && e['channel'] === channel).map((e) => e['offset']),
+        channel,
+      ).toEqual(syncs);
+    }
+    // the live diagnostics are those of the channel as saved, validated on its own (and none of main or multifd0)
+    const saved = join(save, 'main.multifd1.bin');
+    expect(readFileSync(saved).equals(ch1)).toBe(true);
+    const offline = JSON.parse(
+      spawnSync(process.execPath, [BIN, 'validate', '--format', 'json', saved], { encoding: 'utf8' }).stdout,
+    ) as { diagnostics: { rule: string; offset: number; message: string }[] };
+    expect(offline.diagnostics.map((d) => d.rule)).toEqual(['multifd/packet-version']);
+    const live = events.flatMap((e) =>
+      e['event'] === 'diagnostic' ? [e['diagnostic'] as Record<string, unknown>] : [],
+    );
+    expect(live.map((d) => [d['channel'], d['rule'], d['offset'], d['message']])).toEqual(
+      offline.diagnostics.map((d) => ['multifd1', d.rule, d.offset, d.message]),
+    );
+    expect((events.at(-1) as { status: string }).status).toBe('failed');
+  }, 60_000);
+});
+
 describe.skipIf(!hasScript)('migstream tap at a terminal', () => {
   it('shows a status line under the events, rewritten in place, and clears it before the summary', async () => {
     const [listen, to] = await freePortPair();
@@ -265,6 +330,18 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     // named by the channel id of their MultiFDInit packet (byte 24, after magic, version and UUID)
     expect(readFileSync(join(save, 'main.multifd0.bin'))[24]).toBe(0);
     expect(readFileSync(join(save, 'main.multifd1.bin'))[24]).toBe(1);
+    // each channel decoded as it passed: its SYNC packets reported where the saved channel has them
+    for (const channel of ['multifd0', 'multifd1']) {
+      const saved = readFileSync(join(save, `main.${channel}.bin`));
+      const syncs = [...decodeMultifdChannel(new StreamReader(new BufferSource(saved)), 4096)].flatMap((r) =>
+        r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC ? [r.offset] : [],
+      );
+      expect(syncs.length, channel).toBeGreaterThan(0);
+      expect(
+        events.filter((e) => e['event'] === 'multifd-sync' && e['channel'] === channel).map((e) => e['offset']),
+      ).toEqual(syncs);
+    }
+    expect(events.filter((e) => e['event'] === 'diagnostic')).toEqual([]);
     expectValid(
       join(save, 'main.mig'),
       '--multifd',

@@ -16,6 +16,8 @@ export interface DecodeWorkerData {
   capabilities: string[];
   /** judge the stream in the worker and post notes, not records (`judgeLive`) */
   judge?: JudgeRequest;
+  /** the input is a multifd channel, judged on its own (`judgeLiveMultifd`): its channel id */
+  multifdChannel?: number;
 }
 
 /** The destination the reference loader judges a live stream for. */
@@ -38,6 +40,10 @@ export type LiveNote =
     }
   | { note: 'command'; offset: number; command: string; packaged?: true }
   | { note: 'eof'; offset: number; packaged?: true }
+  /** a multifd RAM packet with MULTIFD_FLAG_SYNC: the end of a round of dirty pages on this channel */
+  | { note: 'multifd-sync'; offset: number; packetNum: number }
+  /** a multifd device-state packet (VFIO state over multifd, QEMU 10.0+) */
+  | { note: 'multifd-device-state'; offset: number; idstr: string; instanceId: number }
   /**
    * a diagnostic of the record at `offset` (or of the stream's end); every byte before `clean`
    * belongs to records judged before it

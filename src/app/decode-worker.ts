@@ -10,6 +10,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { RingSource } from '../io/shared-ring.js';
 import { ReferenceLoader } from '../loader/load.js';
+import { MultifdJoin } from '../loader/multifd-load.js';
+import { MultifdFlag } from '../../grammar/multifd.js';
+import { cString } from '../multifd/codec.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import { diagnosticJson } from '../model/diagnostic.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import type { MainRecord } from '../model/records.js';
@@ -60,6 +64,11 @@ function ownBytes(value: unknown, transfer: Set<ArrayBuffer>): unknown {
 
 function run(data: DecodeWorkerData): void {
   const source = new RingSource(data.ring, data.name);
+  if (data.multifdChannel !== undefined) {
+    judgeMultifd(source, data.multifdChannel, data.pageSize, new Int32Array(data.credits));
+    post({ type: 'end', bytes: 0 });
+    return;
+  }
   const stream = openMainStream(source, {
     vmdesc: data.vmdescJson === undefined ? undefined : parseVmDescription(data.vmdescJson),
     pageSize: data.pageSize,
@@ -112,23 +121,12 @@ function deliver(stream: OpenedStream, source: RingSource, credits: Int32Array):
  */
 function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, credits: Int32Array): void {
   const loader = new ReferenceLoader({ capabilities: request.capabilities, profile: request.profile });
-  let notes: LiveNote[] = [];
-  let through = 0;
-  let posted = 0;
-  let records = 0;
-  const flush = () => {
-    if (notes.length === 0 && through === posted) return;
-    takeCredit(credits);
-    post({ type: 'notes', notes, through });
-    notes = [];
-    posted = through;
-    records = 0;
-  };
-  source.onStarve = flush;
+  const batch = new NoteBatch(credits);
+  source.onStarve = batch.flush;
   const said = (before: number, offset: number) => {
     for (let i = before; i < loader.diagnostics.length; i++) {
       const d = loader.diagnostics[i];
-      if (d) notes.push({ note: 'diagnostic', offset, clean: through, diagnostic: diagnosticJson(d) });
+      if (d) batch.notes.push({ note: 'diagnostic', offset, clean: batch.through, diagnostic: diagnosticJson(d) });
     }
   };
   // what the loader says of the destination's settings alone (switchover-ack without return-path)
@@ -138,24 +136,102 @@ function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, 
       const before = loader.diagnostics.length;
       loader.add(rec);
       const note = liveNote(rec);
-      if (note) notes.push(note);
+      if (note) batch.notes.push(note);
       said(before, rec.offset);
       // records inside MIG_CMD_PACKAGED have channel offsets too (the command record is its header)
-      through = Math.max(through, rec.offset + rec.length);
-      if (++records >= BATCH_RECORDS) flush();
+      batch.through = Math.max(batch.through, rec.offset + rec.length);
+      batch.counted();
     }
     const before = loader.diagnostics.length;
     loader.finish();
     said(before, stream.reader.offset);
-    if (loader.diagnostics.length === before) through = stream.reader.offset;
+    if (loader.diagnostics.length === before) batch.through = stream.reader.offset;
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     const before = loader.diagnostics.length;
     loader.streamError(e);
     said(before, e.offset);
   } finally {
-    flush();
+    batch.flush();
   }
+}
+
+/** A live judge's notes, posted in batches as credits allow. */
+class NoteBatch {
+  notes: LiveNote[] = [];
+  /** every byte before it belongs to a record judged so far */
+  through = 0;
+  private posted = 0;
+  private records = 0;
+
+  constructor(private readonly credits: Int32Array) {}
+
+  /** One more record judged: a batch goes out every BATCH_RECORDS. */
+  counted(): void {
+    if (++this.records >= BATCH_RECORDS) this.flush();
+  }
+
+  /** Post what there is (also when the decoder waits for input: a live watcher is not kept waiting). */
+  readonly flush = (): void => {
+    if (this.notes.length === 0 && this.through === this.posted) return;
+    takeCredit(this.credits);
+    post({ type: 'notes', notes: this.notes, through: this.through });
+    this.notes = [];
+    this.posted = this.through;
+    this.records = 0;
+  };
+}
+
+/** Channel ids are one byte: a channel judged on its own is not told how many there are. */
+const ANY_CHANNEL_COUNT = 255;
+
+/**
+ * judgeLiveMultifd(): one multifd channel, checked as the loader checks a channel on its own
+ * (MultiFDInit, each packet's header and fields, compressed payloads): SYNC and device-state
+ * packets and the diagnostics are posted as they pass; what needs the main channel or the other
+ * channels (UUID against the main channel, duplicate ids, packet numbers across channels) is not
+ * judged here.
+ */
+function judgeMultifd(source: RingSource, channel: number, pageSize: number | undefined, credits: Int32Array): void {
+  const join = new MultifdJoin(undefined, ANY_CHANNEL_COUNT, pageSize);
+  const batch = new NoteBatch(credits);
+  let reported = 0;
+  const said = () => {
+    for (; reported < join.diagnostics.length; reported++) {
+      const d = join.diagnostics[reported];
+      if (d)
+        batch.notes.push({ note: 'diagnostic', offset: d.offset, clean: batch.through, diagnostic: diagnosticJson(d) });
+    }
+  };
+  source.onStarve = () => {
+    said();
+    batch.flush();
+  };
+  try {
+    join.checkChannel({ name: source.name, source }, channel, (rec) => {
+      said();
+      const note = multifdNote(rec);
+      if (note) batch.notes.push(note);
+      batch.through = rec.offset + rec.length;
+      batch.counted();
+    });
+  } finally {
+    said();
+    batch.flush();
+  }
+}
+
+function multifdNote(rec: MultifdRecord): LiveNote | undefined {
+  if (rec.kind === 'multifd_packet' && rec.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC)
+    return { note: 'multifd-sync', offset: rec.offset, packetNum: Number(rec.fields.packetNum) };
+  if (rec.kind === 'multifd_device_state')
+    return {
+      note: 'multifd-device-state',
+      offset: rec.offset,
+      idstr: cString(rec.fields.idstr),
+      instanceId: rec.fields.instanceId,
+    };
+  return undefined;
 }
 
 /** The records a live watcher is told about. */

@@ -197,3 +197,16 @@ export async function* judgeLive(
   for await (const m of workerMessages(input, name, { capabilities: judge.capabilities, judge }))
     if (m.type === 'notes') yield m;
 }
+
+/**
+ * A live multifd channel (channel id `channel`) judged on its own as it arrives, in a worker of
+ * its own: its SYNC and device-state packets and the diagnostics of its packets come back.
+ */
+export async function* judgeLiveMultifd(
+  input: AsyncIterable<Uint8Array>,
+  name: string,
+  channel: number,
+): AsyncGenerator<LiveNotes, void> {
+  for await (const m of workerMessages(input, name, { capabilities: [], multifdChannel: channel }))
+    if (m.type === 'notes') yield m;
+}

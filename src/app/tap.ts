@@ -26,7 +26,7 @@ import { fixedSize } from '../../grammar/layout.js';
 import { be32At } from '../io/bytes.js';
 import type { DestinationProfile } from '../loader/profile.js';
 import type { DiagnosticJson } from '../model/diagnostic.js';
-import { judgeLive } from './decode.js';
+import { judgeLive, judgeLiveMultifd } from './decode.js';
 import { InFlightMutator } from './tap-mutate.js';
 import { messageFields, ReturnPathWatcher } from './tap-return-path.js';
 import type { LiveNote } from './decode-protocol.js';
@@ -71,9 +71,13 @@ export type TapEvent =
     }
   | { event: 'command'; channel: 'main'; offset: number; command: string; packaged?: true }
   | { event: 'eof'; channel: 'main'; offset: number; packaged?: true }
+  /** a SYNC packet on a multifd channel: the channel's end of a round of pages */
+  | { event: 'multifd-sync'; channel: string; offset: number; packetNum: number }
+  /** a device-state packet on a multifd channel (VFIO state over multifd) */
+  | { event: 'multifd-device-state'; channel: string; offset: number; idstr: string; instanceId: number }
   | { event: 'diagnostic'; diagnostic: DiagnosticJson }
-  | { event: 'decoder-lagged'; channel: 'main'; bytes: number }
-  | { event: 'decoder-failed'; channel: 'main'; message: string }
+  | { event: 'decoder-lagged'; channel: string; bytes: number }
+  | { event: 'decoder-failed'; channel: string; message: string }
   | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
   | { event: 'mutation'; channel: 'main'; offset: number; what: string }
   | { event: 'return-path'; offset: number; message: string; fields: Record<string, number | string> }
@@ -255,7 +259,8 @@ class Migration {
   failed = false;
   /** the decoder fell behind or failed: the stream's end was not seen, which says nothing about the migration */
   decoderStopped = false;
-  decoding: Promise<void> | undefined;
+  /** each channel's decoding (the main channel's, and one per multifd channel) */
+  readonly decodings: Promise<void>[] = [];
   /** --stop-on-error or --mutate: the main channel's held bytes; every socket of the migration (closed together) */
   held: HeldBytes | undefined;
   readonly sockets: Socket[] = [];
@@ -302,7 +307,7 @@ class Migration {
   }
 
   private async finish(): Promise<void> {
-    await this.decoding;
+    await Promise.all(this.decodings);
     this.done(this);
   }
 
@@ -322,50 +327,77 @@ class Migration {
 
   /** Decode and judge the main channel as it passes (and with --stop-on-error, forward what was judged). */
   watch(feed: DecoderFeed): void {
-    const judge = { capabilities: this.req.capability ?? [], profile: this.req.profile };
-    this.decoding = (async () => {
-      try {
-        for await (const batch of judgeLive(feed, 'main channel', judge)) {
-          // what the decoder says after the bytes it lost is about the gap, not the stream
-          if (this.stopped || feed.lagged) break;
-          let error: { offset: number; clean: number; rule: string } | undefined;
-          for (const n of batch.notes) {
-            this.note(n);
-            const mutation = this.mutator?.consider(n);
-            if (mutation && this.held?.patch(mutation.offset, mutation.value))
-              this.emit({ event: 'mutation', channel: 'main', offset: mutation.offset, what: mutation.what });
-            if (n.note === 'diagnostic' && n.diagnostic.severity === 'error')
-              error ??= { offset: n.offset, clean: n.clean, rule: n.diagnostic.rule };
-          }
-          if (error && this.req.stopOnError) {
-            this.stop(error.offset, error.rule, error.clean);
-            return;
-          }
-          this.held?.release(batch.through);
-        }
-      } catch (e) {
-        // the worker judges the stream's own errors: this is the decoder failing, not the stream;
-        // the relay went on, and the status is left to it
-        this.decoderStopped = true;
-        this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
-        // held bytes that cannot be judged are not forwarded; held only for --mutate, they go on unmutated
-        if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
-        else this.held?.judged();
-        return;
-      }
-      if (this.stopped) return;
-      if (feed.lagged) {
-        this.decoderStopped = true;
-        this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
-        if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
-        else this.held?.judged();
-        return;
-      }
-      this.held?.judged();
-    })();
+    this.decodings.push(this.judgeMain(feed));
   }
 
-  private note(n: LiveNote): void {
+  private async judgeMain(feed: DecoderFeed): Promise<void> {
+    const judge = { capabilities: this.req.capability ?? [], profile: this.req.profile };
+    try {
+      for await (const batch of judgeLive(feed, 'main channel', judge)) {
+        // what the decoder says after the bytes it lost is about the gap, not the stream
+        if (this.stopped || feed.lagged) break;
+        let error: { offset: number; clean: number; rule: string } | undefined;
+        for (const n of batch.notes) {
+          this.note(n);
+          const mutation = this.mutator?.consider(n);
+          if (mutation && this.held?.patch(mutation.offset, mutation.value))
+            this.emit({ event: 'mutation', channel: 'main', offset: mutation.offset, what: mutation.what });
+          if (n.note === 'diagnostic' && n.diagnostic.severity === 'error')
+            error ??= { offset: n.offset, clean: n.clean, rule: n.diagnostic.rule };
+        }
+        if (error && this.req.stopOnError) {
+          this.stop(error.offset, error.rule, error.clean);
+          return;
+        }
+        this.held?.release(batch.through);
+      }
+    } catch (e) {
+      // the worker judges the stream's own errors: this is the decoder failing, not the stream;
+      // the relay went on, and the status is left to it
+      this.decoderStopped = true;
+      this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
+      // held bytes that cannot be judged are not forwarded; held only for --mutate, they go on unmutated
+      if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
+      else this.held?.judged();
+      return;
+    }
+    if (this.stopped) return;
+    if (feed.lagged) {
+      this.decoderStopped = true;
+      this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
+      if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
+      else this.held?.judged();
+      return;
+    }
+    this.held?.judged();
+  }
+
+  /**
+   * A multifd channel judged on its own as it passes (its packets, SYNCs, device state): only
+   * reported, never held (--stop-on-error and --mutate act on the main channel).
+   */
+  watchMultifd(feed: DecoderFeed, channel: string, id: number): void {
+    this.decodings.push(
+      (async () => {
+        try {
+          for await (const batch of judgeLiveMultifd(feed, channel, id)) {
+            if (feed.lagged) break;
+            for (const n of batch.notes) this.note(n, channel);
+          }
+        } catch (e) {
+          this.decoderStopped = true;
+          this.emit({ event: 'decoder-failed', channel, message: e instanceof Error ? e.message : String(e) });
+          return;
+        }
+        if (feed.lagged) {
+          this.decoderStopped = true;
+          this.emit({ event: 'decoder-lagged', channel, bytes: DECODER_LAG_BYTES });
+        }
+      })(),
+    );
+  }
+
+  private note(n: LiveNote, channel = 'main'): void {
     if (n.note === 'diagnostic') {
       this.diagnostics.push(n.diagnostic);
       this.emit({ event: 'diagnostic', diagnostic: n.diagnostic });
@@ -376,6 +408,11 @@ class Migration {
       this.sections++;
       const { note: _, ...section } = n;
       this.emit({ event: 'section', channel: 'main', ...section });
+    } else if (n.note === 'multifd-sync') {
+      this.emit({ event: 'multifd-sync', channel, offset: n.offset, packetNum: n.packetNum });
+    } else if (n.note === 'multifd-device-state') {
+      const { note: _, ...packet } = n;
+      this.emit({ event: 'multifd-device-state', channel, ...packet });
     } else {
       const { note: _, ...command } = n;
       this.emit({ event: 'command', channel: 'main', ...command });
@@ -484,6 +521,10 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     m.opened();
     emit({ event: 'connection', channel });
     save = m.saveFile(channel);
+    if (channel.startsWith('multifd')) {
+      feed = new DecoderFeed();
+      m.watchMultifd(feed, channel, first[MULTIFD_INIT_ID_OFFSET] ?? 0);
+    }
     if (channel === 'main') {
       feed = new DecoderFeed();
       // the save file then keeps what was forwarded: the stream the destination loaded

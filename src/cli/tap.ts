@@ -141,12 +141,19 @@ function text(e: TapEvent): string {
       return `main @0x${e.offset.toString(16)}: ${e.command}\n`;
     case 'eof':
       return `main @0x${e.offset.toString(16)}: QEMU_VM_EOF\n`;
-    case 'diagnostic':
-      return `${e.diagnostic.severity} [${e.diagnostic.rule}] @${e.diagnostic.offsetHex}: ${e.diagnostic.message}\n`;
+    case 'multifd-sync':
+      return `${e.channel} @0x${e.offset.toString(16)}: MULTIFD_FLAG_SYNC (packet ${e.packetNum})\n`;
+    case 'multifd-device-state':
+      return `${e.channel} @0x${e.offset.toString(16)}: device state of ${e.idstr} (instance ${e.instanceId})\n`;
+    case 'diagnostic': {
+      // the main channel's diagnostics name no channel
+      const where = e.diagnostic.channel ? `${e.diagnostic.channel} ` : '';
+      return `${e.diagnostic.severity} [${e.diagnostic.rule}] ${where}@${e.diagnostic.offsetHex}: ${e.diagnostic.message}\n`;
+    }
     case 'decoder-lagged':
-      return `main: the decoder fell ${e.bytes} bytes behind and stopped; the relay went on\n`;
+      return `${e.channel}: the decoder fell ${e.bytes} bytes behind and stopped; the relay went on\n`;
     case 'decoder-failed':
-      return `main: the decoder failed (${e.message}); the relay went on\n`;
+      return `${e.channel}: the decoder failed (${e.message}); the relay went on\n`;
     case 'stopped':
       return `main @0x${e.offset.toString(16)}: stopped before forwarding a record that breaks ${e.rule} (${e.forwarded} bytes forwarded); both sides closed\n`;
     case 'return-path':

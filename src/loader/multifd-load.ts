@@ -31,6 +31,7 @@ import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
+import type { MultifdRecord } from '../model/multifd-records.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { uuidText } from './profile.js';
@@ -81,8 +82,11 @@ export class MultifdJoin {
     this.diagnostics.push({ rule, channel, severity: ruleSpec(rule).severity, offset, path, message });
   }
 
-  /** Reads one channel to its end (streaming), checking every packet. */
-  checkChannel(ch: ChannelInput, index: number): void {
+  /**
+   * Reads one channel to its end (streaming), checking every packet. `observe` sees each record
+   * before it is checked (the tap reports a live channel's packets as they pass).
+   */
+  checkChannel(ch: ChannelInput, index: number, observe?: (rec: MultifdRecord) => void): void {
     this.channelNames[index] = ch.name;
     const r = new StreamReader(ch.source);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
@@ -109,6 +113,7 @@ export class MultifdJoin {
     };
     try {
       for (const rec of decodeMultifdChannel(r, this.pageSize)) {
+        observe?.(rec);
         switch (rec.kind) {
           case 'multifd_init': {
             const f = rec.fields;
