@@ -42,6 +42,8 @@ export type LiveNote =
   | { note: 'eof'; offset: number; packaged?: true }
   /** a multifd RAM packet with MULTIFD_FLAG_SYNC: the end of a round of dirty pages on this channel */
   | { note: 'multifd-sync'; offset: number; packetNum: number }
+  /** any other multifd RAM packet (a candidate for tap --mutate; not shown) */
+  | { note: 'multifd-packet'; offset: number; packetNum: number }
   /** a multifd device-state packet (VFIO state over multifd, QEMU 10.0+) */
   | { note: 'multifd-device-state'; offset: number; idstr: string; instanceId: number }
   /**

@@ -222,8 +222,14 @@ function judgeMultifd(source: RingSource, channel: number, pageSize: number | un
 }
 
 function multifdNote(rec: MultifdRecord): LiveNote | undefined {
-  if (rec.kind === 'multifd_packet' && rec.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC)
-    return { note: 'multifd-sync', offset: rec.offset, packetNum: Number(rec.fields.packetNum) };
+  if (rec.kind === 'multifd_packet') {
+    const sync = rec.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC;
+    return {
+      note: sync ? 'multifd-sync' : 'multifd-packet',
+      offset: rec.offset,
+      packetNum: Number(rec.fields.packetNum),
+    };
+  }
   if (rec.kind === 'multifd_device_state')
     return {
       note: 'multifd-device-state',

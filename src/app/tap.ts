@@ -27,7 +27,7 @@ import { be32At } from '../io/bytes.js';
 import type { DestinationProfile } from '../loader/profile.js';
 import type { DiagnosticJson } from '../model/diagnostic.js';
 import { judgeLive, judgeLiveMultifd } from './decode.js';
-import { InFlightMutator } from './tap-mutate.js';
+import { InFlightMutator, mutatorSeed } from './tap-mutate.js';
 import { messageFields, ReturnPathWatcher } from './tap-return-path.js';
 import type { LiveNote } from './decode-protocol.js';
 
@@ -51,7 +51,7 @@ export interface TapRequest {
   once?: boolean;
   /** emit a `progress` event this often (ms) while a migration runs (a live status line) */
   progressMs?: number;
-  /** break `count` record headers of the main channel on their way (tap-mutate.ts); the channel is then held */
+  /** break `count` record headers of each channel on their way (tap-mutate.ts); the channels are then held */
   mutate?: { seed: number; count: number };
 }
 
@@ -79,7 +79,7 @@ export type TapEvent =
   | { event: 'decoder-lagged'; channel: string; bytes: number }
   | { event: 'decoder-failed'; channel: string; message: string }
   | { event: 'stopped'; channel: 'main'; offset: number; rule: string; forwarded: number }
-  | { event: 'mutation'; channel: 'main'; offset: number; what: string }
+  | { event: 'mutation'; channel: string; offset: number; what: string }
   | { event: 'return-path'; offset: number; message: string; fields: Record<string, number | string> }
   | { event: 'return-path-undecoded'; offset: number; reason: string }
   | { event: 'closed'; channel: string; bytes: number }
@@ -261,11 +261,13 @@ class Migration {
   decoderStopped = false;
   /** each channel's decoding (the main channel's, and one per multifd channel) */
   readonly decodings: Promise<void>[] = [];
-  /** --stop-on-error or --mutate: the main channel's held bytes; every socket of the migration (closed together) */
-  held: HeldBytes | undefined;
+  /** each held channel's bytes: main's with --stop-on-error or --mutate, multifd channels' with --mutate */
+  readonly holds = new Map<string, HeldBytes>();
+  /** every socket of the migration (closed together) */
   readonly sockets: Socket[] = [];
   stopped = false;
-  readonly mutator: InFlightMutator | undefined;
+  /** --mutate: each channel's own draw */
+  private readonly mutators = new Map<string, InFlightMutator>();
   /** bytes relayed so far per channel (the return path included), for progress */
   readonly live: Record<string, number> = {};
   sections = 0;
@@ -275,8 +277,27 @@ class Migration {
     private readonly req: TapRequest,
     private readonly emit: (e: TapEvent) => void,
     private readonly done: (m: Migration) => void,
-  ) {
-    this.mutator = req.mutate ? new InFlightMutator(req.mutate.seed, req.mutate.count) : undefined;
+  ) {}
+
+  /** the main channel's held bytes */
+  get held(): HeldBytes | undefined {
+    return this.holds.get('main');
+  }
+
+  /** --mutate: the channel's mutator (multifd channels by their id) */
+  private mutatorFor(channel: string, multifdId?: number): InFlightMutator | undefined {
+    const mutate = this.req.mutate;
+    if (!mutate) return undefined;
+    let m = this.mutators.get(channel);
+    if (!m) this.mutators.set(channel, (m = new InFlightMutator(mutatorSeed(mutate.seed, multifdId), mutate.count)));
+    return m;
+  }
+
+  /** Apply the channel's mutation for note `n`, if it draws one, to its held bytes; reported. */
+  private mutate(channel: string, n: LiveNote, multifdId?: number): void {
+    const mutation = this.mutatorFor(channel, multifdId)?.consider(n);
+    if (mutation && this.holds.get(channel)?.patch(mutation.offset, mutation.value))
+      this.emit({ event: 'mutation', channel, offset: mutation.offset, what: mutation.what });
   }
 
   /** main, multifdN (N: the channel id of its MultiFDInit packet), or otherN */
@@ -339,9 +360,7 @@ class Migration {
         let error: { offset: number; clean: number; rule: string } | undefined;
         for (const n of batch.notes) {
           this.note(n);
-          const mutation = this.mutator?.consider(n);
-          if (mutation && this.held?.patch(mutation.offset, mutation.value))
-            this.emit({ event: 'mutation', channel: 'main', offset: mutation.offset, what: mutation.what });
+          this.mutate('main', n);
           if (n.note === 'diagnostic' && n.diagnostic.severity === 'error')
             error ??= { offset: n.offset, clean: n.clean, rule: n.diagnostic.rule };
         }
@@ -373,26 +392,34 @@ class Migration {
   }
 
   /**
-   * A multifd channel judged on its own as it passes (its packets, SYNCs, device state): only
-   * reported, never held (--stop-on-error and --mutate act on the main channel).
+   * A multifd channel judged on its own as it passes (its packets, SYNCs, device state). Held
+   * only with --mutate, to break packet headers on their way; --stop-on-error acts on the main
+   * channel (a multifd channel's packets are judged without the main channel's context).
    */
   watchMultifd(feed: DecoderFeed, channel: string, id: number): void {
+    const held = this.holds.get(channel);
     this.decodings.push(
       (async () => {
         try {
           for await (const batch of judgeLiveMultifd(feed, channel, id)) {
             if (feed.lagged) break;
-            for (const n of batch.notes) this.note(n, channel);
+            for (const n of batch.notes) {
+              this.note(n, channel);
+              this.mutate(channel, n, id);
+            }
+            held?.release(batch.through);
           }
         } catch (e) {
           this.decoderStopped = true;
           this.emit({ event: 'decoder-failed', channel, message: e instanceof Error ? e.message : String(e) });
+          held?.judged();
           return;
         }
         if (feed.lagged) {
           this.decoderStopped = true;
           this.emit({ event: 'decoder-lagged', channel, bytes: DECODER_LAG_BYTES });
         }
+        held?.judged();
       })(),
     );
   }
@@ -413,6 +440,8 @@ class Migration {
     } else if (n.note === 'multifd-device-state') {
       const { note: _, ...packet } = n;
       this.emit({ event: 'multifd-device-state', channel, ...packet });
+    } else if (n.note === 'multifd-packet') {
+      // every packet: a candidate for --mutate, too many to show
     } else {
       const { note: _, ...command } = n;
       this.emit({ event: 'command', channel: 'main', ...command });
@@ -487,7 +516,8 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
  */
 function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
   source.pause();
-  // the main channel waits for the loader's verdict (--stop-on-error) or for its mutations (--mutate)
+  // the main channel waits for the loader's verdict (--stop-on-error) or for its mutations (--mutate),
+  // a multifd channel for its mutations (--mutate); other channels wait only to be named
   const held = req.stopOnError === true || req.mutate !== undefined;
   let channel: string | undefined;
   let save: WriteStream | undefined;
@@ -504,8 +534,9 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     source.on('end', () => feed?.end());
     if (held)
       source.on('end', () => {
-        if (m.held && channel === 'main') {
-          m.held.sourceEnd();
+        const h = channel === undefined ? undefined : m.holds.get(channel);
+        if (h) {
+          h.sourceEnd();
           return;
         }
         for (const h of head) destination.write(h); // fewer bytes than name a channel
@@ -521,15 +552,17 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     m.opened();
     emit({ event: 'connection', channel });
     save = m.saveFile(channel);
+    // the save file of a held channel keeps what was forwarded: what the destination got
+    // (a forwarded piece is never patched again: it is written as it is)
+    const hold = () => m.holds.set(channel ?? '', new HeldBytes(source, destination, (piece) => save?.write(piece)));
     if (channel.startsWith('multifd')) {
       feed = new DecoderFeed();
+      if (req.mutate) hold();
       m.watchMultifd(feed, channel, first[MULTIFD_INIT_ID_OFFSET] ?? 0);
     }
     if (channel === 'main') {
       feed = new DecoderFeed();
-      // the save file then keeps what was forwarded: the stream the destination loaded
-      // (a forwarded piece is never patched again: it is written as it is)
-      if (held) m.held = new HeldBytes(source, destination, (piece) => save?.write(piece));
+      if (held) hold();
       m.watch(feed);
       backSave = m.saveFile('return-path');
     }
@@ -557,9 +590,10 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
     }
     if (channel !== undefined) m.live[channel] = (m.live[channel] ?? 0) + chunk.length;
     feed?.push(chunk);
-    if (m.held && channel === 'main') {
+    const h = channel === undefined ? undefined : m.holds.get(channel);
+    if (h) {
       // --mutate patches held bytes: those get a copy of their own, so that no other holder of the chunk sees a change
-      m.held.push(req.mutate ? Buffer.from(chunk) : chunk);
+      h.push(req.mutate ? Buffer.from(chunk) : chunk);
       return;
     }
     save?.write(chunk);

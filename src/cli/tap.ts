@@ -51,10 +51,10 @@ export function registerTap(program: Command, exit: ExitStatus): void {
     )
     .option(
       '--mutate <seed>',
-      'break record headers of the main channel on their way (section type, section id, MIG_CMD), chosen by this seed; each is reported',
+      'break record headers on their way (main channel: section type, section id, MIG_CMD; multifd channels: a packet magic), chosen by this seed, each channel its own draw; each is reported',
       nonNegativeInteger,
     )
-    .option('--mutations <n>', 'how many records --mutate breaks', nonNegativeInteger, 1)
+    .option('--mutations <n>', 'how many records --mutate breaks on each channel', nonNegativeInteger, 1)
     .option('--once', 'exit after the first migration ends');
   withExamples(cmd, [
     'migstream tap --listen 127.0.0.1:4444 --to 127.0.0.1:4445 --save capture --once   # live: the destination has -incoming tcp:127.0.0.1:4445; then migrate tcp:127.0.0.1:4444 on the source',
@@ -161,7 +161,7 @@ function text(e: TapEvent): string {
     case 'return-path-undecoded':
       return `return path @0x${e.offset.toString(16)}: no longer decoded (${e.reason}); the relay goes on\n`;
     case 'mutation':
-      return `main @0x${e.offset.toString(16)}: mutated: ${e.what}\n`;
+      return `${e.channel} @0x${e.offset.toString(16)}: mutated: ${e.what}\n`;
     case 'closed':
       return `${e.channel}: closed after ${e.bytes} bytes\n`;
     case 'migration':
