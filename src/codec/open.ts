@@ -83,16 +83,17 @@ export interface RoundtripResult {
   warnings: DecodeWarning[];
 }
 
-/** Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is held). */
+/**
+ * Decode and re-encode, comparing with the input as the bytes are produced (no copy of either is
+ * held). `again` is the same input opened a second time: it is read only for the bytes the
+ * decoder no longer holds when their record is compared.
+ */
 export function roundtripSource(
   source: ByteSource,
-  compareWith: ByteSource,
+  again: ByteSource,
   opts: OpenOptions & { kind?: ChannelKind | 'auto' } = {},
 ): RoundtripResult {
   const kind = resolveChannelKind(source, opts.kind);
-  const sink = new CompareSink(compareWith);
-  const w = new StreamWriter(sink);
-  const enc = new ChannelEncoder(w);
   let n = 0;
   let warnings: DecodeWarning[] = [];
   let reader: StreamReader;
@@ -106,9 +107,18 @@ export function roundtripSource(
     reader = new StreamReader(source);
     records = decodeSideChannel(kind, reader, opts.pageSize);
   }
+  // Each record's encoding is compared as soon as it is written, with the bytes the decoder has
+  // just read it from, still in its buffer: the input is read once. Only bytes the decoder no
+  // longer holds (a record that began before its last refill) are read again from `again`.
+  // Payloads go to the comparison uncopied (StreamWriter's directFrom); one written from the
+  // decoder's buffer at its own offset is the input itself.
+  const sink = new CompareSink(again, reader);
+  const w = new StreamWriter(sink, undefined, 512);
+  const enc = new ChannelEncoder(w);
   try {
     for (const rec of records) {
       enc.write(rec);
+      w.flush();
       n++;
     }
     enc.finish();

@@ -264,6 +264,27 @@ export class StreamReader {
     return this.base + (view.byteOffset - this.buf.byteOffset);
   }
 
+  /**
+   * Compares `bytes` with the input at `offset` while the buffer still holds it (the record just
+   * read, as a rule: roundtrip compares its encoding so instead of reading the input a second
+   * time): -1 when they are equal, else the index of the first difference; undefined when the
+   * buffer no longer holds those bytes.
+   */
+  differenceAt(bytes: Uint8Array, offset: number): number | undefined {
+    const from = offset - this.base;
+    if (from < 0 || from + bytes.length > this.end) return undefined;
+    const buf = this.buf;
+    // short pieces (record headers) byte by byte: no view to make
+    if (bytes.length > 64 && Buffer.compare(buf.subarray(from, from + bytes.length), bytes) === 0) return -1;
+    for (let i = 0; i < bytes.length; i++) if (buf[from + i] !== bytes[i]) return i;
+    return -1;
+  }
+
+  /** True when `view` is this buffer's copy of the input at `offset` (a payload the decoder handed out, still in place). */
+  holdsAt(view: Uint8Array, offset: number): boolean {
+    return view.buffer === this.buf.buffer && offset - this.base === view.byteOffset - this.buf.byteOffset;
+  }
+
   /** Buffered bytes from the current position (for bounded look-ahead scans). */
   window(): Uint8Array {
     return this.buf.subarray(this.pos, this.end);

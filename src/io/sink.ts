@@ -43,20 +43,45 @@ export class MemorySink implements ByteSink {
   }
 }
 
+/** The source's bytes that are in memory already (the decoder's buffer: StreamReader has both). */
+export interface HeldInput {
+  /** -1 when `bytes` equal the held bytes at `offset`, else the index of the first difference; undefined when not held */
+  differenceAt(bytes: Uint8Array, offset: number): number | undefined;
+  /** `view` is the held copy of the bytes at `offset` itself (then it equals them: nothing to compare) */
+  holdsAt(view: Uint8Array, offset: number): boolean;
+}
+
 /**
  * Compares what is written with an existing source, without storing either: the
  * round-trip check for streams of any size. Remembers the first differing offset.
+ * With `held`, the source's bytes the decoder still holds are compared in memory and the source
+ * is read only for the others.
  */
 export class CompareSink implements ByteSink {
   private pos = 0;
   private scratch = new Uint8Array(1 << 20);
   firstDifference: number | undefined;
 
-  constructor(private readonly expected: ByteSource) {}
+  constructor(
+    private readonly expected: ByteSource,
+    private readonly held?: HeldInput,
+  ) {}
 
   write(chunk: Uint8Array): void {
+    if (this.firstDifference !== undefined) return;
+    // a payload written from the decoder's buffer at its own offset: the input's bytes themselves
+    if (this.held?.holdsAt(chunk, this.pos)) {
+      this.pos += chunk.length;
+      return;
+    }
+    const difference = this.held?.differenceAt(chunk, this.pos);
+    if (difference !== undefined) {
+      if (difference >= 0) this.firstDifference = this.pos + difference;
+      else this.pos += chunk.length;
+      return;
+    }
     let off = 0;
-    while (off < chunk.length && this.firstDifference === undefined) {
+    while (off < chunk.length) {
       const want = Math.min(chunk.length - off, this.scratch.length);
       const got = readAt(this.expected, this.scratch, want, this.pos);
       const a = Buffer.from(this.scratch.buffer, this.scratch.byteOffset, got);
@@ -94,9 +119,14 @@ export class StreamWriter {
   private len = 0;
   private flushed = 0;
 
+  /**
+   * `directFrom`: byte arrays of at least this length go to the sink as they are, after what is
+   * buffered, instead of being copied into the buffer (a comparing sink has no use for the copy).
+   */
   constructor(
     readonly sink: ByteSink,
     capacity = DEFAULT_CAPACITY,
+    private readonly directFrom = Infinity,
   ) {
     this.buf = new Uint8Array(capacity);
     this.view = new DataView(this.buf.buffer);
@@ -150,6 +180,12 @@ export class StreamWriter {
     this.be64Words(Math.floor(v / 0x1_0000_0000), v % 0x1_0000_0000);
   }
   bytes(b: Uint8Array): void {
+    if (b.length >= this.directFrom) {
+      this.flush();
+      this.sink.write(b);
+      this.flushed += b.length;
+      return;
+    }
     if (b.length > this.buf.length - this.len) {
       this.flush();
       if (b.length > this.buf.length) {
