@@ -46,6 +46,24 @@ async function startTap(bin: string, listen: number, to: number) {
   return { done };
 }
 
+/**
+ * The floor under the tap: a Node process that only relays (source.pipe(destination) both
+ * ways, no decoding), one connection, listening on `listen`; resolves when it listens.
+ */
+async function startPlainRelay(listen: number, to: number): Promise<{ done: Promise<void> }> {
+  const script = `
+    const net = require('node:net');
+    const server = net.createServer((src) => {
+      src.pause();
+      const dst = net.connect(${to}, '127.0.0.1', () => { src.pipe(dst); dst.pipe(src); src.resume(); });
+      src.on('close', () => server.close());
+    });
+    server.listen(${listen}, '127.0.0.1', () => process.stdout.write('listening\\n'));`;
+  const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => proc.stdout.once('data', () => resolve()));
+  return { done: new Promise<void>((resolve) => proc.on('close', () => resolve())) };
+}
+
 /** Send `file` to 127.0.0.1:`port` and wait until a sink on `sinkPort` has counted all of it; seconds. */
 async function sendThrough(file: string, port: number, sinkPort: number): Promise<number> {
   const size = statSync(file).size;
@@ -78,11 +96,16 @@ export interface TapBenchLine {
 export async function benchRelay(bin: string, file: string, runs: number, out: TapBenchLine): Promise<void> {
   const size = statSync(file).size;
   const direct: number[] = [];
+  const plain: number[] = [];
   const tapped: number[] = [];
   let lagged = 0;
   for (let i = 0; i < runs; i++) {
     const [sink = 0] = await freePorts(1);
     direct.push(await sendThrough(file, sink, sink));
+    const [plainListen = 0, plainTo = 0] = await freePorts(2);
+    const relay = await startPlainRelay(plainListen, plainTo);
+    plain.push(await sendThrough(file, plainListen, plainTo));
+    await relay.done;
     const [listen = 0, to = 0] = await freePorts(2);
     const tap = await startTap(bin, listen, to);
     tapped.push(await sendThrough(file, listen, to));
@@ -90,8 +113,9 @@ export async function benchRelay(bin: string, file: string, runs: number, out: T
     if (events.some((e) => e['event'] === 'decoder-lagged')) lagged++;
   }
   const gbps = (t: number) => (size / t / 1e9).toFixed(2);
+  const fig = (xs: number[]) => `${median(xs).toFixed(3)} s (${gbps(median(xs))} GB/s)`;
   out(
-    `tap      relay ${(size / 2 ** 30).toFixed(2)} GiB main channel, loopback   direct ${median(direct).toFixed(3)} s (${gbps(median(direct))} GB/s)  through the tap ${median(tapped).toFixed(3)} s (${gbps(median(tapped))} GB/s), ${runs} runs; the decoder fell behind in ${lagged} of them\n`,
+    `tap      relay ${(size / 2 ** 30).toFixed(2)} GiB main channel, loopback   direct ${fig(direct)}  through a plain Node relay (no decoding) ${fig(plain)}  through the tap ${fig(tapped)}, ${runs} runs; the decoder fell behind in ${lagged} of them\n`,
   );
 }
 
