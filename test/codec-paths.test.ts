@@ -896,6 +896,34 @@ describe('opening a stream (src/codec/open.ts)', () => {
     expect(s.warnings).toEqual([]);
   });
 
+  it('StreamReader keeps each byte 64 bytes further into its buffer page than into its input page, and answers only for the bytes it holds', () => {
+    const input = Uint8Array.from({ length: 6 * 4096 }, (_, i) => (i * 7) & 0xff);
+    const r = new StreamReader(new BufferSource(input), 4096);
+    const first = r.bytes(4000);
+    expect(first.byteOffset % 4096).toBe(64);
+    r.bytes(4000);
+    // a read past what is buffered moves the unread bytes: the one at 8000 goes to 64 bytes past its own page offset
+    const v = r.bytes(200);
+    expect(r.offsetOf(v)).toBe(8000);
+    expect(v.byteOffset % 4096).toBe((8000 + 64) % 4096);
+    expect([...v]).toEqual([...input.subarray(8000, 8200)]);
+    // bytes before the move are not held any more, whatever is left in the buffer's memory
+    expect(r.differenceAt(input.subarray(7990, 8000), 7990)).toBeUndefined();
+    expect(r.differenceAt(input.subarray(8000, 8200), 8000)).toBe(-1);
+    const changed = input.slice(8000, 8200);
+    changed[150] = (changed[150] ?? 0) ^ 1;
+    expect(r.differenceAt(changed, 8000)).toBe(150);
+    expect(r.holdsAt(v, 8000)).toBe(true);
+    expect(r.holdsAt(v, 8001)).toBe(false);
+    // a skip past the buffer on a seekable input: the next byte lands 64 bytes past its page offset too
+    r.skip(11800);
+    const w = r.bytes(16);
+    expect(r.offsetOf(w)).toBe(20000);
+    expect(w.byteOffset % 4096).toBe((20000 + 64) % 4096);
+    expect([...w]).toEqual([...input.subarray(20000, 20016)]);
+    expect(r.differenceAt(input.subarray(8000, 8200), 8000)).toBeUndefined();
+  });
+
   it('CompareSink compares with the held input where it has it, and reads the source for the rest', () => {
     const input = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     // the decoder holds bytes 4.. of the input (as after a refill), in its own buffer
