@@ -143,6 +143,22 @@ function measure(
 ): Row {
   const samples: Sample[] = [];
   for (let i = 0; i < runs; i++) samples.push(runOnce(commandLine, timeFile));
+  return report(group, name, samples, bytes);
+}
+
+/**
+ * Command lines timed in turn, one run of each per round (`runs` rounds): figures compared as
+ * ratios (start-up against bare node) then see the same moments of a machine whose load comes
+ * and goes, instead of one command's runs all falling in a busy stretch.
+ */
+function measureInterleaved(group: string, lines: [string, string][], runs: number, timeFile: string): Row[] {
+  const samples = lines.map((): Sample[] => []);
+  for (let i = 0; i < runs; i++) lines.forEach(([, line], k) => samples[k]?.push(runOnce(line, timeFile)));
+  return lines.map(([name], k) => report(group, name, samples[k] ?? []));
+}
+
+function report(group: string, name: string, samples: Sample[], bytes?: number): Row {
+  const runs = samples.length;
   const walls = samples.map((s) => s.wall);
   const row: Row = {
     group,
@@ -208,14 +224,14 @@ async function main(): Promise<void> {
 
     if (only.has('startup')) {
       const small = join(ROOT, 'fixtures', 'vfio', 'multifd-load-ready-10.1.mig');
-      const n = Math.max(runs, 10);
-      const bare = measure('startup', 'node -e 0', node('-e 0'), n, timeFile);
-      const version = measure('startup', 'migstream --version', node(`${q(BIN)} --version > /dev/null`), n, timeFile);
-      const stats = measure(
+      const [bare, version, stats] = measureInterleaved(
         'startup',
-        'migstream stats (5 KB file)',
-        node(`${q(BIN)} stats ${q(small)} > /dev/null`),
-        n,
+        [
+          ['node -e 0', node('-e 0')],
+          ['migstream --version', node(`${q(BIN)} --version > /dev/null`)],
+          ['migstream stats (5 KB file)', node(`${q(BIN)} stats ${q(small)} > /dev/null`)],
+        ],
+        Math.max(runs, 10),
         timeFile,
       );
       process.stdout.write(
