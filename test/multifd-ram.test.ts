@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { REAL } from './helpers.js';
+import { REAL, ROOT } from './helpers.js';
 import type { MultifdRecord } from '../src/model/multifd-records.js';
 
 // Pages of multifd RAM packets, from channels built packet by packet as the spec describes them
@@ -106,13 +106,13 @@ describe('multifd RAM pages', () => {
       ),
     ]);
     expect(puts).toEqual(['pc.ram@5000=zero', 'pc.ram@6000=zero', 'pc.ram@1000=aa', 'pc.ram@3000=bb']);
-    expect(result).toEqual({ pages: 2, zeroPages: 2, zstdPages: 0, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 2, zeroPages: 2, zstdPages: 0, zlibPages: 0, compressedPackets: 0 });
   });
 
   it('before 9.0 the zero-page count is not there: the slots after the normal pages are not pages', () => {
     const { puts, result } = run([channel(packet('pc.ram', [[0x1000, 0xaa]], [0x5000]), sync())], false);
     expect(puts).toEqual(['pc.ram@1000=aa']);
-    expect(result).toEqual({ pages: 1, zeroPages: 0, zstdPages: 0, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 1, zeroPages: 0, zstdPages: 0, zlibPages: 0, compressedPackets: 0 });
   });
 
   it('rounds are applied in order across channels: a page sent again in a later round wins', () => {
@@ -121,7 +121,7 @@ describe('multifd RAM pages', () => {
     const b = channel(packet('pc.ram', [[0x2000, 0x21]], []), sync(), packet('pc.ram', [[0x2000, 0x22]], []), sync());
     const { puts, result } = run([a, b]);
     expect(puts).toEqual(['pc.ram@1000=11', 'pc.ram@2000=21', 'pc.ram@1000=zero', 'pc.ram@2000=22']);
-    expect(result).toEqual({ pages: 3, zeroPages: 1, zstdPages: 0, compressedPackets: 0 });
+    expect(result).toEqual({ pages: 3, zeroPages: 1, zstdPages: 0, zlibPages: 0, compressedPackets: 0 });
   });
 
   it('a channel with more rounds than another goes on alone; a channel without SYNC is one round', () => {
@@ -172,7 +172,7 @@ describe('multifd RAM pages', () => {
       const { puts, result } = run([a]);
       expect(puts).toEqual(['pc.ram@3000=zero', 'pc.ram@4000=zero']);
       // a compressed packet with no normal pages has nothing left out
-      expect(result).toEqual({ pages: 0, zeroPages: 2, zstdPages: 0, compressedPackets: 1 });
+      expect(result).toEqual({ pages: 0, zeroPages: 2, zstdPages: 0, zlibPages: 0, compressedPackets: 1 });
     });
 
   it('a device-state packet between RAM packets: its payload is not RAM', () => {
@@ -238,6 +238,43 @@ describe('multifd zstd channels', () => {
       expect(res.pages).toBe(expected.pages);
     });
   }
+
+  it('QEMU 7.2 with multifd-compression zlib (fixtures/recorded-7.2/pc-multifd-zlib-tap): every zlib packet inflates to its pages', () => {
+    const base = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-multifd-zlib-tap');
+    const files = [0, 1].map((i) => `${base}.multifd${i}.bin`);
+    let packets = 0;
+    let pages = 0;
+    for (const f of files)
+      for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)), PAGE))
+        if (r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_ZLIB && r.fields.normalPages) {
+          packets++;
+          pages += r.fields.normalPages;
+        }
+    expect(packets).toBeGreaterThan(3);
+    const res = forEachMultifdPage(
+      files.map((f) => new FileSource(f)),
+      PAGE,
+      false,
+      () => {},
+    );
+    expect(res).toEqual({ pages, zeroPages: 0, zstdPages: 0, zlibPages: pages, compressedPackets: 0 });
+  });
+
+  it('a packet whose zlib data is damaged: its pages and the rest of that channel are left out, counted, nothing thrown', () => {
+    const base = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-multifd-zlib-tap');
+    const ch0 = new Uint8Array(readFileSync(`${base}.multifd0.bin`));
+    const recs = [...decodeMultifdChannel(new StreamReader(new BufferSource(ch0)), PAGE)];
+    const payloads = recs.filter((r) => r.kind === 'multifd_payload');
+    const first = payloads[0];
+    expect(first).toBeDefined();
+    // the zlib header's check bits (CMF*256+FLG must be a multiple of 31): one flipped bit breaks it
+    ch0[first?.offset ?? 0] ^= 0x01;
+    const res = forEachMultifdPage([new BufferSource(ch0)], PAGE, false, () => {});
+    expect(res.zlibPages).toBe(0);
+    expect(res.pages).toBe(0);
+    // every packet of the channel with pages: the broken one and each after it
+    expect(res.compressedPackets).toBe(payloads.length);
+  });
 
   it('a packet whose zstd data is damaged: its pages and the rest of that channel are left out, counted, nothing thrown', () => {
     const [ch0, ch1] = channelsOf('7.2').map((f) => new Uint8Array(readFileSync(f)));

@@ -213,12 +213,6 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals migstream --ram extrac
   }
 });
 
-/**
- * A multifd migration with multifd-compression zstd (recorded by QEMU 7.2): the pages
- * `--ram extract` decompresses from the two channels' zstd streams are the guest memory QEMU
- * 7.2 has after loading the same three files (the BIOS shadow at 0xa0000-0xfffff left out, as
- * above).
- */
 /** QEMU's arguments of a recording's destination (its meta.json dst_argv), less -incoming and -qmp, which qemu-load adds. */
 function recordedDestination(meta: string): string[] {
   const argv = (JSON.parse(readFileSync(meta, 'utf8')) as { dst_argv: string[] }).dst_argv.slice(1);
@@ -227,53 +221,83 @@ function recordedDestination(meta: string): string[] {
   );
 }
 
+/**
+ * `--ram extract` of the multifd set at BASE (`BASE.mig`, `BASE.multifd0.bin`, `BASE.multifd1.bin`),
+ * and the guest memory QEMU 7.2 has after loading the same files into a destination started with
+ * `qemu-load` options OPTIONS and MACHINE's arguments (-S added: a destination without it would
+ * run the guest, and change its memory, as soon as the load completes, before pmemsave).
+ */
+function extractAndLoad(base: string, name: string, options: string[], machine: string[]) {
+  const channels = [0, 1].flatMap((i) => ['--multifd', `${base}.multifd${i}.bin`]);
+  const dir = join(tmp, `${name}.extract`);
+  const x = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bin', 'migstream'), 'dump', `${base}.mig`, ...channels, '--ram', `extract:${dir}`, '-o', '/dev/null'],
+    { encoding: 'utf8' },
+  );
+  expect(x.status, x.stderr).toBe(0);
+  // every compressed packet was read: no note that pages were left out
+  expect(x.stderr).not.toContain('not extracted');
+  const size = statSync(join(dir, 'pc.ram')).size;
+  const mem = join(tmp, `${name}.pmem`);
+  const r = spawnSync(
+    process.execPath,
+    [QEMU_LOAD, ...options, ...channels, '--pmemsave', `0:${size}:${mem}`, '--', ...machine, '-S', `${base}.mig`],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  return { ram: readFileSync(join(dir, 'pc.ram')), guest: readFileSync(mem), size };
+}
+
+/** Equal outside the BIOS shadow at 0xa0000-0xfffff, as above. */
+function expectSameMemory(ram: Buffer, guest: Buffer, size: number): void {
+  expect(Buffer.compare(ram.subarray(0, 0xa0000), guest.subarray(0, 0xa0000))).toBe(0);
+  expect(Buffer.compare(ram.subarray(0x100000), guest.subarray(0x100000, size))).toBe(0);
+}
+
+/**
+ * A multifd migration with multifd-compression zstd (recorded by QEMU 7.2): the pages
+ * `--ram extract` decompresses from the two channels' zstd streams are the guest memory QEMU
+ * 7.2 has after loading the same three files (the BIOS shadow at 0xa0000-0xfffff left out, as
+ * above).
+ */
 describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zstd multifd channels', () => {
   it('pc-multifd-zstd-tcp', () => {
     const base = join(REAL, 'qemu-7.2', 'pc-multifd-zstd-tcp');
-    const channels = [0, 1].flatMap((i) => ['--multifd', `${base}.multifd${i}.bin`]);
-    const dir = join(tmp, 'zstd.extract');
-    const x = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'migstream'),
-        'dump',
-        `${base}.mig`,
-        ...channels,
-        '--ram',
-        `extract:${dir}`,
-        '-o',
-        '/dev/null',
-      ],
-      { encoding: 'utf8' },
+    // the recording's own destination (the source was running)
+    const { ram, guest, size } = extractAndLoad(
+      base,
+      'zstd',
+      ZSTD_MULTIFD_DESTINATION,
+      recordedDestination(`${base}.meta.json`),
     );
-    expect(x.status, x.stderr).toBe(0);
-    // every compressed packet was read: no note that pages were left out
-    expect(x.stderr).not.toContain('not extracted');
-    const size = statSync(join(dir, 'pc.ram')).size;
-    const mem = join(tmp, 'zstd.pmem');
-    const r = spawnSync(
-      process.execPath,
-      [
-        QEMU_LOAD,
-        ...ZSTD_MULTIFD_DESTINATION,
-        ...channels,
-        '--pmemsave',
-        `0:${size}:${mem}`,
-        '--',
-        // the recording's own destination; -S: the source was running, and a destination without it
-        // would run the guest (and change its memory) as soon as the load completes, before pmemsave
-        ...recordedDestination(`${base}.meta.json`),
-        '-S',
-        `${base}.mig`,
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
-    expect(r.status, r.stderr).toBe(0);
-    const ram = readFileSync(join(dir, 'pc.ram'));
-    const guest = readFileSync(mem);
-    expect(Buffer.compare(ram.subarray(0, 0xa0000), guest.subarray(0, 0xa0000))).toBe(0);
-    expect(Buffer.compare(ram.subarray(0x100000), guest.subarray(0x100000, size))).toBe(0);
-    // and the guest wrote something there: the comparison is not of two blank memories
-    expect(guest.subarray(0x100000).some((b) => b !== 0)).toBe(true);
-  }, 60_000);
+    expectSameMemory(ram, guest, size);
+  });
+});
+
+/**
+ * The same with multifd-compression zlib (fixtures/recorded-7.2/pc-multifd-zlib-tap, a running
+ * guest's migration through `migstream tap --save`): the pages `--ram extract` inflates from the
+ * two channels' zlib streams are the guest memory QEMU 7.2 has after loading the three files.
+ */
+describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zlib multifd channels', () => {
+  it('pc-multifd-zlib-tap', () => {
+    const base = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-multifd-zlib-tap');
+    const meta = JSON.parse(readFileSync(`${base}.meta.json`, 'utf8')) as { argv: { both: string[] } };
+    const options = [
+      '--capability',
+      'multifd',
+      '--parameter',
+      'multifd-channels=2',
+      '--parameter',
+      'multifd-compression=zlib',
+    ];
+    const { ram, guest, size } = extractAndLoad(base, 'zlib', options, meta.argv.both.slice(1));
+    // the guest ran before it was migrated: pages that are not zero, sent over multifd (QEMU 7.2's precopy
+    // sends a zero page on the main channel, any other page over multifd)
+    let written = 0;
+    for (let at = 0; at < size; at += 4096) if (ram.subarray(at, at + 4096).some((b) => b !== 0)) written++;
+    expect(written).toBeGreaterThan(10);
+    expectSameMemory(ram, guest, size);
+  });
 });

@@ -9,6 +9,7 @@ import { StreamReader } from '../io/reader.js';
 import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { ZstdPages } from '../multifd/zstd-pages.js';
+import { ZlibPages } from '../multifd/zlib-pages.js';
 
 export interface PageWrite {
   block: string;
@@ -22,7 +23,9 @@ export interface MultifdRamResult {
   zeroPages: number;
   /** of `pages`: those decompressed from zstd packets */
   zstdPages: number;
-  /** packets whose pages are compressed by a method not read here (zlib, qpl, ...), or whose zstd data did not decompress to their pages: not extracted */
+  /** of `pages`: those inflated from zlib packets */
+  zlibPages: number;
+  /** packets whose pages are compressed by a method not read here (qpl, uadk, qatzip), or whose zstd or zlib data did not decompress to their pages: not extracted */
   compressedPackets: number;
 }
 
@@ -33,7 +36,7 @@ export function forEachMultifdPage(
   zeroPagesKnown: boolean,
   put: (p: PageWrite) => void,
 ): MultifdRamResult {
-  const result: MultifdRamResult = { pages: 0, zeroPages: 0, zstdPages: 0, compressedPackets: 0 };
+  const result: MultifdRamResult = { pages: 0, zeroPages: 0, zstdPages: 0, zlibPages: 0, compressedPackets: 0 };
   const iters = channels.map((src) => roundIterator(src, pageSize, zeroPagesKnown, result));
   // one round of every channel, then the next round
   for (;;) {
@@ -59,7 +62,8 @@ function roundIterator(
 ): RoundIterator {
   const records = decodeMultifdChannel(new StreamReader(src), pageSize);
   let done = false;
-  let zstd: ZstdPages | undefined;
+  // the channel's compressed stream (one method per migration): its packets decompress in turn
+  let stream: ZstdPages | ZlibPages | undefined;
   return {
     next(put) {
       if (done) return false;
@@ -68,7 +72,8 @@ function roundIterator(
       let normal = 0;
       let page = 0;
       let skip = false;
-      let zstdPacket = false;
+      /** the packet's method, when its pages are read here */
+      let compressed: 'zstd' | 'zlib' | undefined;
       for (;;) {
         const n = records.next();
         if (n.done) {
@@ -84,8 +89,15 @@ function roundIterator(
           offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
           page = 0;
           const method = flags & MULTIFD_FLAG_COMPRESSION_MASK;
-          zstdPacket = method === MultifdFlag.MULTIFD_FLAG_ZSTD && normal > 0 && !zstd?.broken;
-          skip = method !== 0 && normal > 0 && !zstdPacket;
+          compressed =
+            normal === 0 || stream?.broken
+              ? undefined
+              : method === MultifdFlag.MULTIFD_FLAG_ZSTD
+                ? 'zstd'
+                : method === MultifdFlag.MULTIFD_FLAG_ZLIB
+                  ? 'zlib'
+                  : undefined;
+          skip = method !== 0 && normal > 0 && !compressed;
           if (skip) result.compressedPackets++;
           for (let i = normal; i < normal + zero; i++) {
             put({ block, addr: Number(offsets.getBigUint64(i * 8)) });
@@ -94,9 +106,10 @@ function roundIterator(
           if (flags & MultifdFlag.MULTIFD_FLAG_SYNC && normal === 0) return true; // end of a round
         } else if (rec.kind === 'multifd_payload' && offsets && !skip) {
           let data: Uint8Array | undefined = rec.data;
-          if (zstdPacket) {
+          if (compressed) {
             // a packet's compressed data is one payload record (its next_packet_size)
-            data = (zstd ??= new ZstdPages()).packet(rec.data, normal * pageSize);
+            stream ??= compressed === 'zstd' ? new ZstdPages() : new ZlibPages();
+            data = stream.packet(rec.data, normal * pageSize);
             if (!data) {
               result.compressedPackets++;
               continue;
@@ -105,7 +118,8 @@ function roundIterator(
           for (let at = 0; at + pageSize <= data.length && page < normal; at += pageSize, page++) {
             put({ block, addr: Number(offsets.getBigUint64(page * 8)), data: data.subarray(at, at + pageSize) });
             result.pages++;
-            if (zstdPacket) result.zstdPages++;
+            if (compressed === 'zstd') result.zstdPages++;
+            if (compressed === 'zlib') result.zlibPages++;
           }
         } else if (rec.kind === 'multifd_device_state') {
           offsets = undefined;
