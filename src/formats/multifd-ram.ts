@@ -11,6 +11,12 @@ import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { ZstdPages } from '../multifd/zstd-pages.js';
 import { ZlibPages } from '../multifd/zlib-pages.js';
 
+/** The compression methods whose pages are read here, by their packet flag. */
+const METHODS_READ: ReadonlyMap<number, 'zstd' | 'zlib'> = new Map([
+  [MultifdFlag.MULTIFD_FLAG_ZSTD, 'zstd'],
+  [MultifdFlag.MULTIFD_FLAG_ZLIB, 'zlib'],
+]);
+
 export interface PageWrite {
   block: string;
   addr: number;
@@ -89,14 +95,7 @@ function roundIterator(
           offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
           page = 0;
           const method = flags & MULTIFD_FLAG_COMPRESSION_MASK;
-          compressed =
-            normal === 0 || stream?.broken
-              ? undefined
-              : method === MultifdFlag.MULTIFD_FLAG_ZSTD
-                ? 'zstd'
-                : method === MultifdFlag.MULTIFD_FLAG_ZLIB
-                  ? 'zlib'
-                  : undefined;
+          compressed = normal === 0 || stream?.broken ? undefined : METHODS_READ.get(method);
           skip = method !== 0 && normal > 0 && !compressed;
           if (skip) result.compressedPackets++;
           for (let i = normal; i < normal + zero; i++) {
