@@ -16,8 +16,11 @@ export interface DecodeWorkerData {
   capabilities: string[];
   /** judge the stream in the worker and post notes, not records (`judgeLive`) */
   judge?: JudgeRequest;
-  /** the input is a multifd channel, judged on its own (`judgeLiveMultifd`): its channel id */
-  multifdChannel?: number;
+  /**
+   * the input is a multifd channel, judged on its own (`judgeLiveMultifd`): its channel id, and
+   * whether every RAM packet is noted (tap --mutate draws from them) or only SYNC and device state
+   */
+  multifd?: { channel: number; everyPacket: boolean };
 }
 
 /** The destination the reference loader judges a live stream for. */
@@ -42,7 +45,7 @@ export type LiveNote =
   | { note: 'eof'; offset: number; packaged?: true }
   /** a multifd RAM packet with MULTIFD_FLAG_SYNC: the end of a round of dirty pages on this channel */
   | { note: 'multifd-sync'; offset: number; packetNum: number }
-  /** any other multifd RAM packet (a candidate for tap --mutate; not shown) */
+  /** any other multifd RAM packet, noted only when asked (a candidate for tap --mutate; not shown) */
   | { note: 'multifd-packet'; offset: number; packetNum: number }
   /** a multifd device-state packet (VFIO state over multifd, QEMU 10.0+) */
   | { note: 'multifd-device-state'; offset: number; idstr: string; instanceId: number }

@@ -64,8 +64,8 @@ function ownBytes(value: unknown, transfer: Set<ArrayBuffer>): unknown {
 
 function run(data: DecodeWorkerData): void {
   const source = new RingSource(data.ring, data.name);
-  if (data.multifdChannel !== undefined) {
-    judgeMultifd(source, data.multifdChannel, data.pageSize, new Int32Array(data.credits));
+  if (data.multifd !== undefined) {
+    judgeMultifd(source, data.multifd, data.pageSize, new Int32Array(data.credits));
     post({ type: 'end', bytes: 0 });
     return;
   }
@@ -192,7 +192,12 @@ const ANY_CHANNEL_COUNT = 255;
  * channels (UUID against the main channel, duplicate ids, packet numbers across channels) is not
  * judged here.
  */
-function judgeMultifd(source: RingSource, channel: number, pageSize: number | undefined, credits: Int32Array): void {
+function judgeMultifd(
+  source: RingSource,
+  multifd: { channel: number; everyPacket: boolean },
+  pageSize: number | undefined,
+  credits: Int32Array,
+): void {
   const join = new MultifdJoin(undefined, ANY_CHANNEL_COUNT, pageSize);
   const batch = new NoteBatch(credits);
   let reported = 0;
@@ -208,9 +213,9 @@ function judgeMultifd(source: RingSource, channel: number, pageSize: number | un
     batch.flush();
   };
   try {
-    join.checkChannel({ name: source.name, source }, channel, (rec) => {
+    join.checkChannel({ name: source.name, source }, multifd.channel, (rec) => {
       said();
-      const note = multifdNote(rec);
+      const note = multifdNote(rec, multifd.everyPacket);
       if (note) batch.notes.push(note);
       batch.through = rec.offset + rec.length;
       batch.counted();
@@ -221,9 +226,10 @@ function judgeMultifd(source: RingSource, channel: number, pageSize: number | un
   }
 }
 
-function multifdNote(rec: MultifdRecord): LiveNote | undefined {
+function multifdNote(rec: MultifdRecord, everyPacket: boolean): LiveNote | undefined {
   if (rec.kind === 'multifd_packet') {
     const sync = rec.header.flags & MultifdFlag.MULTIFD_FLAG_SYNC;
+    if (!sync && !everyPacket) return undefined;
     return {
       note: sync ? 'multifd-sync' : 'multifd-packet',
       offset: rec.offset,

@@ -200,13 +200,15 @@ export async function* judgeLive(
 
 /**
  * A live multifd channel (channel id `channel`) judged on its own as it arrives, in a worker of
- * its own: its SYNC and device-state packets and the diagnostics of its packets come back.
+ * its own: its SYNC and device-state packets and the diagnostics of its packets come back, and
+ * with `everyPacket` a note for every other RAM packet too.
  */
 export async function* judgeLiveMultifd(
   input: AsyncIterable<Uint8Array>,
   name: string,
   channel: number,
+  everyPacket = false,
 ): AsyncGenerator<LiveNotes, void> {
-  for await (const m of workerMessages(input, name, { capabilities: [], multifdChannel: channel }))
+  for await (const m of workerMessages(input, name, { capabilities: [], multifd: { channel, everyPacket } }))
     if (m.type === 'notes') yield m;
 }

@@ -401,7 +401,8 @@ class Migration {
     this.decodings.push(
       (async () => {
         try {
-          for await (const batch of judgeLiveMultifd(feed, channel, id)) {
+          // every packet a candidate for --mutate; without it only what is shown comes back
+          for await (const batch of judgeLiveMultifd(feed, channel, id, this.req.mutate !== undefined)) {
             if (feed.lagged) break;
             for (const n of batch.notes) {
               this.note(n, channel);
