@@ -200,6 +200,19 @@ describe('multifd RAM pages', () => {
   });
 });
 
+/** The packets of the channel files `files` whose flags name compression `flag` and carry pages, and their pages. */
+function compressedPackets(files: string[], flag: number): { packets: number; pages: number } {
+  let packets = 0;
+  let pages = 0;
+  for (const f of files)
+    for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)), PAGE))
+      if (r.kind === 'multifd_packet' && r.header.flags & flag && r.fields.normalPages) {
+        packets++;
+        pages += r.fields.normalPages;
+      }
+  return { packets, pages };
+}
+
 /**
  * zstd channels (migration/multifd-zstd.c: one zstd stream a channel, flushed at the end of
  * every packet), recorded by QEMU 7.2 and 11.1 with multifd-compression zstd. The pages they
@@ -209,22 +222,11 @@ describe('multifd RAM pages', () => {
 describe('multifd zstd channels', () => {
   const channelsOf = (version: string): string[] =>
     [0, 1].map((i) => join(REAL, `qemu-${version}`, `pc-multifd-zstd-tcp.multifd${i}.bin`));
-  const zstdPackets = (files: string[]): { packets: number; pages: number } => {
-    let packets = 0;
-    let pages = 0;
-    for (const f of files)
-      for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)), PAGE))
-        if (r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_ZSTD && r.fields.normalPages) {
-          packets++;
-          pages += r.fields.normalPages;
-        }
-    return { packets, pages };
-  };
 
   for (const version of ['7.2', '11.1']) {
     it(`QEMU ${version}: every zstd packet decompresses to its pages`, () => {
       const files = channelsOf(version);
-      const expected = zstdPackets(files);
+      const expected = compressedPackets(files, MultifdFlag.MULTIFD_FLAG_ZSTD);
       expect(expected.packets).toBeGreaterThan(3);
       const zeroPagesKnown = version !== '7.2';
       const res = forEachMultifdPage(
@@ -242,14 +244,7 @@ describe('multifd zstd channels', () => {
   it('QEMU 7.2 with multifd-compression zlib (fixtures/recorded-7.2/pc-multifd-zlib-tap): every zlib packet inflates to its pages', () => {
     const base = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-multifd-zlib-tap');
     const files = [0, 1].map((i) => `${base}.multifd${i}.bin`);
-    let packets = 0;
-    let pages = 0;
-    for (const f of files)
-      for (const r of decodeMultifdChannel(new StreamReader(new FileSource(f)), PAGE))
-        if (r.kind === 'multifd_packet' && r.header.flags & MultifdFlag.MULTIFD_FLAG_ZLIB && r.fields.normalPages) {
-          packets++;
-          pages += r.fields.normalPages;
-        }
+    const { packets, pages } = compressedPackets(files, MultifdFlag.MULTIFD_FLAG_ZLIB);
     expect(packets).toBeGreaterThan(3);
     const res = forEachMultifdPage(
       files.map((f) => new FileSource(f)),
@@ -289,8 +284,8 @@ describe('multifd zstd channels', () => {
     bad.fill(0xff, payload.offset, payload.offset + 16);
     const good = forEachMultifdPage([new BufferSource(ch0), new BufferSource(ch1)], PAGE, false, () => {});
     const res = forEachMultifdPage([new BufferSource(bad), new BufferSource(ch1)], PAGE, false, () => {});
-    const ch0Packets = zstdPackets([channelsOf('7.2')[0]]).packets;
-    expect(res.compressedPackets).toBe(ch0Packets);
-    expect(res.pages).toBe(good.pages - zstdPackets([channelsOf('7.2')[0]]).pages);
+    const firstChannel = compressedPackets([channelsOf('7.2')[0] ?? ''], MultifdFlag.MULTIFD_FLAG_ZSTD);
+    expect(res.compressedPackets).toBe(firstChannel.packets);
+    expect(res.pages).toBe(good.pages - firstChannel.pages);
   });
 });
