@@ -6,7 +6,7 @@
  *    RAM), direct and through the tap, N runs each, at QEMU's default max-bandwidth and with
  *    it lifted: total time and downtime as the source's query-migrate reports them.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdirSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -19,31 +19,50 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 };
 
-/** `migstream tap --once --format json` from `listen` to `to`; resolves when it listens, `done` with its events. */
-async function startTap(bin: string, listen: number, to: number) {
+/** How a `migstream tap` run ended: its exit status, what it wrote to stderr, its events. */
+export interface TapRun {
+  code: number | null;
+  err: string;
+  events: Record<string, unknown>[];
+}
+
+/**
+ * `migstream tap --once --format json [EXTRA]` from `listen` to `to`; resolves when it says it
+ * listens, with the process and `done`, how it ended.
+ */
+export async function startTap(
+  bin: string,
+  listen: number,
+  to: number,
+  extra: string[] = [],
+): Promise<{ proc: ChildProcess; done: Promise<TapRun> }> {
   const proc = spawn(
     process.execPath,
-    [bin, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once', '--format', 'json'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    [bin, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once', '--format', 'json', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
+  let err = '';
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   await new Promise<void>((resolve) =>
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('"listening"')) resolve();
     }),
   );
-  const done = new Promise<Record<string, unknown>[]>((resolve) =>
-    proc.on('close', () =>
-      resolve(
-        out
+  const done = new Promise<TapRun>((resolve) =>
+    proc.on('close', (code) =>
+      resolve({
+        code,
+        err,
+        events: out
           .trim()
           .split('\n')
           .map((l) => JSON.parse(l) as Record<string, unknown>),
-      ),
+      }),
     ),
   );
-  return { done };
+  return { proc, done };
 }
 
 /**
@@ -109,7 +128,7 @@ export async function benchRelay(bin: string, file: string, runs: number, out: T
     const [listen = 0, to = 0] = await freePorts(2);
     const tap = await startTap(bin, listen, to);
     tapped.push(await sendThrough(file, listen, to));
-    const events = await tap.done;
+    const { events } = await tap.done;
     if (events.some((e) => e['event'] === 'decoder-lagged')) lagged++;
   }
   const gbps = (t: number) => (size / t / 1e9).toFixed(2);

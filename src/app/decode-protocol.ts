@@ -62,6 +62,8 @@ export interface LiveNotes {
 }
 
 export type DecodeWorkerMessage =
+  /** a worker started without its job: loaded, waiting for it (SpareWorker) */
+  | { type: 'ready' }
   | { type: 'records'; records: MainRecord[] }
   | ({ type: 'notes' } & LiveNotes)
   | { type: 'warning'; warning: DecodeWarning }

@@ -7,6 +7,8 @@
  * back until a batch fills.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ramStreamBytes } from '../generator/synthetic-ram.js';
+import { BufferSource } from '../io/source.js';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { RingSource } from '../io/shared-ring.js';
 import { ReferenceLoader } from '../loader/load.js';
@@ -26,6 +28,15 @@ const BATCH_BYTES = 1 << 20;
 
 function post(message: DecodeWorkerMessage, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(message, transfer);
+}
+
+/** Spend a credit if there is one, without waiting. */
+function tryTakeCredit(credits: Int32Array): boolean {
+  for (;;) {
+    const have = Atomics.load(credits, 0);
+    if (have <= 0) return false;
+    if (Atomics.compareExchange(credits, 0, have, have - 1) === have) return true;
+  }
 }
 
 /** Wait for a credit (a batch the caller has consumed), then spend it. */
@@ -122,7 +133,7 @@ function deliver(stream: OpenedStream, source: RingSource, credits: Int32Array):
 function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, credits: Int32Array): void {
   const loader = new ReferenceLoader({ capabilities: request.capabilities, profile: request.profile });
   const batch = new NoteBatch(credits);
-  source.onStarve = batch.flush;
+  source.onStarve = () => batch.flush(true);
   const said = (before: number, offset: number) => {
     for (let i = before; i < loader.diagnostics.length; i++) {
       const d = loader.diagnostics[i];
@@ -152,7 +163,7 @@ function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, 
     loader.streamError(e);
     said(before, e.offset);
   } finally {
-    batch.flush();
+    batch.flush(true);
   }
 }
 
@@ -168,18 +179,26 @@ class NoteBatch {
 
   /** One more record judged: a batch goes out every BATCH_RECORDS. */
   counted(): void {
-    if (++this.records >= BATCH_RECORDS) this.flush();
+    if (++this.records >= BATCH_RECORDS) this.flush(false);
   }
 
-  /** Post what there is (also when the decoder waits for input: a live watcher is not kept waiting). */
-  readonly flush = (): void => {
+  /**
+   * Post what there is. `wait`: for a credit, if none is left. Notes always wait; progress
+   * alone (`through`) waits only where the judge has nothing else to do (it waits for input,
+   * or the stream ended), so that a caller slow to take batches (a relay busy moving bytes)
+   * does not stop a judge that has bytes to read; skipped, it goes with a later batch.
+   * Progress must reach the caller before the judge waits for input: a caller holding bytes
+   * until they are judged (tap --stop-on-error) sends more only then.
+   */
+  flush(wait: boolean): void {
     if (this.notes.length === 0 && this.through === this.posted) return;
-    takeCredit(this.credits);
+    if (this.notes.length > 0 || wait) takeCredit(this.credits);
+    else if (!tryTakeCredit(this.credits)) return;
     post({ type: 'notes', notes: this.notes, through: this.through });
     this.notes = [];
     this.posted = this.through;
     this.records = 0;
-  };
+  }
 }
 
 /** Channel ids are one byte: a channel judged on its own is not told how many there are. */
@@ -210,7 +229,7 @@ function judgeMultifd(
   };
   source.onStarve = () => {
     said();
-    batch.flush();
+    batch.flush(true);
   };
   try {
     join.checkChannel({ name: source.name, source }, multifd.channel, (rec) => {
@@ -222,7 +241,7 @@ function judgeMultifd(
     });
   } finally {
     said();
-    batch.flush();
+    batch.flush(true);
   }
 }
 
@@ -263,10 +282,42 @@ function liveNote(rec: MainRecord): LiveNote | undefined {
   return undefined;
 }
 
-try {
-  run(workerData as DecodeWorkerData);
-} catch (e) {
-  if (e instanceof StreamError) post({ type: 'error', stream: e.toJSON() });
-  else if (e instanceof UsageError) post({ type: 'error', usage: e.message });
-  else post({ type: 'error', internal: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+function runJob(data: DecodeWorkerData): void {
+  try {
+    run(data);
+  } catch (e) {
+    if (e instanceof StreamError) post({ type: 'error', stream: e.toJSON() });
+    else if (e instanceof UsageError) post({ type: 'error', usage: e.message });
+    else post({ type: 'error', internal: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  }
 }
+
+// a worker started ahead of its input (SpareWorker) gets its job as its first message
+/**
+ * How much of a RAM stream a waiting worker judges before it says it is ready: the decoder's
+ * code is cold at first, and a live input's first megabytes arrive faster than cold code
+ * decodes them (measured through the tap on this 2-core machine: the decoder fell 50 MB behind
+ * a loopback relay in its first 100 ms cold, 19 MB warmed).
+ */
+const WARM_UP_BYTES = 4 << 20;
+
+/** Run the main channel's judge over a RAM stream made here, so that its code is compiled and optimized. */
+function warmUp(): void {
+  const stream = openMainStream(new BufferSource(ramStreamBytes(WARM_UP_BYTES), 'warm-up'), {
+    capabilities: [],
+    copyData: false,
+  });
+  const loader = new ReferenceLoader({ capabilities: [] });
+  for (const rec of stream.records()) {
+    loader.add(rec);
+    liveNote(rec);
+  }
+  loader.finish();
+}
+
+// a worker started ahead of its input (SpareWorker) warms up, says it is ready, and gets its job as its first message
+if (workerData === undefined || workerData === null) {
+  warmUp();
+  parentPort?.once('message', (data: DecodeWorkerData) => runJob(data));
+  post({ type: 'ready' });
+} else runJob(workerData as DecodeWorkerData);

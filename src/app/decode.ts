@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
 import { BufferSource } from '../io/source.js';
-import { createSharedRing, RingWriter } from '../io/shared-ring.js';
+import { createSharedRing, RingWriter, type SharedRing } from '../io/shared-ring.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 import { openStreamFile, readVmsdFile, type StreamRequest } from './open.js';
@@ -87,27 +87,89 @@ async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeReque
   }
 }
 
+/** decode-worker.ts with its job, or (no job) waiting for it as its first message. */
+function startWorker(workerData?: DecodeWorkerData): Worker {
+  // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  return new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv });
+}
+
+/**
+ * A decoder worker started before its input arrives, so that a live input is decoded from its
+ * first byte: a worker takes tens of milliseconds to start (50 ms on an idle 2-core machine),
+ * in which a relay on loopback passes 50 MB. Each `take` hands the waiting worker over and
+ * starts the next one. A waiting worker does not keep the process alive.
+ */
+export class SpareWorker {
+  private waiting: Worker | undefined;
+  private ready: Promise<void> = Promise.resolve();
+
+  /** Start the next worker now, if none waits; resolves once it is ready for its job (or has failed). */
+  prepare(): Promise<void> {
+    if (this.waiting) return this.ready;
+    const next = startWorker();
+    next.unref();
+    // one that failed while it waited is not handed over (its events would come before anyone listens)
+    const gone = () => {
+      if (this.waiting === next) this.waiting = undefined;
+    };
+    next.once('error', gone).once('exit', gone);
+    this.waiting = next;
+    this.ready = new Promise<void>((resolve) => {
+      next.once('message', () => resolve());
+      next.once('error', () => resolve()).once('exit', () => resolve());
+    });
+    return this.ready;
+  }
+
+  /** The waiting worker (or a new one), for a job to be posted to it; the next one starts. */
+  take(): Worker {
+    const worker = this.waiting ?? startWorker();
+    this.waiting = undefined;
+    void this.prepare();
+    return worker;
+  }
+
+  close(): void {
+    void this.waiting?.terminate();
+    this.waiting = undefined;
+  }
+}
+
 /** What the worker posts that is not the end or a failure. */
 export type WorkerBatch = Extract<DecodeWorkerMessage, { type: 'records' | 'notes' | 'warning' }>;
 
 /**
+ * Bytes the caller puts into a shared ring itself (a socket read straight into it, see
+ * RingWriter.space); the worker reads them there. The caller ends the ring when its input ends.
+ */
+export interface RingInput {
+  ring: SharedRing;
+}
+
+/**
  * Run decode-worker.ts over an asynchronous input: the input is pumped into a shared ring the
- * worker reads, and what the worker posts is yielded here. A batch's credit goes back to the
- * worker when the consumer asks for the next one, so at most BATCHES_IN_FLIGHT are ever
- * waiting. Ends at the worker's end; throws what it failed with (StreamError, UsageError).
+ * worker reads (or the caller fills the ring itself), and what the worker posts is yielded
+ * here. A batch's credit goes back to the worker when the consumer asks for the next one, so
+ * at most BATCHES_IN_FLIGHT are ever waiting. `started`: a worker waiting for its job
+ * (SpareWorker). Ends at the worker's end; throws what it failed with (StreamError, UsageError).
  */
 export async function* workerMessages(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | RingInput,
   name: string,
   options: Omit<DecodeWorkerData, 'ring' | 'credits' | 'name'>,
+  started?: Worker,
 ): AsyncGenerator<WorkerBatch, void> {
-  const ring = createSharedRing(RING_BYTES);
+  const ring = 'ring' in input ? input.ring : createSharedRing(RING_BYTES);
   const credits = new Int32Array(new SharedArrayBuffer(4));
   credits[0] = BATCHES_IN_FLIGHT;
   const workerData: DecodeWorkerData = { ...options, ring, credits: credits.buffer, name };
-  // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const worker = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv });
+  let worker: Worker;
+  if (started) {
+    worker = started;
+    worker.ref();
+    worker.postMessage(workerData);
+  } else worker = startWorker(workerData);
   const inbox: DecodeWorkerMessage[] = [];
   let wake: (() => void) | undefined;
   // set by the worker's events, read by the loop below
@@ -128,8 +190,9 @@ export async function* workerMessages(
   const writer = new RingWriter(ring);
   // set by the pump and by the consumer's side, read by the other
   const shared: { stopped: boolean; inputFailure?: Error } = { stopped: false };
-  const chunks = input[Symbol.asyncIterator]();
+  const chunks = 'ring' in input ? undefined : input[Symbol.asyncIterator]();
   const pump = (async () => {
+    if (!chunks) return;
     try {
       for (;;) {
         const next = await chunks.next();
@@ -161,6 +224,9 @@ export async function* workerMessages(
         yield m;
       } else if (m.type === 'end') {
         return;
+      } else if (m.type === 'ready') {
+        // a worker handed over before it was ready says so when it is: nothing to do
+        continue;
       } else if (shared.inputFailure) {
         throw new UsageError(`cannot read ${name}: ${shared.inputFailure.message}`);
       } else if (m.stream) {
@@ -177,7 +243,7 @@ export async function* workerMessages(
     writer.abort();
     await worker.terminate();
     // a consumer that left early: stop the input (a Node stream is destroyed), even one that sends nothing more
-    await chunks.return?.().catch(() => undefined);
+    await chunks?.return?.().catch(() => undefined);
     // the pump is not awaited: an input that never answers again must not hold the caller (it
     // writes nothing more into an aborted ring, and it catches its own failures)
     void pump;
@@ -190,11 +256,12 @@ export async function* workerMessages(
  * judged), never the records, so the caller's thread is left to move bytes.
  */
 export async function* judgeLive(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | RingInput,
   name: string,
   judge: JudgeRequest,
+  started?: Worker,
 ): AsyncGenerator<LiveNotes, void> {
-  for await (const m of workerMessages(input, name, { capabilities: judge.capabilities, judge }))
+  for await (const m of workerMessages(input, name, { capabilities: judge.capabilities, judge }, started))
     if (m.type === 'notes') yield m;
 }
 
@@ -204,11 +271,12 @@ export async function* judgeLive(
  * with `everyPacket` a note for every other RAM packet too.
  */
 export async function* judgeLiveMultifd(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | RingInput,
   name: string,
   channel: number,
   everyPacket = false,
+  started?: Worker,
 ): AsyncGenerator<LiveNotes, void> {
-  for await (const m of workerMessages(input, name, { capabilities: [], multifd: { channel, everyPacket } }))
+  for await (const m of workerMessages(input, name, { capabilities: [], multifd: { channel, everyPacket } }, started))
     if (m.type === 'notes') yield m;
 }

@@ -7,9 +7,11 @@
  * multifd channel), and the main channel's reverse direction is the return path.
  *
  * The main channel is decoded and judged by the reference loader in a worker thread
- * (`judgeLive`) as the bytes pass; this thread only moves bytes and reports. The decoder is fed through a bounded queue that never pushes
- * back on the relay: if it falls behind by more than DECODER_LAG_BYTES, decoding stops and
- * that is reported; the migration is never slowed by it.
+ * (`judgeLive`) as the bytes pass, each multifd channel in one of its own; this thread only
+ * moves bytes and reports. A connection is read straight into a ring that the destination
+ * and the decoder both take the bytes from (tap-forward.ts): the decoder never pushes back on
+ * the relay; if it falls behind by the whole ring (FORWARD_RING_BYTES), decoding stops and that
+ * is reported; the migration is never slowed by it.
  *
  * With `stopOnError` the main channel is held instead: its bytes reach the destination only
  * once the loader has judged the record they belong to, and the first error closes both sides
@@ -26,7 +28,8 @@ import { fixedSize } from '../../grammar/layout.js';
 import { be32At } from '../io/bytes.js';
 import type { DestinationProfile } from '../loader/profile.js';
 import type { DiagnosticJson } from '../model/diagnostic.js';
-import { judgeLive, judgeLiveMultifd } from './decode.js';
+import { judgeLive, judgeLiveMultifd, SpareWorker, type RingInput } from './decode.js';
+import { ForwardRing } from './tap-forward.js';
 import { InFlightMutator, mutatorSeed } from './tap-mutate.js';
 import { messageFields, ReturnPathWatcher } from './tap-return-path.js';
 import type { LiveNote } from './decode-protocol.js';
@@ -112,7 +115,13 @@ const MULTIFD_INIT_ID_OFFSET =
     ),
   ) ?? 24;
 
-/** How far the decoder may fall behind the relay before it gives up (the relay never waits for it). */
+/**
+ * The ring each connection is read into (tap-forward.ts): how far the decoder may fall behind
+ * the relay before it is dropped (the relay never waits for it).
+ */
+const FORWARD_RING_BYTES = 64 << 20;
+
+/** How far the decoder of a held channel (fed copies) may fall behind before it gives up. */
 const DECODER_LAG_BYTES = 256 << 20;
 
 /** How much of the main channel --stop-on-error holds before it stops reading the source until the decoder catches up. */
@@ -207,13 +216,26 @@ class HeldBytes {
   }
 }
 
-/** Chunks handed to the decoder without back-pressure, up to a bound. */
-class DecoderFeed implements AsyncIterable<Uint8Array> {
+/** What a channel's decoder reads, and whether it fell behind (what it says after that is about the gap, not the stream). */
+interface ChannelFeed {
+  readonly input: AsyncIterable<Uint8Array> | RingInput;
+  readonly lagged: boolean;
+  /** how far behind the decoder was when it was dropped */
+  readonly lagBytes: number;
+}
+
+/** Chunks handed to the decoder without back-pressure, up to a bound (held channels: their bytes are copies). */
+class DecoderFeed implements AsyncIterable<Uint8Array>, ChannelFeed {
   private queue: Uint8Array[] = [];
   private queued = 0;
   private ended = false;
   lagged = false;
+  readonly lagBytes = DECODER_LAG_BYTES;
   private wake: (() => void) | undefined;
+
+  get input(): AsyncIterable<Uint8Array> {
+    return this;
+  }
 
   push(chunk: Uint8Array): boolean {
     if (this.lagged || this.ended) return false;
@@ -277,6 +299,8 @@ class Migration {
     private readonly req: TapRequest,
     private readonly emit: (e: TapEvent) => void,
     private readonly done: (m: Migration) => void,
+    /** decoder workers started before the channels arrive */
+    private readonly workers: SpareWorker,
   ) {}
 
   /** the main channel's held bytes */
@@ -347,14 +371,14 @@ class Migration {
   }
 
   /** Decode and judge the main channel as it passes (and with --stop-on-error, forward what was judged). */
-  watch(feed: DecoderFeed): void {
+  watch(feed: ChannelFeed): void {
     this.decodings.push(this.judgeMain(feed));
   }
 
-  private async judgeMain(feed: DecoderFeed): Promise<void> {
+  private async judgeMain(feed: ChannelFeed): Promise<void> {
     const judge = { capabilities: this.req.capability ?? [], profile: this.req.profile };
     try {
-      for await (const batch of judgeLive(feed, 'main channel', judge)) {
+      for await (const batch of judgeLive(feed.input, 'main channel', judge, this.workers.take())) {
         // what the decoder says after the bytes it lost is about the gap, not the stream
         if (this.stopped || feed.lagged) break;
         let error: { offset: number; clean: number; rule: string } | undefined;
@@ -371,19 +395,22 @@ class Migration {
         this.held?.release(batch.through);
       }
     } catch (e) {
-      // the worker judges the stream's own errors: this is the decoder failing, not the stream;
-      // the relay went on, and the status is left to it
-      this.decoderStopped = true;
-      this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
-      // held bytes that cannot be judged are not forwarded; held only for --mutate, they go on unmutated
-      if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
-      else this.held?.judged();
-      return;
+      // a decoder dropped for lagging fails on the bytes it lost: that is the lag, below
+      if (!feed.lagged) {
+        // the worker judges the stream's own errors: this is the decoder failing, not the stream;
+        // the relay went on, and the status is left to it
+        this.decoderStopped = true;
+        this.emit({ event: 'decoder-failed', channel: 'main', message: e instanceof Error ? e.message : String(e) });
+        // held bytes that cannot be judged are not forwarded; held only for --mutate, they go on unmutated
+        if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-failed');
+        else this.held?.judged();
+        return;
+      }
     }
     if (this.stopped) return;
     if (feed.lagged) {
       this.decoderStopped = true;
-      this.emit({ event: 'decoder-lagged', channel: 'main', bytes: DECODER_LAG_BYTES });
+      this.emit({ event: 'decoder-lagged', channel: 'main', bytes: feed.lagBytes });
       if (this.req.stopOnError) this.stop(this.held?.forwarded ?? 0, 'tap/decoder-lagged');
       else this.held?.judged();
       return;
@@ -396,13 +423,19 @@ class Migration {
    * only with --mutate, to break packet headers on their way; --stop-on-error acts on the main
    * channel (a multifd channel's packets are judged without the main channel's context).
    */
-  watchMultifd(feed: DecoderFeed, channel: string, id: number): void {
+  watchMultifd(feed: ChannelFeed, channel: string, id: number): void {
     const held = this.holds.get(channel);
     this.decodings.push(
       (async () => {
         try {
           // every packet a candidate for --mutate; without it only what is shown comes back
-          for await (const batch of judgeLiveMultifd(feed, channel, id, this.req.mutate !== undefined)) {
+          for await (const batch of judgeLiveMultifd(
+            feed.input,
+            channel,
+            id,
+            this.req.mutate !== undefined,
+            this.workers.take(),
+          )) {
             if (feed.lagged) break;
             for (const n of batch.notes) {
               this.note(n, channel);
@@ -411,14 +444,16 @@ class Migration {
             held?.release(batch.through);
           }
         } catch (e) {
-          this.decoderStopped = true;
-          this.emit({ event: 'decoder-failed', channel, message: e instanceof Error ? e.message : String(e) });
-          held?.judged();
-          return;
+          if (!feed.lagged) {
+            this.decoderStopped = true;
+            this.emit({ event: 'decoder-failed', channel, message: e instanceof Error ? e.message : String(e) });
+            held?.judged();
+            return;
+          }
         }
         if (feed.lagged) {
           this.decoderStopped = true;
-          this.emit({ event: 'decoder-lagged', channel, bytes: DECODER_LAG_BYTES });
+          this.emit({ event: 'decoder-lagged', channel, bytes: feed.lagBytes });
         }
         held?.judged();
       })(),
@@ -477,8 +512,9 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
   const summaries: TapSummary[] = [];
   return new Promise((resolve, reject) => {
     let current: Migration | undefined;
-    const server = createServer((source) => {
-      current ??= new Migration(req, emit, ended);
+    const workers = new SpareWorker();
+    const server = createServer({ pauseOnConnect: true }, (source) => {
+      current ??= new Migration(req, emit, ended, workers);
       relay(source, current, req, emit);
     });
     const timer = req.progressMs
@@ -494,13 +530,22 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
       if (current === m) current = undefined;
       if (req.once) {
         clearInterval(timer);
+        workers.close();
         server.close(() => resolve(summaries));
       }
     };
     server.on('error', reject);
+    // listening is said once the first decoder is ready: a source that connects then is decoded from its first byte
+    const ready = workers.prepare();
     server.listen(req.listen.port, req.listen.host, () => {
-      const a = server.address();
-      emit({ event: 'listening', host: req.listen.host, port: typeof a === 'object' && a ? a.port : req.listen.port });
+      void ready.then(() => {
+        const a = server.address();
+        emit({
+          event: 'listening',
+          host: req.listen.host,
+          port: typeof a === 'object' && a ? a.port : req.listen.port,
+        });
+      });
     });
   });
 }
@@ -511,62 +556,97 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
  * forwarded both ways, and named by its first bytes. A connection closed before it sent
  * four bytes is closed on the other side too and reported as no channel.
  *
- * By default the source is piped to the destination as it is read. With --stop-on-error or
- * --mutate the bytes wait until the channel is named; the main channel's then wait for the
- * loader (HeldBytes).
+ * By default the source is read straight into a ring that the destination, the save file and
+ * the decoder all take the bytes from (tap-forward.ts). With --stop-on-error or --mutate the
+ * bytes wait until the channel is named; the main channel's then wait for the loader
+ * (HeldBytes), and the decoder gets copies.
  */
-function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
-  source.pause();
+function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
+  accepted.pause();
   // the main channel waits for the loader's verdict (--stop-on-error) or for its mutations (--mutate),
   // a multifd channel for its mutations (--mutate); other channels wait only to be named
   const held = req.stopOnError === true || req.mutate !== undefined;
   let channel: string | undefined;
   let save: WriteStream | undefined;
   let backSave: WriteStream | undefined;
-  let feed: DecoderFeed | undefined;
+  let copies: DecoderFeed | undefined;
   let head: Buffer[] = [];
-  let forward = 0;
+  let sent = 0;
   let back = 0;
   let failed = false;
   const destination = connect(req.to.port, req.to.host, () => {
-    source.on('data', take);
-    // the decoder sees the end of the stream when the source ends it, not when both sides have
-    // closed: with --stop-on-error the destination's side waits for the decoder's verdict
-    source.on('end', () => feed?.end());
-    if (held)
+    if (ring) {
       source.on('end', () => {
-        const h = channel === undefined ? undefined : m.holds.get(channel);
-        if (h) {
-          h.sourceEnd();
-          return;
-        }
-        for (const h of head) destination.write(h); // fewer bytes than name a channel
+        ring.end();
         destination.end();
       });
-    else source.pipe(destination);
+    } else {
+      source.on('data', take);
+      // the decoder sees the end of the stream when the source ends it, not when both sides have
+      // closed: with --stop-on-error the destination's side waits for the decoder's verdict
+      source.on('end', () => copies?.end());
+      if (held)
+        source.on('end', () => {
+          const h = channel === undefined ? undefined : m.holds.get(channel);
+          if (h) {
+            h.sourceEnd();
+            return;
+          }
+          for (const h of head) destination.write(h); // fewer bytes than name a channel
+          destination.end();
+        });
+      else source.pipe(destination);
+    }
     destination.pipe(source);
     source.resume();
   });
+  const inRing = (view: Uint8Array, offset: number) => {
+    sent = offset + view.length;
+    if (channel !== undefined) {
+      m.live[channel] = sent;
+      return;
+    }
+    if (sent < 4 || !ring) return;
+    // the ring holds the connection's first bytes from its start
+    const first = new Uint8Array(ring.ring.data, 0, sent);
+    if (be32At(first, 0) === MULTIFD_MAGIC && sent <= MULTIFD_INIT_ID_OFFSET) return;
+    m.live[name(first)] = sent;
+  };
+  const forwardRing = held
+    ? undefined
+    : new ForwardRing(FORWARD_RING_BYTES, destination, { bytes: inRing, lagged: () => undefined });
+  const adopted = forwardRing?.adopt(accepted);
+  // Node's sockets could not be read into the ring: the bytes are copied to the decoder
+  const ring = adopted ? forwardRing : undefined;
+  const source = adopted ?? accepted;
   m.sockets.push(source, destination);
-  const name = (first: Buffer) => {
-    channel = m.channelName(first);
+  const name = (first: Uint8Array): string => {
+    const named = m.channelName(first);
+    channel = named;
     m.opened();
     emit({ event: 'connection', channel });
     save = m.saveFile(channel);
+    if (save) ring?.saveTo(save);
     // the save file of a held channel keeps what was forwarded: what the destination got
     // (a forwarded piece is never patched again: it is written as it is)
     const hold = () => m.holds.set(channel ?? '', new HeldBytes(source, destination, (piece) => save?.write(piece)));
+    const decoderFeed = (): ChannelFeed => {
+      if (ring) return ring.decode();
+      copies = new DecoderFeed();
+      return copies;
+    };
     if (channel.startsWith('multifd')) {
-      feed = new DecoderFeed();
+      const feed = decoderFeed();
       if (req.mutate) hold();
       m.watchMultifd(feed, channel, first[MULTIFD_INIT_ID_OFFSET] ?? 0);
     }
     if (channel === 'main') {
-      feed = new DecoderFeed();
+      const feed = decoderFeed();
       if (held) hold();
       m.watch(feed);
       backSave = m.saveFile('return-path');
     }
+    return named;
   };
   /** --stop-on-error, a channel other than main: passed on as read, the source paused while the destination is full */
   const pass = (chunk: Buffer) => {
@@ -575,14 +655,15 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
       destination.once('drain', () => source.resume());
     }
   };
+  /** the copying path: each chunk as Node read it */
   const take = (chunk: Buffer) => {
-    forward += chunk.length;
+    sent += chunk.length;
     if (channel === undefined) {
       head.push(chunk);
-      if (forward < 4) return;
+      if (sent < 4) return;
       chunk = Buffer.concat(head);
       // a multifd channel is named by its id, after the magic, version and UUID of MultiFDInit
-      if (be32At(chunk, 0) === MULTIFD_MAGIC && forward <= MULTIFD_INIT_ID_OFFSET) {
+      if (be32At(chunk, 0) === MULTIFD_MAGIC && sent <= MULTIFD_INIT_ID_OFFSET) {
         head = [chunk];
         return;
       }
@@ -590,7 +671,7 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
       name(chunk);
     }
     if (channel !== undefined) m.live[channel] = (m.live[channel] ?? 0) + chunk.length;
-    feed?.push(chunk);
+    copies?.push(chunk);
     const h = channel === undefined ? undefined : m.holds.get(channel);
     if (h) {
       // --mutate patches held bytes: those get a copy of their own, so that no other holder of the chunk sees a change
@@ -618,11 +699,12 @@ function relay(source: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent
   let closedSides = 0;
   const close = () => {
     if (++closedSides < 2 || channel === undefined) return;
-    feed?.end();
+    if (ring) ring.end();
+    else copies?.end();
     save?.end();
     backSave?.end();
     if (channel === 'main' && back > 0) m.bytes['return-path'] = back;
-    m.closed(channel, forward, failed);
+    m.closed(channel, sent, failed);
   };
   const fail = () => {
     failed = true;

@@ -1,7 +1,7 @@
 import { RamFlag } from '../../grammar/ram.js';
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
 import { MainChannelEncoder } from '../codec/encode.js';
-import { FileSink, StreamWriter } from '../io/sink.js';
+import { FileSink, MemorySink, StreamWriter, type ByteSink } from '../io/sink.js';
 
 const PAGE = 4096;
 
@@ -14,9 +14,19 @@ const PAGE = 4096;
  * analyze-migration.py reads it too, beside migstream in the bench.
  */
 export function writeRamStream(path: string, requested: number): void {
+  encodeRamStream(new FileSink(path), requested);
+}
+
+/** The same stream in memory (a small one: a decoder's warm-up, tests). */
+export function ramStreamBytes(requested: number): Uint8Array {
+  const sink = new MemorySink();
+  encodeRamStream(sink, requested);
+  return sink.bytes();
+}
+
+function encodeRamStream(sink: ByteSink, requested: number): void {
   // a RAMBlock is whole pages (MEM_SIZE shares its word with the flag bits below the page size)
   const bytes = Math.ceil(requested / PAGE) * PAGE;
-  const sink = new FileSink(path);
   const w = new StreamWriter(sink, 1 << 22);
   const enc = new MainChannelEncoder(w);
   enc.write({ kind: 'file_header', offset: 0, length: 8, magic: QEMU_VM_FILE_MAGIC, version: QEMU_VM_FILE_VERSION });

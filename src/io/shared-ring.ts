@@ -71,13 +71,44 @@ export class RingWriter {
       done += k;
       at = (at + k) & this.mask;
     }
-    if (n > 0) {
-      Atomics.store(this.control, WRITTEN, (written + n) | 0);
-      Atomics.add(this.control, SIGNAL, 1);
-      // wake the reader only once it has what it waits for (it times out for less)
-      if (used + n >= Atomics.load(this.control, WANT)) Atomics.notify(this.control, SIGNAL);
-    }
+    this.commit(n);
     return n;
+  }
+
+  /** The ring's size in bytes. */
+  get capacity(): number {
+    return this.data.length;
+  }
+
+  /** Bytes written that the reader has not taken yet. */
+  get unread(): number {
+    return (Atomics.load(this.control, WRITTEN) - Atomics.load(this.control, CONSUMED)) | 0;
+  }
+
+  /** The reader is still there and the bytes have not ended. */
+  get open(): boolean {
+    return Atomics.load(this.control, STATE) === OPEN;
+  }
+
+  /**
+   * Up to `length` bytes of the ring at the write position, not running past the ring's end:
+   * a place for a socket to read into without a copy (`commit` hands them to the reader).
+   * The caller keeps `length` within what the reader has made free (and what it still needs itself).
+   */
+  space(length: number): Uint8Array {
+    const at = Atomics.load(this.control, WRITTEN) & this.mask;
+    return this.data.subarray(at, at + Math.min(length, this.data.length - at));
+  }
+
+  /** `n` more bytes at the write position are the reader's (written there by `tryWrite` or into `space`). */
+  commit(n: number): void {
+    if (n <= 0) return;
+    const written = Atomics.load(this.control, WRITTEN);
+    const used = (written - Atomics.load(this.control, CONSUMED)) | 0;
+    Atomics.store(this.control, WRITTEN, (written + n) | 0);
+    Atomics.add(this.control, SIGNAL, 1);
+    // wake the reader only once it has what it waits for (it times out for less)
+    if (used + n >= Atomics.load(this.control, WANT)) Atomics.notify(this.control, SIGNAL);
   }
 
   /** Copy all of `chunk` in; resolves once the reader has made room for the last of it. */
