@@ -8,6 +8,7 @@ import { freePorts, startQemu } from '../bench/qemu.js';
 import { startTap as startTapIn } from '../bench/tap.js';
 import { hasQemu, hasQemu72, ROOT } from './helpers.js';
 import { hasScript, terminalEnv } from './terminal.js';
+import { decode } from '../src/app/decode.js';
 import { messageFields, ReturnPathWatcher } from '../src/app/tap-return-path.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
@@ -147,6 +148,64 @@ describe('migstream tap between two plain sockets', () => {
     const { code, events } = await t.done;
     expect(code).toBe(0);
     expect((events.at(-1) as { status: string }).status).toBe('completed');
+  }, 60_000);
+});
+
+describe('what the tap tells of a main channel (plain sockets, recordings)', () => {
+  type Event = Record<string, unknown> & { event: string; offset: number };
+  it("phases in order, RAM's rounds as QEMU 7.2 counted its pages, each section's bytes header to footer", async () => {
+    const base = join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-dirty-iterations');
+    const bytes = readFileSync(`${base}.mig`);
+    // the source's query-migrate at the end of the recorded migration (a running guest, 16 bitmap syncs)
+    const ram = (
+      JSON.parse(readFileSync(`${base}.meta.json`, 'utf8')) as {
+        src_info: { ram: { total: number; normal: number; duplicate: number; 'page-size': number } };
+      }
+    ).src_info.ram;
+    const run = await throughTap(join(dir, 'watch'), [bytes]);
+    expect(run.code).toBe(0);
+    const events = run.events as Event[];
+    expect(events.filter((e) => e.event === 'phase').map((e) => e['phase'])).toEqual([
+      'iterating',
+      'stop-and-copy',
+      'completed',
+    ]);
+    const rounds = events.filter((e) => e.event === 'ram-round').map((e) => e['pages'] as number);
+    // the first round is the bulk stage: every page of every RAMBlock once
+    expect(rounds[0]).toBe(ram.total / ram['page-size']);
+    // QEMU counts each page it sends: normal pages and zero pages ("duplicate")
+    expect(rounds.reduce((a, b) => a + b, 0)).toBe(ram.normal + ram.duplicate);
+    expect(rounds.length).toBeGreaterThan(1);
+    // the stop: the first END section; every section ends with its footer (0x7e, its be32 section id)
+    const stop = events.find((e) => e.event === 'phase' && e['phase'] === 'stop-and-copy');
+    const firstEnd = events.find((e) => e.event === 'section' && e['section'] === 'END');
+    expect(stop?.offset).toBe(firstEnd?.offset);
+    const starts = events.filter((e) => e.event === 'section');
+    const ends = events.filter((e) => e.event === 'section-end');
+    expect(ends.map((e) => [e.offset, e['sectionId']])).toEqual(starts.map((e) => [e.offset, e['sectionId']]));
+    for (const e of ends) {
+      const footer = e.offset + (e['bytes'] as number) - 5;
+      expect(bytes[footer], `section at ${e.offset}`).toBe(0x7e);
+      expect(bytes.readUInt32BE(footer + 1)).toBe(e['sectionId']);
+    }
+    // the sections and what lies between them (header, configuration, EOF, vmdescription) are the whole channel
+    const inSections = ends.reduce((a, e) => a + (e['bytes'] as number), 0);
+    expect(inSections).toBeLessThan(bytes.length);
+    expect(inSections).toBeGreaterThan(bytes.length * 0.9);
+  }, 60_000);
+
+  it('VFIO tags as the decoder reads them in the same stream, with the device they belong to', async () => {
+    const file = join(ROOT, 'fixtures', 'vfio', 'v2-two-devices-11.1.mig');
+    const events = (await throughTap(join(dir, 'vfio-tags'), [readFileSync(file)])).events as Event[];
+    const expected: [number, string, string][] = [];
+    let idstr = '';
+    for await (const rec of decode(file)) {
+      if (rec.kind === 'section') idstr = rec.idstr;
+      if (rec.kind === 'vfio_tag') expected.push([rec.offset, `VFIO_MIG_FLAG_${rec.tag ?? '?'}`, idstr]);
+    }
+    expect(expected.length).toBeGreaterThan(4);
+    expect(new Set(expected.map((t) => t[2])).size).toBe(2);
+    expect(events.filter((e) => e.event === 'vfio-tag').map((e) => [e.offset, e['tag'], e['idstr']])).toEqual(expected);
   }, 60_000);
 });
 
@@ -308,12 +367,19 @@ describe.skipIf(!hasScript)('migstream tap at a terminal', () => {
     c.resume();
     await new Promise((resolve) => proc.on('close', resolve));
     const statuses = [
-      ...out.matchAll(/main ([\d.]+ (?:B|KiB|MiB)) \| [\d.]+ (?:B|KiB|MiB)\/s \| (\d+) sections \| [\d.]+ s/g),
+      ...out.matchAll(
+        /(setup|iterating|stop-and-copy|postcopy|completed)(?: · [^|]*)? \| main ([\d.]+ (?:B|KiB|MiB)) \| [\d.]+ (?:B|KiB|MiB)\/s \| (\d+) sections \| [\d.]+ s/g,
+      ),
     ];
     expect(statuses.length).toBeGreaterThanOrEqual(3);
     // the sections seen only grow
-    const counts = statuses.map((m) => Number(m[2]));
+    const counts = statuses.map((m) => Number(m[3]));
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    // the phase only moves on; a recording of RAM's PART sections shows the source iterating
+    const order = ['setup', 'iterating', 'stop-and-copy', 'postcopy', 'completed'];
+    const phases = statuses.map((m) => order.indexOf(m[1] ?? ''));
+    expect(phases).toEqual([...phases].sort((a, b) => a - b));
+    expect(statuses.some((m) => m[1] === 'iterating' && / · iteration \d+/.test(m[0]))).toBe(true);
     const summary = out.indexOf('migration completed');
     expect(summary).toBeGreaterThan(out.lastIndexOf(' sections | '));
     expect(out.slice(out.lastIndexOf(' sections | '), summary)).toContain('\u001b[2K');
@@ -330,9 +396,21 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     const src = await qemu('src', []);
     await src.cmd('migrate', { uri: `tcp:127.0.0.1:${listen}` });
     expect(await src.migration()).toBe('completed');
+    const { ram } = (await src.cmd('query-migrate'))['return'] as {
+      ram: { total: number; normal: number; duplicate: number; 'page-size': number };
+    };
     const { code, err, events } = await t.done;
     expect(code).toBe(0);
     expect(err).toBe('');
+    expect(events.filter((e) => e['event'] === 'phase').map((e) => e['phase'])).toEqual([
+      'iterating',
+      'stop-and-copy',
+      'completed',
+    ]);
+    // RAM's rounds as the source counted its pages: the bulk round every page once, then the dirty ones
+    const rounds = events.filter((e) => e['event'] === 'ram-round').map((e) => e['pages'] as number);
+    expect(rounds[0]).toBe(ram.total / ram['page-size']);
+    expect(rounds.reduce((a, b) => a + b, 0)).toBe(ram.normal + ram.duplicate);
     const summary = events.at(-1) as {
       event: string;
       status: string;
@@ -477,6 +555,13 @@ describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {
     const { code, err, events } = await t.done;
     expect(err).toBe('');
     expect(code).toBe(0);
+    // the source stops for the device state (MIG_CMD_PACKAGED), then the destination runs (MIG_CMD_POSTCOPY_RUN)
+    expect(events.filter((e) => e['event'] === 'phase').map((e) => e['phase'])).toEqual([
+      'iterating',
+      'stop-and-copy',
+      'postcopy',
+      'completed',
+    ]);
     const summary = events.at(-1) as { status: string; channels: Record<string, number>; diagnostics: unknown[] };
     expect(summary.status).toBe('completed');
     expect(summary.diagnostics).toEqual([]);

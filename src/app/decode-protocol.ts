@@ -41,6 +41,20 @@ export type LiveNote =
       /** inside MIG_CMD_PACKAGED (postcopy's device state) */
       packaged?: true;
     }
+  /** a section's end (its footer, or the next record where it has none): `offset` is its header's, `bytes` all it took */
+  | {
+      note: 'section-end';
+      offset: number;
+      section: string;
+      sectionId: number;
+      idstr: string;
+      bytes: number;
+      packaged?: true;
+    }
+  /** a round of RAM's dirty-page walk ended (live-watch.ts): the pages it sent (zero pages too) */
+  | { note: 'ram-round'; offset: number; round: number; pages: number }
+  /** a VFIO_MIG_FLAG_* tag of the VFIO device `idstr` */
+  | { note: 'vfio-tag'; offset: number; tag: string; idstr: string; packaged?: true }
   | { note: 'command'; offset: number; command: string; packaged?: true }
   | { note: 'eof'; offset: number; packaged?: true }
   /** a multifd RAM packet with MULTIFD_FLAG_SYNC: the end of a round of dirty pages on this channel */

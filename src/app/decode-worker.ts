@@ -20,6 +20,7 @@ import { diagnosticJson } from '../model/diagnostic.js';
 import { StreamError, UsageError } from '../model/errors.js';
 import type { MainRecord } from '../model/records.js';
 import { parseVmDescription } from '../vmstate/vmdesc.js';
+import { MainChannelWatch } from './live-watch.js';
 import type { DecodeWorkerData, DecodeWorkerMessage, JudgeRequest, LiveNote } from './decode-protocol.js';
 
 /** A batch is posted at this many records or this many bytes of record data, whichever comes first. */
@@ -132,6 +133,7 @@ function deliver(stream: OpenedStream, source: RingSource, credits: Int32Array):
  */
 function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, credits: Int32Array): void {
   const loader = new ReferenceLoader({ capabilities: request.capabilities, profile: request.profile });
+  const watch = new MainChannelWatch();
   const batch = new NoteBatch(credits);
   source.onStarve = () => batch.flush(true);
   const said = (before: number, offset: number) => {
@@ -146,8 +148,7 @@ function judge(stream: OpenedStream, source: RingSource, request: JudgeRequest, 
     for (const rec of stream.records()) {
       const before = loader.diagnostics.length;
       loader.add(rec);
-      const note = liveNote(rec);
-      if (note) batch.notes.push(note);
+      for (const note of watch.notes(rec)) batch.notes.push(note);
       said(before, rec.offset);
       // records inside MIG_CMD_PACKAGED have channel offsets too (the command record is its header)
       batch.through = Math.max(batch.through, rec.offset + rec.length);
@@ -265,23 +266,6 @@ function multifdNote(rec: MultifdRecord, everyPacket: boolean): LiveNote | undef
   return undefined;
 }
 
-/** The records a live watcher is told about. */
-function liveNote(rec: MainRecord): LiveNote | undefined {
-  const packaged = rec.depth ? { packaged: true as const } : {};
-  if (rec.kind === 'section')
-    return {
-      note: 'section',
-      offset: rec.offset,
-      section: rec.section,
-      sectionId: rec.sectionId,
-      idstr: rec.idstr,
-      ...packaged,
-    };
-  if (rec.kind === 'command') return { note: 'command', offset: rec.offset, command: rec.name, ...packaged };
-  if (rec.kind === 'eof') return { note: 'eof', offset: rec.offset, ...packaged };
-  return undefined;
-}
-
 function runJob(data: DecodeWorkerData): void {
   try {
     run(data);
@@ -308,9 +292,10 @@ function warmUp(): void {
     copyData: false,
   });
   const loader = new ReferenceLoader({ capabilities: [] });
+  const watch = new MainChannelWatch();
   for (const rec of stream.records()) {
     loader.add(rec);
-    liveNote(rec);
+    watch.notes(rec);
   }
   loader.finish();
 }

@@ -58,6 +58,12 @@ export interface TapRequest {
   mutate?: { seed: number; count: number };
 }
 
+/** A note of the main channel's judge (decode-protocol.ts) as an event: its fields, named by `event`. */
+type MainChannelEvent<N extends LiveNote['note']> = Omit<Extract<LiveNote, { note: N }>, 'note'> & {
+  event: N;
+  channel: 'main';
+};
+
 /** What the tap reports as the migration goes (one JSON line each with --format json). */
 export type TapEvent =
   | { event: 'listening'; host: string; port: number }
@@ -72,6 +78,14 @@ export type TapEvent =
       /** inside MIG_CMD_PACKAGED (postcopy's device state) */
       packaged?: true;
     }
+  /** a section's end: `offset` is its header's, `bytes` all it took (header to footer) */
+  | MainChannelEvent<'section-end'>
+  /** a round of RAM's dirty-page walk ended (live-watch.ts): the pages it sent, zero pages too */
+  | MainChannelEvent<'ram-round'>
+  /** a VFIO_MIG_FLAG_* tag of the VFIO device `idstr` */
+  | MainChannelEvent<'vfio-tag'>
+  /** the migration entered a phase (at the main channel's `offset`, `elapsedMs` after its first connection) */
+  | { event: 'phase'; channel: 'main'; offset: number; phase: TapPhase; elapsedMs: number }
   | { event: 'command'; channel: 'main'; offset: number; command: string; packaged?: true }
   | { event: 'eof'; channel: 'main'; offset: number; packaged?: true }
   /** a SYNC packet on a multifd channel: the channel's end of a round of pages */
@@ -89,6 +103,16 @@ export type TapEvent =
   | TapProgress
   | TapSummary;
 
+/**
+ * Where a migration is, as its main channel shows it: `setup` (the iterative devices' START
+ * sections), `iterating` (their PART sections, the source running), `stop-and-copy` (the
+ * source stopped: the downtime part, from the first END section, MIG_CMD_SWITCHOVER_START or
+ * MIG_CMD_PACKAGED on), `postcopy` (after MIG_CMD_POSTCOPY_RUN: the destination runs), and
+ * `completed` (QEMU_VM_EOF).
+ */
+export type TapPhase = 'setup' | 'iterating' | 'stop-and-copy' | 'postcopy' | 'completed';
+const PHASES: readonly TapPhase[] = ['setup', 'iterating', 'stop-and-copy', 'postcopy', 'completed'];
+
 /** How far a running migration has come: bytes relayed so far per channel, sections seen on the main channel. */
 export interface TapProgress {
   event: 'progress';
@@ -96,6 +120,14 @@ export interface TapProgress {
   sections: number;
   /** milliseconds since the migration's first connection */
   elapsedMs: number;
+  phase: TapPhase;
+  /** RAM's PART sections so far: the iterations of the source's migration loop */
+  iterations: number;
+  /** rounds of RAM's dirty-page walk ended so far, and the pages the last one sent */
+  rounds: number;
+  lastRoundPages: number;
+  /** since the source stopped (stop-and-copy and on): main-channel bytes and milliseconds */
+  sinceStop?: { bytes: number; ms: number };
 }
 
 /** The last event of a migration: how it ended, the bytes relayed per channel, every diagnostic. */
@@ -294,6 +326,12 @@ class Migration {
   readonly live: Record<string, number> = {};
   sections = 0;
   readonly started = Date.now();
+  private phase: TapPhase = 'setup';
+  private iterations = 0;
+  private rounds = 0;
+  private lastRoundPages = 0;
+  /** where and when the source stopped (the main channel's offset) */
+  private stoppedAt: { offset: number; ms: number } | undefined;
 
   constructor(
     private readonly req: TapRequest,
@@ -467,10 +505,28 @@ class Migration {
     } else if (n.note === 'eof') {
       if (!n.packaged) this.sawEof = true;
       this.emit({ event: 'eof', channel: 'main', offset: n.offset, ...(n.packaged ? { packaged: true } : {}) });
+      if (!n.packaged) this.enter('completed', n.offset);
     } else if (n.note === 'section') {
       this.sections++;
       const { note: _, ...section } = n;
       this.emit({ event: 'section', channel: 'main', ...section });
+      if (!n.packaged) {
+        if (n.section === 'PART') {
+          if (n.idstr === 'ram') this.iterations++;
+          this.enter('iterating', n.offset);
+        } else if (n.section === 'END' || (n.section === 'FULL' && this.phase === 'iterating'))
+          this.enter('stop-and-copy', n.offset);
+      }
+    } else if (n.note === 'section-end') {
+      const { note: _, ...section } = n;
+      this.emit({ event: 'section-end', channel: 'main', ...section });
+    } else if (n.note === 'ram-round') {
+      this.rounds = n.round;
+      this.lastRoundPages = n.pages;
+      this.emit({ event: 'ram-round', channel: 'main', offset: n.offset, round: n.round, pages: n.pages });
+    } else if (n.note === 'vfio-tag') {
+      const { note: _, ...tag } = n;
+      this.emit({ event: 'vfio-tag', channel: 'main', ...tag });
     } else if (n.note === 'multifd-sync') {
       this.emit({ event: 'multifd-sync', channel, offset: n.offset, packetNum: n.packetNum });
     } else if (n.note === 'multifd-device-state') {
@@ -481,15 +537,34 @@ class Migration {
     } else {
       const { note: _, ...command } = n;
       this.emit({ event: 'command', channel: 'main', ...command });
+      if (n.command === 'MIG_CMD_SWITCHOVER_START' || n.command === 'MIG_CMD_PACKAGED')
+        this.enter('stop-and-copy', n.offset);
+      else if (n.command === 'MIG_CMD_POSTCOPY_RUN') this.enter('postcopy', n.offset);
     }
   }
 
+  /** Move on to `phase` (never back), reported. */
+  private enter(phase: TapPhase, offset: number): void {
+    if (PHASES.indexOf(phase) <= PHASES.indexOf(this.phase)) return;
+    // a stream that skips a phase still stopped the source where it leaves iterating
+    if (!this.stoppedAt && PHASES.indexOf(phase) >= PHASES.indexOf('stop-and-copy'))
+      this.stoppedAt = { offset, ms: Date.now() };
+    this.phase = phase;
+    this.emit({ event: 'phase', channel: 'main', offset, phase, elapsedMs: Date.now() - this.started });
+  }
+
   progress(): TapProgress {
+    const stop = this.stoppedAt;
     return {
       event: 'progress',
       channels: { ...this.live },
       sections: this.sections,
       elapsedMs: Date.now() - this.started,
+      phase: this.phase,
+      iterations: this.iterations,
+      rounds: this.rounds,
+      lastRoundPages: this.lastRoundPages,
+      ...(stop ? { sinceStop: { bytes: (this.live['main'] ?? 0) - stop.offset, ms: Date.now() - stop.ms } } : {}),
     };
   }
 

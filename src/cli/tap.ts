@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { destinationProfile } from '../app/profile.js';
-import { tap, type TapEndpoint, type TapEvent, type TapProgress } from '../app/tap.js';
+import { tap, type TapEndpoint, type TapEvent, type TapPhase, type TapProgress } from '../app/tap.js';
 import { collectCapability, withExamples } from './common.js';
 import { EXIT_INVALID, EXIT_OK, type ExitStatus } from './errors.js';
 import { printStdout } from './output.js';
@@ -92,7 +92,16 @@ export function registerTap(program: Command, exit: ExitStatus): void {
 
 const STATUS_EVERY_MS = 250;
 
-/** The live status line: bytes per channel, the rate since the last one, sections, time. */
+/** The phase, RAM's iterations and rounds, and since the source stopped, the downtime part so far. */
+function where(p: TapProgress): string {
+  const parts: string[] = [p.phase];
+  if (p.iterations) parts.push(`iteration ${p.iterations}`);
+  if (p.rounds) parts.push(`round ${p.rounds}: ${p.lastRoundPages} pages`);
+  if (p.sinceStop) parts.push(`downtime part ${binaryAmount(p.sinceStop.bytes)} in ${p.sinceStop.ms} ms`);
+  return parts.join(' · ');
+}
+
+/** The live status line: phase, bytes per channel, the rate since the last one, sections, time. */
 class StatusLine {
   private shown = false;
   private last = { bytes: 0, ms: 0 };
@@ -104,7 +113,7 @@ class StatusLine {
     const channels = Object.entries(p.channels)
       .map(([k, v]) => `${k} ${binaryAmount(v)}`)
       .join(' · ');
-    const line = `${channels || 'waiting'} | ${binaryAmount(rate)}/s | ${p.sections} sections | ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    const line = `${where(p)} | ${channels || 'waiting'} | ${binaryAmount(rate)}/s | ${p.sections} sections | ${(p.elapsedMs / 1000).toFixed(1)} s`;
     // one line, never wrapped: a wrapped line cannot be rewritten in place
     printStdout(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);
     this.shown = true;
@@ -130,6 +139,14 @@ function endpoint(v: string): TapEndpoint {
   return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
 }
 
+const PHASE_TEXT: Record<TapPhase, string> = {
+  setup: 'setup',
+  iterating: 'iterating: the source runs while its memory is sent',
+  'stop-and-copy': 'stop-and-copy: the source stopped (the downtime part)',
+  postcopy: 'postcopy: the destination runs',
+  completed: 'completed: the device state ended',
+};
+
 /** Text mode: what a person watching wants, not every RAM part. */
 function text(e: TapEvent): string {
   switch (e.event) {
@@ -141,6 +158,12 @@ function text(e: TapEvent): string {
       return `main @0x${e.offset.toString(16)}: ${e.command}\n`;
     case 'eof':
       return `main @0x${e.offset.toString(16)}: QEMU_VM_EOF\n`;
+    case 'phase':
+      return `main @0x${e.offset.toString(16)}: ${PHASE_TEXT[e.phase]} (${e.elapsedMs} ms in)\n`;
+    case 'ram-round':
+      return `main @0x${e.offset.toString(16)}: RAM round ${e.round} ended: ${e.pages} pages\n`;
+    case 'vfio-tag':
+      return `main @0x${e.offset.toString(16)}: ${e.tag} (${e.idstr})\n`;
     case 'multifd-sync':
       return `${e.channel} @0x${e.offset.toString(16)}: MULTIFD_FLAG_SYNC (packet ${e.packetNum})\n`;
     case 'multifd-device-state':
