@@ -334,57 +334,68 @@ describe('tap --mutate on multifd channels (plain sockets, a recorded multifd se
 });
 
 describe.skipIf(!hasScript)('migstream tap at a terminal', () => {
-  it('shows a status line under the events, rewritten in place, and clears it before the summary', async () => {
-    const [listen, to] = await freePortPair();
-    const sent = readFileSync(join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-paused.mig'));
-    const sink = createServer((s) => {
-      s.resume();
-      s.on('end', () => {
-        s.end();
-        sink.close();
+  it.each([200, 80])(
+    'shows a status line under the events, rewritten in place, and clears it before the summary (%i columns)',
+    async (columns) => {
+      const [listen, to] = await freePortPair();
+      const sent = readFileSync(join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-paused.mig'));
+      const sink = createServer((s) => {
+        s.resume();
+        s.on('end', () => {
+          s.end();
+          sink.close();
+        });
       });
-    });
-    sink.listen(to, '127.0.0.1');
-    const line = [BIN, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once']
-      .map((a) => `'${a}'`)
-      .join(' ');
-    const proc = spawn('script', ['-qec', `${process.execPath} ${line}`, '/dev/null'], {
-      env: terminalEnv({ NO_COLOR: '1' }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(proc);
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 400 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
-    // the stream in 16 pieces over about two seconds: long enough for several status lines
-    const c = connect(listen, '127.0.0.1');
-    const piece = Math.ceil(sent.length / 16);
-    for (let at = 0; at < sent.length; at += piece) {
-      c.write(sent.subarray(at, at + piece));
-      await new Promise((r) => setTimeout(r, 120));
-    }
-    c.end();
-    c.resume();
-    await new Promise((resolve) => proc.on('close', resolve));
-    const statuses = [
-      ...out.matchAll(
-        /(setup|iterating|stop-and-copy|postcopy|completed)(?: · [^|]*)? \| main ([\d.]+ (?:B|KiB|MiB)) \| [\d.]+ (?:B|KiB|MiB)\/s \| (\d+) sections \| [\d.]+ s/g,
-      ),
-    ];
-    expect(statuses.length).toBeGreaterThanOrEqual(3);
-    // the sections seen only grow
-    const counts = statuses.map((m) => Number(m[3]));
-    expect(counts).toEqual([...counts].sort((a, b) => a - b));
-    // the phase only moves on; a recording of RAM's PART sections shows the source iterating
-    const order = ['setup', 'iterating', 'stop-and-copy', 'postcopy', 'completed'];
-    const phases = statuses.map((m) => order.indexOf(m[1] ?? ''));
-    expect(phases).toEqual([...phases].sort((a, b) => a - b));
-    expect(statuses.some((m) => m[1] === 'iterating' && / · iteration \d+/.test(m[0]))).toBe(true);
-    const summary = out.indexOf('migration completed');
-    expect(summary).toBeGreaterThan(out.lastIndexOf(' sections | '));
-    expect(out.slice(out.lastIndexOf(' sections | '), summary)).toContain('\u001b[2K');
-    expect(out).toContain(`main ${sent.length} bytes`);
-  }, 60_000);
+      sink.listen(to, '127.0.0.1');
+      const line = [BIN, 'tap', '--listen', `127.0.0.1:${listen}`, '--to', `127.0.0.1:${to}`, '--once']
+        .map((a) => `'${a}'`)
+        .join(' ');
+      // 200 columns: every part of the line; 80: the details go first, and no line is wider than the terminal
+      const proc = spawn('script', ['-qec', `stty cols ${columns}; ${process.execPath} ${line}`, '/dev/null'], {
+        env: terminalEnv({ NO_COLOR: '1' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(proc);
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      for (let i = 0; i < 400 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
+      // the stream in 16 pieces over about two seconds: long enough for several status lines
+      const c = connect(listen, '127.0.0.1');
+      const piece = Math.ceil(sent.length / 16);
+      for (let at = 0; at < sent.length; at += piece) {
+        c.write(sent.subarray(at, at + piece));
+        await new Promise((r) => setTimeout(r, 120));
+      }
+      c.end();
+      c.resume();
+      await new Promise((resolve) => proc.on('close', resolve));
+      const statuses = [
+        ...out.matchAll(
+          /(setup|iterating|stop-and-copy|postcopy|completed)(?: · [^|]*)? \| main ([\d.]+ (?:B|KiB|MiB)) \| [\d.]+ (?:B|KiB|MiB)\/s \| (\d+) sections((?: · [^|]*)?) \| [\d.]+ s/g,
+        ),
+      ];
+      expect(statuses.length).toBeGreaterThanOrEqual(3);
+      // the sections seen only grow
+      const counts = statuses.map((m) => Number(m[3]));
+      expect(counts).toEqual([...counts].sort((a, b) => a - b));
+      // the phase only moves on; a recording of RAM's PART sections shows the source iterating
+      const order = ['setup', 'iterating', 'stop-and-copy', 'postcopy', 'completed'];
+      const phases = statuses.map((m) => order.indexOf(m[1] ?? ''));
+      expect(phases).toEqual([...phases].sort((a, b) => a - b));
+      for (const m of statuses) expect(m[0].length).toBeLessThan(columns);
+      if (columns === 200) {
+        expect(statuses.some((m) => m[1] === 'iterating' && / · iteration \d+/.test(m[0]))).toBe(true);
+        // once RAM's first section has ended, its bytes are among the biggest
+        expect(statuses.some((m) => / · ram [\d.]+ (?:B|KiB|MiB)/.test(m[4] ?? ''))).toBe(true);
+      }
+      const summary = out.indexOf('migration completed');
+      const lastStatus = statuses.at(-1)?.index ?? Infinity;
+      expect(summary).toBeGreaterThan(lastStatus);
+      expect(out.slice(lastStatus, summary)).toContain('\u001b[2K');
+      expect(out).toContain(`main ${sent.length} bytes`);
+    },
+    60_000,
+  );
 });
 
 describe.skipIf(!hasQemu)('migstream tap with QEMU 7.2 on loopback', () => {

@@ -128,6 +128,8 @@ export interface TapProgress {
   lastRoundPages: number;
   /** since the source stopped (stop-and-copy and on): main-channel bytes and milliseconds */
   sinceStop?: { bytes: number; ms: number };
+  /** the bytes of the main channel's sections that ended so far, by idstr */
+  sectionBytes: Record<string, number>;
 }
 
 /** The last event of a migration: how it ended, the bytes relayed per channel, every diagnostic. */
@@ -330,6 +332,7 @@ class Migration {
   private iterations = 0;
   private rounds = 0;
   private lastRoundPages = 0;
+  private readonly sectionBytes: Record<string, number> = {};
   /** where and when the source stopped (the main channel's offset) */
   private stoppedAt: { offset: number; ms: number } | undefined;
 
@@ -518,6 +521,7 @@ class Migration {
           this.enter('stop-and-copy', n.offset);
       }
     } else if (n.note === 'section-end') {
+      this.sectionBytes[n.idstr] = (this.sectionBytes[n.idstr] ?? 0) + n.bytes;
       const { note: _, ...section } = n;
       this.emit({ event: 'section-end', channel: 'main', ...section });
     } else if (n.note === 'ram-round') {
@@ -564,6 +568,7 @@ class Migration {
       iterations: this.iterations,
       rounds: this.rounds,
       lastRoundPages: this.lastRoundPages,
+      sectionBytes: { ...this.sectionBytes },
       ...(stop ? { sinceStop: { bytes: (this.live['main'] ?? 0) - stop.offset, ms: Date.now() - stop.ms } } : {}),
     };
   }

@@ -93,10 +93,10 @@ export function registerTap(program: Command, exit: ExitStatus): void {
 const STATUS_EVERY_MS = 250;
 
 /** The phase, RAM's iterations and rounds, and since the source stopped, the downtime part so far. */
-function where(p: TapProgress): string {
+function where(p: TapProgress, detail: boolean): string {
   const parts: string[] = [p.phase];
-  if (p.iterations) parts.push(`iteration ${p.iterations}`);
-  if (p.rounds) parts.push(`round ${p.rounds}: ${p.lastRoundPages} pages`);
+  if (detail && p.iterations) parts.push(`iteration ${p.iterations}`);
+  if (detail && p.rounds) parts.push(`round ${p.rounds}: ${p.lastRoundPages} pages`);
   if (p.sinceStop) parts.push(`downtime part ${binaryAmount(p.sinceStop.bytes)} in ${p.sinceStop.ms} ms`);
   return parts.join(' · ');
 }
@@ -113,9 +113,19 @@ class StatusLine {
     const channels = Object.entries(p.channels)
       .map(([k, v]) => `${k} ${binaryAmount(v)}`)
       .join(' · ');
-    const line = `${where(p)} | ${channels || 'waiting'} | ${binaryAmount(rate)}/s | ${p.sections} sections | ${(p.elapsedMs / 1000).toFixed(1)} s`;
-    // one line, never wrapped: a wrapped line cannot be rewritten in place
-    printStdout(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);
+    // the sections that took the most so far (RAM, a VFIO device's state)
+    const biggest = Object.entries(p.sectionBytes)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 2)
+      .map(([k, v]) => ` · ${k} ${binaryAmount(v)}`)
+      .join('');
+    const line = (detail: boolean, sizes: boolean) =>
+      `${where(p, detail)} | ${channels || 'waiting'} | ${binaryAmount(rate)}/s | ${p.sections} sections${sizes ? biggest : ''} | ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    // one line, never wrapped (a wrapped line cannot be rewritten in place): what does not fit goes,
+    // the sections' sizes first, then RAM's iterations and rounds
+    const width = Math.max(20, (process.stdout.columns || 80) - 1);
+    const fits = [line(true, true), line(true, false), line(false, false)].find((l) => l.length <= width);
+    printStdout(`\r\x1b[2K${(fits ?? line(false, false)).slice(0, width)}`);
     this.shown = true;
   }
 
