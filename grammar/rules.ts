@@ -380,6 +380,13 @@ export const RULES = [
     source: 'VM §8.3, Q (test/differential.test.ts)',
   },
   {
+    id: 'multifd/zlib-data',
+    group: 'multifd',
+    severity: 'error',
+    qemu: "multifd-compression zlib: a packet's data, inflated (Z_SYNC_FLUSH) as the next part of the channel's zlib stream, must give exactly its normal pages; otherwise the receiving thread fails and the migration never completes (QEMU 7.2 waits)",
+    source: 'VM §8.3, Q (test/differential.test.ts)',
+  },
+  {
     id: 'multifd/pages-alloc',
     group: 'multifd',
     severity: 'error',

@@ -15,7 +15,7 @@ import { validateFile } from '../src/app/validate.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { hasQemu72, ROOT, tempDir, ZSTD_MULTIFD_DESTINATION } from './helpers.js';
+import { hasQemu72, multifdDestination, ROOT, tempDir } from './helpers.js';
 
 /**
  * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
@@ -182,49 +182,58 @@ describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {
   }, 60_000);
 });
 
-describe.skipIf(!hasQemu72)('a zstd multifd channel whose data does not decompress', () => {
-  it('QEMU 7.2 never completes the migration; validate reports multifd/zstd-data, and accepts the channel as recorded', () => {
-    const base = fixture('real/qemu-7.2/pc-multifd-zstd-tcp');
-    const ch0 = readFileSync(`${base}.multifd0.bin`);
-    // the first compressed payload of channel 0: 16 bytes of 0xff where its zstd block header is
-    let payloadAt = -1;
-    for (const r of decodeMultifdChannel(new StreamReader(new BufferSource(ch0)), 4096))
-      if (r.kind === 'multifd_payload') {
-        payloadAt = r.offset;
-        break;
-      }
-    const bad = Buffer.from(ch0);
-    bad.fill(0xff, payloadAt, payloadAt + 16);
-    const badFile = join(tmp, 'zstd-bad.multifd0.bin');
-    writeFileSync(badFile, bad);
-    const load = (ch: string) =>
-      spawnSync(
-        process.execPath,
-        [
-          join(ROOT, 'bin', 'qemu-load'),
-          '--timeout',
-          '5000',
-          ...ZSTD_MULTIFD_DESTINATION,
-          '--multifd',
-          ch,
-          '--multifd',
-          `${base}.multifd1.bin`,
-          `${base}.mig`,
-        ],
-        { encoding: 'utf8', timeout: 60_000 },
-      );
-    const validate = (ch: string) =>
-      validateFile(`${base}.mig`, {
-        capabilities: ['multifd'],
-        qemuVersion: '7.2',
-        multifdCompression: 'zstd',
-        multifd: [ch, `${base}.multifd1.bin`],
-      });
-    expect(load(`${base}.multifd0.bin`).status).toBe(0);
-    expect(validate(`${base}.multifd0.bin`).diagnostics).toEqual([]);
-    expect(load(badFile).status).toBe(3); // qemu-load: the migration did not complete within --timeout
-    expect(validate(badFile).diagnostics.map((d) => [d.rule, d.offset])).toEqual([['multifd/zstd-data', payloadAt]]);
-  }, 60_000);
+describe.skipIf(!hasQemu72)('a compressed multifd channel whose data does not decompress', () => {
+  // a recording of each compression: a zstd one from the corpus, a zlib one recorded here through the tap
+  it.each([
+    ['zstd', fixture('real/qemu-7.2/pc-multifd-zstd-tcp')],
+    ['zlib', fixture('recorded-7.2/pc-multifd-zlib-tap')],
+  ] as const)(
+    'multifd-compression %s: QEMU 7.2 never completes the migration; validate reports the data rule, and accepts the channel as recorded',
+    (compression, base) => {
+      const ch0 = readFileSync(`${base}.multifd0.bin`);
+      // the first compressed payload of channel 0: 16 bytes of 0xff where its zstd block header or zlib header is
+      let payloadAt = -1;
+      for (const r of decodeMultifdChannel(new StreamReader(new BufferSource(ch0)), 4096))
+        if (r.kind === 'multifd_payload') {
+          payloadAt = r.offset;
+          break;
+        }
+      const bad = Buffer.from(ch0);
+      bad.fill(0xff, payloadAt, payloadAt + 16);
+      const badFile = join(tmp, `${compression}-bad.multifd0.bin`);
+      writeFileSync(badFile, bad);
+      const load = (ch: string) =>
+        spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'bin', 'qemu-load'),
+            '--timeout',
+            '5000',
+            ...multifdDestination(compression),
+            '--multifd',
+            ch,
+            '--multifd',
+            `${base}.multifd1.bin`,
+            `${base}.mig`,
+          ],
+          { encoding: 'utf8', timeout: 60_000 },
+        );
+      const validate = (ch: string) =>
+        validateFile(`${base}.mig`, {
+          capabilities: ['multifd'],
+          qemuVersion: '7.2',
+          multifdCompression: compression,
+          multifd: [ch, `${base}.multifd1.bin`],
+        });
+      expect(load(`${base}.multifd0.bin`).status).toBe(0);
+      expect(validate(`${base}.multifd0.bin`).diagnostics).toEqual([]);
+      expect(load(badFile).status).toBe(3); // qemu-load: the migration did not complete within --timeout
+      expect(validate(badFile).diagnostics.map((d) => [d.rule, d.offset])).toEqual([
+        [`multifd/${compression}-data`, payloadAt],
+      ]);
+    },
+    60_000,
+  );
 });
 
 /**

@@ -149,12 +149,14 @@ export function runCli(
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
 }
 
-/** bin/qemu-load's options for a destination of the zstd multifd recordings (two channels, multifd-compression zstd). */
-export const ZSTD_MULTIFD_DESTINATION = [
-  '--capability',
-  'multifd',
-  '--parameter',
-  'multifd-channels=2',
-  '--parameter',
-  'multifd-compression=zstd',
-];
+/** bin/qemu-load's options for a destination of the compressed multifd recordings (two channels, multifd-compression). */
+export function multifdDestination(compression: 'zstd' | 'zlib'): string[] {
+  return [
+    '--capability',
+    'multifd',
+    '--parameter',
+    'multifd-channels=2',
+    '--parameter',
+    `multifd-compression=${compression}`,
+  ];
+}

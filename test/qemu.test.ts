@@ -9,7 +9,7 @@ import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
-import { hasQemu72, REAL, ROOT, tempDir, ZSTD_MULTIFD_DESTINATION } from './helpers.js';
+import { hasQemu72, multifdDestination, REAL, ROOT, tempDir } from './helpers.js';
 import { destinationOf, qemuLoads, type Destination } from '../scripts/differential.js';
 
 /**
@@ -268,7 +268,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zstd 
     const { ram, guest, size } = extractAndLoad(
       base,
       'zstd',
-      ZSTD_MULTIFD_DESTINATION,
+      multifdDestination('zstd'),
       recordedDestination(`${base}.meta.json`),
     );
     expectSameMemory(ram, guest, size);
@@ -284,15 +284,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 guest memory equals --ram extract of zlib 
   it('pc-multifd-zlib-tap', () => {
     const base = join(ROOT, 'fixtures', 'recorded-7.2', 'pc-multifd-zlib-tap');
     const meta = JSON.parse(readFileSync(`${base}.meta.json`, 'utf8')) as { argv: { both: string[] } };
-    const options = [
-      '--capability',
-      'multifd',
-      '--parameter',
-      'multifd-channels=2',
-      '--parameter',
-      'multifd-compression=zlib',
-    ];
-    const { ram, guest, size } = extractAndLoad(base, 'zlib', options, meta.argv.both.slice(1));
+    const { ram, guest, size } = extractAndLoad(base, 'zlib', multifdDestination('zlib'), meta.argv.both.slice(1));
     // the guest ran before it was migrated: pages that are not zero, sent over multifd (QEMU 7.2's precopy
     // sends a zero page on the main channel, any other page over multifd)
     let written = 0;

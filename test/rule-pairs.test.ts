@@ -130,6 +130,25 @@ const recorded72 = (name: string): Uint8Array => {
   if (!b) cache.set(p, (b = new Uint8Array(readFileSync(p))));
   return b;
 };
+/** A compressed multifd set as recorded, and with 16 bytes of 0xff over channel 0's first compressed payload. */
+function compressedDataPair(compression: 'zstd' | 'zlib', main: Uint8Array, channel: (i: number) => Uint8Array) {
+  const input = (ch0: Uint8Array): Input => ({
+    main,
+    load: { capabilities: ['multifd'], multifdCompression: compression },
+    multifd: [ch0, channel(1)],
+  });
+  const p = firstPagesPacket(channel(0));
+  const payload = channelRecords(channel(0)).find((r) => r.kind === 'multifd_payload' && r.offset > p);
+  if (!payload) throw new Error('no payload after the first packet');
+  return {
+    clean: input(channel(0)),
+    broken: input(patch(channel(0), payload.offset, new Array<number>(16).fill(0xff))),
+    offset: payload.offset,
+    path: `multifd channel 0 > packet @0x${p.toString(16)}`,
+    channel: 'channel0',
+  };
+}
+
 /** The profile of the destination that accepts `b` (validate --profile with the stream itself). */
 const profileOf = (b: Uint8Array): DestinationProfile => profileFromStream(new BufferSource(b, 'reference.mig'));
 
@@ -638,24 +657,16 @@ const PAIRS: Record<RuleId, () => Pair> = {
   },
   // 7.2 pc-multifd-zstd-tcp: the first 16 bytes of the first compressed payload of channel 0 set to 0xff
   // (the zstd block header that starts it no longer reads as one)
-  'multifd/zstd-data': () => {
-    const z = (i: number): Uint8Array => real('7.2', `pc-multifd-zstd-tcp.multifd${i}.bin`);
-    const input = (ch0: Uint8Array): Input => ({
-      main: real('7.2', 'pc-multifd-zstd-tcp.mig'),
-      load: { capabilities: ['multifd'], multifdCompression: 'zstd' },
-      multifd: [ch0, z(1)],
-    });
-    const p = firstPagesPacket(z(0));
-    const payload = channelRecords(z(0)).find((r) => r.kind === 'multifd_payload' && r.offset > p);
-    if (!payload) throw new Error('no payload after the first packet');
-    return {
-      clean: input(z(0)),
-      broken: input(patch(z(0), payload.offset, new Array<number>(16).fill(0xff))),
-      offset: payload.offset,
-      path: `multifd channel 0 > packet @0x${p.toString(16)}`,
-      channel: 'channel0',
-    };
-  },
+  'multifd/zstd-data': () =>
+    compressedDataPair('zstd', real('7.2', 'pc-multifd-zstd-tcp.mig'), (i) =>
+      real('7.2', `pc-multifd-zstd-tcp.multifd${i}.bin`),
+    ),
+  // fixtures/recorded-7.2/pc-multifd-zlib-tap (recorded here through the tap): the same bytes of its
+  // channel 0 (its zlib header no longer reads as one)
+  'multifd/zlib-data': () =>
+    compressedDataPair('zlib', recorded72('pc-multifd-zlib-tap.mig'), (i) =>
+      recorded72(`pc-multifd-zlib-tap.multifd${i}.bin`),
+    ),
   'multifd/init-uuid': () => ({
     clean: mfdInput(mfd(0)),
     broken: mfdInput(mfd(0), patch(mfd(1), 8, [1])),

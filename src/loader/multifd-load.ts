@@ -26,6 +26,8 @@ import {
 import { StreamError, hex } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
+import type { CompressedPages } from '../multifd/compressed-pages.js';
+import { ZlibPages } from '../multifd/zlib-pages.js';
 import { ZstdPages } from '../multifd/zstd-pages.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/codec.js';
@@ -36,6 +38,18 @@ import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { uuidText } from './profile.js';
 
+/** A compression whose packets the loader decompresses: the channel's stream, and the rule its data answers to. */
+interface CompressedMethod {
+  name: string;
+  rule: 'multifd/zstd-data' | 'multifd/zlib-data';
+  open(): CompressedPages;
+}
+
+/** By the packet's compression flag (MULTIFD_FLAG_ZSTD, MULTIFD_FLAG_ZLIB). */
+const COMPRESSED_METHODS = new Map<number, CompressedMethod>([
+  [MultifdFlag.MULTIFD_FLAG_ZSTD, { name: 'zstd', rule: 'multifd/zstd-data', open: () => new ZstdPages() }],
+  [MultifdFlag.MULTIFD_FLAG_ZLIB, { name: 'zlib', rule: 'multifd/zlib-data', open: () => new ZlibPages() }],
+]);
 /** A capture of one side channel (a multifd channel, the return path) as validation takes it: its name in diagnostics and its bytes. */
 export interface ChannelInput {
   name: string;
@@ -96,9 +110,9 @@ export class MultifdJoin {
     let lastNum: bigint | undefined;
     let device: { key: string; idstr: string; at: number } | undefined;
     let pendingBuffer: { loc: BufferLocation; key: string; at: number; payload: Uint8Array[] } | undefined;
-    /** the channel's zstd stream, and the pages the packet just read must decompress to */
-    let zstd: ZstdPages | undefined;
-    let zstdPacket: { bytes: number; at: number } | undefined;
+    /** the channel's compressed stream (zstd, zlib), and the pages the packet just read must decompress to */
+    let stream: CompressedPages | undefined;
+    let compressedPacket: { bytes: number; at: number; method: CompressedMethod } | undefined;
     const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
     const flushBuffer = (): void => {
       if (!pendingBuffer) return;
@@ -197,9 +211,10 @@ export class MultifdJoin {
                 where(at),
                 `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`,
               );
-            zstdPacket =
-              comp === MultifdFlag.MULTIFD_FLAG_ZSTD && this.compression === comp && f.normalPages > 0 && !zstd?.broken
-                ? { bytes: f.normalPages * this.pageSize, at }
+            const method = COMPRESSED_METHODS.get(comp);
+            compressedPacket =
+              method && this.compression === comp && f.normalPages > 0 && !stream?.broken
+                ? { bytes: f.normalPages * this.pageSize, at, method }
                 : undefined;
             if (flags & MultifdFlag.MULTIFD_FLAG_SYNC) syncs++;
             // QEMU's receiver only traces packet_num, and 7.x re-sends empty packets with a
@@ -399,17 +414,17 @@ export class MultifdJoin {
             break;
           }
           case 'multifd_payload':
-            if (zstdPacket) {
-              const pages = zstdPacket.bytes / this.pageSize;
-              if (!(zstd ??= new ZstdPages()).packet(rec.data, zstdPacket.bytes))
+            if (compressedPacket) {
+              const { bytes, at, method } = compressedPacket;
+              if (!(stream ??= method.open()).packet(rec.data, bytes))
                 this.report(
-                  'multifd/zstd-data',
+                  method.rule,
                   ch.name,
                   rec.offset,
-                  where(zstdPacket.at),
-                  `multifd ${index}: the packet's zstd data does not decompress to its ${pages} pages (QEMU's receiving thread fails on it and the migration never completes)`,
+                  where(at),
+                  `multifd ${index}: the packet's ${method.name} data does not decompress to its ${bytes / this.pageSize} pages (QEMU's receiving thread fails on it and the migration never completes)`,
                 );
-              zstdPacket = undefined;
+              compressedPacket = undefined;
             }
             if (pendingBuffer) {
               pendingBuffer.loc.length += rec.data.length;
