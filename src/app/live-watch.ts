@@ -22,18 +22,22 @@ interface OpenSection {
   packaged: boolean;
 }
 
+/** what most records (RAM pages above all) give: no note, and no array made for it */
+const NONE: readonly LiveNote[] = Object.freeze([]);
+
 export class MainChannelWatch {
   private open: OpenSection | undefined;
   /** each RAMBlock's place in the MEM_SIZE list: the walk's order */
   private readonly blocks = new Map<string, number>();
   private lastBlock = -1;
+  private lastName: string | undefined;
   private lastAddr = -1;
   private round = 0;
   private roundPages = 0;
   private postcopy = false;
 
   /** The notes for one record (none for most). */
-  notes(rec: MainRecord): LiveNote[] {
+  notes(rec: MainRecord): readonly LiveNote[] {
     const packaged = rec.depth ? { packaged: true as const } : {};
     switch (rec.kind) {
       case 'section': {
@@ -59,10 +63,10 @@ export class MainChannelWatch {
         return this.closeSection(rec.offset + rec.length);
       case 'ram_block':
         if (!this.blocks.has(rec.idstr)) this.blocks.set(rec.idstr, this.blocks.size);
-        return [];
+        return NONE;
       case 'ram':
         // MEM_SIZE, EOS and MULTIFD_FLUSH name no block: they are not pages
-        return 'block' in rec ? this.page(rec.block, rec.addr, rec.offset, rec.depth ?? 0) : [];
+        return 'block' in rec ? this.page(rec.block, rec.addr, rec.offset, rec.depth ?? 0) : NONE;
       case 'vfio_tag':
         return [
           {
@@ -90,29 +94,31 @@ export class MainChannelWatch {
         return out;
       }
       default:
-        return [];
+        return NONE;
     }
   }
 
   /** A page record of any kind: counted in its round, or the first of the next one. */
-  private page(block: string, addr: number, offset: number, depth: number): LiveNote[] {
-    if (this.postcopy || depth) return [];
-    let index = this.blocks.get(block);
+  private page(block: string, addr: number, offset: number, depth: number): readonly LiveNote[] {
+    if (this.postcopy || depth) return NONE;
+    // pages come in runs of one block: its name is looked up when it changes
+    let index = block === this.lastName ? this.lastBlock : this.blocks.get(block);
     if (index === undefined) this.blocks.set(block, (index = this.blocks.size));
-    const out: LiveNote[] = [];
+    let out = NONE;
     const onward = index > this.lastBlock || (index === this.lastBlock && addr > this.lastAddr);
     if (!onward || this.round === 0) {
-      out.push(...this.closeRound(offset));
+      out = this.closeRound(offset);
       this.round++;
     }
     this.roundPages++;
     this.lastBlock = index;
+    this.lastName = block;
     this.lastAddr = addr;
     return out;
   }
 
-  private closeRound(offset: number): LiveNote[] {
-    if (this.roundPages === 0) return [];
+  private closeRound(offset: number): readonly LiveNote[] {
+    if (this.roundPages === 0) return NONE;
     const note: LiveNote = { note: 'ram-round', offset, round: this.round, pages: this.roundPages };
     this.roundPages = 0;
     return [note];
