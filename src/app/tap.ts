@@ -151,9 +151,12 @@ const MULTIFD_INIT_ID_OFFSET =
 
 /**
  * The ring each connection is read into (tap-forward.ts): how far the decoder may fall behind
- * the relay before it is dropped (the relay never waits for it).
+ * the relay before it is dropped (the relay never waits for it). A migration's first connection
+ * is its main channel (QEMU connects it first); the later ones, multifd channels, each carry a
+ * share of the bandwidth and get a quarter of that, so that eight of them hold 128 MiB at most.
  */
 const FORWARD_RING_BYTES = 64 << 20;
+const LATER_RING_BYTES = 16 << 20;
 
 /** How far the decoder of a held channel (fed copies) may fall behind before it gives up. */
 const DECODER_LAG_BYTES = 256 << 20;
@@ -692,9 +695,10 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
     if (be32At(first, 0) === MULTIFD_MAGIC && sent <= MULTIFD_INIT_ID_OFFSET) return;
     m.live[name(first)] = sent;
   };
+  const capacity = m.sockets.length === 0 ? FORWARD_RING_BYTES : LATER_RING_BYTES;
   const forwardRing = held
     ? undefined
-    : new ForwardRing(FORWARD_RING_BYTES, destination, { bytes: inRing, lagged: () => undefined });
+    : new ForwardRing(capacity, destination, { bytes: inRing, lagged: () => undefined });
   const adopted = forwardRing?.adopt(accepted);
   // Node's sockets could not be read into the ring: the bytes are copied to the decoder
   const ring = adopted ? forwardRing : undefined;
