@@ -132,6 +132,8 @@ describe('tap: the forwarding ring', () => {
       const source = ring.adopt(accepted);
       adopted = source !== undefined;
       if (!source) return;
+      // the destination is connecting: the bytes go on to it as they are read
+      ring.forward();
       // a decoder that never takes a byte
       const feed = ring.decode();
       expect(feed.input.ring).toBe(ring.ring);
@@ -155,5 +157,56 @@ describe('tap: the forwarding ring', () => {
     expect(lagged).toHaveLength(1);
     expect(lagged[0]).toBeGreaterThanOrEqual(capacity - (256 << 10));
     expect(lagged[0]).toBeLessThanOrEqual(capacity);
+  }, 60_000);
+
+  it('a connection that closes without a byte is not relayed; the others go on in the order the source made them, each once it has sent a byte', async () => {
+    const [listen = 0, to = 0] = await freePorts(2);
+    // the destination: the first bytes of each connection, in the order it accepted them
+    const accepted: string[] = [];
+    const closed: Promise<void>[] = [];
+    const server = createServer((s) => {
+      let first = '';
+      const index = accepted.push('') - 1;
+      s.on('data', (d: Buffer) => {
+        first += d.toString('latin1');
+        accepted[index] = first.slice(0, 4);
+      });
+      closed.push(
+        new Promise((resolve) =>
+          s.on('end', () => {
+            s.end();
+            resolve();
+          }),
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(to, '127.0.0.1', () => resolve()));
+    const tap = await startTap(BIN, listen, to);
+    const open = async () => {
+      const c = connect(listen, '127.0.0.1');
+      await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+      c.resume();
+      return c;
+    };
+    // an empty connection (a port check), then one that speaks late, then one that speaks at once
+    const empty = await open();
+    empty.end();
+    const late = await open();
+    const early = await open();
+    early.write('BBBB-early');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    late.write('AAAA-late');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    late.end();
+    early.end();
+    const run = await tap.done;
+    await Promise.all(closed);
+    server.close();
+    // the empty one never reached the destination; the late one went first, as the source made it
+    expect(accepted).toEqual(['AAAA', 'BBBB']);
+    const connections = run.events.filter((e) => e['event'] === 'connection');
+    expect(connections).toHaveLength(2);
+    const summary = run.events.at(-1) as { channels: Record<string, number> };
+    expect(Object.values(summary.channels).sort((a, b) => a - b)).toEqual([9, 10]);
   }, 60_000);
 });

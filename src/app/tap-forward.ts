@@ -58,6 +58,9 @@ export class ForwardRing {
   lagged = false;
   private source: Socket | undefined;
   private waiting = false;
+  /** bytes handed to the destination; none until `forward` (the connection's turn to be connected) */
+  private forwarded = 0;
+  private forwarding = false;
 
   constructor(
     capacity: number,
@@ -121,6 +124,20 @@ export class ForwardRing {
     }
   }
 
+  /**
+   * The destination is connected (or connecting): what was read so far goes to it, and every
+   * byte from now on as it is read. Until then the bytes wait in the ring (and the source is
+   * paused once it is all but full).
+   */
+  forward(): void {
+    if (this.forwarding) return;
+    this.forwarding = true;
+    // nothing was reused before the first bytes went on: the ring holds them from its start
+    if (this.received > 0) this.destination.write(new Uint8Array(this.ring.data, 0, this.received));
+    // a source paused because the ring filled meanwhile resumes on the destination's drain (pauseUntilDrained)
+    this.forwarded = this.received;
+  }
+
   /** The source ended: the decoder sees the end after the last byte. */
   end(): void {
     this.writer.end();
@@ -128,7 +145,7 @@ export class ForwardRing {
 
   /** how far the slowest reader of the ring is behind the source */
   private behind(withDecoder: boolean): number {
-    const destination = this.destination.writableLength;
+    const destination = this.received - this.forwarded + this.destination.writableLength;
     const save = this.save ? this.save.writableLength + (this.received - this.saved) : 0;
     const decoder = withDecoder && this.decoding && !this.lagged && this.writer.open ? this.writer.unread : 0;
     return Math.max(destination, save, decoder);
@@ -149,7 +166,10 @@ export class ForwardRing {
     // a save file attached while the caller looks at these bytes takes them with the ones before
     const save = this.save;
     this.events.bytes(view, offset);
-    this.destination.write(view);
+    if (this.forwarding) {
+      this.destination.write(view);
+      this.forwarded += n;
+    }
     if (save) {
       save.write(view);
       this.saved += n;

@@ -20,7 +20,7 @@
  * decoder's pace by design.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { QEMU_VM_FILE_MAGIC } from '../../grammar/savevm.js';
 import { MULTIFD_MAGIC, MultifdInit } from '../../grammar/multifd.js';
@@ -176,6 +176,10 @@ class HeldBytes {
   forwarded = 0;
   private sourceEnded = false;
   private allJudged = false;
+  /** the destination is connected (or connecting): until then what is judged is only noted */
+  private open = false;
+  private releaseTo = 0;
+  private endWhenOpen = false;
 
   constructor(
     private readonly source: Socket,
@@ -206,11 +210,20 @@ class HeldBytes {
     this.flow();
   }
 
-  /** Everything before `offset` was judged: forward it. */
+  /** The connection's turn came: the destination is being connected, what was judged goes on to it. */
+  opened(): void {
+    this.open = true;
+    this.release(this.releaseTo);
+    if (this.endWhenOpen) this.destination.end();
+  }
+
+  /** Everything before `offset` was judged: forward it (once the destination is connected). */
   release(offset: number): void {
-    while (this.chunks.length && this.forwarded < offset) {
+    this.releaseTo = Math.max(this.releaseTo, offset);
+    if (!this.open) return;
+    while (this.chunks.length && this.forwarded < this.releaseTo) {
       const chunk = this.chunks[0] as Buffer;
-      const n = Math.min(chunk.length, offset - this.forwarded);
+      const n = Math.min(chunk.length, this.releaseTo - this.forwarded);
       if (n === chunk.length) this.chunks.shift();
       else this.chunks[0] = chunk.subarray(n);
       this.held -= n;
@@ -226,7 +239,7 @@ class HeldBytes {
   cut(offset: number): void {
     this.allJudged = false;
     this.release(offset);
-    this.destination.end();
+    this.endDestination();
   }
 
   get destinationSocket(): Socket {
@@ -236,14 +249,19 @@ class HeldBytes {
   /** the source closed its side: the destination's side closes once the rest is judged */
   sourceEnd(): void {
     this.sourceEnded = true;
-    if (this.allJudged) this.destination.end();
+    if (this.allJudged) this.endDestination();
   }
 
   /** The loader is done and found no error: forward the rest. */
   judged(): void {
     this.allJudged = true;
     this.release(Infinity);
-    if (this.sourceEnded) this.destination.end();
+    if (this.sourceEnded) this.endDestination();
+  }
+
+  private endDestination(): void {
+    if (this.open) this.destination.end();
+    else this.endWhenOpen = true;
   }
 
   private flow(): void {
@@ -596,9 +614,15 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
   return new Promise((resolve, reject) => {
     let current: Migration | undefined;
     const workers = new SpareWorker();
+    // connections go on to the destination in the order the source made them (a QEMU 7.2
+    // destination takes the first for the main channel), each once it has sent a byte
+    let turn = Promise.resolve();
     const server = createServer({ pauseOnConnect: true }, (source) => {
       current ??= new Migration(req, emit, ended, workers);
-      relay(source, current, req, emit);
+      const after = turn;
+      let done = () => {};
+      turn = new Promise<void>((resolve) => (done = resolve));
+      relay(source, current, req, emit, { after, done });
     });
     const timer = req.progressMs
       ? setInterval(() => {
@@ -634,18 +658,25 @@ export function tap(req: TapRequest, emit: (e: TapEvent) => void): Promise<TapSu
 }
 
 /**
- * One connection: connected onwards at once (a QEMU 7.2 destination takes the first
- * connection for the main channel, so the order in which the source connected is kept),
- * forwarded both ways, and named by its first bytes. A connection closed before it sent
- * four bytes is closed on the other side too and reported as no channel.
+ * One connection: read at once, connected onwards once it has sent a byte and the connections
+ * the source made before it have been (a QEMU 7.2 destination takes the first connection for
+ * the main channel, so the order in which the source connected is kept), forwarded both ways,
+ * and named by its first bytes. A connection that closes without sending a byte is not
+ * relayed; one closed before it sent four bytes is relayed and reported as no channel.
  *
  * By default the source is read straight into a ring that the destination, the save file and
  * the decoder all take the bytes from (tap-forward.ts). With --stop-on-error or --mutate the
  * bytes wait until the channel is named; the main channel's then wait for the loader
  * (HeldBytes), and the decoder gets copies.
  */
-function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEvent) => void): void {
-  accepted.pause();
+function relay(
+  accepted: Socket,
+  m: Migration,
+  req: TapRequest,
+  emit: (e: TapEvent) => void,
+  /** `after`: the connections made before this one have gone on (or were empty); `done`: so has this one */
+  turn: { after: Promise<void>; done: () => void },
+): void {
   // the main channel waits for the loader's verdict (--stop-on-error) or for its mutations (--mutate),
   // a multifd channel for its mutations (--mutate); other channels wait only to be named
   const held = req.stopOnError === true || req.mutate !== undefined;
@@ -657,34 +688,33 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
   let sent = 0;
   let back = 0;
   let failed = false;
-  const destination = connect(req.to.port, req.to.host, () => {
-    if (ring) {
-      source.on('end', () => {
-        ring.end();
-        destination.end();
-      });
-    } else {
-      source.on('data', take);
-      // the decoder sees the end of the stream when the source ends it, not when both sides have
-      // closed: with --stop-on-error the destination's side waits for the decoder's verdict
-      source.on('end', () => copies?.end());
-      if (held)
-        source.on('end', () => {
-          const h = channel === undefined ? undefined : m.holds.get(channel);
-          if (h) {
-            h.sourceEnd();
-            return;
-          }
-          for (const h of head) destination.write(h); // fewer bytes than name a channel
-          destination.end();
-        });
-      else source.pipe(destination);
-    }
-    destination.pipe(source);
-    source.resume();
-  });
+  // connected when the connection's turn comes; until then what goes to it waits
+  const destination = new Socket();
+  let forwarding = false;
+  const onForward: (() => void)[] = [];
+  const whenForwarding = (f: () => void): void => {
+    if (forwarding) f();
+    else onForward.push(f);
+  };
+  let sawByte: (any: boolean) => void = () => {};
+  const anyByte = new Promise<boolean>((resolve) => (sawByte = resolve));
+  void turn.after
+    .then(() => anyByte)
+    .then((any) => {
+      if (any) {
+        destination.connect(req.to.port, req.to.host);
+        forwarding = true;
+        ring?.forward();
+        for (const f of onForward.splice(0)) f();
+      } else {
+        source.destroy();
+        destination.destroy();
+      }
+      turn.done();
+    });
   const inRing = (view: Uint8Array, offset: number) => {
     sent = offset + view.length;
+    sawByte(true);
     if (channel !== undefined) {
       m.live[channel] = sent;
       return;
@@ -713,7 +743,11 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
     if (save) ring?.saveTo(save);
     // the save file of a held channel keeps what was forwarded: what the destination got
     // (a forwarded piece is never patched again: it is written as it is)
-    const hold = () => m.holds.set(channel ?? '', new HeldBytes(source, destination, (piece) => save?.write(piece)));
+    const hold = () => {
+      const h = new HeldBytes(source, destination, (piece) => save?.write(piece));
+      m.holds.set(channel ?? '', h);
+      whenForwarding(() => h.opened());
+    };
     const decoderFeed = (): ChannelFeed => {
       if (ring) return ring.decode();
       copies = new DecoderFeed();
@@ -732,8 +766,16 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
     }
     return named;
   };
-  /** --stop-on-error, a channel other than main: passed on as read, the source paused while the destination is full */
+  /** The copying path, bytes not held: passed on as read, the source paused while the destination is full (or not yet connected). */
   const pass = (chunk: Buffer) => {
+    if (!forwarding) {
+      onForward.push(() => pass(chunk));
+      if (onForward.length === 1) {
+        source.pause();
+        onForward.push(() => source.resume());
+      }
+      return;
+    }
     if (!destination.write(chunk)) {
       source.pause();
       destination.once('drain', () => source.resume());
@@ -742,6 +784,7 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
   /** the copying path: each chunk as Node read it */
   const take = (chunk: Buffer) => {
     sent += chunk.length;
+    sawByte(true);
     if (channel === undefined) {
       head.push(chunk);
       if (sent < 4) return;
@@ -763,7 +806,7 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
       return;
     }
     save?.write(chunk);
-    if (held) pass(chunk);
+    pass(chunk);
   };
   // the main connection's reverse direction is the return path: decoded as it passes
   let returnPath: ReturnPathWatcher | undefined;
@@ -799,4 +842,31 @@ function relay(accepted: Socket, m: Migration, req: TapRequest, emit: (e: TapEve
   destination.on('error', fail);
   source.on('close', close);
   destination.on('close', close);
+  // a connection that ends without a byte is not relayed
+  source.on('end', () => sawByte(sent > 0));
+  source.on('close', () => sawByte(sent > 0));
+  if (ring) {
+    source.on('end', () => {
+      ring.end();
+      whenForwarding(() => destination.end());
+    });
+  } else {
+    source.on('data', take);
+    // the decoder sees the end of the stream when the source ends it, not when both sides have
+    // closed: with --stop-on-error the destination's side waits for the decoder's verdict
+    source.on('end', () => copies?.end());
+    source.on('end', () =>
+      whenForwarding(() => {
+        const h = channel === undefined ? undefined : m.holds.get(channel);
+        if (h) {
+          h.sourceEnd();
+          return;
+        }
+        for (const c of head) destination.write(c); // fewer bytes than name a channel
+        destination.end();
+      }),
+    );
+  }
+  destination.pipe(source);
+  source.resume();
 }
