@@ -767,10 +767,13 @@ function relay(
     return named;
   };
   /** The copying path, bytes not held: passed on as read, the source paused while the destination is full (or not yet connected). */
+  let waitingForTurn = false;
   const pass = (chunk: Buffer) => {
     if (!forwarding) {
       onForward.push(() => pass(chunk));
-      if (onForward.length === 1) {
+      // it has sent a byte: nothing more is read until its turn
+      if (!waitingForTurn) {
+        waitingForTurn = true;
         source.pause();
         onForward.push(() => source.resume());
       }
