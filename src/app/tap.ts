@@ -701,7 +701,8 @@ function relay(
   void turn.after
     .then(() => anyByte)
     .then((any) => {
-      if (any) {
+      // a connection that failed while it waited is not connected either
+      if (any && !failed) {
         destination.connect(req.to.port, req.to.host);
         forwarding = true;
         ring?.forward();
