@@ -276,12 +276,11 @@ function runJob(data: DecodeWorkerData): void {
   }
 }
 
-// a worker started ahead of its input (SpareWorker) gets its job as its first message
 /**
  * How much of a RAM stream a waiting worker judges before it says it is ready: the decoder's
  * code is cold at first, and a live input's first megabytes arrive faster than cold code
  * decodes them (measured through the tap on this 2-core machine: the decoder fell 50 MB behind
- * a loopback relay in its first 100 ms cold, 19 MB warmed).
+ * a loopback relay in its first 100 ms cold, 17-38 MB warmed).
  */
 const WARM_UP_BYTES = 4 << 20;
 
