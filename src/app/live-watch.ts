@@ -38,7 +38,8 @@ export class MainChannelWatch {
 
   /** The notes for one record (none for most). */
   notes(rec: MainRecord): readonly LiveNote[] {
-    const packaged = rec.depth ? { packaged: true as const } : {};
+    // made only for the records that are noted (not for every page)
+    const packaged = () => (rec.depth ? { packaged: true as const } : {});
     switch (rec.kind) {
       case 'section': {
         const out = this.closeSection(rec.offset);
@@ -55,7 +56,7 @@ export class MainChannelWatch {
           section: rec.section,
           sectionId: rec.sectionId,
           idstr: rec.idstr,
-          ...packaged,
+          ...packaged(),
         });
         return out;
       }
@@ -74,7 +75,7 @@ export class MainChannelWatch {
             offset: rec.offset,
             tag: rec.tag === null ? `0x${rec.value.toString(16)}` : `VFIO_MIG_FLAG_${rec.tag}`,
             idstr: this.open?.idstr ?? '',
-            ...packaged,
+            ...packaged(),
           },
         ];
       case 'command': {
@@ -83,14 +84,14 @@ export class MainChannelWatch {
           out.push(...this.closeRound(rec.offset));
           this.postcopy = true;
         }
-        out.push({ note: 'command', offset: rec.offset, command: rec.name, ...packaged });
+        out.push({ note: 'command', offset: rec.offset, command: rec.name, ...packaged() });
         return out;
       }
       case 'eof': {
         // the device state of MIG_CMD_PACKAGED ends with its own QEMU_VM_EOF: the stream goes on
         const out = this.closeSection(rec.offset);
         if (!rec.depth) out.push(...this.closeRound(rec.offset));
-        out.push({ note: 'eof', offset: rec.offset, ...packaged });
+        out.push({ note: 'eof', offset: rec.offset, ...packaged() });
         return out;
       }
       default:
