@@ -899,14 +899,18 @@ describe('opening a stream (src/codec/open.ts)', () => {
   it('StreamReader keeps each byte 64 bytes further into its buffer page than into its input page, and answers only for the bytes it holds', () => {
     const input = Uint8Array.from({ length: 6 * 4096 }, (_, i) => (i * 7) & 0xff);
     const r = new StreamReader(new BufferSource(input), 4096);
+    /** `view` is the input's bytes at `offset`, 64 bytes further into its buffer page than `offset` is into its input page */
+    const expectSkewedAt = (view: Uint8Array, offset: number) => {
+      expect(r.offsetOf(view)).toBe(offset);
+      expect(view.byteOffset % 4096).toBe((offset + 64) % 4096);
+      expect([...view]).toEqual([...input.subarray(offset, offset + view.length)]);
+    };
     const first = r.bytes(4000);
     expect(first.byteOffset % 4096).toBe(64);
     r.bytes(4000);
     // a read past what is buffered moves the unread bytes: the one at 8000 goes to 64 bytes past its own page offset
     const v = r.bytes(200);
-    expect(r.offsetOf(v)).toBe(8000);
-    expect(v.byteOffset % 4096).toBe((8000 + 64) % 4096);
-    expect([...v]).toEqual([...input.subarray(8000, 8200)]);
+    expectSkewedAt(v, 8000);
     // bytes before the move are not held any more, whatever is left in the buffer's memory
     expect(r.differenceAt(input.subarray(7990, 8000), 7990)).toBeUndefined();
     expect(r.differenceAt(input.subarray(8000, 8200), 8000)).toBe(-1);
@@ -917,10 +921,7 @@ describe('opening a stream (src/codec/open.ts)', () => {
     expect(r.holdsAt(v, 8001)).toBe(false);
     // a skip past the buffer on a seekable input: the next byte lands 64 bytes past its page offset too
     r.skip(11800);
-    const w = r.bytes(16);
-    expect(r.offsetOf(w)).toBe(20000);
-    expect(w.byteOffset % 4096).toBe((20000 + 64) % 4096);
-    expect([...w]).toEqual([...input.subarray(20000, 20016)]);
+    expectSkewedAt(r.bytes(16), 20000);
     expect(r.differenceAt(input.subarray(8000, 8200), 8000)).toBeUndefined();
   });
 
