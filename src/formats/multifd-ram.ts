@@ -8,14 +8,8 @@ import type { ByteSource } from '../io/source.js';
 import { StreamReader } from '../io/reader.js';
 import { MULTIFD_FLAG_COMPRESSION_MASK, MultifdFlag } from '../../grammar/multifd.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
-import { ZstdPages } from '../multifd/zstd-pages.js';
-import { ZlibPages } from '../multifd/zlib-pages.js';
-
-/** The compression methods whose pages are read here, by their packet flag. */
-const METHODS_READ: ReadonlyMap<number, 'zstd' | 'zlib'> = new Map([
-  [MultifdFlag.MULTIFD_FLAG_ZSTD, 'zstd'],
-  [MultifdFlag.MULTIFD_FLAG_ZLIB, 'zlib'],
-]);
+import type { CompressedPages } from '../multifd/compressed-pages.js';
+import { PAGE_COMPRESSIONS, type PageCompression } from '../multifd/page-compressions.js';
 
 export interface PageWrite {
   block: string;
@@ -69,7 +63,7 @@ function roundIterator(
   const records = decodeMultifdChannel(new StreamReader(src), pageSize);
   let done = false;
   // the channel's compressed stream (one method per migration): its packets decompress in turn
-  let stream: ZstdPages | ZlibPages | undefined;
+  let stream: CompressedPages | undefined;
   return {
     next(put) {
       if (done) return false;
@@ -79,7 +73,7 @@ function roundIterator(
       let page = 0;
       let skip = false;
       /** the packet's method, when its pages are read here */
-      let compressed: 'zstd' | 'zlib' | undefined;
+      let compressed: PageCompression | undefined;
       for (;;) {
         const n = records.next();
         if (n.done) {
@@ -95,7 +89,7 @@ function roundIterator(
           offsets = new DataView(rec.offsets.buffer, rec.offsets.byteOffset, rec.offsets.byteLength);
           page = 0;
           const method = flags & MULTIFD_FLAG_COMPRESSION_MASK;
-          compressed = normal === 0 || stream?.broken ? undefined : METHODS_READ.get(method);
+          compressed = normal === 0 || stream?.broken ? undefined : PAGE_COMPRESSIONS.get(method);
           skip = method !== 0 && normal > 0 && !compressed;
           if (skip) result.compressedPackets++;
           for (let i = normal; i < normal + zero; i++) {
@@ -107,7 +101,7 @@ function roundIterator(
           let data: Uint8Array | undefined = rec.data;
           if (compressed) {
             // a packet's compressed data is one payload record (its next_packet_size)
-            stream ??= compressed === 'zstd' ? new ZstdPages() : new ZlibPages();
+            stream ??= compressed.open();
             data = stream.packet(rec.data, normal * pageSize);
             if (!data) {
               result.compressedPackets++;
@@ -117,8 +111,8 @@ function roundIterator(
           for (let at = 0; at + pageSize <= data.length && page < normal; at += pageSize, page++) {
             put({ block, addr: Number(offsets.getBigUint64(page * 8)), data: data.subarray(at, at + pageSize) });
             result.pages++;
-            if (compressed === 'zstd') result.zstdPages++;
-            if (compressed === 'zlib') result.zlibPages++;
+            if (compressed?.name === 'zstd') result.zstdPages++;
+            if (compressed?.name === 'zlib') result.zlibPages++;
           }
         } else if (rec.kind === 'multifd_device_state') {
           offsets = undefined;

@@ -27,8 +27,7 @@ import { StreamError, hex } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
 import type { CompressedPages } from '../multifd/compressed-pages.js';
-import { ZlibPages } from '../multifd/zlib-pages.js';
-import { ZstdPages } from '../multifd/zstd-pages.js';
+import { PAGE_COMPRESSIONS, type PageCompression } from '../multifd/page-compressions.js';
 import { cString, decodeMultifdChannel } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
@@ -38,18 +37,11 @@ import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { uuidText } from './profile.js';
 
-/** A compression whose packets the loader decompresses: the channel's stream, and the rule its data answers to. */
-interface CompressedMethod {
-  name: string;
-  rule: 'multifd/zstd-data' | 'multifd/zlib-data';
-  open(): CompressedPages;
-}
-
-/** By the packet's compression flag (MULTIFD_FLAG_ZSTD, MULTIFD_FLAG_ZLIB). */
-const COMPRESSED_METHODS = new Map<number, CompressedMethod>([
-  [MultifdFlag.MULTIFD_FLAG_ZSTD, { name: 'zstd', rule: 'multifd/zstd-data', open: () => new ZstdPages() }],
-  [MultifdFlag.MULTIFD_FLAG_ZLIB, { name: 'zlib', rule: 'multifd/zlib-data', open: () => new ZlibPages() }],
-]);
+/** The rule each compression's packet data answers to. */
+const DATA_RULE = { zstd: 'multifd/zstd-data', zlib: 'multifd/zlib-data' } as const satisfies Record<
+  PageCompression['name'],
+  RuleId
+>;
 /** A capture of one side channel (a multifd channel, the return path) as validation takes it: its name in diagnostics and its bytes. */
 export interface ChannelInput {
   name: string;
@@ -112,7 +104,7 @@ export class MultifdJoin {
     let pendingBuffer: { loc: BufferLocation; key: string; at: number; payload: Uint8Array[] } | undefined;
     /** the channel's compressed stream (zstd, zlib), and the pages the packet just read must decompress to */
     let stream: CompressedPages | undefined;
-    let compressedPacket: { bytes: number; at: number; method: CompressedMethod } | undefined;
+    let compressedPacket: { bytes: number; at: number; method: PageCompression } | undefined;
     const where = (off: number): string => `multifd channel ${index} > packet @${hex(off)}`;
     const flushBuffer = (): void => {
       if (!pendingBuffer) return;
@@ -211,7 +203,7 @@ export class MultifdJoin {
                 where(at),
                 `multifd ${index}: flags received ${hex(flags)} flags expected ${hex(this.compression | (flags & MultifdFlag.MULTIFD_FLAG_SYNC))}`,
               );
-            const method = COMPRESSED_METHODS.get(comp);
+            const method = PAGE_COMPRESSIONS.get(comp);
             compressedPacket =
               method && this.compression === comp && f.normalPages > 0 && !stream?.broken
                 ? { bytes: f.normalPages * this.pageSize, at, method }
@@ -418,7 +410,7 @@ export class MultifdJoin {
               const { bytes, at, method } = compressedPacket;
               if (!(stream ??= method.open()).packet(rec.data, bytes))
                 this.report(
-                  method.rule,
+                  DATA_RULE[method.name],
                   ch.name,
                   rec.offset,
                   where(at),
