@@ -36,7 +36,7 @@ import { readCommand } from './commands.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { readVfioPayload } from '../vfio/codec.js';
-import { RamSectionDecoder } from '../ram/codec.js';
+import { RamSectionDecoder, type RamReadState } from '../ram/codec.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -74,6 +74,40 @@ export interface SectionInfo {
   versionId: number;
 }
 
+/**
+ * Where a decoder can start again on bytes that agree with the stream so far: after a RAM page
+ * record of a top-level RAM section (inside its payload) or after a top-level section footer
+ * (between records). It holds everything the decoder carries from record to record; a fuzzer
+ * keeps a few along its seed and reads a mutant from the last one before the first byte it
+ * changed (src/fuzz/resume.ts).
+ */
+export interface DecoderCheckpoint {
+  /** the first byte not read yet */
+  readonly offset: number;
+  /** the records so far depend on the bytes before this offset (at least `offset`: further when a decision looked ahead) */
+  readonly decidedBy: number;
+  readonly path: readonly string[];
+  readonly sections: ReadonlyMap<number, SectionInfo>;
+  readonly capabilities: ReadonlySet<string>;
+  readonly pageSize: number;
+  readonly footers: boolean | undefined;
+  readonly postcopyAdvised: boolean;
+  readonly ram: RamReadState;
+  /** the vmdescription entries used so far, by key (undefined without a vmdescription) */
+  readonly devicesTaken: ReadonlyMap<string, number> | undefined;
+  /** the RAM section whose payload goes on, when the checkpoint is inside one */
+  readonly inRam: RamSectionAt | undefined;
+}
+
+/** A top-level RAM section being read: what its footer check and error paths need. */
+interface RamSectionAt {
+  readonly kind: SectionKind;
+  readonly sectionId: number;
+}
+
+/** RAM records after which the payload loop starts over at the next record header. */
+const RESUMABLE_RAM_OPS: ReadonlySet<string> = new Set(['page', 'zero', 'xbzrle', 'compress_page', 'multifd_flush']);
+
 /** A RAM section's payload, handed from the section generator up to records(), which reads it. */
 class RamLane {
   constructor(readonly records: Generator<MainRecord>) {}
@@ -95,6 +129,10 @@ export class MainChannelDecoder {
   private readonly copy: boolean;
   private readonly maxRaw: number;
   private readonly devices: DeviceIndex | undefined;
+  /** the last record handed out ends where a checkpoint can be taken: in a RAM payload, or between records */
+  private resumable: 'ram' | 'top' | undefined;
+  /** the top-level RAM section whose payload is being read */
+  private ramSection: RamSectionAt | undefined;
 
   constructor(
     readonly r: StreamReader,
@@ -132,7 +170,66 @@ export class MainChannelDecoder {
     if (wrapper) yield wrapper;
     yield this.fileHeader();
     if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
-    const loop = this.recordLoop(undefined, 0);
+    yield* this.afterPrologue(this.recordLoop(undefined, 0));
+  }
+
+  /**
+   * Where the decoder could start again on the same bytes, right after the record it handed
+   * out last: in a RAM section's payload, between top-level records, or (undefined) not there
+   * (inside a device section, a PACKAGED blob, MEM_SIZE). `checkpoint()` takes it.
+   */
+  get checkpointPlace(): 'ram' | 'top' | undefined {
+    return this.resumable;
+  }
+
+  checkpoint(): DecoderCheckpoint | undefined {
+    if (!this.resumable) return undefined;
+    return {
+      offset: this.r.offset,
+      decidedBy: this.r.decidedBy,
+      path: [...this.r.path],
+      sections: new Map(this.sections),
+      capabilities: new Set(this.capabilities),
+      pageSize: this.pageSize,
+      footers: this.footers,
+      postcopyAdvised: this.postcopyAdvised,
+      ram: this.ram.state(),
+      devicesTaken: this.devices?.taken(),
+      inRam: this.resumable === 'ram' ? this.ramSection : undefined,
+    };
+  }
+
+  /**
+   * The records after a checkpoint, read by a fresh decoder whose reader starts at its offset
+   * (with the same vmdescription and options as the decoder that took it).
+   */
+  *resume(cp: DecoderCheckpoint): Generator<MainRecord> {
+    if (this.r.offset !== cp.offset)
+      throw new Error(`resume: the reader is at ${hex(this.r.offset)}, the checkpoint at ${hex(cp.offset)}`);
+    this.r.path.splice(0, this.r.path.length, ...cp.path);
+    this.sections.clear();
+    for (const [k, v] of cp.sections) this.sections.set(k, v);
+    this.capabilities.clear();
+    for (const c of cp.capabilities) this.capabilities.add(c);
+    this.pageSize = cp.pageSize;
+    this.footers = cp.footers;
+    this.postcopyAdvised = cp.postcopyAdvised;
+    this.ram.restore(cp.ram);
+    if (cp.devicesTaken) this.devices?.restoreTaken(cp.devicesTaken);
+    yield* this.afterPrologue(cp.inRam ? this.ramSectionRest(cp.inRam) : this.recordLoop(undefined, 0));
+  }
+
+  /** The rest of a top-level RAM section from inside its payload, then the records after it. */
+  private *ramSectionRest(at: RamSectionAt): Generator<MainRecord | RamLane, boolean> {
+    this.ramSection = at;
+    yield new RamLane(this.ram.payload(at.kind, 0));
+    yield* this.sectionFooter(at.sectionId, 0);
+    return yield* this.recordLoop(undefined, 0);
+  }
+
+  /** The top-level records from `loop`, then what follows QEMU_VM_EOF. */
+  private *afterPrologue(loop: Generator<MainRecord | RamLane, boolean>): Generator<MainRecord> {
+    const r = this.r;
     let sawEof: boolean;
     for (;;) {
       const step = loop.next();
@@ -145,12 +242,21 @@ export class MainChannelDecoder {
         // the RAM section's records come straight from its reader, not up through the section
         // and record-loop generators: one generator a page instead of four
         try {
-          for (let x = rec.records.next(); !x.done; x = rec.records.next()) yield x.value;
+          for (let x = rec.records.next(); !x.done; x = rec.records.next()) {
+            const v = x.value;
+            this.resumable = v.kind === 'ram' && !v.depth && RESUMABLE_RAM_OPS.has(v.op) ? 'ram' : undefined;
+            yield v;
+          }
         } catch (e) {
           throw this.inRamRecord(e);
         }
-      } else yield rec;
+      } else {
+        // after a top-level footer the section generator only drops its path entry and returns
+        this.resumable = rec.kind === 'section_footer' && !rec.depth ? 'top' : undefined;
+        yield rec;
+      }
     }
+    this.resumable = undefined;
     if (!sawEof) return;
     // After QEMU_VM_EOF: the vmdescription, if the source sent one. Nothing else belongs here.
     if (r.peekU8() === SectionType.QEMU_VM_VMDESCRIPTION) {
@@ -384,6 +490,7 @@ export class MainChannelDecoder {
     const handler = sectionHandler(info.idstr).kind;
     if (handler === 'ram') {
       // records() reads the payload and comes back here after RAM_SAVE_FLAG_EOS
+      this.ramSection = depth ? undefined : { kind, sectionId };
       yield new RamLane(this.ram.payload(kind, depth));
     } else if (handler === 'vfio') {
       const described = kind === 'FULL' ? this.devices?.take(info.idstr, info.instanceId)?.size : undefined;
@@ -410,8 +517,12 @@ export class MainChannelDecoder {
         );
       }
     } else yield* this.devicePayload(info, depth);
+    yield* this.sectionFooter(sectionId, depth);
+  }
 
-    // Section footer: sent by every QEMU with send-section-footer on (the default).
+  /** Section footer: sent by every QEMU with send-section-footer on (the default). Ends the section's path entry. */
+  private *sectionFooter(sectionId: number, depth: number): Generator<MainRecord> {
+    const r = this.r;
     const t = r.peekU8();
     if (t === SectionType.QEMU_VM_SECTION_FOOTER) {
       const fOffset = r.offset;
@@ -428,7 +539,10 @@ export class MainChannelDecoder {
       if (this.footers === false)
         throw r.error('missing-footer', 'no section footers (earlier sections had none)', 'a footer', fOffset);
       this.footers = true;
+      // the section is over before its footer is handed out: a checkpoint after it is between records
+      r.path.pop();
       yield withDepth({ kind: 'section_footer', offset: fOffset, length: 5, sectionId }, depth);
+      return;
     } else if (this.footers === true) {
       if (t < 0) throw r.error('truncated', `QEMU_VM_SECTION_FOOTER (0x7e) for section ${sectionId}`, 'end of stream');
       throw r.error('missing-footer', `QEMU_VM_SECTION_FOOTER (0x7e) for section ${sectionId}`, `byte ${hex(t)}`);

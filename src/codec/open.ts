@@ -4,7 +4,7 @@ import { CompareSink, MemorySink, StreamWriter, type ByteSink } from '../io/sink
 import { FileSource, type ByteSource } from '../io/source.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
-import { locateVmdesc, readVmdescJson } from './locate-vmdesc.js';
+import { locateVmdesc, readVmdescJson, type VmdescLocation } from './locate-vmdesc.js';
 import { ChannelEncoder, decodeSideChannel, resolveChannelKind, type AnyRecord, type ChannelKind } from './channels.js';
 import type { DecodeWarning, MainRecord } from '../model/records.js';
 
@@ -32,25 +32,33 @@ export interface OpenedStream {
   close(): void;
 }
 
+/** A stream's own vmdescription found from its end: where, and what it parses to (or why it does not). */
+export type OwnVmdescription =
+  | { at: VmdescLocation; vmdesc: VmDescription; problem?: undefined }
+  | { at: VmdescLocation; vmdesc?: undefined; problem: string };
+
+/** The vmdescription a seekable stream ends with, read before the stream is decoded; undefined when there is none. */
+export function ownVmdescription(source: ByteSource): OwnVmdescription | undefined {
+  const at = locateVmdesc(source);
+  if (!at) return undefined;
+  try {
+    return { at, vmdesc: parseVmDescription(readVmdescJson(source, at)) };
+  } catch (e) {
+    return { at, problem: `unreadable vmdescription JSON: ${(e as Error).message}` };
+  }
+}
+
 /** Open a main-channel stream for decoding, finding its vmdescription first when it can. */
 export function openMainStream(source: ByteSource, opts: OpenOptions = {}): OpenedStream {
   const warnings: DecodeWarning[] = [];
   let vmdesc = opts.vmdesc;
   let vmdescOffset: number | undefined;
   if (!vmdesc && !opts.noLocate) {
-    const loc = locateVmdesc(source);
-    if (loc) {
-      try {
-        vmdesc = parseVmDescription(readVmdescJson(source, loc));
-        vmdescOffset = loc.offset;
-      } catch (e) {
-        warnings.push({
-          offset: loc.jsonOffset,
-          path: 'vmdescription',
-          message: `unreadable vmdescription JSON: ${(e as Error).message}`,
-        });
-      }
-    }
+    const own = ownVmdescription(source);
+    if (own?.vmdesc) {
+      vmdesc = own.vmdesc;
+      vmdescOffset = own.at.offset;
+    } else if (own) warnings.push({ offset: own.at.jsonOffset, path: 'vmdescription', message: own.problem });
   }
   const reader = new StreamReader(source);
   const vmdescLater = !vmdesc && !source.seekable;

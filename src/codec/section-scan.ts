@@ -27,10 +27,18 @@ export function scanForFooter(
       if (win[i] !== SectionType.QEMU_VM_SECTION_FOOTER) continue;
       const id = be32At(win, i + 1);
       if (id !== sectionId) continue;
-      if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) return i;
+      if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) {
+        // this candidate and the ones before it looked at most LOOKAHEAD bytes past it; if that is past the end, the end decided
+        r.noteLookahead(i + LOOKAHEAD <= win.length ? r.offset + i + LOOKAHEAD : Infinity);
+        return i;
+      }
       if (eofFallback === undefined && win[i + 5] === SectionType.QEMU_VM_EOF) eofFallback = i;
     }
-    if (haveAll || last >= limit || win.length >= r.capacity) return eofFallback;
+    if (haveAll || last >= limit || win.length >= r.capacity) {
+      // no candidate would do: everything up to the end (or the limit) was looked at
+      r.noteLookahead(Infinity);
+      return eofFallback;
+    }
     from = Math.max(from, last + 1);
   }
 }

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { openMainStream } from '../codec/open.js';
 import type { MainRecord } from '../model/records.js';
 import type { LoadOptions } from '../loader/load.js';
-import { validateMain } from '../loader/validate.js';
 import { StreamError } from '../model/errors.js';
 import { BufferSource } from '../io/source.js';
 import { mutate, Prng } from './mutators.js';
+import { ResumableSeed } from './resume.js';
 
 export type FuzzTarget = { kind: 'builtin' } | { kind: 'cmd'; command: string };
 
@@ -85,9 +85,9 @@ function decodeSeed(seed: FuzzSeed): MainRecord[] {
   return out;
 }
 
-function runBuiltin(bytes: Uint8Array, load: LoadOptions): { outcome: Outcome; detail: string } {
+function runBuiltin(seed: ResumableSeed, bytes: Uint8Array): { outcome: Outcome; detail: string } {
   try {
-    const r = validateMain(new BufferSource(bytes), load);
+    const r = seed.judge(bytes);
     return r.valid
       ? { outcome: 'accepted', detail: '' }
       : { outcome: 'rejected', detail: r.diagnostics[0]?.rule ?? '' };
@@ -147,7 +147,12 @@ export function fuzz(
   onProgress?: (done: number, findings: number) => void,
 ): FuzzReport {
   const rng = new Prng(opts.seed);
-  const decoded = seeds.map((s) => ({ seed: s, records: decodeSeed(s) }));
+  const decoded = seeds.map((s) => ({
+    seed: s,
+    records: decodeSeed(s),
+    // the reference loader reads each mutant from the last checkpoint before its first change
+    resumable: opts.target.kind === 'builtin' ? new ResumableSeed(s.bytes, s.name, opts.load) : undefined,
+  }));
   const report: FuzzReport = {
     runs: 0,
     outcomes: { accepted: 0, rejected: 0, crash: 0, hang: 0, 'internal-error': 0 },
@@ -170,12 +175,12 @@ export function fuzz(
       }
     }
     for (let run = 0; run < opts.runs; run++) {
-      const { seed, records } = rng.pick(decoded);
+      const { seed, records, resumable } = rng.pick(decoded);
       const m = mutate(seed.bytes, records, rng);
       const t0 = Date.now();
       let res: { outcome: Outcome; detail: string };
       if (opts.target.kind === 'builtin') {
-        res = runBuiltin(m.bytes, opts.load);
+        res = runBuiltin(resumable!, m.bytes);
         if (Date.now() - t0 > opts.timeoutMs && res.outcome !== 'internal-error')
           res = { outcome: 'hang', detail: `took ${Date.now() - t0} ms` };
       } else {

@@ -25,3 +25,27 @@ export function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }
+
+/**
+ * The first index at which two byte arrays differ: -1 when they are equal, the shorter one's
+ * length when it is the start of the other. Blocks are compared with memcmp (Buffer.compare),
+ * narrowing from 64 KiB to 256 bytes, so a mutant of a large seed costs little more than a copy.
+ */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let at = 0;
+  for (const block of [1 << 16, 1 << 12, 1 << 8]) {
+    while (at + block <= n && sameRange(a, b, at, block)) at += block;
+  }
+  for (; at < n; at++) if (a[at] !== b[at]) return at;
+  return a.length === b.length ? -1 : n;
+}
+
+function sameRange(a: Uint8Array, b: Uint8Array, at: number, length: number): boolean {
+  return (
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset + at, length),
+      Buffer.from(b.buffer, b.byteOffset + at, length),
+    ) === 0
+  );
+}

@@ -36,6 +36,12 @@ export class StreamReader {
   private eof = false;
   /** context for error messages, maintained by the decoders: outermost first */
   readonly path: string[] = [];
+  /**
+   * The end of the bytes a decision looked at ahead of the read position (a footer search, a
+   * layout tried on a window): what was read so far depends on the bytes before it, not only
+   * on those before `offset`. Infinity when a decision depended on where the stream ends.
+   */
+  private lookedTo = 0;
 
   /** bytes of the buffer beyond its capacity, for SKEW (none for a reader `over` bytes) */
   private slack: number;
@@ -77,6 +83,16 @@ export class StreamReader {
 
   get offset(): number {
     return this.base + this.pos;
+  }
+
+  /** A decision looked at the bytes before `end` (absolute; Infinity: at where the stream ends). */
+  noteLookahead(end: number): void {
+    if (end > this.lookedTo) this.lookedTo = end;
+  }
+
+  /** The bytes before this offset decided what was read so far: the read position, or further when a decision looked ahead. */
+  get decidedBy(): number {
+    return Math.max(this.offset, this.lookedTo);
   }
 
   get available(): number {

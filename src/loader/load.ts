@@ -94,6 +94,9 @@ interface InitDataSent {
   path: string;
 }
 
+/** ReferenceLoader fields that are never changed after construction, shared by a fork (the rest are copied). */
+const SHARED_LOADER_FIELDS: ReadonlySet<string> = new Set(['opts', 'vmdesc']);
+
 /** QEMU's loading rules applied to records in stream order: feed it records with `add`, read its diagnostics. */
 export class ReferenceLoader {
   readonly diagnostics: Diagnostic[] = [];
@@ -143,6 +146,19 @@ export class ReferenceLoader {
         'capability switchover-ack requires capability return-path',
       );
     }
+  }
+
+  /**
+   * A loader in this one's state that shares nothing either of them changes: the fuzzer
+   * forks the loader it kept at a checkpoint of its seed for each mutant it reads from there.
+   * Every field is copied as structuredClone copies (a diagnostic kept in two fields stays
+   * one object), except the options and the vmdescription, which nothing changes.
+   */
+  fork(): ReferenceLoader {
+    const state: Record<string, unknown> = {};
+    const shared: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this)) (SHARED_LOADER_FIELDS.has(k) ? shared : state)[k] = v;
+    return Object.assign(Object.create(ReferenceLoader.prototype) as ReferenceLoader, structuredClone(state), shared);
   }
 
   private decideMultifdTransfer(): boolean {

@@ -2,6 +2,7 @@ import { checkCprChannel } from './cpr-load.js';
 import { openMainStream, type OpenOptions } from '../codec/open.js';
 import { StreamError } from '../model/errors.js';
 import type { ByteSource } from '../io/source.js';
+import type { MainRecord } from '../model/records.js';
 import { ReferenceLoader, type Diagnostic, type LoadOptions } from './load.js';
 import { MultifdJoin, type ChannelInput } from './multifd-load.js';
 import { checkReturnPath } from './returnpath-load.js';
@@ -32,12 +33,28 @@ export function validateMain(
   const vmdesc = open.vmdesc ?? load.profile?.vmdescription;
   const s = openMainStream(source, { ...open, vmdesc, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
+  judgeRecords(loader, s.records());
+  return conclude(loader, load, open, side, s.warnings);
+}
+
+/** Feed records to the loader until they end or one cannot be decoded (which ends the stream, as for QEMU). */
+export function judgeRecords(loader: ReferenceLoader, records: Iterable<MainRecord>): void {
   try {
-    for (const rec of s.records()) loader.add(rec);
+    for (const rec of records) loader.add(rec);
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     loader.streamError(e);
   }
+}
+
+/** The verdict once the main channel is read: the loader's end checks, then the side channels'. */
+export function conclude(
+  loader: ReferenceLoader,
+  load: LoadOptions,
+  open: OpenOptions,
+  side: SideChannels,
+  warnings: ValidationResult['warnings'],
+): ValidationResult {
   const diagnostics = loader.finish();
   if (side.multifd?.length) {
     // the destination waits for multifd-channels connections, QEMU's default 2 unless told
@@ -56,7 +73,7 @@ export function validateMain(
     });
   if (side.returnPath) diagnostics.push(...checkReturnPath(loader, side.returnPath));
   diagnostics.sort((a, b) => (a.channel ?? '').localeCompare(b.channel ?? '') || a.offset - b.offset);
-  return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings: s.warnings };
+  return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics, warnings };
 }
 
 /** A CPR state channel on its own (it travels before the main migration, on a channel of its own). */

@@ -44,6 +44,12 @@ export interface RamDecodeContext {
   rawChunks(n: number, reason: string, depth: number): Generator<MainRecord>;
 }
 
+/** The RAM reader's memory between records: the MEM_SIZE blocks and the block RAM_SAVE_FLAG_CONTINUE refers to. */
+export interface RamReadState {
+  readonly ramBlocks: ReadonlyMap<string, { readonly usedLength: number }>;
+  readonly lastRamBlock: string | undefined;
+}
+
 export class RamSectionDecoder {
   /** blocks announced by MEM_SIZE */
   readonly ramBlocks = new Map<string, { usedLength: number }>();
@@ -53,6 +59,18 @@ export class RamSectionDecoder {
   recordOp = 'RAM';
 
   constructor(private readonly ctx: RamDecodeContext) {}
+
+  /** What the reader keeps from record to record, copied (a decoder checkpoint holds it). */
+  state(): RamReadState {
+    return { ramBlocks: new Map(this.ramBlocks), lastRamBlock: this.lastRamBlock };
+  }
+
+  /** Take up a state `state()` gave (to start reading again at the record after it). */
+  restore(s: RamReadState): void {
+    this.ramBlocks.clear();
+    for (const [k, v] of s.ramBlocks) this.ramBlocks.set(k, v);
+    this.lastRamBlock = s.lastRamBlock;
+  }
 
   /** RAM records until RAM_SAVE_FLAG_EOS. */
   *payload(kind: SectionKind, depth: number): Generator<MainRecord> {

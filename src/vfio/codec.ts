@@ -77,7 +77,10 @@ export function* readVfioPayload(r: StreamReader, ctx: VfioDecodeContext): Gener
 function* readPciConfig(r: StreamReader, ctx: VfioDecodeContext): Generator<MainRecord> {
   const offset = r.offset;
   r.fill(Math.min(r.capacity, MAX_PCI_STATE));
-  const fit = fitPciConfig(r.window().subarray(0, MAX_PCI_STATE));
+  const win = r.window().subarray(0, MAX_PCI_STATE);
+  // the layouts tried look anywhere in the window; a window cut short by the stream's end depends on it
+  r.noteLookahead(win.length < MAX_PCI_STATE ? Infinity : offset + MAX_PCI_STATE);
+  const fit = fitPciConfig(win);
   if (!fit) {
     // The layout does not fit: keep the bytes, delimited by the vmdescription's size.
     const n = ctx.describedSize !== undefined ? ctx.describedSize - 16 : undefined;

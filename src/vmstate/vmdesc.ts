@@ -89,6 +89,16 @@ export class DeviceIndex {
     return list[Math.min(this.used.get(k) ?? 0, list.length - 1)];
   }
 
+  /** How many descriptions of each key were taken so far (a decoder checkpoint keeps it). */
+  taken(): ReadonlyMap<string, number> {
+    return new Map(this.used);
+  }
+
+  /** Go back to what `taken()` said. */
+  restoreTaken(used: ReadonlyMap<string, number>): void {
+    this.used = new Map(used);
+  }
+
   take(idstr: string, instanceId: number): DeviceDescription | undefined {
     const d = this.peek(idstr, instanceId);
     const k = key(idstr, instanceId);
