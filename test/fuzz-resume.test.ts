@@ -10,6 +10,7 @@ import { openMainStream } from '../src/codec/open.js';
 import { validateMain } from '../src/loader/validate.js';
 import type { LoadOptions } from '../src/loader/load.js';
 import type { MainRecord } from '../src/model/records.js';
+import { VmstateCache } from '../src/vmstate/cache.js';
 import { REAL, ROOT } from './helpers.js';
 
 /**
@@ -104,5 +105,30 @@ describe('firstDifference', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('VmstateCache', () => {
+  it('gives the tree read before for the same payload and description, and reads a changed payload afresh', () => {
+    const bytes = new Uint8Array(readFileSync(join(REAL, 'qemu-7.2', 'pc-paused.mig')));
+    const cache = new VmstateCache();
+    type VmstateRecord = Extract<MainRecord, { kind: 'vmstate' }>;
+    const devices = (b: Uint8Array, cached: boolean): VmstateRecord[] =>
+      [...openMainStream(new BufferSource(b), cached ? { vmstateCache: cache } : {}).records()].filter(
+        (r): r is VmstateRecord => r.kind === 'vmstate',
+      );
+    const first = devices(bytes, true);
+    const again = devices(bytes, true);
+    expect(first).toEqual(devices(bytes, false));
+    expect(again.map((r) => r.node)).toEqual(first.map((r) => r.node));
+    again.forEach((r, i) => expect(r.node).toBe(first[i]?.node));
+    // one byte of the cpu section's payload changed: its tree is read from the new bytes
+    const cpu = first.find((r) => r.idstr === 'cpu')!;
+    const changed = bytes.slice();
+    changed[cpu.offset + 8] ^= 0xff;
+    const after = devices(changed, true).find((r) => r.idstr === 'cpu')!;
+    expect(after.node).not.toBe(cpu.node);
+    expect(after.node).toEqual(devices(changed, false).find((r) => r.idstr === 'cpu')!.node);
+    expect(after.node).not.toEqual(cpu.node);
   });
 });

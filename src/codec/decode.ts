@@ -20,6 +20,7 @@ import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
 import { readVmstate } from '../vmstate/codec.js';
 import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
+import type { VmstateCache } from '../vmstate/cache.js';
 import { BufferSource } from '../io/source.js';
 import { readLibvirtHeader } from '../libvirt/codec.js';
 import type {
@@ -58,6 +59,8 @@ export interface DecodeOptions {
   skipAbsentMappedRamPages?: boolean;
   /** the vmdescription will only come at the end (a pipe): keep device sections raw without a warning each */
   vmdescLater?: boolean;
+  /** device payloads read before and their trees, taken again for the same bytes (the fuzzer's) */
+  vmstateCache?: VmstateCache;
 }
 
 /** Why a device section payload was kept raw (the loader and formatters tell them apart). */
@@ -562,6 +565,14 @@ export class MainChannelDecoder {
       const n = scanForFooter(r, info.sectionId, new Set(this.sections.keys()), this.maxRaw);
       if (n !== undefined) {
         const bytes = r.copyBytes(n, 'section payload');
+        const known = desc && this.opts.vmstateCache?.get(desc, bytes);
+        if (known) {
+          yield withDepth(
+            { kind: 'vmstate', offset, length: n, idstr: info.idstr, instanceId: info.instanceId, node: known },
+            depth,
+          );
+          return;
+        }
         if (desc) {
           // read where the bytes are; a payload under 16 bytes keeps the 16-byte buffer, so a
           // field longer than the payload stays a truncation, not a read over the buffer size
@@ -573,6 +584,7 @@ export class MainChannelDecoder {
           try {
             const node = readVmstate(sub, desc);
             if (sub.offset === offset + n) {
+              this.opts.vmstateCache?.set(desc, bytes, node);
               yield withDepth(
                 { kind: 'vmstate', offset, length: n, idstr: info.idstr, instanceId: info.instanceId, node },
                 depth,

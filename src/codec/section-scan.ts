@@ -24,7 +24,9 @@ export function scanForFooter(
     const win = r.window();
     const last = haveAll ? win.length - 5 : win.length - LOOKAHEAD;
     for (let i = from; i <= last && i <= limit; i++) {
-      if (win[i] !== SectionType.QEMU_VM_SECTION_FOOTER) continue;
+      // memchr to the next footer byte
+      i = win.indexOf(SectionType.QEMU_VM_SECTION_FOOTER, i);
+      if (i < 0 || i > last || i > limit) break;
       const id = be32At(win, i + 1);
       if (id !== sectionId) continue;
       if (plausibleNextRecord(win, i + 5, haveAll, knownIds)) {

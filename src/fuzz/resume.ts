@@ -19,6 +19,7 @@ import { ReferenceLoader, type LoadOptions } from '../loader/load.js';
 import { conclude, judgeRecords, validateMain, type ValidationResult } from '../loader/validate.js';
 import type { MainRecord } from '../model/records.js';
 import type { VmDescription } from '../vmstate/vmdesc.js';
+import { VmstateCache } from '../vmstate/cache.js';
 
 /** Inside a RAM section, a checkpoint is kept after this many records, or this many bytes, past the last one. */
 const RECORDS_BETWEEN = 64;
@@ -36,13 +37,20 @@ interface Checkpoint {
 /** Checkpoints along the seed read with one vmdescription (or none), in stream order. */
 class CheckpointedRun {
   readonly checkpoints: Checkpoint[] = [];
+  /** the seed's device payloads and their trees: a mutant's are mostly the same bytes */
+  private readonly vmstateCache = new VmstateCache();
 
   constructor(
     seed: Uint8Array,
     readonly vmdesc: VmDescription | undefined,
     private readonly load: LoadOptions,
   ) {
-    const s = openMainStream(new BufferSource(seed), { vmdesc, noLocate: true, capabilities: load.capabilities });
+    const s = openMainStream(new BufferSource(seed), {
+      vmdesc,
+      noLocate: true,
+      capabilities: load.capabilities,
+      vmstateCache: this.vmstateCache,
+    });
     const loader = new ReferenceLoader(load);
     let records = 0;
     let lastOffset = 0;
@@ -78,8 +86,14 @@ class CheckpointedRun {
 
   /** Judge `bytes` (equal to the seed before `cp.decoder.offset`) from the checkpoint on. */
   judgeFrom(bytes: Uint8Array, name: string, cp: Checkpoint): Verdict {
-    const reader = new StreamReader(new BufferSource(bytes, name), undefined, cp.decoder.offset);
-    const decoder = new MainChannelDecoder(reader, { vmdesc: this.vmdesc, capabilities: this.load.capabilities });
+    const reader =
+      StreamReader.inMemory(bytes, name, cp.decoder.offset) ??
+      new StreamReader(new BufferSource(bytes, name), undefined, cp.decoder.offset);
+    const decoder = new MainChannelDecoder(reader, {
+      vmdesc: this.vmdesc,
+      capabilities: this.load.capabilities,
+      vmstateCache: this.vmstateCache,
+    });
     const loader = cp.loader.fork();
     judgeRecords(loader, decoder.resume(cp.decoder));
     const { valid, diagnostics } = conclude(loader, this.load, {}, {}, []);
@@ -120,7 +134,9 @@ export class ResumableSeed {
     const cp = run?.before(at < 0 ? mutant.length : at);
     if (!run || !cp) {
       this.counts.fromStart++;
-      const { valid, diagnostics } = validateMain(new BufferSource(mutant, this.name), this.load);
+      // with the vmdescription already known to be the run's, it is not looked for and parsed again
+      const open = run ? { vmdesc: run.vmdesc, noLocate: true } : {};
+      const { valid, diagnostics } = validateMain(new BufferSource(mutant, this.name), this.load, open);
       return { valid, diagnostics };
     }
     this.counts.resumed++;

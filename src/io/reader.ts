@@ -100,7 +100,30 @@ export class StreamReader {
   }
 
   get capacity(): number {
-    return this.buf.length - this.slack;
+    return this.fixedCapacity ?? this.buf.length - this.slack;
+  }
+
+  /** the capacity of the reader this one stands for (inMemory), when it is not its buffer's */
+  private fixedCapacity: number | undefined;
+
+  /**
+   * A reader of a whole stream in memory from `startOffset` that reads as a reader of
+   * `capacity` would: such a reader holds all of the stream once it has read, so here the
+   * bytes are its buffer, not copied. Undefined when the rest of the stream is larger than
+   * `capacity` (that reader would read it in parts, and only a reader of a source does so).
+   * The fuzzer reads each mutant from a checkpoint this way.
+   */
+  static inMemory(
+    bytes: Uint8Array,
+    name: string,
+    startOffset: number,
+    capacity = DEFAULT_CAPACITY,
+  ): StreamReader | undefined {
+    if (bytes.length - startOffset > capacity) return undefined;
+    const r = StreamReader.over(bytes, name, 0);
+    r.pos = startOffset;
+    r.fixedCapacity = capacity;
+    return r;
   }
 
   error(code: StreamErrorCode, expected: string, found: string, at = this.offset): StreamError {

@@ -46,18 +46,32 @@ export function checkVmDescription(v: unknown): asserts v is VmDescription {
 }
 
 /**
- * The last description parsed, kept for the next stream that carries the same text: a fuzzer
- * reads thousands of mutants of one seed, and parsing a vmdescription was a fifth of each.
- * It is frozen, so that no reader can change what the next one gets.
+ * The last few descriptions parsed, kept for the next stream that carries the same text: a
+ * fuzzer reads thousands of mutants of one seed, and parsing a vmdescription was a fifth of
+ * each. More than one: a mutant with a changed description must not push out its seed's.
+ * They are frozen, so that no reader can change what the next one gets.
  */
-let lastParsed: { json: string; desc: VmDescription } | undefined;
+const recentlyParsed: { json: string; desc: VmDescription | Error }[] = [];
+const KEEP_PARSED = 4;
 
+/** Parse a vmdescription's JSON; throws (the same Error again for the same text) when it is not one. */
 export function parseVmDescription(json: string): VmDescription {
-  if (lastParsed?.json === json) return lastParsed.desc;
-  const v = JSON.parse(json) as unknown;
-  checkVmDescription(v);
-  lastParsed = { json, desc: deepFreeze(v) };
-  return v;
+  const i = recentlyParsed.findIndex((p) => p.json === json);
+  const hit = i >= 0 ? recentlyParsed.splice(i, 1)[0]! : { json, desc: parseFresh(json) };
+  recentlyParsed.unshift(hit);
+  if (recentlyParsed.length > KEEP_PARSED) recentlyParsed.pop();
+  if (hit.desc instanceof Error) throw hit.desc;
+  return hit.desc;
+}
+
+function parseFresh(json: string): VmDescription | Error {
+  try {
+    const v = JSON.parse(json) as unknown;
+    checkVmDescription(v);
+    return deepFreeze(v);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
 }
 
 function deepFreeze<T>(v: T): T {

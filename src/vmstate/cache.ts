@@ -1,0 +1,34 @@
+import type { VmstateNode } from '../model/vmstate-nodes.js';
+import type { VmsdDescription } from './vmdesc.js';
+
+/** Payloads kept per description: a seed's own, and a few that mutants brought. */
+const PER_DESCRIPTION = 4;
+
+/**
+ * Device payloads already read by their description, and what they read as. A payload's tree
+ * depends on its bytes and its description only, so a reader given the same two again can
+ * take the tree it made before. The fuzzer reads thousands of mutants of one seed whose device
+ * sections are mostly the seed's own; reading their fields again was half of each run.
+ * The trees handed out are shared: nothing that reads records changes them.
+ */
+export class VmstateCache {
+  private readonly byDescription = new WeakMap<VmsdDescription, { bytes: Uint8Array; node: VmstateNode }[]>();
+
+  get(desc: VmsdDescription, bytes: Uint8Array): VmstateNode | undefined {
+    const kept = this.byDescription.get(desc);
+    if (!kept) return undefined;
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    for (const k of kept)
+      if (k.bytes.length === bytes.length && b.equals(Buffer.from(k.bytes.buffer, k.bytes.byteOffset, k.bytes.length)))
+        return k.node;
+    return undefined;
+  }
+
+  /** Keep a payload (bytes the caller will not change) and its tree. */
+  set(desc: VmsdDescription, bytes: Uint8Array, node: VmstateNode): void {
+    let kept = this.byDescription.get(desc);
+    if (!kept) this.byDescription.set(desc, (kept = []));
+    if (kept.length >= PER_DESCRIPTION) kept.pop();
+    kept.unshift({ bytes, node });
+  }
+}
