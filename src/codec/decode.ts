@@ -37,7 +37,7 @@ import { readCommand } from './commands.js';
 import { builtinByIdstr, readBuiltinPayload } from '../sections/builtin.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { readVfioPayload } from '../vfio/codec.js';
-import { RamSectionDecoder, type RamReadState } from '../ram/codec.js';
+import { RamSectionDecoder, type RamPayload, type RamReadState } from '../ram/codec.js';
 
 export interface DecodeOptions {
   /** TARGET_PAGE_SIZE when the stream does not say (no target-page-bits subsection); default 4096 */
@@ -113,7 +113,7 @@ const RESUMABLE_RAM_OPS: ReadonlySet<string> = new Set(['page', 'zero', 'xbzrle'
 
 /** A RAM section's payload, handed from the section generator up to records(), which reads it. */
 class RamLane {
-  constructor(readonly records: Generator<MainRecord>) {}
+  constructor(readonly records: RamPayload) {}
 }
 
 /**
@@ -132,8 +132,11 @@ export class MainChannelDecoder {
   private readonly copy: boolean;
   private readonly maxRaw: number;
   private readonly devices: DeviceIndex | undefined;
-  /** the last record handed out ends where a checkpoint can be taken: in a RAM payload, or between records */
-  private resumable: 'ram' | 'top' | undefined;
+  /** the last record handed out, and whether it came from a RAM payload (checkpointPlace looks at it) */
+  private lastOut: MainRecord | undefined;
+  private lastFromLane = false;
+  /** eachRecord's consumer: RAM pages go to it from the payload loop */
+  private take: ((rec: MainRecord) => void) | undefined;
   /** the top-level RAM section whose payload is being read */
   private ramSection: RamSectionAt | undefined;
 
@@ -167,13 +170,23 @@ export class MainChannelDecoder {
     return this.copy ? this.r.copyBytes(n, what) : this.r.bytes(n, what);
   }
 
-  *records(): Generator<MainRecord> {
-    const r = this.r;
-    const wrapper = this.libvirtHeader();
-    if (wrapper) yield wrapper;
-    yield this.fileHeader();
-    if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
-    yield* this.afterPrologue(this.recordLoop(undefined, 0));
+  records(): Generator<MainRecord> {
+    return this.main(undefined);
+  }
+
+  /**
+   * Every record in stream order handed to `take`, from the start or from a checkpoint (see
+   * resume): what iterating records() gives, with a RAM section's pages handed over directly
+   * rather than each through a generator (the reference loader's way: pages are most records).
+   * A StreamError ends it as it ends records().
+   */
+  eachRecord(take: (rec: MainRecord) => void, from?: DecoderCheckpoint): void {
+    this.take = take;
+    try {
+      for (const rec of from ? this.resume(from) : this.records()) take(rec);
+    } finally {
+      this.take = undefined;
+    }
   }
 
   /**
@@ -182,11 +195,16 @@ export class MainChannelDecoder {
    * (inside a device section, a PACKAGED blob, MEM_SIZE). `checkpoint()` takes it.
    */
   get checkpointPlace(): 'ram' | 'top' | undefined {
-    return this.resumable;
+    const v = this.lastOut;
+    if (!v || v.depth) return undefined;
+    if (this.lastFromLane) return v.kind === 'ram' && RESUMABLE_RAM_OPS.has(v.op) ? 'ram' : undefined;
+    // after a top-level footer the section generator only drops its path entry and returns
+    return v.kind === 'section_footer' ? 'top' : undefined;
   }
 
   checkpoint(): DecoderCheckpoint | undefined {
-    if (!this.resumable) return undefined;
+    const place = this.checkpointPlace;
+    if (!place) return undefined;
     return {
       offset: this.r.offset,
       decidedBy: this.r.decidedBy,
@@ -198,7 +216,7 @@ export class MainChannelDecoder {
       postcopyAdvised: this.postcopyAdvised,
       ram: this.ram.state(),
       devicesTaken: this.devices?.taken(),
-      inRam: this.resumable === 'ram' ? this.ramSection : undefined,
+      inRam: place === 'ram' ? this.ramSection : undefined,
     };
   }
 
@@ -206,7 +224,7 @@ export class MainChannelDecoder {
    * The records after a checkpoint, read by a fresh decoder whose reader starts at its offset
    * (with the same vmdescription and options as the decoder that took it).
    */
-  *resume(cp: DecoderCheckpoint): Generator<MainRecord> {
+  resume(cp: DecoderCheckpoint): Generator<MainRecord> {
     if (this.r.offset !== cp.offset)
       throw new Error(`resume: the reader is at ${hex(this.r.offset)}, the checkpoint at ${hex(cp.offset)}`);
     this.r.path.splice(0, this.r.path.length, ...cp.path);
@@ -219,7 +237,7 @@ export class MainChannelDecoder {
     this.postcopyAdvised = cp.postcopyAdvised;
     this.ram.restore(cp.ram);
     if (cp.devicesTaken) this.devices?.restoreTaken(cp.devicesTaken);
-    yield* this.afterPrologue(cp.inRam ? this.ramSectionRest(cp.inRam) : this.recordLoop(undefined, 0));
+    return this.main(cp.inRam ? this.ramSectionRest(cp.inRam) : this.recordLoop(undefined, 0));
   }
 
   /** The rest of a top-level RAM section from inside its payload, then the records after it. */
@@ -230,9 +248,21 @@ export class MainChannelDecoder {
     return yield* this.recordLoop(undefined, 0);
   }
 
-  /** The top-level records from `loop`, then what follows QEMU_VM_EOF. */
-  private *afterPrologue(loop: Generator<MainRecord | RamLane, boolean>): Generator<MainRecord> {
+  /**
+   * The stream's records: the file header and configuration first unless `from` goes on from
+   * a checkpoint, then the top-level records, then what follows QEMU_VM_EOF. One generator
+   * (records() and resume() return it): every level of generator costs a little on each page.
+   */
+  private *main(from: Generator<MainRecord | RamLane, boolean> | undefined): Generator<MainRecord> {
     const r = this.r;
+    let loop = from;
+    if (!loop) {
+      const wrapper = this.libvirtHeader();
+      if (wrapper) yield wrapper;
+      yield this.fileHeader();
+      if (r.peekU8() === SectionType.QEMU_VM_CONFIGURATION) yield this.configuration();
+      loop = this.recordLoop(undefined, 0);
+    }
     let sawEof: boolean;
     for (;;) {
       const step = loop.next();
@@ -244,22 +274,29 @@ export class MainChannelDecoder {
       if (rec instanceof RamLane) {
         // the RAM section's records come straight from its reader, not up through the section
         // and record-loop generators: one generator a page instead of four
+        this.lastFromLane = true;
+        const take = this.take;
         try {
-          for (let x = rec.records.next(); !x.done; x = rec.records.next()) {
-            const v = x.value;
-            this.resumable = v.kind === 'ram' && !v.depth && RESUMABLE_RAM_OPS.has(v.op) ? 'ram' : undefined;
-            yield v;
-          }
+          if (take)
+            for (let v = rec.records.next(); v !== undefined; v = rec.records.next()) {
+              this.lastOut = v;
+              take(v);
+            }
+          else
+            for (let v = rec.records.next(); v !== undefined; v = rec.records.next()) {
+              this.lastOut = v;
+              yield v;
+            }
         } catch (e) {
           throw this.inRamRecord(e);
         }
+        this.lastFromLane = false;
       } else {
-        // after a top-level footer the section generator only drops its path entry and returns
-        this.resumable = rec.kind === 'section_footer' && !rec.depth ? 'top' : undefined;
+        this.lastOut = rec;
         yield rec;
       }
     }
-    this.resumable = undefined;
+    this.lastOut = undefined;
     if (!sawEof) return;
     // After QEMU_VM_EOF: the vmdescription, if the source sent one. Nothing else belongs here.
     if (r.peekU8() === SectionType.QEMU_VM_VMDESCRIPTION) {

@@ -54,22 +54,19 @@ class CheckpointedRun {
     const loader = new ReferenceLoader(load);
     let records = 0;
     let lastOffset = 0;
-    const keep = function* (this: CheckpointedRun, all: Iterable<MainRecord>): Generator<MainRecord> {
-      for (const rec of all) {
-        yield rec;
-        // the loader has judged `rec` when the loop below asks for the next one
-        records++;
-        // every place between sections; inside a RAM section's pages, one in so many
-        const place = s.decoder.checkpointPlace;
-        if (!place || (place === 'ram' && records < RECORDS_BETWEEN && s.reader.offset - lastOffset < BYTES_BETWEEN))
-          continue;
-        const cp = s.decoder.checkpoint()!;
-        this.checkpoints.push({ decoder: cp, loader: loader.fork() });
-        records = 0;
-        lastOffset = cp.offset;
-      }
+    const take = (rec: MainRecord): void => {
+      loader.add(rec);
+      records++;
+      // every place between sections; inside a RAM section's pages, one in so many
+      const place = s.decoder.checkpointPlace;
+      if (!place || (place === 'ram' && records < RECORDS_BETWEEN && s.reader.offset - lastOffset < BYTES_BETWEEN))
+        return;
+      const cp = s.decoder.checkpoint()!;
+      this.checkpoints.push({ decoder: cp, loader: loader.fork() });
+      records = 0;
+      lastOffset = cp.offset;
     };
-    judgeRecords(loader, keep.call(this, s.records()));
+    judgeRecords(loader, () => s.decoder.eachRecord(take));
   }
 
   /** The last checkpoint whose records depend only on bytes before `offset` (decidedBy never decreases along the stream). */
@@ -95,7 +92,7 @@ class CheckpointedRun {
       vmstateCache: this.vmstateCache,
     });
     const loader = cp.loader.fork();
-    judgeRecords(loader, decoder.resume(cp.decoder));
+    judgeRecords(loader, (take) => decoder.eachRecord(take, cp.decoder));
     const { valid, diagnostics } = conclude(loader, this.load, {}, {}, []);
     return { valid, diagnostics };
   }

@@ -15,7 +15,7 @@ import {
   MIG_CMD_SWITCHOVER_START,
 } from '../../grammar/savevm.js';
 import { VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
-import type { MainRecord } from '../model/records.js';
+import type { MainRecord, RamRecord } from '../model/records.js';
 import { RAW_MISMATCH } from '../codec/decode.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { DeviceIndex, parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
@@ -195,6 +195,11 @@ export class ReferenceLoader {
 
   /** Check the next record of the stream. */
   add(rec: MainRecord): void {
+    // the record a stream has most of: once the configuration is judged, only its own checks apply
+    if (rec.kind === 'ram' && (this.sawConfiguration || this.firstRecord)) {
+      this.ramRecord(rec);
+      return;
+    }
     if (rec.kind === 'libvirt_header') return;
     if (!rec.depth) this.checkFooter(rec);
     if (this.firstRecord && rec.kind === 'file_header') {
@@ -245,28 +250,7 @@ export class ReferenceLoader {
         if (!rec.depth) this.checkRamBlockAgainstProfile(rec);
         break;
       case 'ram':
-        if (rec.op === 'multifd_flush') {
-          this.facts.multifdFlushes++;
-          if (!versionAtLeast(this.version, 8, 0))
-            this.report(
-              'ram/unknown-flag',
-              rec.offset,
-              `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`,
-            );
-        } else if (rec.op === 'eos') this.facts.ramEos++;
-        else if ('block' in rec) {
-          if (rec.op === 'xbzrle') this.checkXbzrle(rec);
-          if (rec.op === 'compress_page') this.checkCompressedPage(rec);
-          const used = this.facts.ramBlocks.get(rec.block);
-          if (used !== undefined && rec.addr >= used)
-            this.report(
-              'ram/offset',
-              rec.offset,
-              `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`,
-            );
-          if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2))
-            this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
-        }
+        this.ramRecord(rec);
         break;
       case 'vmstate':
         if (rec.idstr === FW_CFG_IDSTR)
@@ -350,6 +334,32 @@ export class ReferenceLoader {
       }
       default:
         break;
+    }
+  }
+
+  /** ram_load's checks of one RAM record */
+  private ramRecord(rec: RamRecord): void {
+    if (rec.op === 'multifd_flush') {
+      this.facts.multifdFlushes++;
+      if (!versionAtLeast(this.version, 8, 0))
+        this.report(
+          'ram/unknown-flag',
+          rec.offset,
+          `Unknown combination of migration flags: 0x200 (RAM_SAVE_FLAG_MULTIFD_FLUSH is unknown to QEMU ${this.version})`,
+        );
+    } else if (rec.op === 'eos') this.facts.ramEos++;
+    else if ('block' in rec) {
+      if (rec.op === 'xbzrle') this.checkXbzrle(rec);
+      if (rec.op === 'compress_page') this.checkCompressedPage(rec);
+      const used = this.facts.ramBlocks.get(rec.block);
+      if (used !== undefined && rec.addr >= used)
+        this.report(
+          'ram/offset',
+          rec.offset,
+          `Illegal RAM offset ${rec.addr.toString(16)} in ${rec.block} (used_length ${hex(used)})`,
+        );
+      if (rec.op === 'zero' && rec.fill !== 0 && versionAtLeast(this.version, 8, 2))
+        this.report('ram/zero-fill', rec.offset + rec.length - 1, `Found a zero page with value ${rec.fill}`);
     }
   }
 

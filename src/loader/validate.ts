@@ -33,14 +33,17 @@ export function validateMain(
   const vmdesc = open.vmdesc ?? load.profile?.vmdescription;
   const s = openMainStream(source, { ...open, vmdesc, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
-  judgeRecords(loader, s.records());
+  judgeRecords(loader, (take) => s.decoder.eachRecord(take));
   return conclude(loader, load, open, side, s.warnings);
 }
 
-/** Feed records to the loader until they end or one cannot be decoded (which ends the stream, as for QEMU). */
-export function judgeRecords(loader: ReferenceLoader, records: Iterable<MainRecord>): void {
+/**
+ * Feed records to the loader until they end or one cannot be decoded (which ends the stream,
+ * as for QEMU). `each` hands every record to its argument (MainChannelDecoder.eachRecord).
+ */
+export function judgeRecords(loader: ReferenceLoader, each: (take: (rec: MainRecord) => void) => void): void {
   try {
-    for (const rec of records) loader.add(rec);
+    each((rec) => loader.add(rec));
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     loader.streamError(e);

@@ -44,6 +44,37 @@ export interface RamDecodeContext {
   rawChunks(n: number, reason: string, depth: number): Generator<MainRecord>;
 }
 
+/**
+ * A RAM section's payload read a record at a time, up to RAM_SAVE_FLAG_EOS (undefined after
+ * it). Not a generator: the stream decoder pulls each page straight from here, and a generator
+ * a page cost about as much as reading the page.
+ */
+export class RamPayload {
+  /** MEM_SIZE's RAMBlock list, while it is being read */
+  private blocks: Generator<MainRecord> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly dec: RamSectionDecoder,
+    private readonly kind: SectionKind,
+    private readonly depth: number,
+    private readonly pageSize: number,
+  ) {}
+
+  next(): MainRecord | undefined {
+    if (this.blocks) {
+      const x = this.blocks.next();
+      if (!x.done) return x.value;
+      this.blocks = undefined;
+    }
+    if (this.ended) return undefined;
+    const rec = this.dec.readRecord(this.kind, this.depth, this.pageSize);
+    if (rec.op === 'eos') this.ended = true;
+    else if (rec.op === 'mem_size') this.blocks = this.dec.memSizeBlocks(rec.addr, this.depth);
+    return rec;
+  }
+}
+
 /** The RAM reader's memory between records: the MEM_SIZE blocks and the block RAM_SAVE_FLAG_CONTINUE refers to. */
 export interface RamReadState {
   readonly ramBlocks: ReadonlyMap<string, { readonly usedLength: number }>;
@@ -72,13 +103,17 @@ export class RamSectionDecoder {
     this.lastRamBlock = s.lastRamBlock;
   }
 
-  /** RAM records until RAM_SAVE_FLAG_EOS. */
-  *payload(kind: SectionKind, depth: number): Generator<MainRecord> {
+  /** RAM records until RAM_SAVE_FLAG_EOS, pulled one at a time. */
+  payload(kind: SectionKind, depth: number): RamPayload {
+    return new RamPayload(this, kind, depth, this.ctx.pageSize());
+  }
+
+  /** One record of a RAM section's payload (RamPayload.next asks; MEM_SIZE's block list is its to read). */
+  readRecord(kind: SectionKind, depth: number, pageSize: number): RamRecord {
     const r = this.ctx.r;
-    const pageSize = this.ctx.pageSize();
     const flagMask = pageSize - 1;
     const copy = this.ctx.copy;
-    for (;;) {
+    {
       const offset = r.offset;
       this.recordAt = offset;
       this.recordOp = 'RAM';
@@ -108,10 +143,10 @@ export class RamSectionDecoder {
         }
         if (op === 'page') {
           const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
         } else if (op === 'zero') {
           const fill = r.u8('zero page fill byte');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
+          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
         } else if (op === 'xbzrle') {
           const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
           const encoding = h.encoding;
@@ -119,7 +154,7 @@ export class RamSectionDecoder {
           if (n > pageSize)
             throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
           const data = this.ctx.data(n, 'XBZRLE data');
-          yield withDepth(
+          return withDepth(
             { kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data },
             depth,
           );
@@ -130,20 +165,12 @@ export class RamSectionDecoder {
           if (n > bound)
             throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
           const data = this.ctx.data(n, 'compressed page');
-          yield withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
         }
-        continue;
       }
-      if (op === 'eos' || op === 'multifd_flush') {
-        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
-        if (op === 'eos') return;
-        continue;
-      }
-      if (op === 'mem_size') {
-        yield withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
-        yield* this.memSizeBlocks(addr, depth);
-        continue;
-      }
+      // EOS ends the payload and MEM_SIZE is followed by its block list: RamPayload sees to both
+      if (op === 'eos' || op === 'multifd_flush' || op === 'mem_size')
+        return withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
       if (op === 'hook') {
         throw r.error(
           'bad-ram-record',
@@ -161,7 +188,8 @@ export class RamSectionDecoder {
     }
   }
 
-  private *memSizeBlocks(total: number, depth: number): Generator<MainRecord> {
+  /** MEM_SIZE's RAMBlock list (RamPayload reads it after the MEM_SIZE record). */
+  *memSizeBlocks(total: number, depth: number): Generator<MainRecord> {
     const r = this.ctx.r;
     const ignoreShared = this.ctx.capabilities.has('x-ignore-shared');
     const mappedRam = this.ctx.capabilities.has('mapped-ram');
