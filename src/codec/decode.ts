@@ -59,7 +59,7 @@ export interface DecodeOptions {
   skipAbsentMappedRamPages?: boolean;
   /** the vmdescription will only come at the end (a pipe): keep device sections raw without a warning each */
   vmdescLater?: boolean;
-  /** device payloads read before and their trees, taken again for the same bytes (the fuzzer's) */
+  /** @internal device payloads read before and their trees, taken again for the same bytes (the fuzzer's) */
   vmstateCache?: VmstateCache;
 }
 

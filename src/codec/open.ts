@@ -1,7 +1,7 @@
 import { StreamError } from '../model/errors.js';
 import { StreamReader } from '../io/reader.js';
 import { CompareSink, MemorySink, StreamWriter, type ByteSink } from '../io/sink.js';
-import { FileSource, type ByteSource } from '../io/source.js';
+import { BufferSource, FileSource, type ByteSource } from '../io/source.js';
 import { parseVmDescription, type VmDescription } from '../vmstate/vmdesc.js';
 import { MainChannelDecoder, type DecodeOptions } from './decode.js';
 import { locateVmdesc, readVmdescJson, type VmdescLocation } from './locate-vmdesc.js';
@@ -14,6 +14,11 @@ export interface OpenOptions extends Omit<DecodeOptions, 'vmdesc' | 'onWarning'>
   vmdesc?: VmDescription;
   /** do not look for the stream's own vmdescription ahead of time */
   noLocate?: boolean;
+  /**
+   * @internal a BufferSource's bytes are read where they are, not copied into the reader's
+   * buffer: record payloads are then views of them (the reference loader only reads them)
+   */
+  readInPlace?: boolean;
 }
 
 /** A main stream opened for decoding: its records, and the warnings found so far. */
@@ -60,7 +65,8 @@ export function openMainStream(source: ByteSource, opts: OpenOptions = {}): Open
       vmdescOffset = own.at.offset;
     } else if (own) warnings.push({ offset: own.at.jsonOffset, path: 'vmdescription', message: own.problem });
   }
-  const reader = new StreamReader(source);
+  const whole = opts.readInPlace && source instanceof BufferSource ? source.whole() : undefined;
+  const reader = (whole && StreamReader.inMemory(whole, source.name, 0)) ?? new StreamReader(source);
   const vmdescLater = !vmdesc && !source.seekable;
   const decoder = new MainChannelDecoder(reader, { ...opts, vmdesc, vmdescLater, onWarning: (w) => warnings.push(w) });
   return {

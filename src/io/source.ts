@@ -33,6 +33,11 @@ export class BufferSource implements ByteSource {
   ) {
     this.size = origin + data.length;
   }
+  /** The bytes, when they are a whole stream (not cut out of a larger one). */
+  whole(): Uint8Array | undefined {
+    return this.origin === 0 ? this.data : undefined;
+  }
+
   /** Fill `into` from `intoOffset` with up to `length` bytes of the stream at absolute position `at`; returns how many (0 at the end). */
   read(into: Uint8Array, intoOffset: number, length: number, at: number): number {
     const rel = at - this.origin;

@@ -31,7 +31,8 @@ export function validateMain(
 ): ValidationResult {
   // with a profile, device payloads are read by the destination's layouts, not the stream's own
   const vmdesc = open.vmdesc ?? load.profile?.vmdescription;
-  const s = openMainStream(source, { ...open, vmdesc, capabilities: load.capabilities });
+  // the loader only reads record payloads: an in-memory stream is read where it is
+  const s = openMainStream(source, { readInPlace: true, ...open, vmdesc, capabilities: load.capabilities });
   const loader = new ReferenceLoader(load);
   judgeRecords(loader, (take) => s.decoder.eachRecord(take));
   return conclude(loader, load, open, side, s.warnings);
