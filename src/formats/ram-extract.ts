@@ -6,7 +6,7 @@
 import { makeDirs } from '../io/make-dirs.js';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { inflateSync } from 'node:zlib';
+import { zlib } from '../io/zlib.js';
 import type { MainRecord } from '../model/records.js';
 import { applyXbzrle } from '../ram/xbzrle.js';
 
@@ -54,7 +54,7 @@ export class RamExtractor {
         break;
       }
       case 'compress_page':
-        this.put(rec.block, rec.addr, inflateSync(rec.data));
+        this.put(rec.block, rec.addr, zlib().inflateSync(rec.data));
         break;
       default:
         break;

@@ -10,7 +10,7 @@
  * override, counted by modelStats.
  */
 import { isZero } from '../io/bytes.js';
-import { inflateSync } from 'node:zlib';
+import { zlib } from '../io/zlib.js';
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
 import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE, RAM_SECTION_IDSTR } from '../../grammar/ram.js';
@@ -191,7 +191,7 @@ export function extractModel(
       case 'compress_page': {
         run.as = 'compress';
         const content = new Uint8Array(pageSize);
-        content.set(inflateSync(rec.data).subarray(0, pageSize));
+        content.set(zlib().inflateSync(rec.data).subarray(0, pageSize));
         if (!eq(deflate(content, { level: compressLevel(undefined) }), rec.data))
           run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
         sent(b, page, content);

@@ -6,7 +6,7 @@
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE } from '../../grammar/ram.js';
-import { constants as zlibConstants, inflateSync } from 'node:zlib';
+import { zlib } from '../io/zlib.js';
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
 import {
   MIG_CMD_OPEN_RETURN_PATH,
@@ -492,7 +492,7 @@ export class ReferenceLoader {
   /** do_data_decompress: the page's data must inflate (zlib, Z_FINISH) to at most one page */
   private checkCompressedPage(rec: Extract<MainRecord, { kind: 'ram'; op: 'compress_page' }>): void {
     try {
-      inflateSync(rec.data, { maxOutputLength: this.pageSize, finishFlush: zlibConstants.Z_FINISH });
+      zlib().inflateSync(rec.data, { maxOutputLength: this.pageSize, finishFlush: zlib().constants.Z_FINISH });
     } catch (e) {
       this.report(
         'ram/compressed-page',

@@ -6,7 +6,7 @@
  * against the file before it is followed, and a bad one is a StreamError naming it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
+import { zlib } from '../io/zlib.js';
 import {
   QCOW2_COMPRESSION_TYPE_OFFSET,
   QCOW2_COMPRESSION_TYPES,
@@ -346,7 +346,10 @@ export class Qcow2VmState implements ByteSource {
       // bounded by the cluster: compressed data cannot make this allocate more than one
       data = zstd
         ? zstdCluster(packed, this.clusterSize)
-        : inflateRawSync(packed, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
+        : zlib().inflateRawSync(packed, {
+            finishFlush: zlib().constants.Z_SYNC_FLUSH,
+            maxOutputLength: this.clusterSize,
+          });
     } catch (e) {
       throw this.image.error(
         offset,
