@@ -11,6 +11,7 @@ import { validateMain } from '../src/loader/validate.js';
 import type { LoadOptions } from '../src/loader/load.js';
 import type { MainRecord } from '../src/model/records.js';
 import { VmstateCache } from '../src/vmstate/cache.js';
+import { ramStreamBytes } from '../src/generator/synthetic-ram.js';
 import { REAL, ROOT } from './helpers.js';
 
 /**
@@ -80,6 +81,54 @@ describe('fuzz: mutants judged from a checkpoint of their seed', () => {
     for (const m of [renamed, cut, bytes.slice(0, desc.offset), bytes.slice(0, desc.offset - 1)])
       expect(seed.judge(m)).toEqual(fromStart(m, {}));
     expect(seed.judge(renamed).valid).toBe(false);
+  });
+});
+
+describe('fuzz: large seeds', () => {
+  /** Mutants made by hand (the mutators' record lists would be large): byte flips spread over the stream, a cut, a page sent twice. */
+  function handMutants(bytes: Uint8Array, page: MainRecord): Uint8Array[] {
+    const flips = [0.1, 0.4, 0.7, 0.95].map((f) => {
+      const m = bytes.slice();
+      const at = Math.floor(bytes.length * f);
+      m[at] = (m[at] ?? 0) ^ 0x5a;
+      return m;
+    });
+    const cut = bytes.slice(0, Math.floor(bytes.length * 0.6));
+    const end = page.offset + page.length;
+    const twice = new Uint8Array(Buffer.concat([bytes.subarray(0, end), bytes.subarray(page.offset)]));
+    return [...flips, cut, twice];
+  }
+
+  it('a seed of half a million zero pages keeps at most 4,096 checkpoints', () => {
+    // pc-paused with one of its zero-page records (RAM_SAVE_FLAG_CONTINUE: 9 bytes) sent 500,000 times more
+    const base = new Uint8Array(readFileSync(join(REAL, 'qemu-7.2', 'pc-paused.mig')));
+    const zero = recordsOf(base).find((r) => r.kind === 'ram' && r.op === 'zero' && r.length === 9)!;
+    const rec = base.subarray(zero.offset, zero.offset + 9);
+    const end = zero.offset + 9;
+    const bytes = new Uint8Array(base.length + 500_000 * 9);
+    bytes.set(base.subarray(0, end));
+    for (let i = 0; i < 500_000; i++) bytes.set(rec, end + i * 9);
+    bytes.set(base.subarray(end), end + 500_000 * 9);
+    const seed = new ResumableSeed(bytes, 'mutant', {});
+    // without the bound: one checkpoint in 64 records, 7,800 of them
+    expect(seed.checkpointCount).toBeGreaterThan(2000);
+    expect(seed.checkpointCount).toBeLessThanOrEqual(4097);
+    for (const m of handMutants(bytes, zero)) expect(seed.judge(m)).toEqual(fromStart(m, {}));
+    expect(seed.counts.resumed).toBeGreaterThan(3);
+  });
+
+  it('mutants of a seed larger than a reader holds are judged as from the start', () => {
+    // 24 MiB of pages: more than the 4 MiB a reader holds, so a resumed mutant is read in parts
+    const bytes = ramStreamBytes(24 << 20);
+    const seed = new ResumableSeed(bytes, 'mutant', {});
+    let page: MainRecord | undefined;
+    for (const r of openMainStream(new BufferSource(bytes)).records())
+      if (r.kind === 'ram' && r.op === 'page') {
+        page = r;
+        break;
+      }
+    for (const m of handMutants(bytes, page!)) expect(seed.judge(m)).toEqual(fromStart(m, {}));
+    expect(seed.counts.resumed).toBeGreaterThan(3);
   });
 });
 

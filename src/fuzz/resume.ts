@@ -24,6 +24,8 @@ import { VmstateCache } from '../vmstate/cache.js';
 /** Inside a RAM section, a checkpoint is kept after this many records, or this many bytes, past the last one. */
 const RECORDS_BETWEEN = 64;
 const BYTES_BETWEEN = 64 << 10;
+/** At most about this many checkpoints along a seed: each holds a copy of the loader's state. */
+const MAX_CHECKPOINTS = 4096;
 
 /** The part of a verdict the fuzzer looks at (a resumed run has no decode warnings from before its checkpoint). */
 export type Verdict = Pick<ValidationResult, 'valid' | 'diagnostics'>;
@@ -54,12 +56,15 @@ class CheckpointedRun {
     const loader = new ReferenceLoader(load);
     let records = 0;
     let lastOffset = 0;
+    // a large seed's checkpoints are spread out: their number stays bounded
+    const minSpacing = seed.length / MAX_CHECKPOINTS;
     const take = (rec: MainRecord): void => {
       loader.add(rec);
       records++;
       // every place between sections; inside a RAM section's pages, one in so many
       const place = s.decoder.checkpointPlace;
-      if (!place || (place === 'ram' && records < RECORDS_BETWEEN && s.reader.offset - lastOffset < BYTES_BETWEEN))
+      const since = s.reader.offset - lastOffset;
+      if (!place || since < minSpacing || (place === 'ram' && records < RECORDS_BETWEEN && since < BYTES_BETWEEN))
         return;
       const cp = s.decoder.checkpoint()!;
       this.checkpoints.push({ decoder: cp, loader: loader.fork() });
