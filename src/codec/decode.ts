@@ -202,6 +202,7 @@ export class MainChannelDecoder {
     return v.kind === 'section_footer' ? 'top' : undefined;
   }
 
+  /** The decoder's state right after the record it handed out last, if it can start again there (checkpointPlace). */
   checkpoint(): DecoderCheckpoint | undefined {
     const place = this.checkpointPlace;
     if (!place) return undefined;
@@ -272,8 +273,8 @@ export class MainChannelDecoder {
       }
       const rec = step.value;
       if (rec instanceof RamLane) {
-        // the RAM section's records come straight from its reader, not up through the section
-        // and record-loop generators: one generator a page instead of four
+        // the RAM section's records come straight from its RamPayload, not up through the
+        // section and record-loop generators; to eachRecord's consumer with no generator at all
         this.lastFromLane = true;
         const take = this.take;
         try {
