@@ -957,6 +957,34 @@ describe('opening a stream (src/codec/open.ts)', () => {
     sink = new CompareSink(new BufferSource(input), held);
     sink.write(new Uint8Array([1, 2, 3, 4]));
     expect(sink.finish()).toBe(4);
+    // one piece across the first held byte (a refill in the middle of a record): only its
+    // start is read from the source, and a difference on either side is where it is
+    const counting = (bytes: Uint8Array): { source: BufferSource; read: () => number } => {
+      const source = new BufferSource(bytes);
+      let n = 0;
+      const read = source.read.bind(source);
+      source.read = (into, intoOffset, length, at) => {
+        n += length;
+        return read(into, intoOffset, length, at);
+      };
+      return { source, read: () => n };
+    };
+    let c = counting(input);
+    sink = new CompareSink(c.source, held);
+    sink.write(input.slice());
+    expect(sink.finish()).toBeUndefined();
+    expect(c.read()).toBe(4 + 1); // the four before the held bytes, and finish's look past the end
+    for (const [at, expected] of [
+      [1, 1],
+      [6, 6],
+    ]) {
+      c = counting(input);
+      sink = new CompareSink(c.source, held);
+      const piece = input.slice();
+      piece[at] = 0;
+      sink.write(piece);
+      expect(sink.finish()).toBe(expected);
+    }
   });
 
   it('roundtrip counts records and bytes, and an invalid stream gives its error, not a verdict', () => {

@@ -60,7 +60,9 @@ export class ChannelEncoder {
     this.main = new MainChannelEncoder(w);
   }
   write(rec: AnyRecord): void {
-    if (rec.kind === 'rp_message') encodeReturnPathRecord(this.w, rec);
+    // a main channel's pages first: most records of most streams
+    if (rec.kind === 'ram') this.main.write(rec);
+    else if (rec.kind === 'rp_message') encodeReturnPathRecord(this.w, rec);
     else if (isCprRecord(rec)) encodeCprRecord(this.w, rec);
     else if (isMultifdRecord(rec)) encodeMultifdRecord(this.w, rec);
     else this.main.write(rec);

@@ -42,6 +42,11 @@ export class StreamReader {
    * on those before `offset`. Infinity when a decision depended on where the stream ends.
    */
   private lookedTo = 0;
+  /**
+   * Called before the buffered bytes move or are given up: a consumer comparing views of them
+   * (roundtrip's CompareSink) does so then, while they are still the input's.
+   */
+  beforeMove: (() => void) | undefined;
 
   /** bytes of the buffer beyond its capacity, for SKEW (none for a reader `over` bytes) */
   private slack: number;
@@ -138,6 +143,7 @@ export class StreamReader {
     // are (a reader `over` a payload must not move the caller's bytes)
     const t = skewedIndex(this.base + this.pos);
     if (this.pos !== t && !this.eof) {
+      this.beforeMove?.();
       this.buf.copyWithin(t, this.pos, this.end);
       this.base += this.pos - t;
       this.end += t - this.pos;
@@ -288,6 +294,7 @@ export class StreamReader {
     const target = this.offset + n;
     this.pos = this.end;
     if (this.source.seekable) {
+      this.beforeMove?.();
       const t = skewedIndex(target);
       this.base = target - t;
       this.pos = this.start = t;
@@ -348,11 +355,18 @@ export class StreamReader {
     return -1;
   }
 
+  /** The input offset of the first byte the buffer still holds. */
+  get heldFrom(): number {
+    return this.base + this.start;
+  }
+
   /** True when `view` is this buffer's copy of the input at `offset` (a payload the decoder handed out, still in place). */
   holdsAt(view: Uint8Array, offset: number): boolean {
     const at = view.byteOffset - this.buf.byteOffset;
+    // the buffer's identity last: `buffer` costs more than the arithmetic, and a record header
+    // written from the encoder's buffer fails on the offset already
     return (
-      view.buffer === this.buf.buffer && offset - this.base === at && at >= this.start && at + view.length <= this.end
+      offset - this.base === at && at >= this.start && at + view.length <= this.end && view.buffer === this.buf.buffer
     );
   }
 

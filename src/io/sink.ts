@@ -49,6 +49,8 @@ export interface HeldInput {
   differenceAt(bytes: Uint8Array, offset: number): number | undefined;
   /** `view` is the held copy of the bytes at `offset` itself (then it equals them: nothing to compare) */
   holdsAt(view: Uint8Array, offset: number): boolean;
+  /** the offset of the first byte held: a piece that begins before it is held from there on, if at all */
+  readonly heldFrom: number;
 }
 
 /**
@@ -78,6 +80,14 @@ export class CompareSink implements ByteSink {
     if (difference !== undefined) {
       if (difference >= 0) this.firstDifference = this.pos + difference;
       else this.pos += chunk.length;
+      return;
+    }
+    // a piece whose start the decoder has let go (it refilled in the middle of a record): the
+    // start from the source, the rest from what is held
+    const split = this.held ? this.held.heldFrom - this.pos : 0;
+    if (split > 0 && split < chunk.length) {
+      this.write(chunk.subarray(0, split));
+      this.write(chunk.subarray(split));
       return;
     }
     let off = 0;
