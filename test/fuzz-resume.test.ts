@@ -179,5 +179,12 @@ describe('VmstateCache', () => {
     expect(after.node).not.toBe(cpu.node);
     expect(after.node).toEqual(devices(changed, false).find((r) => r.idstr === 'cpu')!.node);
     expect(after.node).not.toEqual(cpu.node);
+    // five more changed payloads of the cpu section: the seed's stays kept (the first one read)
+    for (let i = 1; i <= 5; i++) {
+      const again = bytes.slice();
+      again[cpu.offset + 8 + i] ^= 0xff;
+      devices(again, true);
+    }
+    expect(devices(bytes, true).find((r) => r.idstr === 'cpu')!.node).toBe(cpu.node);
   });
 });

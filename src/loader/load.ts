@@ -94,7 +94,7 @@ interface InitDataSent {
   path: string;
 }
 
-/** ReferenceLoader fields that are never changed after construction, shared by a fork (the rest are copied). */
+/** ReferenceLoader fields whose objects are never changed in place: a fork shares them (the rest are copied). */
 const SHARED_LOADER_FIELDS: ReadonlySet<string> = new Set(['opts', 'vmdesc']);
 
 /**

@@ -1,7 +1,7 @@
 import type { VmstateNode } from '../model/vmstate-nodes.js';
 import type { VmsdDescription } from './vmdesc.js';
 
-/** Payloads kept per description: a seed's own, and a few that mutants brought. */
+/** Payloads kept per description: the first one read (a fuzzer's seed's), and the last few others. */
 const PER_DESCRIPTION = 4;
 
 /**
@@ -24,11 +24,14 @@ export class VmstateCache {
     return undefined;
   }
 
-  /** Keep a payload (bytes the caller will not change) and its tree. */
+  /** Keep a payload (bytes the caller will not change) and its tree; the first one kept stays, the others make room for the newest. */
   set(desc: VmsdDescription, bytes: Uint8Array, node: VmstateNode): void {
-    let kept = this.byDescription.get(desc);
-    if (!kept) this.byDescription.set(desc, (kept = []));
+    const kept = this.byDescription.get(desc);
+    if (!kept) {
+      this.byDescription.set(desc, [{ bytes, node }]);
+      return;
+    }
     if (kept.length >= PER_DESCRIPTION) kept.pop();
-    kept.unshift({ bytes, node });
+    kept.splice(1, 0, { bytes, node });
   }
 }
