@@ -7,6 +7,7 @@ import { StreamError } from '../src/model/errors.js';
 import type { MainRecord } from '../src/model/records.js';
 import type { VmDescription } from '../src/vmstate/vmdesc.js';
 import { encodeToBytes, openMainStream, roundtripSource } from '../src/codec/open.js';
+import { countingSource } from './helpers.js';
 import {
   EOF,
   HEADER,
@@ -959,26 +960,16 @@ describe('opening a stream (src/codec/open.ts)', () => {
     expect(sink.finish()).toBe(4);
     // one piece across the first held byte (a refill in the middle of a record): only its
     // start is read from the source, and a difference on either side is where it is
-    const counting = (bytes: Uint8Array): { source: BufferSource; read: () => number } => {
-      const source = new BufferSource(bytes);
-      let n = 0;
-      const read = source.read.bind(source);
-      source.read = (into, intoOffset, length, at) => {
-        n += length;
-        return read(into, intoOffset, length, at);
-      };
-      return { source, read: () => n };
-    };
-    let c = counting(input);
+    let c = countingSource(input);
     sink = new CompareSink(c.source, held);
     sink.write(input.slice());
     expect(sink.finish()).toBeUndefined();
-    expect(c.read()).toBe(4 + 1); // the four before the held bytes, and finish's look past the end
+    expect(c.asked()).toBe(4 + 1); // the four before the held bytes, and finish's look past the end
     for (const [at, expected] of [
       [1, 1],
       [6, 6],
     ]) {
-      c = counting(input);
+      c = countingSource(input);
       sink = new CompareSink(c.source, held);
       const piece = input.slice();
       piece[at] = 0;

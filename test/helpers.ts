@@ -160,3 +160,32 @@ export function multifdDestination(compression: 'zstd' | 'zlib'): string[] {
     `multifd-compression=${compression}`,
   ];
 }
+
+/**
+ * pc-paused (QEMU 7.2) with one of its zero-page records (RAM_SAVE_FLAG_CONTINUE, 9 bytes)
+ * sent `copies` times more right after it: a valid stream of as many records as a test needs.
+ * Returns the bytes and the repeated record's offset.
+ */
+export function pcPausedWithZeroPages(copies: number): { bytes: Uint8Array; zeroAt: number } {
+  const path = join(REAL, 'qemu-7.2', 'pc-paused.mig');
+  const base = new Uint8Array(readFileSync(path));
+  const zero = decodeFile(path).records.find((r) => r.kind === 'ram' && r.op === 'zero' && r.length === 9)!;
+  const end = zero.offset + 9;
+  const bytes = new Uint8Array(base.length + copies * 9);
+  bytes.set(base.subarray(0, end));
+  for (let i = 0; i < copies; i++) bytes.set(base.subarray(zero.offset, end), end + i * 9);
+  bytes.set(base.subarray(end), end + copies * 9);
+  return { bytes, zeroAt: zero.offset };
+}
+
+/** A BufferSource that counts the bytes asked of it (what a comparison read a second time). */
+export function countingSource(bytes: Uint8Array): { source: BufferSource; asked: () => number } {
+  const source = new BufferSource(bytes);
+  let n = 0;
+  const read = source.read.bind(source);
+  source.read = (into, intoOffset, length, at) => {
+    n += length;
+    return read(into, intoOffset, length, at);
+  };
+  return { source, asked: () => n };
+}

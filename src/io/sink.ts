@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { writeAllSync } from './write-all.js';
 import { readAt, type ByteSource } from './source.js';
+import { firstDifference } from './bytes.js';
 
 /** Where encoded bytes go. Chunks are only valid during the call. */
 export interface ByteSink {
@@ -97,10 +98,8 @@ export class CompareSink implements ByteSink {
       const a = Buffer.from(this.scratch.buffer, this.scratch.byteOffset, got);
       const b = Buffer.from(chunk.buffer, chunk.byteOffset + off, want);
       if (got !== want || a.compare(b) !== 0) {
-        // slow path only once: find the first differing byte
-        let i = 0;
-        while (i < got && this.scratch[i] === chunk[off + i]) i++;
-        this.firstDifference = this.pos + i;
+        // slow path only once: find the first differing byte (or the end of the shorter input)
+        this.firstDifference = this.pos + firstDifference(a, b);
         return;
       }
       off += want;
