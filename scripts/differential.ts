@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMainStream } from '../src/codec/open.js';
-import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import { freshMutants, MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, readAt } from '../src/io/source.js';
 import { profileFromStream } from '../src/loader/profile.js';
 import { validateMain, type ValidationResult } from '../src/loader/validate.js';
@@ -113,7 +113,7 @@ function compareSubject(subject: Subject, perCase: number, seed: number): Compar
   for (let i = 0; out.length < perCase && i < perCase * 4; i++) {
     const mutator = MUTATORS[i % MUTATORS.length];
     if (!mutator) continue;
-    const m = mutator.fn(subject.bytes, records, rng);
+    const m = mutator.fn(subject.bytes, records, rng, freshMutants);
     if (!m) continue;
     const qemu = subject.qemu(m.bytes, out.length);
     if (!qemu) continue;

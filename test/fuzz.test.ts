@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fuzz, TargetRejectsSeedError, type FuzzSeed } from '../src/fuzz/run.js';
-import { lengthFields, mutate, MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import { lengthFields, mutate, MUTATORS, Prng, ReusedMutantBuffer } from '../src/fuzz/mutators.js';
 import type { MainRecord } from '../src/model/records.js';
 import { openMainStream } from '../src/codec/open.js';
 import { BufferSource } from '../src/io/source.js';
@@ -45,6 +45,28 @@ describe('fuzz', () => {
       used.add(m.mutator);
     }
     expect([...used].sort()).toEqual(MUTATORS.map((m) => m.name).sort());
+  });
+
+  it('mutants built in one reused buffer are the mutants fresh arrays give, each before the next is made', () => {
+    const vfio = seeds[2];
+    const records = [...openMainStream(new BufferSource(vfio.bytes), { copyData: true }).records()];
+    const fresh = new Prng(9);
+    const reusing = new Prng(9);
+    const out = new ReusedMutantBuffer();
+    const buffers = new Set<ArrayBufferLike>();
+    const used = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const a = mutate(vfio.bytes, records, fresh);
+      const b = mutate(vfio.bytes, records, reusing, out);
+      expect({ mutator: b.mutator, what: b.what }).toEqual({ mutator: a.mutator, what: a.what });
+      expect(Buffer.from(b.bytes).equals(Buffer.from(a.bytes)), a.what).toBe(true);
+      // a truncation is a view of the seed itself; every other mutant is written into the one buffer
+      if (b.bytes.buffer !== vfio.bytes.buffer) buffers.add(b.bytes.buffer);
+      used.add(b.mutator);
+    }
+    expect(used.size).toBe(MUTATORS.length);
+    // grown at most a few times (a duplicated record makes a longer mutant), not one array a run
+    expect(buffers.size).toBeLessThanOrEqual(3);
   });
 
   it('a command target that crashes on some inputs: each crash is a finding, saved with what was done', () => {

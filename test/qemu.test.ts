@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
 import type { MainRecord } from '../src/model/records.js';
 import { validateMain } from '../src/loader/validate.js';
-import { MUTATORS, Prng } from '../src/fuzz/mutators.js';
+import { freshMutants, MUTATORS, Prng } from '../src/fuzz/mutators.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
 import { StreamReader } from '../src/io/reader.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
@@ -55,7 +55,7 @@ describe.skipIf(!hasQemu72)('QEMU 7.2 and migstream validate agree', () => {
       let refused = 0;
       for (let i = 0; i < 40; i++) {
         const mutator = structural[rng.below(structural.length)];
-        const m = mutator.fn(seed, records, rng);
+        const m = mutator.fn(seed, records, rng, freshMutants);
         if (!m) continue;
         const file = join(tmp, `${name}-${i}.mig`);
         writeFileSync(file, m.bytes);

@@ -18,7 +18,42 @@ export interface ByteMutation {
   bytes: Uint8Array;
 }
 
-type Mutator = (seed: Uint8Array, records: readonly MainRecord[], rng: Prng) => ByteMutation | undefined;
+/**
+ * Where a mutant's bytes are built. The fuzzer passes one buffer it reuses from run to run: a
+ * fresh copy of the seed per run (387 KB for pc-paused, thousands of runs) kept tens of
+ * megabytes of dead copies waiting for the collector. A mutant's bytes are then valid until
+ * the next mutation; whoever keeps them copies them.
+ */
+export interface MutantBuffer {
+  /** n bytes to write a mutant into (their contents are not defined) */
+  take(n: number): Uint8Array;
+}
+
+/** A new array per mutant: bytes the caller may keep. */
+export const freshMutants: MutantBuffer = { take: (n) => new Uint8Array(n) };
+
+/** One buffer for every mutant, grown to the largest asked for. */
+export class ReusedMutantBuffer implements MutantBuffer {
+  private buf = new Uint8Array(0);
+  take(n: number): Uint8Array {
+    if (n > this.buf.length) this.buf = new Uint8Array(Math.max(n, Math.ceil(this.buf.length * 1.5)));
+    return this.buf.subarray(0, n);
+  }
+}
+
+type Mutator = (
+  seed: Uint8Array,
+  records: readonly MainRecord[],
+  rng: Prng,
+  out: MutantBuffer,
+) => ByteMutation | undefined;
+
+/** The seed's bytes in a buffer of `out`'s, to be changed. */
+function copyOf(seed: Uint8Array, out: MutantBuffer): Uint8Array {
+  const b = out.take(seed.length);
+  b.set(seed);
+  return b;
+}
 
 const setBe = (b: Uint8Array, at: number, width: number, v: bigint): void => {
   for (let i = width - 1; i >= 0; i--) {
@@ -51,28 +86,28 @@ function lyingValues(width: number, actual: bigint, rng: Prng): bigint {
 const truncate: Mutator = (seed, records, rng) => {
   const r = rng.pick(records);
   const cut = r.offset + rng.below(r.length + 1);
-  return { what: `truncation at ${hex(cut)} (inside ${r.kind} @${hex(r.offset)})`, bytes: seed.slice(0, cut) };
+  return { what: `truncation at ${hex(cut)} (inside ${r.kind} @${hex(r.offset)})`, bytes: seed.subarray(0, cut) };
 };
 
 /** Replace a VFIO tag with another tag, or an undefined one. */
-const badTag: Mutator = (seed, records, rng) => {
+const badTag: Mutator = (seed, records, rng, out) => {
   const tags = of(records, ['vfio_tag']);
   if (!tags.length) return undefined;
   const t = rng.pick(tags);
   const values = [...Object.values(VfioTag), 0xffffffffef100000n + BigInt(7 + rng.below(9)), BigInt(rng.next())];
   const v = rng.pick(values);
-  const b = seed.slice();
+  const b = copyOf(seed, out);
   setBe(b, t.offset, 8, v);
   return { what: `bad tag ${hex(v)} @${hex(t.offset)}`, bytes: b };
 };
 
 /** Replace a top-level type byte with another type (or an unknown one). */
-const badType: Mutator = (seed, records, rng) => {
+const badType: Mutator = (seed, records, rng, out) => {
   const heads = of(records, ['section', 'command', 'section_footer', 'eof']);
   if (!heads.length) return undefined;
   const h = rng.pick(heads);
   const v = rng.pick([...Object.values(SectionType), 0x09, 0x7f, 0xff]);
-  const b = seed.slice();
+  const b = copyOf(seed, out);
   b[h.offset] = v;
   return { what: `type byte ${hex(v)} @${hex(h.offset)} (was ${h.kind})`, bytes: b };
 };
@@ -129,65 +164,65 @@ export function readBeField(b: Uint8Array, f: LengthField): bigint {
 }
 
 /** The stream with one field set to a value (cut to the field's width). */
-export function withField(seed: Uint8Array, f: LengthField, v: bigint): Uint8Array {
-  const b = seed.slice();
+export function withField(seed: Uint8Array, f: LengthField, v: bigint, out = freshMutants): Uint8Array {
+  const b = copyOf(seed, out);
   setBe(b, f.at, f.width, v & ((1n << BigInt(f.width * 8)) - 1n));
   return b;
 }
 
 /** A length field that lies. */
-const lyingLength: Mutator = (seed, records, rng) => {
+const lyingLength: Mutator = (seed, records, rng, out) => {
   const fields = cached(records, 'length-fields', () => lengthFields(records));
   if (!fields.length) return undefined;
   const f = rng.pick(fields);
   const actual = readBeField(seed, f);
   const v = lyingValues(f.width, actual, rng);
-  return { what: `lying length: ${f.what} ${actual} -> ${v} @${hex(f.at)}`, bytes: withField(seed, f, v) };
+  return { what: `lying length: ${f.what} ${actual} -> ${v} @${hex(f.at)}`, bytes: withField(seed, f, v, out) };
 };
 
 /** RAM record flags no loader expects together (or at all). */
-const badRamFlags: Mutator = (seed, records, rng) => {
+const badRamFlags: Mutator = (seed, records, rng, out) => {
   const ram = of(records, ['ram']);
   if (!ram.length) return undefined;
   const r = rng.pick(ram);
   const flags = Object.values(RamFlag);
   const v = rng.pick(flags) | rng.pick(flags) | (rng.below(4) === 0 ? 0x400 : 0);
-  const b = seed.slice();
+  const b = copyOf(seed, out);
   b[r.offset + 6] = ((b[r.offset + 6] ?? 0) & 0xf0) | ((v >> 8) & 0x0f);
   b[r.offset + 7] = v & 0xff;
   return { what: `RAM flags ${hex(v)} @${hex(r.offset)}`, bytes: b };
 };
 
 /** A MIG_CMD number from the table (or out of it) on an existing command. */
-const badCommand: Mutator = (seed, records, rng) => {
+const badCommand: Mutator = (seed, records, rng, out) => {
   const cmds = of(records, ['command']);
   if (!cmds.length) return undefined;
   const c = rng.pick(cmds);
   const v = rng.pick([...MIG_CMD.map((m) => m.value), 0, 12, 0xffff]);
-  const b = seed.slice();
+  const b = copyOf(seed, out);
   setBe(b, c.offset + 1, 2, BigInt(v));
   return { what: `command ${v} @${hex(c.offset)}`, bytes: b };
 };
 
 /** The file header (QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION) with one byte changed. */
-const badHeader: Mutator = (seed, records, rng) => {
+const badHeader: Mutator = (seed, records, rng, out) => {
   const h = records.find((r) => r.kind === 'file_header');
   if (!h || h.length < 8) return undefined;
-  const b = seed.slice();
+  const b = copyOf(seed, out);
   const at = h.offset + rng.below(8);
   b[at] = (b[at] ?? 0) ^ (1 << rng.below(8));
   return { what: `file header byte ${hex(at)} ${hex(seed[at] ?? 0)} -> ${hex(b[at] ?? 0)} @${hex(at)}`, bytes: b };
 };
 
 /** A record sent twice: its bytes copied right after it (a replayed section, command or page). */
-const duplicateRecord: Mutator = (seed, records, rng) => {
+const duplicateRecord: Mutator = (seed, records, rng, out) => {
   const candidates = cached(records, `duplicable ${seed.length}`, () =>
     records.filter((r) => r.length > 0 && !r.depth && r.offset + r.length <= seed.length),
   );
   if (!candidates.length) return undefined;
   const r = rng.pick(candidates);
   const end = r.offset + r.length;
-  const b = new Uint8Array(seed.length + r.length);
+  const b = out.take(seed.length + r.length);
   b.set(seed.subarray(0, end), 0);
   b.set(seed.subarray(r.offset, end), end);
   b.set(seed.subarray(end), end + r.length);
@@ -195,8 +230,8 @@ const duplicateRecord: Mutator = (seed, records, rng) => {
 };
 
 /** Bytes flipped at random: what the grammar-aware ones miss. */
-const flipBytes: Mutator = (seed, _records, rng) => {
-  const b = seed.slice();
+const flipBytes: Mutator = (seed, _records, rng, out) => {
+  const b = copyOf(seed, out);
   const n = 1 + rng.below(4);
   const at: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -219,16 +254,20 @@ export const MUTATORS: readonly { name: string; fn: Mutator }[] = [
   { name: 'flip-bytes', fn: flipBytes },
 ];
 
-/** One mutation that changes the seed (a mutator that happens to write back what was there is retried). */
+/**
+ * One mutation that changes the seed (a mutator that happens to write back what was there is
+ * retried). With a reused `out`, the bytes are good until the next call.
+ */
 export function mutate(
   seed: Uint8Array,
   records: readonly MainRecord[],
   rng: Prng,
+  out: MutantBuffer = freshMutants,
 ): ByteMutation & { mutator: string } {
   for (;;) {
     const m = rng.pick(MUTATORS);
-    const out = m.fn(seed, records, rng);
-    if (out && !sameBytes(out.bytes, seed)) return { ...out, mutator: m.name };
+    const res = m.fn(seed, records, rng, out);
+    if (res && !sameBytes(res.bytes, seed)) return { ...res, mutator: m.name };
   }
 }
 

@@ -14,7 +14,7 @@ import type { MainRecord } from '../model/records.js';
 import type { LoadOptions } from '../loader/load.js';
 import { StreamError } from '../model/errors.js';
 import { BufferSource } from '../io/source.js';
-import { mutate, Prng } from './mutators.js';
+import { mutate, Prng, ReusedMutantBuffer } from './mutators.js';
 import { ResumableSeed } from './resume.js';
 
 export type FuzzTarget = { kind: 'builtin' } | { kind: 'cmd'; command: string };
@@ -163,6 +163,8 @@ export function fuzz(
   const work = opts.target.kind === 'cmd' ? mkdtempSync(join(tmpdir(), 'migstream-fuzz-')) : undefined;
   if (opts.outDir) makeDirs(opts.outDir);
   const seen = new Map<string, FuzzFinding>();
+  // every mutant is built in this one buffer: each is judged (or written out) before the next
+  const mutants = new ReusedMutantBuffer();
   const started = Date.now();
   try {
     if (opts.target.kind === 'cmd') {
@@ -176,7 +178,7 @@ export function fuzz(
     }
     for (let run = 0; run < opts.runs; run++) {
       const { seed, records, resumable } = rng.pick(decoded);
-      const m = mutate(seed.bytes, records, rng);
+      const m = mutate(seed.bytes, records, rng, mutants);
       const t0 = Date.now();
       let res: { outcome: Outcome; detail: string };
       if (opts.target.kind === 'builtin') {
