@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ResumableSeed } from '../src/fuzz/resume.js';
-import { mutate, Prng } from '../src/fuzz/mutators.js';
+import { mutate, Prng, ReusedMutantBuffer } from '../src/fuzz/mutators.js';
 import { firstDifference } from '../src/io/bytes.js';
 import { BufferSource } from '../src/io/source.js';
 import { openMainStream } from '../src/codec/open.js';
@@ -11,6 +11,7 @@ import { validateMain } from '../src/loader/validate.js';
 import type { LoadOptions } from '../src/loader/load.js';
 import type { MainRecord } from '../src/model/records.js';
 import { VmstateCache } from '../src/vmstate/cache.js';
+import { vmdescriptionText } from '../src/vmstate/vmdesc.js';
 import { ramStreamBytes } from '../src/generator/synthetic-ram.js';
 import { pcPausedWithZeroPages, REAL, ROOT } from './helpers.js';
 
@@ -51,8 +52,10 @@ describe('fuzz: mutants judged from a checkpoint of their seed', () => {
     expect(seed.checkpointCount).toBeGreaterThan(3);
     const rng = new Prng(21);
     const mutators = new Set<string>();
+    // in one reused buffer, as the fuzzer makes them: nothing kept from one judgement may point into it
+    const out = new ReusedMutantBuffer();
     for (let i = 0; i < 150; i++) {
-      const m = mutate(bytes, records, rng);
+      const m = mutate(bytes, records, rng, out);
       mutators.add(m.mutator);
       expect(seed.judge(m.bytes), `${m.mutator}: ${m.what}`).toEqual(fromStart(m.bytes, load));
     }
@@ -185,5 +188,22 @@ describe('VmstateCache', () => {
       devices(again, true);
     }
     expect(devices(bytes, true).find((r) => r.idstr === 'cpu')!.node).toBe(cpu.node);
+  });
+});
+
+describe('vmdescriptionText', () => {
+  it('reads the bytes it is given, also when an array it read before has changed in place since', () => {
+    const bytes = new Uint8Array(readFileSync(join(REAL, 'qemu-7.2', 'pc-paused.mig')));
+    const desc = recordsOf(bytes).find((r) => r.kind === 'vmdescription')!;
+    const json = bytes.slice(desc.offset + 5, desc.offset + desc.length);
+    const text = Buffer.from(json).toString('latin1');
+    // other bytes first (a byte past ASCII: one character a byte), so that `json` is read, not found
+    expect(vmdescriptionText(new Uint8Array([0x7b, 0xe9, 0x7d]))).toBe('{\u00e9}');
+    expect(vmdescriptionText(json)).toBe(text);
+    expect(vmdescriptionText(json.slice())).toBe(text);
+    // the fuzzer's mutants share one buffer: the same array, other bytes
+    json[2] = 0x41;
+    expect(vmdescriptionText(json)).toBe(Buffer.from(json).toString('latin1'));
+    expect(vmdescriptionText(bytes.subarray(desc.offset + 5, desc.offset + desc.length))).toBe(text);
   });
 });

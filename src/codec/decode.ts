@@ -19,7 +19,7 @@ import { latin1, StreamReader } from '../io/reader.js';
 import { intField, listField, stringField } from '../layout/fields.js';
 import { readLayout } from '../layout/read.js';
 import { readVmstate } from '../vmstate/codec.js';
-import { DeviceIndex, type VmDescription } from '../vmstate/vmdesc.js';
+import { DeviceIndex, vmdescriptionText, type VmDescription } from '../vmstate/vmdesc.js';
 import type { VmstateCache } from '../vmstate/cache.js';
 import { BufferSource } from '../io/source.js';
 import { readLibvirtHeader } from '../libvirt/codec.js';
@@ -308,9 +308,11 @@ export class MainChannelDecoder {
       if (n > MAX_VMDESC_BYTES)
         throw r.error('limit', `a vmdescription of at most ${MAX_VMDESC_BYTES} bytes`, `${n}`, offset + 1);
       const parts: string[] = [];
-      r.chunks(n, 'vmdescription JSON', (c) => parts.push(latin1(c)));
+      // in one piece (as a rule: a reader holds 4 MiB): the same string as the last stream's for the same bytes
+      r.chunks(n, 'vmdescription JSON', (c) => parts.push(c.length === n ? vmdescriptionText(c) : latin1(c)));
       r.path.pop();
-      yield { kind: 'vmdescription', offset, length: r.offset - offset, json: parts.join('') };
+      const json = parts.length === 1 ? parts[0]! : parts.join('');
+      yield { kind: 'vmdescription', offset, length: r.offset - offset, json };
     }
     while (!r.atEnd()) {
       const offset = r.offset;

@@ -1,7 +1,7 @@
 import { SectionType } from '../../grammar/savevm.js';
 import { be32At } from '../io/bytes.js';
 import { readAt, type ByteSource } from '../io/source.js';
-import { latin1 } from '../io/reader.js';
+import { vmdescriptionText } from '../vmstate/vmdesc.js';
 
 export interface VmdescLocation {
   /** offset of the QEMU_VM_VMDESCRIPTION type byte */
@@ -56,5 +56,6 @@ function precededByEof(src: ByteSource, p: number): boolean {
 export function readVmdescJson(src: ByteSource, loc: VmdescLocation): string {
   const b = new Uint8Array(loc.jsonLength);
   readAt(src, b, loc.jsonLength, loc.jsonOffset);
-  return latin1(b);
+  // located, then read again by the decoder: one string for both when the bytes are the same
+  return vmdescriptionText(b);
 }

@@ -3,6 +3,8 @@
  * typed. QEMU's writer is loose about nested infos (tmp, qtailq, gtree put their own keys
  * into the field object), so everything beyond the documented keys is optional.
  */
+import { latin1 } from '../io/reader.js';
+
 export interface VmsdDescription {
   vmsd_name?: string;
   version?: number;
@@ -43,6 +45,25 @@ export function checkVmDescription(v: unknown): asserts v is VmDescription {
   if (typeof v !== 'object' || v === null || !Array.isArray((v as VmDescription).devices)) {
     throw new Error('vmdescription JSON has no "devices" list');
   }
+}
+
+/** A vmdescription's text is kept with its bytes when it is at most this long. */
+const KEEP_TEXT_BYTES = 1 << 20;
+let lastText: { bytes: Uint8Array; text: string } | undefined;
+
+/**
+ * A vmdescription's bytes as text (latin1, one character a byte, so it re-encodes exactly):
+ * the same string as last time when the bytes are the same. The fuzzer's mutants mostly end
+ * in their seed's 100 KB description; a new string for each was a third of the memory its
+ * runs left for the collector, and the same string makes parseVmDescription's lookup an
+ * identity check.
+ */
+export function vmdescriptionText(bytes: Uint8Array): string {
+  const kept = lastText;
+  if (kept && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(kept.bytes)) return kept.text;
+  const text = latin1(bytes);
+  if (bytes.length <= KEEP_TEXT_BYTES) lastText = { bytes: Buffer.from(bytes), text };
+  return text;
 }
 
 /**
