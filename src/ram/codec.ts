@@ -117,7 +117,10 @@ export class RamSectionDecoder {
       const offset = r.offset;
       this.recordAt = offset;
       this.recordOp = 'RAM';
-      const [hi, lo] = r.be64Words('RAM record header');
+      // two be32 reads rather than be64Words' pair: no array per page
+      if (r.available < 8) r.ensure(8, 'RAM record header');
+      const hi = r.be32();
+      const lo = r.be32();
       const flags = lo & flagMask;
       const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
       const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
