@@ -976,6 +976,29 @@ describe('opening a stream (src/codec/open.ts)', () => {
       sink.write(piece);
       expect(sink.finish()).toBe(expected);
     }
+    // pieces given as a range of a larger array (StreamWriter's flush of a record header): the
+    // held bytes compared in place, a difference at its index in the range, the others as write
+    const writer = new Uint8Array([9, 9, 5, 6, 7, 9, 1, 2, 3, 4, 9]);
+    sink = new CompareSink(new BufferSource(input), held);
+    sink.writeRange(writer, 6, 10); // 1 2 3 4: not held, from the source
+    sink.writeRange(writer, 2, 5); // 5 6 7: held
+    sink.write(sameAsHeld(7, 5));
+    expect(sink.finish()).toBeUndefined();
+    writer[3] = 0;
+    sink = new CompareSink(new BufferSource(input), held);
+    sink.writeRange(writer, 6, 10);
+    sink.writeRange(writer, 2, 5);
+    expect(sink.finish()).toBe(5);
+    writer[8] = 0;
+    sink = new CompareSink(new BufferSource(input), held);
+    sink.writeRange(writer, 6, 10);
+    expect(sink.finish()).toBe(2);
+    // a range longer than a header is compared as write compares it
+    sink = new CompareSink(new BufferSource(long), longHeld);
+    const padded = new Uint8Array(210);
+    padded.set(wrong, 5);
+    sink.writeRange(padded, 5, 205);
+    expect(sink.finish()).toBe(199);
   });
 
   it('roundtrip counts records and bytes, and an invalid stream gives its error, not a verdict', () => {

@@ -7,6 +7,12 @@ import { firstDifference } from './bytes.js';
 export interface ByteSink {
   /** Take these bytes (in order, all of them). */
   write(chunk: Uint8Array): void;
+  /**
+   * Take `buf[start, end)`, as `write(buf.subarray(start, end))` would: a sink that only reads
+   * the bytes takes them without a view made for it (StreamWriter flushes a record header a
+   * page when payloads go to the sink directly).
+   */
+  writeRange?(buf: Uint8Array, start: number, end: number): void;
   /** No more bytes: flush and release. */
   close(): void;
 }
@@ -48,6 +54,8 @@ export class MemorySink implements ByteSink {
 export interface HeldInput {
   /** -1 when `bytes` equal the held bytes at `offset`, else the index of the first difference; undefined when not held */
   differenceAt(bytes: Uint8Array, offset: number): number | undefined;
+  /** differenceAt for `buf[start, end)` (short pieces: a record header) */
+  differenceInRange(buf: Uint8Array, start: number, end: number, offset: number): number | undefined;
   /** `view` is the held copy of the bytes at `offset` itself (then it equals them: nothing to compare) */
   holdsAt(view: Uint8Array, offset: number): boolean;
   /** the offset of the first byte held: a piece that begins before it is held from there on, if at all */
@@ -105,6 +113,17 @@ export class CompareSink implements ByteSink {
       off += want;
       this.pos += want;
     }
+  }
+
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    if (this.firstDifference !== undefined) return;
+    const difference = end - start <= 64 ? this.held?.differenceInRange(buf, start, end, this.pos) : undefined;
+    if (difference === undefined) {
+      this.write(buf.subarray(start, end));
+      return;
+    }
+    if (difference >= 0) this.firstDifference = this.pos + difference;
+    else this.pos += end - start;
   }
 
   /** Call after the last write: a longer original also differs (at the end of ours). */
@@ -221,7 +240,8 @@ export class StreamWriter {
   }
   flush(): void {
     if (this.len > 0) {
-      this.sink.write(this.buf.subarray(0, this.len));
+      if (this.sink.writeRange) this.sink.writeRange(this.buf, 0, this.len);
+      else this.sink.write(this.buf.subarray(0, this.len));
       this.flushed += this.len;
       this.len = 0;
     }
