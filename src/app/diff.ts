@@ -142,7 +142,7 @@ function readStream(path: string, o: StreamRequest): { format: FormatFacts; stat
     }
   };
   try {
-    for (const rec of s.records()) add(rec);
+    s.decoder.eachRecord(add);
     return { format, state };
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;

@@ -83,11 +83,11 @@ export function streamStats(file: string, o: StatsRequest = {}): StatsResult {
   const phases = new PhaseTracker();
   let error: StreamError | undefined;
   try {
-    for (const rec of s.records()) {
+    s.decoder.eachRecord((rec) => {
       summary.closeOpenSection(rec);
       summary.add(rec);
       phases.add(rec);
-    }
+    });
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
     error = e;
