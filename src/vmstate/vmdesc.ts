@@ -1,10 +1,10 @@
+import { latin1 } from '../io/reader.js';
+
 /**
  * The vmdescription JSON QEMU appends after QEMU_VM_EOF (savevm-main-channel.md §5.5),
  * typed. QEMU's writer is loose about nested infos (tmp, qtailq, gtree put their own keys
  * into the field object), so everything beyond the documented keys is optional.
  */
-import { latin1 } from '../io/reader.js';
-
 export interface VmsdDescription {
   vmsd_name?: string;
   version?: number;
