@@ -82,7 +82,7 @@ function lyingValues(width: number, actual: bigint, rng: Prng): bigint {
   return rng.pick([0n, 1n, max, max >> 1n, actual + 1n, actual > 0n ? actual - 1n : max, actual * 2n + 7n]) & max;
 }
 
-/** Truncate inside or right at the end of a record. */
+/** Truncate inside or right at the end of a record (the mutant is a view of the seed: nothing writes into mutants). */
 const truncate: Mutator = (seed, records, rng) => {
   const r = rng.pick(records);
   const cut = r.offset + rng.below(r.length + 1);
