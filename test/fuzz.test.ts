@@ -71,8 +71,8 @@ describe('fuzz', () => {
   });
 
   it('the command holds its memory over thousands of runs: 3,000 on pc-paused under 128 MiB RSS', () => {
-    // through bin/migstream's dispatch, which sets the fuzzer's heap (src/cli/dispatch.ts); with a
-    // copy of the seed a run and V8's defaults this run reached about 145 MiB and kept growing
+    // through bin/migstream's dispatch, which sets the fuzzer's heap (src/cli/dispatch.ts): with
+    // V8's defaults this run reaches about 131 MiB, and more with more runs
     const wrapper = join(tempDir('fuzz-rss-', 'test'), 'rss.cjs');
     writeFileSync(
       wrapper,
