@@ -6,6 +6,7 @@
 import { RamFlag } from '../../grammar/ram.js';
 import { MIG_CMD, SectionType } from '../../grammar/savevm.js';
 import { VfioTag } from '../../grammar/vfio.js';
+import { sameBytes } from '../io/bytes.js';
 import type { MainRecord } from '../model/records.js';
 import { hex } from '../model/errors.js';
 import { Prng } from '../model/prng.js';
@@ -269,11 +270,4 @@ export function mutate(
     const res = m.fn(seed, records, rng, out);
     if (res && !sameBytes(res.bytes, seed)) return { ...res, mutator: m.name };
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return (
-    a.length === b.length &&
-    Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0
-  );
 }

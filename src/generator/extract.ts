@@ -9,7 +9,7 @@
  * compressed pages, a vmdescription that differs from the derived one) becomes a named
  * override, counted by modelStats.
  */
-import { isZero } from '../io/bytes.js';
+import { isZero, sameBytes } from '../io/bytes.js';
 import { zlib } from '../io/zlib.js';
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../../grammar/savevm.js';
 import { isReleaseText, versionAtLeast } from '../../grammar/version.js';
@@ -66,10 +66,6 @@ export interface ExtractOptions {
   /** prefix of the side files' names (e.g. "pc-paused.model/") */
   sidePrefix?: string;
   pageSize?: number;
-}
-
-function eq(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 }
 
 /** "pc-i440fx-7.2" → "7.2" */
@@ -181,7 +177,7 @@ export function extractModel(
         applyXbzrle(rec.data, content);
         run.as = 'xbzrle';
         const derived = rec.encoding === ENCODING_FLAG_XBZRLE ? encodeXbzrle(prev, content, pageSize) : undefined;
-        if (!derived || !eq(derived, rec.data)) {
+        if (!derived || !sameBytes(derived, rec.data)) {
           run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
           if (rec.encoding !== ENCODING_FLAG_XBZRLE) run.xbzrleEncoding = rec.encoding;
         }
@@ -192,7 +188,7 @@ export function extractModel(
         run.as = 'compress';
         const content = new Uint8Array(pageSize);
         content.set(zlib().inflateSync(rec.data).subarray(0, pageSize));
-        if (!eq(deflate(content, { level: compressLevel(undefined) }), rec.data))
+        if (!sameBytes(deflate(content, { level: compressLevel(undefined) }), rec.data))
           run.encoded = [files.append(encodedFile, rec.data), rec.data.length];
         sent(b, page, content);
         break;
@@ -460,7 +456,7 @@ export function extractModel(
       delete d.payload;
       try {
         d.state = stateFromNode(node.node);
-        if (!eq(encodeToBytes([deviceRecord(d)]), original))
+        if (!sameBytes(encodeToBytes([deviceRecord(d)]), original))
           throw new StateShapeError('values do not reproduce the payload');
       } catch (e) {
         if (!(e instanceof StateShapeError)) throw e;

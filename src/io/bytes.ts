@@ -26,6 +26,15 @@ export function isZero(b: Uint8Array): boolean {
   return true;
 }
 
+/** True when the two arrays hold the same bytes (memcmp). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && asBuffer(a).equals(asBuffer(b));
+}
+
+function asBuffer(a: Uint8Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.length);
+}
+
 /**
  * The first index at which two byte arrays differ: -1 when they are equal, the shorter one's
  * length when it is the start of the other. Blocks are compared with memcmp (Buffer.compare),
@@ -42,10 +51,5 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 function sameRange(a: Uint8Array, b: Uint8Array, at: number, length: number): boolean {
-  return (
-    Buffer.compare(
-      Buffer.from(a.buffer, a.byteOffset + at, length),
-      Buffer.from(b.buffer, b.byteOffset + at, length),
-    ) === 0
-  );
+  return sameBytes(a.subarray(at, at + length), b.subarray(at, at + length));
 }

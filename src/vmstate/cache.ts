@@ -1,3 +1,4 @@
+import { sameBytes } from '../io/bytes.js';
 import type { VmstateNode } from '../model/vmstate-nodes.js';
 import type { VmsdDescription } from './vmdesc.js';
 
@@ -17,11 +18,7 @@ export class VmstateCache {
   get(desc: VmsdDescription, bytes: Uint8Array): VmstateNode | undefined {
     const kept = this.byDescription.get(desc);
     if (!kept) return undefined;
-    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    for (const k of kept)
-      if (k.bytes.length === bytes.length && b.equals(Buffer.from(k.bytes.buffer, k.bytes.byteOffset, k.bytes.length)))
-        return k.node;
-    return undefined;
+    return kept.find((k) => sameBytes(k.bytes, bytes))?.node;
   }
 
   /** Keep a payload (bytes the caller will not change) and its tree; the first one kept stays, the others make room for the newest. */

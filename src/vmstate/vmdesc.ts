@@ -1,3 +1,4 @@
+import { sameBytes } from '../io/bytes.js';
 import { latin1 } from '../io/reader.js';
 
 /**
@@ -60,7 +61,7 @@ let lastText: { bytes: Uint8Array; text: string } | undefined;
  */
 export function vmdescriptionText(bytes: Uint8Array): string {
   const kept = lastText;
-  if (kept && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(kept.bytes)) return kept.text;
+  if (kept && sameBytes(bytes, kept.bytes)) return kept.text;
   const text = latin1(bytes);
   if (bytes.length <= KEEP_TEXT_BYTES) lastText = { bytes: Buffer.from(bytes), text };
   return text;
