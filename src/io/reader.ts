@@ -1,5 +1,6 @@
 import { StreamError, type StreamErrorCode } from '../model/errors.js';
 import { BufferSource, type ByteSource } from './source.js';
+import { sameBytes } from './bytes.js';
 
 const DEFAULT_CAPACITY = 1 << 22; // 4 MiB: large reads, few syscalls
 const TWO32 = 0x1_0000_0000;
@@ -346,24 +347,17 @@ export class StreamReader {
    * Compares `bytes` with the input at `offset` while the buffer still holds it (the record just
    * read, as a rule: roundtrip compares its encoding so instead of reading the input a second
    * time): -1 when they are equal, else the index of the first difference; undefined when the
-   * buffer no longer holds those bytes.
+   * buffer no longer holds those bytes. `start` and `end`: only `bytes[start, end)` (a record
+   * header in the writer's buffer), the index counted from `start`.
    */
-  differenceAt(bytes: Uint8Array, offset: number): number | undefined {
+  differenceAt(bytes: Uint8Array, offset: number, start = 0, end = bytes.length): number | undefined {
+    const n = end - start;
     const from = offset - this.base;
-    if (from < this.start || from + bytes.length > this.end) return undefined;
+    if (from < this.start || from + n > this.end) return undefined;
     const buf = this.buf;
     // short pieces (record headers) byte by byte: no view to make
-    if (bytes.length > 64 && Buffer.compare(buf.subarray(from, from + bytes.length), bytes) === 0) return -1;
-    for (let i = 0; i < bytes.length; i++) if (buf[from + i] !== bytes[i]) return i;
-    return -1;
-  }
-
-  /** differenceAt for `bytes[start, end)`, byte by byte (short pieces: no view to make). */
-  differenceInRange(bytes: Uint8Array, start: number, end: number, offset: number): number | undefined {
-    const from = offset - this.base;
-    if (from < this.start || from + (end - start) > this.end) return undefined;
-    const buf = this.buf;
-    for (let i = start; i < end; i++) if (buf[from + i - start] !== bytes[i]) return i - start;
+    if (n > 64 && sameBytes(buf.subarray(from, from + n), bytes.subarray(start, end))) return -1;
+    for (let i = 0; i < n; i++) if (buf[from + i] !== bytes[start + i]) return i;
     return -1;
   }
 

@@ -52,10 +52,11 @@ export class MemorySink implements ByteSink {
 
 /** The source's bytes that are in memory already (the decoder's buffer: StreamReader has both). */
 export interface HeldInput {
-  /** -1 when `bytes` equal the held bytes at `offset`, else the index of the first difference; undefined when not held */
-  differenceAt(bytes: Uint8Array, offset: number): number | undefined;
-  /** differenceAt for `buf[start, end)` (short pieces: a record header) */
-  differenceInRange(buf: Uint8Array, start: number, end: number, offset: number): number | undefined;
+  /**
+   * -1 when `bytes[start, end)` (all of them by default) equal the held bytes at `offset`, else
+   * the index of the first difference from `start`; undefined when not held
+   */
+  differenceAt(bytes: Uint8Array, offset: number, start?: number, end?: number): number | undefined;
   /** `view` is the held copy of the bytes at `offset` itself (then it equals them: nothing to compare) */
   holdsAt(view: Uint8Array, offset: number): boolean;
   /** the offset of the first byte held: a piece that begins before it is held from there on, if at all */
@@ -117,7 +118,7 @@ export class CompareSink implements ByteSink {
 
   writeRange(buf: Uint8Array, start: number, end: number): void {
     if (this.firstDifference !== undefined) return;
-    const difference = end - start <= 64 ? this.held?.differenceInRange(buf, start, end, this.pos) : undefined;
+    const difference = this.held?.differenceAt(buf, this.pos, start, end);
     if (difference === undefined) {
       this.write(buf.subarray(start, end));
       return;
