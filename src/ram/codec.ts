@@ -113,82 +113,80 @@ export class RamSectionDecoder {
     const r = this.ctx.r;
     const flagMask = pageSize - 1;
     const copy = this.ctx.copy;
-    {
-      const offset = r.offset;
-      this.recordAt = offset;
-      this.recordOp = 'RAM';
-      // two be32 reads rather than be64Words' pair: no array per page
-      if (r.available < 8) r.ensure(8, 'RAM record header');
-      const hi = r.be32();
-      const lo = r.be32();
-      const flags = lo & flagMask;
-      const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
-      const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
-      if (op) this.recordOp = op;
-      if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
-        let block: string;
-        if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
-          if (this.lastRamBlock === undefined) {
-            throw r.error(
-              'bad-ram-record',
-              'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)',
-              `flags ${hex(flags)}`,
-              offset,
-            );
-          }
-          block = this.lastRamBlock;
-        } else {
-          block = r.counted('RAMBlock name');
-          if (!this.ramBlocks.has(block)) {
-            throw r.error('bad-ram-record', 'a RAMBlock announced by MEM_SIZE', JSON.stringify(block), offset + 8);
-          }
-          this.lastRamBlock = block;
-        }
-        if (op === 'page') {
-          const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
-          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
-        } else if (op === 'zero') {
-          const fill = r.u8('zero page fill byte');
-          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
-        } else if (op === 'xbzrle') {
-          const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
-          const encoding = h.encoding;
-          const n = h.encodedLength;
-          if (n > pageSize)
-            throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
-          const data = this.ctx.data(n, 'XBZRLE data');
-          return withDepth(
-            { kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data },
-            depth,
+    const offset = r.offset;
+    this.recordAt = offset;
+    this.recordOp = 'RAM';
+    // two be32 reads rather than be64Words' pair: no array per page
+    if (r.available < 8) r.ensure(8, 'RAM record header');
+    const hi = r.be32();
+    const lo = r.be32();
+    const flags = lo & flagMask;
+    const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
+    const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
+    if (op) this.recordOp = op;
+    if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
+      let block: string;
+      if (flags & RamFlag.RAM_SAVE_FLAG_CONTINUE) {
+        if (this.lastRamBlock === undefined) {
+          throw r.error(
+            'bad-ram-record',
+            'a RAMBlock name (RAM_SAVE_FLAG_CONTINUE with no previous block)',
+            `flags ${hex(flags)}`,
+            offset,
           );
-        } else {
-          const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
-          // compressBound(page) is a little over the page size; QEMU rejects anything larger.
-          const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
-          if (n > bound)
-            throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
-          const data = this.ctx.data(n, 'compressed page');
-          return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
         }
+        block = this.lastRamBlock;
+      } else {
+        block = r.counted('RAMBlock name');
+        if (!this.ramBlocks.has(block)) {
+          throw r.error('bad-ram-record', 'a RAMBlock announced by MEM_SIZE', JSON.stringify(block), offset + 8);
+        }
+        this.lastRamBlock = block;
       }
-      // EOS ends the payload and MEM_SIZE is followed by its block list: RamPayload sees to both
-      if (op === 'eos' || op === 'multifd_flush' || op === 'mem_size')
-        return withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
-      if (op === 'hook') {
-        throw r.error(
-          'bad-ram-record',
-          'RAM records of a non-RDMA stream',
-          'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)',
-          offset,
+      if (op === 'page') {
+        const data = copy ? r.copyBytes(pageSize, 'page') : r.bytes(pageSize, 'page');
+        return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
+      } else if (op === 'zero') {
+        const fill = r.u8('zero page fill byte');
+        return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, fill }, depth);
+      } else if (op === 'xbzrle') {
+        const h = readLayout(r, RamXbzrleHeader, 'XBZRLE');
+        const encoding = h.encoding;
+        const n = h.encodedLength;
+        if (n > pageSize)
+          throw r.error('bad-ram-record', `an XBZRLE length of at most ${pageSize}`, `${n}`, r.offset - 2);
+        const data = this.ctx.data(n, 'XBZRLE data');
+        return withDepth(
+          { kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, encoding, data },
+          depth,
         );
+      } else {
+        const n = readLayout(r, RamCompressHeader, 'COMPRESS_PAGE').compressedLength;
+        // compressBound(page) is a little over the page size; QEMU rejects anything larger.
+        const bound = pageSize + (pageSize >>> 12) + (pageSize >>> 14) + (pageSize >>> 25) + 13;
+        if (n > bound)
+          throw r.error('bad-ram-record', `a compressed page length of at most ${bound}`, `${n}`, r.offset - 4);
+        const data = this.ctx.data(n, 'compressed page');
+        return withDepth({ kind: 'ram', op, offset, length: r.offset - offset, flags, addr, block, data }, depth);
       }
+    }
+    // EOS ends the payload and MEM_SIZE is followed by its block list: RamPayload sees to both
+    if (op === 'eos' || op === 'multifd_flush' || op === 'mem_size')
+      return withDepth({ kind: 'ram', op, offset, length: 8, flags, addr }, depth);
+    if (op === 'hook') {
       throw r.error(
         'bad-ram-record',
-        'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)',
-        `flags ${hex(flags)} in ${kind}`,
+        'RAM records of a non-RDMA stream',
+        'RAM_SAVE_FLAG_HOOK (RDMA control, not supported)',
         offset,
       );
     }
+    throw r.error(
+      'bad-ram-record',
+      'RAM record flags (ZERO, MEM_SIZE, PAGE, EOS, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH)',
+      `flags ${hex(flags)} in ${kind}`,
+      offset,
+    );
   }
 
   /** MEM_SIZE's RAMBlock list (RamPayload reads it after the MEM_SIZE record). */
