@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
 import { writeRamStream } from '../src/generator/synthetic-ram.js';
-import { BufferSource } from '../src/io/source.js';
+import { BufferSource, FileSource } from '../src/io/source.js';
+import { PIPE_CAPACITY, enlargePipe, pipeCapacity } from '../src/io/pipe-size.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
 
 /**
@@ -80,4 +81,57 @@ describe('a stream on stdin (a pipe) and the same file by path', () => {
     expect(err).toBe('');
     expect(out).toBe(byPath.stdout.split(big).join('-'));
   }, 60_000);
+});
+
+/**
+ * A pipe's capacity is the pipe's own: migstream asks for 1 MiB (F_SETPIPE_SZ, through perl)
+ * and the writer feeding it sees the same pipe. Linux's default is 64 KiB (pipe(7)).
+ */
+describe('the pipe migstream reads is enlarged', () => {
+  const fifo = join(tmp, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+
+  it('enlargePipe: 64 KiB -> 1 MiB, never smaller again, nothing for a regular file', () => {
+    // O_RDWR: a FIFO opened for both ends neither blocks nor needs a second process
+    const fd = openSync(fifo, 'r+');
+    try {
+      expect(pipeCapacity(fd)).toBe(64 << 10);
+      expect(enlargePipe(fd)).toBe(PIPE_CAPACITY);
+      expect(pipeCapacity(fd)).toBe(1 << 20);
+      // asking for less (or for more than an unprivileged user may have, then less) keeps what it holds
+      expect(enlargePipe(fd, 64 << 10)).toBe(1 << 20);
+      expect(pipeCapacity(fd)).toBe(1 << 20);
+    } finally {
+      closeSync(fd);
+    }
+    const file = openSync(big, 'r');
+    try {
+      expect(enlargePipe(file)).toBeUndefined();
+    } finally {
+      closeSync(file);
+    }
+  });
+
+  it('a FIFO given by path: FileSource enlarges it when it opens it', () => {
+    const writer = openSync(fifo, 'r+');
+    try {
+      expect(pipeCapacity(writer)).toBe(64 << 10);
+      const src = new FileSource(fifo);
+      expect(src.seekable).toBe(false);
+      expect(pipeCapacity(writer)).toBe(1 << 20);
+      src.close();
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  it("`cat FILE | migstream dump -`: the writer's pipe holds 1 MiB once migstream has it, and the output is the path's", () => {
+    // the same pipe read after migstream is done: perl on the pipeline's stdin asks its size
+    const script = `cat "$1" | { "$2" "$3" dump - > "$4"; perl -e 'print fcntl(STDIN, 1032, 0) + 0'; }`;
+    const out = join(tmp, 'piped.json');
+    const r = spawnSync('sh', ['-c', script, 'sh', big, process.execPath, BIN, out], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(String(1 << 20));
+    expect(readFileSync(out, 'utf8')).toBe(run(['dump', big]).stdout.split(big).join('-'));
+  });
 });

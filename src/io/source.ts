@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { enlargePipe } from './pipe-size.js';
 
 /**
  * Where bytes come from. `read` fills `into` from absolute position `at` and returns how
@@ -66,6 +67,8 @@ export class FileSource implements ByteSource {
     }
     this.seekable = st.isFile();
     this.size = st.isFile() ? st.size : undefined;
+    // a pipe (stdin, a FIFO given by path): larger, so that its writer and we seldom wait for each other
+    if (st.isFIFO()) enlargePipe(this.fd);
   }
 
   /** Fill `into` from `intoOffset` with up to `length` bytes of the stream at absolute position `at`; returns how many (0 at the end). */
