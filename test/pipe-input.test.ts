@@ -135,3 +135,29 @@ describe('the pipe migstream reads is enlarged', () => {
     expect(readFileSync(out, 'utf8')).toBe(run(['dump', big]).stdout.split(big).join('-'));
   });
 });
+
+describe('the pipe migstream writes a large output into is enlarged, a small output leaves it be', () => {
+  const ram = join(tmp, 'ram-2m.mig');
+  writeRamStream(ram, 2 << 20);
+  // the pipeline's reader takes everything, then asks the pipe's size
+  const capacityAfter = (args: string[]): { size: string; out: string } => {
+    const out = join(tmp, 'written.txt');
+    const script = `node="$1" bin="$2" out="$3"; shift 3; "$node" "$bin" "$@" | { cat > "$out"; perl -e 'print fcntl(STDIN, 1032, 0) + 0'; }`;
+    const r = spawnSync('sh', ['-c', script, 'sh', process.execPath, BIN, out, ...args], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return { size: r.stdout, out: readFileSync(out, 'utf8') };
+  };
+
+  it('dump --ram hex (megabytes of text): 1 MiB, and the text is what a file gets', () => {
+    const piped = capacityAfter(['dump', '--ram', 'hex', ram]);
+    expect(piped.size).toBe(String(1 << 20));
+    expect(piped.out.length).toBeGreaterThan(1 << 20);
+    expect(piped.out).toBe(run(['dump', '--ram', 'hex', ram]).stdout);
+  });
+
+  it('stats (a few hundred bytes): the pipe keeps its 64 KiB, no helper started', () => {
+    const piped = capacityAfter(['stats', ram]);
+    expect(piped.size).toBe(String(64 << 10));
+    expect(piped.out).toBe(run(['stats', ram]).stdout);
+  });
+});

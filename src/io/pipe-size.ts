@@ -2,7 +2,8 @@
 // 64 KiB, the process writing a stream into migstream and migstream itself take turns about
 // 16,000 times a GiB; with 1 MiB, `cat FILE | migstream dump -` took half the time on the
 // 2-core development machine (0.44-0.50 s against 1.03-1.06 s for 1 GiB; 4 MiB was as slow
-// as 64 KiB there, the pipe's pages no longer fitting the CPU's caches).
+// as 64 KiB there, the pipe's pages no longer fitting the CPU's caches). A large output into
+// a pipe gains the same way: 400 MB of `dump --ram hex` into `| cat`, 0.82-0.89 s against 1.24-1.29.
 //
 // Node has no fcntl. The capacity belongs to the pipe, not to the descriptor, so any process
 // holding an end may set it: a short perl (part of every Debian and most other Linux systems;
@@ -10,6 +11,7 @@
 // refuses (an unprivileged user past /proc/sys/fs/pipe-max-size or the per-user pipe budget),
 // the pipe keeps its size and everything works as before, only slower.
 import { spawnSync } from 'node:child_process';
+import { fstatSync } from 'node:fs';
 
 /** What migstream asks for: the default /proc/sys/fs/pipe-max-size, so any user may ask it. */
 export const PIPE_CAPACITY = 1 << 20;
@@ -53,4 +55,25 @@ export function enlargePipe(fd: number, bytes = PIPE_CAPACITY): number | undefin
 /** The pipe's capacity in bytes (F_GETPIPE_SZ), or undefined when it could not be asked. */
 export function pipeCapacity(fd: number): number | undefined {
   return perlOnPipe(fd, GET, []);
+}
+
+/** The pipes (device and inode) an output has already asked to enlarge, granted or not. */
+const askedFor = new Set<string>();
+
+/**
+ * For writers: enlarges `fd` once if it is a pipe, the first time a large write goes to it
+ * (a command whose output is small never pays for the helper process).
+ */
+export function enlargeOutputPipe(fd: number): void {
+  let key: string;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFIFO()) return;
+    key = `${st.dev}:${st.ino}`;
+  } catch {
+    return;
+  }
+  if (askedFor.has(key)) return;
+  askedFor.add(key);
+  enlargePipe(fd);
 }

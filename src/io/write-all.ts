@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { enlargeOutputPipe, PIPE_CAPACITY } from './pipe-size.js';
 
 /**
  * The reader of our output went away (EPIPE: `migstream dump ... | head`). Not an error of the
@@ -19,6 +20,8 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * partial. Back-pressure waits here (1 ms, growing to 50 ms) instead of losing bytes.
  */
 export function writeAllSync(fd: number, buf: Uint8Array, offset = 0, length = buf.length - offset): void {
+  // a large output into a 64 KiB pipe: the reader and we would take turns 16 times a MiB
+  if (length >= PIPE_CAPACITY / 4) enlargeOutputPipe(fd);
   let off = offset;
   const end = offset + length;
   let wait = 1;
