@@ -51,7 +51,10 @@ export class BufferSource implements ByteSource {
   close(): void {}
 }
 
-/** A file, or a pipe such as stdin ("-"), read with blocking positional reads. */
+/**
+ * A file, or a pipe such as stdin ("-"), read with blocking positional reads. A pipe is asked
+ * to hold 1 MiB when it is opened (src/io/pipe-size.ts: a perl helper, where there is one).
+ */
 export class FileSource implements ByteSource {
   readonly seekable: boolean;
   readonly size: number | undefined;
