@@ -1,9 +1,9 @@
 // A Linux pipe holds 64 KiB unless one of its ends asks for more (fcntl F_SETPIPE_SZ). With
 // 64 KiB, the process writing a stream into migstream and migstream itself take turns about
 // 16,000 times a GiB; with 1 MiB, `cat FILE | migstream dump -` took half the time on the
-// 2-core development machine (0.44-0.50 s against 1.03-1.06 s for 1 GiB; 256 KiB did as well
-// as 1 MiB, 4 MiB as badly as 64 KiB). A large output into a pipe gains the same way: 400 MB of
-// `dump --ram hex` into `| cat`, 0.82-0.89 s against 1.24-1.29.
+// 2-core development machine (0.44-0.50 s against 1.03-1.06 s for 1 GiB; 256 KiB did nearly
+// as well as 1 MiB, 4 MiB as badly as 64 KiB). A large output into a pipe gains the same way:
+// 400 MB of `dump --ram hex` into `| cat`, 0.82-0.89 s against 1.24-1.29.
 //
 // Node has no fcntl. The capacity belongs to the pipe, not to the descriptor, so any process
 // holding an end may set it: a short perl (part of every Debian and most other Linux systems;
