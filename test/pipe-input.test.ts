@@ -98,7 +98,7 @@ describe('the pipe migstream reads is enlarged', () => {
       expect(pipeCapacity(fd)).toBe(64 << 10);
       expect(enlargePipe(fd)).toBe(PIPE_CAPACITY);
       expect(pipeCapacity(fd)).toBe(1 << 20);
-      // asking for less (or for more than an unprivileged user may have, then less) keeps what it holds
+      // asking for less than it holds leaves it as it is
       expect(enlargePipe(fd, 64 << 10)).toBe(1 << 20);
       expect(pipeCapacity(fd)).toBe(1 << 20);
     } finally {
