@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
 import { writeRamStream } from '../src/generator/synthetic-ram.js';
 import { BufferSource, FileSource } from '../src/io/source.js';
-import { PIPE_CAPACITY, enlargePipe, pipeCapacity } from '../src/io/pipe-size.js';
+import { F_GETPIPE_SZ, PIPE_CAPACITY, enlargePipe, pipeCapacity } from '../src/io/pipe-size.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
 
 /**
@@ -87,6 +87,9 @@ describe('a stream on stdin (a pipe) and the same file by path', () => {
  * A pipe's capacity is the pipe's own: migstream asks for 1 MiB (F_SETPIPE_SZ, through perl)
  * and the writer feeding it sees the same pipe. Linux's default is 64 KiB (pipe(7)).
  */
+/** Shell: prints the capacity of the pipe on stdin (perl's fcntl, as src/io/pipe-size.ts asks it). */
+const PRINT_STDIN_PIPE_SIZE = `perl -e 'print fcntl(STDIN, ${F_GETPIPE_SZ}, 0) + 0'`;
+
 describe('the pipe migstream reads is enlarged', () => {
   const fifo = join(tmp, 'fifo');
   spawnSync('mkfifo', [fifo]);
@@ -127,7 +130,7 @@ describe('the pipe migstream reads is enlarged', () => {
 
   it("`cat FILE | migstream dump -`: the writer's pipe holds 1 MiB once migstream has it, and the output is the path's", () => {
     // the same pipe read after migstream is done: perl on the pipeline's stdin asks its size
-    const script = `cat "$1" | { "$2" "$3" dump - > "$4"; perl -e 'print fcntl(STDIN, 1032, 0) + 0'; }`;
+    const script = `cat "$1" | { "$2" "$3" dump - > "$4"; ${PRINT_STDIN_PIPE_SIZE}; }`;
     const out = join(tmp, 'piped.json');
     const r = spawnSync('sh', ['-c', script, 'sh', big, process.execPath, BIN, out], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
@@ -142,7 +145,7 @@ describe('the pipe migstream writes a large output into is enlarged, a small out
   // the pipeline's reader takes everything, then asks the pipe's size
   const capacityAfter = (args: string[]): { size: string; out: string } => {
     const out = join(tmp, 'written.txt');
-    const script = `node="$1" bin="$2" out="$3"; shift 3; "$node" "$bin" "$@" | { cat > "$out"; perl -e 'print fcntl(STDIN, 1032, 0) + 0'; }`;
+    const script = `node="$1" bin="$2" out="$3"; shift 3; "$node" "$bin" "$@" | { cat > "$out"; ${PRINT_STDIN_PIPE_SIZE}; }`;
     const r = spawnSync('sh', ['-c', script, 'sh', process.execPath, BIN, out, ...args], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     return { size: r.stdout, out: readFileSync(out, 'utf8') };
