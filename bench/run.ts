@@ -7,7 +7,7 @@
  * CPU time and peak RSS come from the kernel (`/usr/bin/time`), not from the process
  * measuring itself; `dd` and a plain Node read loop run beside the decoder as the floor.
  *
- * Groups (all by default): startup, ram, pipe, hex, tap, vfio, devices, fuzz. `tap` needs
+ * Groups (all by default): startup, ram, pipe, hex, tap, vfio, multifd, devices, fuzz. `tap` needs
  * qemu-system-x86_64 (Debian's QEMU 7.2) and is skipped without it. `--analyze PATH` (or
  * MIGSTREAM_ANALYZE_PY) runs QEMU's scripts/analyze-migration.py on the same files in the same
  * run (the RAM stream and the device-heavy recording); it is GPL and not shipped here.
@@ -16,9 +16,19 @@
  * without Node's start-up and module loading, which `dd` does not pay either.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MainChannelEncoder } from '../src/codec/encode.js';
 import { openMainStream, roundtripSource } from '../src/codec/open.js';
@@ -29,6 +39,7 @@ import { save } from '../src/generator/save.js';
 import { writeRamStream } from '../src/generator/synthetic-ram.js';
 import { validateMain } from '../src/loader/validate.js';
 import { benchMigration, benchRelay } from './tap.js';
+import { writeMultifdSet } from './multifd-set.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'migstream');
@@ -62,6 +73,19 @@ function child(mode: string, path: string): void {
 function childWork(mode: string, path: string): void {
   if (mode === 'validate') {
     const r = validateMain(new FileSource(path), { qemuVersion: '8.0' });
+    if (!r.valid) throw new Error(JSON.stringify(r.diagnostics));
+  } else if (mode === 'multifd-sequential' || mode === 'multifd-parallel') {
+    // PATH is the main channel; its channels are PATH's name with .multifdN.bin for .mig
+    const channels = readdirSync(dirname(path))
+      .filter((n) => n.startsWith(basename(path, '.mig') + '.multifd'))
+      .sort()
+      .map((n) => ({ name: n, source: new FileSource(join(dirname(path), n)) }));
+    const r = validateMain(
+      new FileSource(path),
+      { qemuVersion: '7.2', capabilities: ['multifd'], multifdCompression: 'zlib', multifdChannels: channels.length },
+      {},
+      { multifd: channels, threads: mode === 'multifd-parallel' ? undefined : 1 },
+    );
     if (!r.valid) throw new Error(JSON.stringify(r.diagnostics));
   } else if (mode === 'decode') {
     const s = openMainStream(new FileSource(path));
@@ -209,7 +233,7 @@ async function main(): Promise<void> {
   const runs = Number(flag('--runs') ?? '3');
   const analyzePy = flag('--analyze') ?? process.env['MIGSTREAM_ANALYZE_PY'];
   if (analyzePy !== undefined && !existsSync(analyzePy)) throw new Error(`--analyze ${analyzePy}: no such file`);
-  const only = new Set((flag('--only') ?? 'startup,ram,pipe,hex,tap,vfio,devices,fuzz').split(','));
+  const only = new Set((flag('--only') ?? 'startup,ram,pipe,hex,tap,vfio,multifd,devices,fuzz').split(','));
   const gib = Number(args[0] ?? '1');
   const dir = mkdtempSync(join(tmpdir(), 'migstream-bench-'));
   const timeFile = join(dir, 'time.txt');
@@ -321,6 +345,47 @@ async function main(): Promise<void> {
       );
       process.stdout.write(`vfio     validate / dd: ${ratio(v, dd)} (validate loop alone: ${innerRatio(v, dd)})\n`);
       rmSync(vfio);
+    }
+
+    if (only.has('multifd')) {
+      // 4 channels as a cloud migration sets them (QEMU's default is 2); uncompressed: GIB of
+      // pages, zlib: a quarter of it (deflating the set takes its generation most of its time)
+      const plain = Math.round(gib * 2 ** 30);
+      process.stdout.write(`generating 4-channel multifd sets (${gib} GiB plain, ${gib / 4} GiB zlib)...\n`);
+      const none = await writeMultifdSet(ROOT, BIN, dir, 'multifd-none', plain, 4, 'none');
+      const zlib = await writeMultifdSet(ROOT, BIN, dir, 'multifd-zlib', plain / 4, 4, 'zlib');
+      const size = (set: { main: string; channels: string[] }): number =>
+        [set.main, ...set.channels].reduce((n, f) => n + statSync(f).size, 0);
+      for (const f of [none.main, ...none.channels, zlib.main, ...zlib.channels]) warm(f);
+      const multifdArgs = (set: { channels: string[] }): string =>
+        set.channels.map((c) => `--multifd ${q(c)}`).join(' ');
+      measure(
+        'multifd',
+        `validate, 4 channels, ${gib} GiB plain`,
+        node(`${q(BIN)} validate -q ${q(none.main)} ${multifdArgs(none)} > /dev/null`),
+        runs,
+        timeFile,
+        size(none),
+      );
+      measure(
+        'multifd',
+        `validate, 4 channels zlib, ${gib / 4} GiB`,
+        node(`${q(BIN)} validate -q ${q(zlib.main)} ${multifdArgs(zlib)} --multifd-compression zlib > /dev/null`),
+        runs,
+        timeFile,
+      );
+      const [sequential, parallel] = measureInterleaved(
+        'multifd',
+        [
+          ['zlib in process, one thread', node(`${q(SELF)} --child multifd-sequential ${q(zlib.main)}`)],
+          ['zlib in process, workers', node(`${q(SELF)} --child multifd-parallel ${q(zlib.main)}`)],
+        ],
+        runs,
+        timeFile,
+      );
+      process.stdout.write(
+        `multifd  zlib channels, one thread / workers: ${ratio(sequential, parallel)} (${availableParallelism()} cores)\n`,
+      );
     }
 
     if (only.has('devices')) {

@@ -7,8 +7,10 @@
 // CommonJS, not ES modules: Node's ES module loader costs a few milliseconds at every start
 // (measured on --version: 1.37x bare node as split ES modules, 1.16x as one CommonJS file).
 // Each file carries its own copy of the shared code (the codec, commander): what a run of one
-// command loads is what counts, not the package's size. The tap's decode worker stays an ES
-// module (decode.ts names it `./decode-worker.js`). Packages loaded on demand with createRequire
+// command loads is what counts, not the package's size. The worker threads' files stay ES
+// modules beside them, under the names their starters give (decode.ts: `./decode-worker.js`
+// for the tap; multifd-data-offload.ts: `./multifd-data-worker.js` for validate's compressed
+// multifd channels). Packages loaded on demand with createRequire
 // (cli-progress, pako, fzstd) stay outside the bundle. Last, each file is run once to make its
 // V8 code cache (src/cli/code-cache.ts).
 import { spawnSync } from 'node:child_process';
@@ -70,7 +72,10 @@ await Promise.all(
 
 await build({
   ...common,
-  entryPoints: { 'decode-worker': 'src/app/decode-worker.ts' },
+  entryPoints: {
+    'decode-worker': 'src/app/decode-worker.ts',
+    'multifd-data-worker': 'src/loader/multifd-data-worker.ts',
+  },
   outdir: 'dist/cli',
   format: 'esm',
   // bundled CommonJS packages call require() for Node's built-ins

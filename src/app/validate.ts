@@ -30,6 +30,8 @@ export interface ValidateRequest extends Omit<LoadOptions, 'vmdesc' | 'capabilit
   returnPath?: string;
   /** a qcow2 image: the internal snapshot (id or name) to validate; default the newest */
   snapshot?: string;
+  /** threads for compressed multifd channels (SideChannels.threads): 1, N, or automatic */
+  threads?: number;
 }
 
 /** The streams a list of arguments names: files as given, a directory's `*.mig` files in name order. */
@@ -50,7 +52,19 @@ export function streamFilesOf(args: readonly string[]): string[] {
 
 /** Validate a stream file as a destination would load it (`migstream validate`); throws UsageError when it cannot be read. */
 export function validateFile(file: string, o: ValidateRequest = {}): ValidationResult {
-  const { vmsd, pageSize, multifd = [], returnPath, profile, machine, uuid, capabilities = [], snapshot, ...load } = o;
+  const {
+    vmsd,
+    pageSize,
+    multifd = [],
+    returnPath,
+    profile,
+    machine,
+    uuid,
+    capabilities = [],
+    snapshot,
+    threads,
+    ...load
+  } = o;
   const vmdesc = readVmsdFile(vmsd);
   const destination = destinationProfile({ profile, machine, uuid });
   const src = openSource(file, snapshot);
@@ -64,6 +78,7 @@ export function validateFile(file: string, o: ValidateRequest = {}): ValidationR
     {
       multifd: multifd.map((f) => ({ name: f, source: openSource(f) })),
       returnPath: returnPath ? { name: returnPath, source: openSource(returnPath) } : undefined,
+      threads,
     },
   );
 }

@@ -34,6 +34,17 @@ interface ValidateOptions {
   profile?: string;
   machine?: string;
   uuid?: string;
+  threads?: number;
+}
+
+/** An option's parser: a whole number from `min` to `max`. */
+function wholeNumberIn(min: number, max: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`a number from ${min} to ${max}`);
+    return n;
+  };
 }
 
 export function registerValidate(program: Command, exit: ExitStatus): void {
@@ -75,13 +86,15 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
       new Option(
         '--multifd-channels <n>',
         "the destination's multifd-channels parameter (QEMU's default: 2)",
-      ).argParser((v) => {
-        const n = Number(v);
-        if (!Number.isSafeInteger(n) || n < 1 || n > 255) throw new InvalidArgumentError('a number from 1 to 255');
-        return n;
-      }),
+      ).argParser(wholeNumberIn(1, 255)),
     )
     .option('--multifd <file>', 'a multifd channel capture, repeatable (in any order)', collectValue, [])
+    .addOption(
+      new Option(
+        '--threads <n>',
+        'decompress zlib/zstd multifd channels on N threads (1: on the main one; default: as many as cores, at most 4, once the channels reach 1 MiB together)',
+      ).argParser(wholeNumberIn(1, 64)),
+    )
     .option('--return-path <file>', 'the return-path capture (destination -> source)')
     .option(
       '--profile <file>',
@@ -133,6 +146,7 @@ export function registerValidate(program: Command, exit: ExitStatus): void {
           machine: o.machine,
           uuid: o.uuid,
           snapshot: o.snapshot,
+          threads: o.threads,
         });
         return { file, ...r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
       }),

@@ -88,6 +88,14 @@ export class FileSource implements ByteSource {
     return n;
   }
 
+  /**
+   * The descriptor of a regular file, for positional reads by another thread of this process
+   * (src/loader/multifd-data-offload.ts); undefined for a pipe, whose bytes are read once.
+   */
+  get fileDescriptor(): number | undefined {
+    return this.seekable && this.fd >= 0 ? this.fd : undefined;
+  }
+
   /** Release what the source holds (a file descriptor); reading after it fails. */
   close(): void {
     if (this.fd > 2) closeSync(this.fd);

@@ -36,6 +36,7 @@ import type { MultifdRecord } from '../model/multifd-records.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
 import { uuidText } from './profile.js';
+import type { MultifdDataOffload } from './multifd-data-offload.js';
 
 /** The rule each compression's packet data answers to. */
 const DATA_RULE = { zstd: 'multifd/zstd-data', zlib: 'multifd/zlib-data' } as const satisfies Record<
@@ -57,6 +58,16 @@ export interface BufferLocation {
   flags: number;
 }
 
+/** A compressed packet handed to the offload: what its diagnostic says, and where in the list it goes. */
+interface OffloadedPacket {
+  offset: number;
+  at: number;
+  method: PageCompression;
+  bytes: number;
+  /** the length of `diagnostics` when it was handed over */
+  position: number;
+}
+
 interface DeviceBuffers {
   buffers: Map<number, BufferLocation>;
   last?: number;
@@ -73,11 +84,18 @@ export class MultifdJoin {
 
   /** the capture name of each channel index, for diagnostics */
   private readonly channelNames: string[] = [];
-  /** `main` undefined: a channel checked on its own (what needs the main channel is skipped) */
+  /** per channel, the packets handed to `offload`, by their number there */
+  private readonly offloaded: OffloadedPacket[][] = [];
+
+  /**
+   * `main` undefined: a channel checked on its own (what needs the main channel is skipped).
+   * `offload`: compressed packets are decompressed there (other threads), not here.
+   */
   constructor(
     private readonly main: ReferenceLoader | undefined,
     private readonly channelCount: number,
     private readonly pageSize = DEFAULT_TARGET_PAGE_SIZE,
+    private readonly offload?: MultifdDataOffload,
   ) {
     // the destination's method, when known; otherwise the first packet with pages sets it
     const method = main?.multifdCompression;
@@ -408,14 +426,18 @@ export class MultifdJoin {
           case 'multifd_payload':
             if (compressedPacket) {
               const { bytes, at, method } = compressedPacket;
-              if (!(stream ??= method.open()).packet(rec.data, bytes))
-                this.report(
-                  DATA_RULE[method.name],
-                  ch.name,
-                  rec.offset,
-                  where(at),
-                  `multifd ${index}: the packet's ${method.name} data does not decompress to its ${bytes / this.pageSize} pages (QEMU's receiving thread fails on it and the migration never completes)`,
-                );
+              if (this.offload) {
+                // decompressed elsewhere; a failure goes where it would have been reported here
+                const seq = this.offload.packet(index, method.name, rec.offset, rec.data.length, bytes);
+                (this.offloaded[index] ??= [])[seq] = {
+                  offset: rec.offset,
+                  at,
+                  method,
+                  bytes,
+                  position: this.diagnostics.length,
+                };
+              } else if (!(stream ??= method.open()).packet(rec.data, bytes))
+                this.diagnostics.push(this.dataDiagnostic(index, ch.name, rec.offset, at, method, bytes));
               compressedPacket = undefined;
             }
             if (pendingBuffer) {
@@ -494,8 +516,50 @@ export class MultifdJoin {
     }
   }
 
+  /** A packet whose compressed data does not decompress to its pages. */
+  private dataDiagnostic(
+    index: number,
+    channel: string,
+    offset: number,
+    at: number,
+    method: PageCompression,
+    bytes: number,
+  ): Diagnostic {
+    const rule = DATA_RULE[method.name];
+    return {
+      rule,
+      channel,
+      severity: ruleSpec(rule).severity,
+      offset,
+      path: `multifd channel ${index} > packet @${hex(at)}`,
+      message: `multifd ${index}: the packet's ${method.name} data does not decompress to its ${bytes / this.pageSize} pages (QEMU's receiving thread fails on it and the migration never completes)`,
+    };
+  }
+
+  /** The offload's verdicts, each put where checkChannel would have reported it (the list's order is as without offload). */
+  private settleOffload(): void {
+    if (!this.offload) return;
+    const failed = [...this.offload.failures()].map(([index, seq]) => ({ index, p: this.offloaded[index]?.[seq] }));
+    // from the last position back, later channels first at a tie: each insert leaves the earlier positions as they are
+    failed.sort((a, b) => (b.p?.position ?? 0) - (a.p?.position ?? 0) || b.index - a.index);
+    for (const { index, p } of failed) {
+      if (!p) throw new Error(`multifd channel ${index}: the offload failed a packet it was not given`);
+      const d = this.dataDiagnostic(
+        index,
+        this.channelNames[index] ?? `channel ${index}`,
+        p.offset,
+        p.at,
+        p.method,
+        p.bytes,
+      );
+      this.diagnostics.splice(p.position, 0, d);
+    }
+    this.offloaded.length = 0;
+  }
+
   /** After every channel: buffer sets complete, the main channel's switchover interlocks. */
   finish(): Diagnostic[] {
+    this.settleOffload();
     // a lone channel holds only some of each device's buffers: completeness needs them all
     if (!this.main) return this.diagnostics;
     for (let id = 0; id < this.channelCount; id++) {

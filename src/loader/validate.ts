@@ -5,6 +5,7 @@ import type { ByteSource } from '../io/source.js';
 import type { MainRecord } from '../model/records.js';
 import { ReferenceLoader, type Diagnostic, type LoadOptions } from './load.js';
 import { MultifdJoin, type ChannelInput } from './multifd-load.js';
+import { MultifdDataOffload } from './multifd-data-offload.js';
 import { checkReturnPath } from './returnpath-load.js';
 import { ruleSpec } from '../../grammar/rules.js';
 import { DEFAULT_MULTIFD_CHANNELS } from '../../grammar/multifd.js';
@@ -20,6 +21,12 @@ export interface ValidationResult {
 export interface SideChannels {
   multifd?: ChannelInput[];
   returnPath?: ChannelInput;
+  /**
+   * Threads for compressed multifd channels' decompression (MultifdDataOffload; the verdict is
+   * the same): 1 keeps it on this thread, N >= 2 uses up to N worker threads; undefined: the
+   * machine's cores (at most 4) when the channels are files of 1 MiB or more together.
+   */
+  threads?: number;
 }
 
 /** Decode a main-channel stream (and its multifd channels and return path) and run the reference loader over them. */
@@ -63,9 +70,14 @@ export function conclude(
   if (side.multifd?.length) {
     // the destination waits for multifd-channels connections, QEMU's default 2 unless told
     const count = load.multifdChannels ?? Math.max(DEFAULT_MULTIFD_CHANNELS, side.multifd.length);
-    const join = new MultifdJoin(loader, count, open.pageSize);
-    side.multifd.forEach((ch, i) => join.checkChannel(ch, i));
-    diagnostics.push(...join.finish());
+    const offload = MultifdDataOffload.forChannels(side.multifd, side.threads);
+    try {
+      const join = new MultifdJoin(loader, count, open.pageSize, offload);
+      side.multifd.forEach((ch, i) => join.checkChannel(ch, i));
+      diagnostics.push(...join.finish());
+    } finally {
+      offload?.close();
+    }
   } else if (loader.hasCapability('multifd'))
     diagnostics.push({
       rule: 'multifd/channels-not-given',

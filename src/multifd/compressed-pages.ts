@@ -6,7 +6,8 @@
  * (a packet cannot make it allocate more than its pages); after a failure no more pages come.
  */
 export abstract class CompressedPages {
-  private out: Uint8Array = new Uint8Array(0);
+  /** where the packet's pages go: `feed` may have the decompressor write there itself */
+  protected out: Uint8Array = new Uint8Array(0);
   private got = 0;
   /** the stream could not be followed (bad data, or more than the packet's pages): no more pages from it */
   broken = false;
@@ -17,14 +18,23 @@ export abstract class CompressedPages {
   /** The decompressor's output, as it comes. */
   protected readonly take = (chunk: Uint8Array): void => {
     if (this.got + chunk.length > this.out.length) throw TOO_MUCH;
-    this.out.set(chunk, this.got);
+    // output the decompressor wrote in place (ZlibPages) is where it belongs already
+    const inPlace = chunk.buffer === this.out.buffer && chunk.byteOffset === this.out.byteOffset + this.got;
+    if (!inPlace) this.out.set(chunk, this.got);
     this.got += chunk.length;
   };
 
-  /** The packet's `bytes` of pages from its compressed data, or undefined once the stream is broken. */
+  /** the pages' buffer, kept from packet to packet (a packet's pages are looked at before the next one is read) */
+  private pages: Uint8Array = new Uint8Array(0);
+
+  /**
+   * The packet's `bytes` of pages from its compressed data, or undefined once the stream is
+   * broken. The pages are a view that the next packet overwrites.
+   */
   packet(data: Uint8Array, bytes: number): Uint8Array | undefined {
     if (this.broken) return undefined;
-    this.out = new Uint8Array(bytes);
+    if (this.pages.length < bytes) this.pages = new Uint8Array(bytes);
+    this.out = this.pages.subarray(0, bytes);
     this.got = 0;
     try {
       this.feed(data);
