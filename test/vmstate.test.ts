@@ -76,3 +76,49 @@ describe('a vmdescription that lies', () => {
     expect(() => [...s.records()]).toThrow(/nested at most 64 deep/);
   });
 });
+
+describe('a packed field (an array of plain elements, kept as one run of bytes)', () => {
+  const json =
+    `{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [` +
+    `{"name": "regs", "array_len": 3, "type": "uint16", "size": 2}]}]}`;
+  const payload = [...u8(0), ...u8(1), ...u8(0x80), ...u8(2), ...u8(0xff), ...u8(0xff)];
+  const plain = {
+    name: 'regs',
+    type: 'uint16',
+    size: 2,
+    elements: [
+      { kind: 'bytes', data: new Uint8Array([0, 1]) },
+      { kind: 'bytes', data: new Uint8Array([0x80, 2]) },
+      { kind: 'bytes', data: new Uint8Array([0xff, 0xff]) },
+    ],
+    arrayLen: 3,
+  };
+
+  it("reads as a plain field: the same elements, own properties in a plain field's order, in copies too", () => {
+    const field = decode(json, payload).vm?.node.fields[0];
+    expect(field).toEqual(plain);
+    expect(Object.keys(field ?? {})).toEqual(['name', 'type', 'size', 'elements', 'arrayLen']);
+    expect(structuredClone(field)).toEqual(plain);
+    const viaJson: unknown = JSON.parse(JSON.stringify(field));
+    expect(viaJson).toEqual(JSON.parse(JSON.stringify(plain)));
+  });
+
+  it("analyze renders it as the script does (uint16 values; a list under the field's name)", () => {
+    const { records, vm } = decode(json, payload);
+    const section = records.find((r) => r.kind === 'section');
+    if (!section || !vm) throw new Error('no section');
+    const dump = new AnalyzeDump();
+    dump.add(section);
+    dump.add(vm);
+    // uint16 is unsigned: 0x8002 is not negative (the script's VMSDFieldUInt)
+    expect(dump.toPy().get('dev (5)')).toEqual(new Map([['regs', ['0x0001', '0x8002', '0xffff']]]));
+  });
+
+  it('elements given to it afterwards are its elements from then on (a worker gives records bytes of their own so)', () => {
+    const field = decode(json, payload).vm?.node.fields[0];
+    if (!field) throw new Error('no field');
+    const own = field.elements.map((e) => (e.kind === 'bytes' ? { kind: 'bytes' as const, data: e.data.slice() } : e));
+    field.elements = own;
+    expect(field.elements).toBe(own);
+  });
+});

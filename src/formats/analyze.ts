@@ -10,7 +10,7 @@ import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/codec.js';
-import type { VmstateElement, VmstateNode } from '../model/vmstate-nodes.js';
+import { packedElements, type VmstateElement, type VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
@@ -261,6 +261,15 @@ export function vmstateToPy(node: VmstateNode): Map<string, PyValue> {
   const out = new Map<string, PyValue>();
   const merged = new Set<string>();
   for (const f of node.fields) {
+    const packed = packedElements(f);
+    if (packed && !out.has(f.name)) {
+      // a run of plain elements: their values straight from the bytes, no view or element each
+      const list: PyValue[] = new Array<PyValue>(packed.count);
+      for (let i = 0; i < packed.count; i++) list[i] = bytesToPy(f.type, packed.bytes, i * f.size, (i + 1) * f.size);
+      out.set(f.name, list);
+      merged.add(f.name);
+      continue;
+    }
     for (const el of f.elements) {
       const v = elementToPy(f.type, el);
       const prev = out.get(f.name);
@@ -279,22 +288,27 @@ export function vmstateToPy(node: VmstateNode): Map<string, PyValue> {
 function elementToPy(type: string, el: VmstateElement): PyValue {
   if (el.kind === 'struct') return vmstateToPy(el.node);
   if (el.kind === 'capability') return el.name;
-  const b = el.data;
-  if (type === 'bool') return b.length > 0 && b[0] !== 0;
+  return bytesToPy(type, el.data);
+}
+
+/** The value of an element whose bytes are `b[start, end)`. */
+function bytesToPy(type: string, b: Uint8Array, start = 0, end = b.length): PyValue {
+  const n = end - start;
+  if (type === 'bool') return n > 0 && b[start] !== 0;
   if (type === 'nullptr') return 'nullptr';
   if (SIGNED.has(type) || UNSIGNED.has(type)) {
     // the bytes are big-endian: their hex, byte after byte, is the number's (the script pads it to the field's size)
-    let text = b.length ? '0x' : '0x0';
-    for (let i = 0; i < b.length; i++) text += BYTE_HEX[b[i] ?? 0] ?? '';
-    if (SIGNED.has(type) && b.length > 0 && (b[0] ?? 0) & 0x80) {
+    let text = n ? '0x' : '0x0';
+    for (let i = start; i < end; i++) text += BYTE_HEX[b[i] ?? 0] ?? '';
+    if (SIGNED.has(type) && n > 0 && (b[start] ?? 0) & 0x80) {
       let u = 0n;
-      for (const x of b) u = (u << 8n) | BigInt(x);
-      const s = u - (1n << BigInt(b.length * 8));
+      for (let i = start; i < end; i++) u = (u << 8n) | BigInt(b[i] ?? 0);
+      const s = u - (1n << BigInt(n * 8));
       return `${text} (${s})`;
     }
     return text;
   }
-  return hexBytes(b);
+  return hexBytes(b.subarray(start, end));
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');

@@ -4,7 +4,13 @@ import type { StreamReader } from '../io/reader.js';
 import type { StreamWriter } from '../io/sink.js';
 import { SubsectionHeader } from '../../grammar/configuration.js';
 import { writeLayout } from '../layout/write.js';
-import type { VmstateElement, VmstateField, VmstateNode, VmstateSubsection } from '../model/vmstate-nodes.js';
+import {
+  packedVmstateField,
+  type VmstateElement,
+  type VmstateField,
+  type VmstateNode,
+  type VmstateSubsection,
+} from '../model/vmstate-nodes.js';
 import type { FieldDescription, VmsdDescription } from './vmdesc.js';
 
 /** Largest single field we read into memory; bigger ones come from a lying vmdescription. */
@@ -105,8 +111,14 @@ function readField(r: StreamReader, f: FieldDescription, budget: Budget, countOv
     // same bytes and offsets as reading them one by one, which the other branch does, so a
     // truncated array still fails at the element it ends in)
     const all = r.copyBytes(count * f.size, `field ${f.name}`);
-    for (let i = 0; i < count; i++) elements.push({ kind: 'bytes', data: all.subarray(i * f.size, (i + 1) * f.size) });
-  } else for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
+    r.path.pop();
+    return packedVmstateField(
+      { name: f.name, type: f.type, size: f.size, arrayLen: f.array_len, index: f.index },
+      all,
+      count,
+    );
+  }
+  for (let i = 0; i < count; i++) elements.push(readElement(r, f, budget));
   r.path.pop();
   const out: VmstateField = { name: f.name, type: f.type, size: f.size, elements };
   if (f.array_len !== undefined) out.arrayLen = f.array_len;
