@@ -4,6 +4,8 @@
  *
  * Honest by construction: every file is read once before it is timed (all modes see a warm
  * page cache, not only the first); every figure is the median of N runs, with its spread;
+ * the figures a ratio compares with analyze-migration.py (and start-up with bare node) are
+ * taken run for run in turn, so that a machine whose load comes and goes weighs on both;
  * CPU time and peak RSS come from the kernel (`/usr/bin/time`), not from the process
  * measuring itself; `dd` and a plain Node read loop run beside the decoder as the floor.
  *
@@ -176,10 +178,16 @@ function measure(
  * ratios (start-up against bare node) then see the same moments of a machine whose load comes
  * and goes, instead of one command's runs all falling in a busy stretch.
  */
-function measureInterleaved(group: string, lines: [string, string][], runs: number, timeFile: string): Row[] {
+function measureInterleaved(
+  group: string,
+  lines: [string, string][],
+  runs: number,
+  timeFile: string,
+  bytes?: number,
+): Row[] {
   const samples = lines.map((): Sample[] => []);
   for (let i = 0; i < runs; i++) lines.forEach(([, line], k) => samples[k]?.push(runOnce(line, timeFile)));
-  return lines.map(([name], k) => report(group, name, samples[k] ?? []));
+  return lines.map(([name], k) => report(group, name, samples[k] ?? [], bytes));
 }
 
 function report(group: string, name: string, samples: Sample[], bytes?: number): Row {
@@ -280,14 +288,27 @@ async function main(): Promise<void> {
       const decode = onRam('ram', 'decode (in process)', node(`${q(SELF)} --child decode ${q(ram)}`));
       const validate = onRam('ram', 'migstream validate', node(`${q(BIN)} validate -q ${q(ram)} > /dev/null`));
       const roundtrip = onRam('ram', 'migstream roundtrip', node(`${q(BIN)} roundtrip -q ${q(ram)} > /dev/null`));
-      dump = onRam('ram', 'migstream dump (path)', node(`${q(BIN)} dump -q ${q(ram)} > /dev/null`));
+      const dumpLine = node(`${q(BIN)} dump -q ${q(ram)} > /dev/null`);
+      if (!analyzePy) dump = onRam('ram', 'migstream dump (path)', dumpLine);
+      else {
+        // run for run beside the script: a ratio of two figures taken at the same moments
+        const pyLine = `python3 ${q(analyzePy)} -f ${q(ram)} > /dev/null`;
+        const [d, py] = measureInterleaved(
+          'ram',
+          [
+            ['migstream dump (path)', dumpLine],
+            ['analyze-migration.py (state)', pyLine],
+          ],
+          runs,
+          timeFile,
+          size,
+        );
+        dump = d;
+        process.stdout.write(`ram      analyze-migration.py / migstream dump: ${ratio(py, dump)}\n`);
+      }
       process.stdout.write(
         `ram      decode / dd: ${ratio(decode, dd)} (decode loop alone: ${innerRatio(decode, dd)}); read loop / dd: ${ratio(loop, dd)}; roundtrip / validate: ${ratio(roundtrip, validate)}\n`,
       );
-      if (analyzePy) {
-        const py = onRam('ram', 'analyze-migration.py (state)', `python3 ${q(analyzePy)} -f ${q(ram)} > /dev/null`);
-        process.stdout.write(`ram      analyze-migration.py / migstream dump: ${ratio(py, dump)}\n`);
-      }
     }
     if (only.has('pipe')) {
       // the pipe's own rate, before any decoding: Linux's default 64 KiB pipe, and the 1 MiB that
@@ -399,19 +420,16 @@ async function main(): Promise<void> {
         timeFile,
         hsize,
       );
-      const analyze = measure(
-        'devices',
-        'analyze (drop-in JSON), same file',
-        node(`${q(BIN)} analyze -f ${q(heavy)} > /dev/null`),
-        Math.max(runs, 5),
-        timeFile,
-        hsize,
-      );
-      if (analyzePy) {
-        const py = measure(
+      const analyzeLine = node(`${q(BIN)} analyze -f ${q(heavy)} > /dev/null`);
+      if (!analyzePy)
+        measure('devices', 'analyze (drop-in JSON), same file', analyzeLine, Math.max(runs, 5), timeFile, hsize);
+      else {
+        const [analyze, py] = measureInterleaved(
           'devices',
-          'analyze-migration.py, same file',
-          `python3 ${q(analyzePy)} -f ${q(heavy)} > /dev/null`,
+          [
+            ['analyze (drop-in JSON), same file', analyzeLine],
+            ['analyze-migration.py, same file', `python3 ${q(analyzePy)} -f ${q(heavy)} > /dev/null`],
+          ],
           Math.max(runs, 5),
           timeFile,
           hsize,
