@@ -28,7 +28,7 @@ import { StreamReader } from '../io/reader.js';
 import { BufferSource, type ByteSource } from '../io/source.js';
 import type { CompressedPages } from '../multifd/compressed-pages.js';
 import { PAGE_COMPRESSIONS, type PageCompression } from '../multifd/page-compressions.js';
-import { cString, decodeMultifdChannel } from '../multifd/codec.js';
+import { cString, decodeMultifdChannel, MULTIFD_READER_CAPACITY } from '../multifd/codec.js';
 import { readVfioPayload } from '../vfio/codec.js';
 import { NEWEST_QEMU, type ReferenceLoader } from './load.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
@@ -112,7 +112,7 @@ export class MultifdJoin {
    */
   checkChannel(ch: ChannelInput, index: number, observe?: (rec: MultifdRecord) => void): void {
     this.channelNames[index] = ch.name;
-    const r = new StreamReader(ch.source);
+    const r = new StreamReader(ch.source, MULTIFD_READER_CAPACITY);
     const pageCount = MULTIFD_PACKET_BYTES_OF_PAGES / this.pageSize;
     const m = this.main?.facts;
     const zeroPagesKnown = versionAtLeast(this.main?.destinationVersion ?? NEWEST_QEMU, 9, 0);
