@@ -2,10 +2,11 @@
  * Compressed multifd channels decompressed in parallel: MultifdJoin reads the channels one
  * after the other and checks every packet header on its thread, but hands each compressed
  * packet (where its data lies in the channel's file) to a worker thread, which decompresses
- * it (multifd-data-worker.ts). Channel i goes to worker i mod N, N at most the machine's
- * cores, so the channels' streams are followed side by side while the headers are still being
- * read. Decompression is where a compressed set's time goes (pako inflated 67 MB of a
- * channel's pages in 176 ms here; reading that channel's packets took a few).
+ * it (multifd-data-worker.ts). Channel i goes to worker i mod N (N: the cores, at most 4, or
+ * the threads asked for), so the channels' streams are followed side by side while the headers
+ * are still being read. Decompression is where a compressed set's time goes: on one thread,
+ * validation took 1.7-1.8 s (in process) for the bench's 4 zlib channels of 256 MiB of pages,
+ * while `migstream validate` of 4 uncompressed channels of 1 GiB took 0.25-0.32 s.
  *
  * The verdict does not change: each channel's packets still go through one decompressor in
  * their order, and a failure is put where MultifdJoin would have reported it.
@@ -19,8 +20,9 @@ import type { DataCandidate, DataWorkerData, DataWorkerResult } from './multifd-
 /**
  * Below this many bytes of channels together, a worker's start (about 40 ms here) would cost
  * more than it saves. Compressed channels are what a worker is for, and they are small for
- * the pages they carry (the bench's zlib set: 2.6 MB for 256 MiB of pages). A worker starts
- * with the first compressed packet of its channels: uncompressed channels never start one.
+ * the pages they carry (256 MiB of pages: 136 MB of zlib channels in the bench, half of each
+ * page random; 2.6 MB when the pages were nearly empty). A worker starts with the first
+ * compressed packet of its channels: uncompressed channels never start one.
  */
 export const OFFLOAD_MIN_CHANNEL_BYTES = 1 << 20;
 
@@ -147,7 +149,8 @@ export class MultifdDataOffload {
       workerData,
       transferList: [port2],
       // little to collect (pako writes into the packet's buffer): a small young generation keeps
-      // each worker's memory down, 116-130 MiB -> 107-120 MiB for the bench's zlib set
+      // each worker's memory down (validate of the bench's zlib set: 122-131 MiB without the
+      // limit, 104-120 MiB with it)
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
       execArgv,
     });
