@@ -24,8 +24,18 @@ export abstract class CompressedPages {
     this.got += chunk.length;
   };
 
-  /** the pages' buffer, kept from packet to packet (a packet's pages are looked at before the next one is read) */
+  /** the pages' buffer, kept from packet to packet (a packet's pages are looked at before the next one is read), and a byte more */
   private pages: Uint8Array = new Uint8Array(0);
+
+  /**
+   * The packet's pages and one byte more, for a decompressor that writes in place (ZlibPages):
+   * a packet that fills its pages exactly still leaves room, so the decompressor does not take
+   * a buffer of its own to find out whether more output follows. Output in the spare byte is
+   * refused by `take`, as any output past the pages is.
+   */
+  protected get room(): Uint8Array {
+    return this.pages.subarray(0, this.out.length + 1);
+  }
 
   /**
    * The packet's `bytes` of pages from its compressed data, or undefined once the stream is
@@ -33,7 +43,7 @@ export abstract class CompressedPages {
    */
   packet(data: Uint8Array, bytes: number): Uint8Array | undefined {
     if (this.broken) return undefined;
-    if (this.pages.length < bytes) this.pages = new Uint8Array(bytes);
+    if (this.pages.length < bytes + 1) this.pages = new Uint8Array(bytes + 1);
     this.out = this.pages.subarray(0, bytes);
     this.got = 0;
     try {
