@@ -35,7 +35,7 @@ export class ZlibPages extends CompressedPages {
     // it out and allocates a fresh 64 KiB one: 512 KiB of garbage a packet. Given the packet's
     // own buffer (with its spare byte: `room`), it writes the pages in place. Peak RSS of
     // validating the bench's 4-channel zlib set on one thread (in process): 111 -> 90 MiB from
-    // writing in place alone; with two worker threads, 171-188 MiB before, 97-103 MiB with
+    // writing in place alone; with two worker threads, 171-188 MiB before, 97-108 MiB with
     // this, the workers' young generation limit and 2 MiB channel readers.
     const strm = (this.inflater as unknown as { strm: PakoStream }).strm;
     const room = this.room;
