@@ -369,7 +369,7 @@ async function main(): Promise<void> {
     }
 
     if (only.has('multifd')) {
-      // 4 channels as a cloud migration sets them (QEMU's default is 2); uncompressed: GIB of
+      // a 4-channel set as the issue's scope asks (QEMU's default is 2); uncompressed: GIB of
       // pages, zlib: a quarter of it (deflating the set takes its generation most of its time)
       const plain = Math.round(gib * 2 ** 30);
       process.stdout.write(`generating 4-channel multifd sets (${gib} GiB plain, ${gib / 4} GiB zlib)...\n`);
