@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { openMainStream, type OpenedStream } from '../codec/open.js';
+import { workerExecArgv } from '../loader/worker-options.js';
 import { BufferSource } from '../io/source.js';
 import { createSharedRing, RingWriter, type SharedRing } from '../io/shared-ring.js';
 import { StreamError, UsageError } from '../model/errors.js';
@@ -89,9 +90,7 @@ async function* fromAsync(input: AsyncIterable<Uint8Array>, request: DecodeReque
 
 /** decode-worker.ts with its job, or (no job) waiting for it as its first message. */
 function startWorker(workerData?: DecodeWorkerData): Worker {
-  // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  return new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv });
+  return new Worker(new URL('./decode-worker.js', import.meta.url), { workerData, execArgv: workerExecArgv() });
 }
 
 /**

@@ -16,6 +16,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { FileSource, type ByteSource } from '../io/source.js';
 import type { PageCompression } from '../multifd/page-compressions.js';
 import type { DataCandidate, DataWorkerData, DataWorkerResult } from './multifd-data-protocol.js';
+import { workerExecArgv } from './worker-options.js';
 
 /**
  * Below this many bytes of channels together, a worker's start (about 40 ms here) would cost
@@ -143,8 +144,6 @@ export class MultifdDataOffload {
     const done = new SharedArrayBuffer(8);
     const { port1, port2 } = new MessageChannel();
     const workerData: DataWorkerData = { done, results: port2 };
-    // a worker inherits the process's Node options; --input-type (a program given with -e) makes it refuse its file
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const worker = new Worker(new URL('./multifd-data-worker.js', import.meta.url), {
       workerData,
       transferList: [port2],
@@ -152,7 +151,7 @@ export class MultifdDataOffload {
       // each worker's memory down (validate of the bench's zlib set: 122-131 MiB without the
       // limit, 104-120 MiB with it)
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
-      execArgv,
+      execArgv: workerExecArgv(),
     });
     // nothing here waits for its events: failures() asks synchronously (and notices a worker
     // that died by its silence); an error event must not become an uncaught exception later
