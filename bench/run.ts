@@ -225,9 +225,17 @@ function warm(path: string): void {
 
 const q = (p: string): string => `'${p.replace(/'/g, "'\\''")}'`;
 const node = (args: string): string => `${q(process.execPath)} ${args}`;
+/**
+ * migstream run as users run it: bin/migstream as a command (its shell line keeps
+ * NODE_EXTRA_CA_CERTS from Node, which `node bin/migstream` would not), with this node first
+ * in PATH (main() puts it there).
+ */
+const cli = (args: string): string => `${q(BIN)} ${args}`;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  // bin/migstream's shell line runs the `node` in PATH: this one
+  process.env['PATH'] = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
   if (args[0] === '--child') {
     const [, mode, path] = args;
     if (mode === undefined || path === undefined) throw new Error('bench --child MODE FILE');
@@ -257,19 +265,27 @@ async function main(): Promise<void> {
 
     if (only.has('startup')) {
       const small = join(ROOT, 'fixtures', 'vfio', 'multifd-load-ready-10.1.mig');
-      const [bare, version, stats] = measureInterleaved(
-        'startup',
-        [
-          ['node -e 0', node('-e 0')],
-          ['migstream --version', node(`${q(BIN)} --version > /dev/null`)],
-          ['migstream stats (5 KB file)', node(`${q(BIN)} stats ${q(small)} > /dev/null`)],
-        ],
-        Math.max(runs, 10),
-        timeFile,
-      );
+      // Node 20 loads every certificate NODE_EXTRA_CA_CERTS names before it runs a line; where
+      // the variable is set, bare node is timed with and without it (bin/migstream sets it aside)
+      const withCerts = process.env['NODE_EXTRA_CA_CERTS'] !== undefined;
+      const lines: [string, string][] = [
+        ['node -e 0', node('-e 0')],
+        ...(withCerts
+          ? [['node -e 0, NODE_EXTRA_CA_CERTS unset', `env -u NODE_EXTRA_CA_CERTS ${node('-e 0')}`] as [string, string]]
+          : []),
+        ['migstream --version', cli(`--version > /dev/null`)],
+        ['migstream stats (5 KB file)', cli(`stats ${q(small)} > /dev/null`)],
+      ];
+      const measured = measureInterleaved('startup', lines, Math.max(runs, 10), timeFile);
+      const [bare, bareWithout] = measured;
+      const [version, stats] = measured.slice(-2);
       process.stdout.write(
         `startup  --version / bare node: ${ratio(version, bare)}; stats of 5 KB / bare node: ${ratio(stats, bare)}\n`,
       );
+      if (withCerts)
+        process.stdout.write(
+          `startup  against node with NODE_EXTRA_CA_CERTS unset: --version ${ratio(version, bareWithout)}, stats of 5 KB ${ratio(stats, bareWithout)}\n`,
+        );
     }
 
     const ram = join(dir, `ram-${gib}g.mig`);
@@ -286,9 +302,9 @@ async function main(): Promise<void> {
       const dd = onRam('ram', 'dd bs=8M', `dd if=${q(ram)} of=/dev/null bs=8M status=none`);
       const loop = onRam('ram', 'node read loop (4 MiB reads)', node(`${q(SELF)} --child read-loop ${q(ram)}`));
       const decode = onRam('ram', 'decode (in process)', node(`${q(SELF)} --child decode ${q(ram)}`));
-      const validate = onRam('ram', 'migstream validate', node(`${q(BIN)} validate -q ${q(ram)} > /dev/null`));
-      const roundtrip = onRam('ram', 'migstream roundtrip', node(`${q(BIN)} roundtrip -q ${q(ram)} > /dev/null`));
-      const dumpLine = node(`${q(BIN)} dump -q ${q(ram)} > /dev/null`);
+      const validate = onRam('ram', 'migstream validate', cli(`validate -q ${q(ram)} > /dev/null`));
+      const roundtrip = onRam('ram', 'migstream roundtrip', cli(`roundtrip -q ${q(ram)} > /dev/null`));
+      const dumpLine = cli(`dump -q ${q(ram)} > /dev/null`);
       if (!analyzePy) dump = onRam('ram', 'migstream dump (path)', dumpLine);
       else {
         // run for run beside the script: a ratio of two figures taken at the same moments
@@ -319,24 +335,13 @@ async function main(): Promise<void> {
         'cat | dd bs=8M (1 MiB pipe)',
         `cat ${q(ram)} | { perl -e 'fcntl(STDIN, ${F_SETPIPE_SZ}, ${PIPE_CAPACITY})'; dd of=/dev/null bs=8M status=none; }`,
       );
-      const piped = onRam(
-        'pipe',
-        'migstream dump (cat | dump -)',
-        `cat ${q(ram)} | ${node(`${q(BIN)} dump -q - > /dev/null`)}`,
-      );
+      const piped = onRam('pipe', 'migstream dump (cat | dump -)', `cat ${q(ram)} | ${cli(`dump -q - > /dev/null`)}`);
       process.stdout.write(
         `pipe     dump through a pipe / by path: ${ratio(piped, dump)}; / cat | dd, 64 KiB pipe: ${ratio(piped, floor)}; / cat | dd, 1 MiB pipe: ${ratio(piped, wide)}\n`,
       );
     }
     if (only.has('hex')) {
-      measure(
-        'hex',
-        'migstream dump --ram hex',
-        node(`${q(BIN)} dump -q --ram hex ${q(ram)} > /dev/null`),
-        1,
-        timeFile,
-        size,
-      );
+      measure('hex', 'migstream dump --ram hex', cli(`dump -q --ram hex ${q(ram)} > /dev/null`), 1, timeFile, size);
     }
     if (only.has('tap')) {
       if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0)
@@ -383,7 +388,7 @@ async function main(): Promise<void> {
       measure(
         'multifd',
         `validate, 4 channels, ${gib} GiB plain`,
-        node(`${q(BIN)} validate -q ${q(none.main)} ${multifdArgs(none)} > /dev/null`),
+        cli(`validate -q ${q(none.main)} ${multifdArgs(none)} > /dev/null`),
         runs,
         timeFile,
         size(none),
@@ -391,7 +396,7 @@ async function main(): Promise<void> {
       measure(
         'multifd',
         `validate, 4 channels zlib, ${gib / 4} GiB`,
-        node(`${q(BIN)} validate -q ${q(zlib.main)} ${multifdArgs(zlib)} --multifd-compression zlib > /dev/null`),
+        cli(`validate -q ${q(zlib.main)} ${multifdArgs(zlib)} --multifd-compression zlib > /dev/null`),
         runs,
         timeFile,
       );
@@ -415,12 +420,12 @@ async function main(): Promise<void> {
       measure(
         'devices',
         'dump q35-devices-running (2.3 MB)',
-        node(`${q(BIN)} dump -q ${q(heavy)} > /dev/null`),
+        cli(`dump -q ${q(heavy)} > /dev/null`),
         Math.max(runs, 5),
         timeFile,
         hsize,
       );
-      const analyzeLine = node(`${q(BIN)} analyze -f ${q(heavy)} > /dev/null`);
+      const analyzeLine = cli(`analyze -f ${q(heavy)} > /dev/null`);
       if (!analyzePy)
         measure('devices', 'analyze (drop-in JSON), same file', analyzeLine, Math.max(runs, 5), timeFile, hsize);
       else {
@@ -445,8 +450,8 @@ async function main(): Promise<void> {
       const row = measure(
         'fuzz',
         `fuzz builtin, ${n} runs on pc-paused`,
-        node(
-          `${q(BIN)} fuzz -q ${q(seed)} --runs ${n} --format json | awk -F': ' '/"elapsedMs"/ { sub(",", "", $2); print "inner", $2 / 1000 }'`,
+        cli(
+          `fuzz -q ${q(seed)} --runs ${n} --format json | awk -F': ' '/"elapsedMs"/ { sub(",", "", $2); print "inner", $2 / 1000 }'`,
         ),
         runs,
         timeFile,

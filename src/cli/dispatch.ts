@@ -51,8 +51,22 @@ export function prepareHeap(command: string | undefined): void {
   }
 }
 
+/**
+ * bin/migstream's shell line keeps NODE_EXTRA_CA_CERTS from Node (it would load every certificate
+ * the file holds before starting: migstream makes no TLS connection) as
+ * MIGSTREAM_NODE_EXTRA_CA_CERTS; the processes migstream starts (QEMU, a fuzz target, the
+ * pipe-size helper) get it back as it was.
+ */
+export function restoreExtraCaCerts(env: NodeJS.ProcessEnv): void {
+  const value = env['MIGSTREAM_NODE_EXTRA_CA_CERTS'];
+  if (value === undefined) return;
+  env['NODE_EXTRA_CA_CERTS'] = value;
+  delete env['MIGSTREAM_NODE_EXTRA_CA_CERTS'];
+}
+
 /** Runs the command line `argv` (node, script, args...); resolves to the exit code. */
 export function run(argv: readonly string[]): Promise<number> {
+  restoreExtraCaCerts(process.env);
   prepareHeap(commandNamed(argv));
   const here = (file: string): URL => new URL(`./${file}`, import.meta.url);
   const bundle = bundleFor(argv, (file) => existsSync(here(file)));
