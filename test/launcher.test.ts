@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REAL, ROOT, tempDir } from './helpers.js';
@@ -13,6 +13,8 @@ import { REAL, ROOT, tempDir } from './helpers.js';
  */
 const MIGSTREAM = join(ROOT, 'bin', 'migstream');
 const ANALYZE = join(ROOT, 'bin', 'analyze-migration');
+const QEMU_LOAD = join(ROOT, 'bin', 'qemu-load');
+const QEMU_SAVE = join(ROOT, 'bin', 'qemu-save');
 const PAUSED = join(REAL, 'qemu-7.2', 'pc-paused.mig');
 const tmp = tempDir('migstream-launcher-');
 const NODE_WARNING = 'Ignoring extra certs from';
@@ -78,4 +80,28 @@ describe('the processes migstream starts see NODE_EXTRA_CA_CERTS as the user set
   it('set', () => expect(seen(join(tmp, 'ca bundle.pem'))).toBe(join(tmp, 'ca bundle.pem')));
   it('set and empty', () => expect(seen('')).toBe(''));
   it('not set', () => expect(seen(undefined)).toBe('unset'));
+});
+
+describe('bin/qemu-load and bin/qemu-save: the same shell line, and QEMU gets the variable back', () => {
+  // a stand-in for qemu-system-x86_64 that writes the variable as it finds it and fails at once
+  const fakeQemu = (out: string): string => {
+    const f = join(tmp, `fake-qemu-${out.length}`);
+    writeFileSync(f, `#!/bin/sh\nprintf %s "\${NODE_EXTRA_CA_CERTS-unset}" > '${out}'\nexit 1\n`);
+    chmodSync(f, 0o755);
+    return f;
+  };
+
+  for (const [name, bin, args] of [
+    ['qemu-load', QEMU_LOAD, [PAUSED]],
+    ['qemu-save', QEMU_SAVE, [join(tmp, 'saved.mig')]],
+  ] as const) {
+    it(`${name}: no warning from Node; its QEMU sees NODE_EXTRA_CA_CERTS as set`, () => {
+      const out = join(tmp, `${name}-env`);
+      const ca = join(tmp, 'no-such-ca.pem');
+      const r = run(bin, ['--qemu', fakeQemu(out), ...args], ca);
+      expect(r.code).toBe(1);
+      expect(r.err).not.toContain(NODE_WARNING);
+      expect(readFileSync(out, 'utf8')).toBe(ca);
+    });
+  }
 });
