@@ -12,6 +12,7 @@ import {
   RamXbzrleHeader,
   RamFlag,
   ramOpByFlag,
+  type RamOp,
 } from '../../grammar/ram.js';
 import type { SectionKind } from '../../grammar/savevm.js';
 import { byteAt, isZero } from '../io/bytes.js';
@@ -43,6 +44,15 @@ export interface RamDecodeContext {
   data(n: number, what: string): Uint8Array;
   rawChunks(n: number, reason: string, depth: number): Generator<MainRecord>;
 }
+
+/** ramOpByFlag as an array indexed by the flags (CONTINUE left out): read a page at a time, no Map lookup. */
+const OP_BY_FLAG: readonly (RamOp | undefined)[] = (() => {
+  const table: (RamOp | undefined)[] = new Array<RamOp | undefined>(Math.max(...ramOpByFlag.keys()) + 1).fill(
+    undefined,
+  );
+  for (const [flag, op] of ramOpByFlag) table[flag] = op;
+  return table;
+})();
 
 /**
  * A RAM section's payload read a record at a time, up to RAM_SAVE_FLAG_EOS (undefined after
@@ -122,7 +132,8 @@ export class RamSectionDecoder {
     const lo = r.be32();
     const flags = lo & flagMask;
     const addr = hi * 0x1_0000_0000 + ((lo & ~flagMask) >>> 0);
-    const op = ramOpByFlag.get(flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE);
+    const key = flags & ~RamFlag.RAM_SAVE_FLAG_CONTINUE;
+    const op = key < OP_BY_FLAG.length ? OP_BY_FLAG[key] : undefined;
     if (op) this.recordOp = op;
     if (op === 'page' || op === 'zero' || op === 'xbzrle' || op === 'compress_page') {
       let block: string;
