@@ -14,16 +14,36 @@
 // (cli-progress, pako, fzstd) stay outside the bundle. Last, each file is run once to make its
 // V8 code cache (src/cli/code-cache.ts).
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { COMMAND_NAMES } from '../src/cli/main.js';
 
 // the last build's files would otherwise stay beside the new ones (and go into the package)
 rmSync('dist/cli', { recursive: true, force: true });
 
+/**
+ * commander loads node:child_process when it is loaded, for subcommands that are executables of
+ * their own (migstream has none): with the network modules it brings, 1-2 ms of every start.
+ * Its one use, spawn, loads it when called. The build fails if commander's line changes.
+ */
+const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
+const lazyCommanderChildProcess: Plugin = {
+  name: 'lazy-commander-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(COMMANDER_CHILD_PROCESS))
+        throw new Error(`${args.path}: no "${COMMANDER_CHILD_PROCESS}" to make lazy (commander changed)`);
+      const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: text.replace(COMMANDER_CHILD_PROCESS, lazy), loader: 'js' };
+    });
+  },
+};
+
 const common: BuildOptions = {
   bundle: true,
+  plugins: [lazyCommanderChildProcess],
   platform: 'node',
   target: 'node20',
   minify: true,

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, utimesSync } from 'node:fs';
+import { copyFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundleFor } from '../src/cli/dispatch.js';
@@ -8,6 +8,8 @@ import { ROOT, tempDir } from './helpers.js';
 const CLI = join(ROOT, 'dist', 'cli');
 const CODE_CACHE = join(ROOT, 'dist', 'src', 'cli', 'code-cache.js');
 const DISPATCH = join(ROOT, 'dist', 'src', 'cli', 'dispatch.js');
+const BIN = join(ROOT, 'bin', 'migstream');
+const SMALL = join(ROOT, 'fixtures', 'vfio', 'multifd-load-ready-10.1.mig');
 
 /** loadBundle of each file in a fresh `node` (the one bin/migstream runs in: no test runner's flags), as JSON. */
 function loadInNode(files: string[]): { file: string; usedCache: boolean; main: string }[] {
@@ -61,5 +63,20 @@ describe('the bundled command line (dist/cli/, scripts/bundle.ts)', () => {
     expect(loadInNode([file])).toEqual([{ file, usedCache: true, main: 'function' }]);
     utimesSync(file, now, now);
     expect(loadInNode([file])).toEqual([{ file, usedCache: false, main: 'function' }]);
+  });
+
+  it('a command starts without node:child_process (commander and the pipe-size helper load it when they spawn)', () => {
+    // what Node loaded by the time the process exits, for a command that spawns nothing
+    const preload = join(tempDir('migstream-modules-'), 'modules.cjs');
+    writeFileSync(preload, "process.on('exit', () => process._rawDebug(JSON.stringify(process.moduleLoadList)));\n");
+    const stats = spawnSync(process.execPath, ['-r', preload, BIN, 'stats', SMALL], { encoding: 'utf8' });
+    expect(stats.status, stats.stderr).toBe(0);
+    const loaded = JSON.parse(stats.stderr.trim().split('\n').pop() ?? '[]') as string[];
+    expect(loaded).toContain('NativeModule fs');
+    expect(loaded).not.toContain('NativeModule child_process');
+    // commander, loaded with its spawn made lazy, still parses and prints help
+    const help = spawnSync(process.execPath, [BIN, 'stats', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: migstream stats');
   });
 });

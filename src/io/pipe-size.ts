@@ -10,8 +10,17 @@
 // 4 ms here) given the pipe as its stdin sets it for us. Without perl, or where the kernel
 // refuses (an unprivileged user past /proc/sys/fs/pipe-max-size or the per-user pipe budget),
 // the pipe keeps its size and everything works as before, only slower.
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+/**
+ * node:child_process when a pipe is first enlarged: loading it (and the network modules it
+ * brings) at start-up cost every command 1-2 ms, and most runs read no pipe.
+ */
+let loaded: typeof ChildProcess | undefined;
+const childProcess = (): typeof ChildProcess =>
+  (loaded ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess);
 
 /** What migstream asks for: the default /proc/sys/fs/pipe-max-size, so any user may ask it. */
 export const PIPE_CAPACITY = 1 << 20;
@@ -33,7 +42,7 @@ const GET = `my $r = fcntl(STDIN, ${F_GETPIPE_SZ}, 0); defined $r or exit 1; pri
 
 function perlOnPipe(fd: number, script: string, args: readonly string[]): number | undefined {
   if (process.platform !== 'linux') return undefined;
-  const r = spawnSync('perl', ['-e', script, ...args], {
+  const r = childProcess().spawnSync('perl', ['-e', script, ...args], {
     stdio: [fd, 'pipe', 'ignore'],
     encoding: 'latin1',
     timeout: 5000,
