@@ -4,8 +4,9 @@
 // (Node's ES module loader alone costs a few milliseconds more) holding that command and nothing
 // else. Only meaningful in dist/cli/, where scripts/bundle.ts writes the bundles it names.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
+import type * as V8 from 'node:v8';
 import { commandNamed } from './argv.js';
 import { loadBundle } from './code-cache.js';
 
@@ -33,6 +34,11 @@ export function bundleFor(argv: readonly string[], exists: (file: string) => boo
  * The save engine keeps more alive and runs 30% slower without it: it keeps V8's default.
  */
 const READS_RECORD_BY_RECORD: ReadonlySet<string> = new Set(['dump', 'analyze', 'validate', 'stats', 'roundtrip']);
+
+/** node:v8 only for the commands that change a flag: it loads Node's streams with it (2 ms of --version). */
+function setFlagsFromString(flags: string): void {
+  (createRequire(import.meta.url)('node:v8') as typeof V8).setFlagsFromString(flags);
+}
 
 /**
  * V8's settings for `command`, before its bundle is compiled: V8's code cache records the flags
