@@ -9,8 +9,9 @@
  * CPU time and peak RSS come from the kernel (`/usr/bin/time`), not from the process
  * measuring itself; `dd` and a plain Node read loop run beside the decoder as the floor.
  *
- * Groups (all by default): startup, ram, pipe, hex, tap, vfio, multifd, devices, fuzz. `tap` needs
- * qemu-system-x86_64 (Debian's QEMU 7.2) and is skipped without it. `--analyze PATH` (or
+ * Groups (all by default): startup, ram, pipe, hex, tap, vfio, multifd, devices, fuzz. `tap` and
+ * fuzz's runs against a QEMU (through bin/qemu-load) need qemu-system-x86_64 (Debian's QEMU 7.2)
+ * and are skipped without it. `--analyze PATH` (or
  * MIGSTREAM_ANALYZE_PY) runs QEMU's scripts/analyze-migration.py on the same files in the same
  * run (the RAM stream and the device-heavy recording); it is GPL and not shipped here.
  *
@@ -232,6 +233,17 @@ const node = (args: string): string => `${q(process.execPath)} ${args}`;
  */
 const cli = (args: string): string => `${q(BIN)} ${args}`;
 
+/**
+ * `migstream fuzz` of `seed`, `runs` runs, on `target` (a cmd: command; else the builtin loader):
+ * the run's own time, as its report gives it (elapsedMs), is the "inner" time.
+ */
+function fuzzCommand(seed: string, runs: number, target?: string): string {
+  const to = target === undefined ? '' : ` --target ${q(`cmd:${target}`)}`;
+  return cli(
+    `fuzz -q ${q(seed)} --runs ${runs}${to} --format json | awk -F': ' '/"elapsedMs"/ { sub(",", "", $2); print "inner", $2 / 1000 }'`,
+  );
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   // bin/migstream's shell line runs the `node` in PATH: this one
@@ -446,19 +458,34 @@ async function main(): Promise<void> {
     if (only.has('fuzz')) {
       const seed = join(ROOT, 'fixtures', 'real', 'qemu-7.2', 'pc-paused.mig');
       const n = 5000;
-      // the run's own time, as the report gives it (elapsedMs), is the "inner" time
-      const row = measure(
-        'fuzz',
-        `fuzz builtin, ${n} runs on pc-paused`,
-        cli(
-          `fuzz -q ${q(seed)} --runs ${n} --format json | awk -F': ' '/"elapsedMs"/ { sub(",", "", $2); print "inner", $2 / 1000 }'`,
-        ),
-        runs,
-        timeFile,
-      );
+      const row = measure('fuzz', `fuzz builtin, ${n} runs on pc-paused`, fuzzCommand(seed, n), runs, timeFile);
       process.stdout.write(
         `fuzz     ${(n / (row.inner ?? row.wall)).toFixed(0)} execs/s as fuzz prints it, ${(n / row.cpu).toFixed(0)} execs per CPU-second (process start, seed set-up and GC threads included)\n`,
       );
+      // against a real QEMU: each run starts bin/qemu-load (Node) and a QEMU 7.2 -incoming; run
+      // as a command and with `node` (which loads NODE_EXTRA_CA_CERTS' certificates, where set)
+      if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0)
+        process.stdout.write('fuzz     QEMU rows skipped: no qemu-system-x86_64\n');
+      else {
+        const m = 20;
+        const qemuLoad = join(ROOT, 'bin', 'qemu-load');
+        const [asCommand, withNode] = measureInterleaved(
+          'fuzz',
+          [
+            [`fuzz cmd:bin/qemu-load, ${m} runs`, fuzzCommand(seed, m, `${q(qemuLoad)} {}`)],
+            [
+              `fuzz cmd:node bin/qemu-load, ${m} runs`,
+              fuzzCommand(seed, m, `${q(process.execPath)} ${q(qemuLoad)} {}`),
+            ],
+          ],
+          runs,
+          timeFile,
+        );
+        const rate = (r: Row | undefined): string => (r ? (m / (r.inner ?? r.wall)).toFixed(1) : 'n/a');
+        process.stdout.write(
+          `fuzz     against QEMU: ${rate(asCommand)} execs/s through bin/qemu-load as a command, ${rate(withNode)} through node bin/qemu-load\n`,
+        );
+      }
     }
     process.stdout.write(JSON.stringify({ node: process.version, runs, gib, rows }) + '\n');
   } finally {
