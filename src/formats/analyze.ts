@@ -16,6 +16,7 @@ import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
 import { PyJsonText, PyLazyObject, type PyValue } from './pyjson.js';
 import { RamPageLog, type RereadableInput } from './ram-page-log.js';
+import { HexScratch } from './hex-text.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
 
@@ -131,9 +132,9 @@ class RamSectionDump {
 function* memoryEntries(log: RamPageLog): Generator<[string, PyValue]> {
   // a page's hex is ASCII with nothing to escape: written as JSON text directly (a 12 KiB
   // string through the escaper per page was half the time of a --ram hex dump)
-  const scratch = { buf: Buffer.alloc(0) };
+  const hex = new HexScratch();
   for (const p of log.pages())
-    yield [memKey(p.block, p.addr), p.data ? new PyJsonText(quotedHex(p.data, scratch)) : 'Filled with 0x00'];
+    yield [memKey(p.block, p.addr), p.data ? new PyJsonText(hex.quoted(p.data)) : 'Filled with 0x00'];
 }
 
 type SectionDump = { idstr: string; instanceId: number; ram?: RamSectionDump; vfio?: VfioSectionDump; value: PyValue };
@@ -311,31 +312,14 @@ function bytesToPy(type: string, b: Uint8Array, start = 0, end = b.length): PyVa
   return hexBytes(b.subarray(start, end));
 }
 
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 /** Two lowercase hex digits per byte value. */
 const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** "0a ff 00": the script's hex of a buffer. */
 function hexBytes(b: Uint8Array): string {
-  return b.length ? quotedHex(b, { buf: Buffer.alloc(0) }).slice(1, -1) : '';
+  return b.length ? BUFFER_HEX.quoted(b).slice(1, -1) : '';
 }
-
-/** The hex as a JSON string literal ("0a ff 00" with its quotes), made in a reused buffer. */
-function quotedHex(b: Uint8Array, scratch: { buf: Buffer }): string {
-  const n = b.length * 3 + 1;
-  if (scratch.buf.length < n) scratch.buf = Buffer.allocUnsafe(n);
-  const out = scratch.buf;
-  out[0] = 0x22;
-  let j = 1;
-  for (let i = 0; i < b.length; i++) {
-    const x = b[i] ?? 0;
-    out[j++] = HEX_DIGITS[x >> 4] ?? 0;
-    out[j++] = HEX_DIGITS[x & 15] ?? 0;
-    out[j++] = 0x20;
-  }
-  out[b.length ? j - 1 : j++] = 0x22;
-  return out.toString('latin1', 0, j);
-}
+const BUFFER_HEX = new HexScratch();
 
 function hex16(n: number): string {
   return '0x' + n.toString(16).padStart(16, '0');
