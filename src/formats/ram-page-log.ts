@@ -19,6 +19,9 @@ const Where = {
   Spill: 2,
 } as const;
 
+/** How much of the input (or spill file) one read brings back for `pages`. */
+const READ_BACK_WINDOW = 1 << 20;
+
 export interface PageContent {
   block: string;
   addr: number;
@@ -43,6 +46,8 @@ export class RamPageLog {
   private where = new Uint8Array(1024);
   private count = 0;
   private spill: { dir: string; fd: number; size: number } | undefined;
+  /** the bytes `pages` read back last: [start, end) of the input or the spill file (where) */
+  private readonly window = { where: -1, start: 0, end: 0, buf: new Uint8Array(0) };
 
   /** `spillParent`: where the spill file's directory is made (the system's temporary directory) */
   constructor(
@@ -87,9 +92,13 @@ export class RamPageLog {
     return this.count;
   }
 
-  /** Every page in first-sent order with its last content; one page's bytes in memory at a time. */
+  /**
+   * Every page in first-sent order with its last content. Pages are read back a window at a time
+   * (READ_BACK_WINDOW bytes from the first page that is not in the last one): pages sit one after
+   * another in the input as a rule, and a read a page was most of a 1 GiB `--ram hex` dump's time.
+   * Each page's data is valid until the next page is asked for.
+   */
   *pages(): Generator<PageContent> {
-    let buf = new Uint8Array(4096);
     for (let slot = 0; slot < this.count; slot++) {
       const block = this.blocks[slot] ?? '';
       const addr = this.addr[slot] ?? 0;
@@ -98,11 +107,7 @@ export class RamPageLog {
         yield { block, addr, data: undefined };
         continue;
       }
-      const n = this.length[slot] ?? 0;
-      if (buf.length < n) buf = new Uint8Array(n);
-      const page = buf.subarray(0, n);
-      this.readBack(where, this.at[slot] ?? 0, page);
-      yield { block, addr, data: page };
+      yield { block, addr, data: this.readBack(where, this.at[slot] ?? 0, this.length[slot] ?? 0) };
     }
   }
 
@@ -114,17 +119,27 @@ export class RamPageLog {
     this.spill = undefined;
   }
 
-  private readBack(where: number, at: number, into: Uint8Array): void {
-    let done = 0;
-    while (done < into.length) {
-      const n =
-        where === Where.Input
-          ? (this.input?.source.read(into, done, into.length - done, at + done) ?? 0)
-          : readSync(this.spill?.fd ?? -1, into, done, into.length - done, at + done);
-      // the bytes were there when the page was decoded: a shorter read means the file changed
-      if (n <= 0) throw new Error(`a page's bytes at ${at} could not be read back (the input changed?)`);
-      done += n;
+  /** The `n` bytes at `at` of the input or the spill file, from the window, read anew when they are not in it. */
+  private readBack(where: number, at: number, n: number): Uint8Array {
+    const w = this.window;
+    if (w.where !== where || at < w.start || at + n > w.end) {
+      const size = Math.max(n, READ_BACK_WINDOW);
+      if (w.buf.length < size) w.buf = new Uint8Array(size);
+      let done = 0;
+      while (done < n) {
+        const k =
+          where === Where.Input
+            ? (this.input?.source.read(w.buf, done, size - done, at + done) ?? 0)
+            : readSync(this.spill?.fd ?? -1, w.buf, done, size - done, at + done);
+        // the bytes were there when the page was decoded: a shorter read means the file changed
+        if (k <= 0) throw new Error(`a page's bytes at ${at} could not be read back (the input changed?)`);
+        done += k;
+      }
+      w.where = where;
+      w.start = at;
+      w.end = at + done;
     }
+    return w.buf.subarray(at - w.start, at - w.start + n);
   }
 
   private append(data: Uint8Array): number {
