@@ -2,12 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnalyzeDump } from '../src/formats/analyze.js';
-import { pyDumps, PyJsonText, PyLazyObject, type PyValue } from '../src/formats/pyjson.js';
+import { pyDumps, PyJsonBytes, PyJsonText, PyLazyObject, type PyValue } from '../src/formats/pyjson.js';
 import { RamPageLog } from '../src/formats/ram-page-log.js';
 import { BufferSource } from '../src/io/source.js';
 import { parseVmDescription } from '../src/vmstate/vmdesc.js';
 import { openMainStream } from '../src/codec/open.js';
-import { decodeFile, mainStreams, PipeLike, REAL, tempDir } from './helpers.js';
+import { decodeFile, mainStreams, PipeLike, REAL, runCli, tempDir } from './helpers.js';
 
 /**
  * fixtures/real/<version>/<case>.analyze.json and .desc.json are what QEMU's
@@ -124,7 +124,7 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
     const dump = new AnalyzeDump('hex');
     for (const r of records) dump.add(r);
     const lazy = (dump.toPy().get('ram (1)') as Map<string, unknown>).get('memory') as PyLazyObject;
-    const mem = new Map([...lazy.entries()].map(([k, v]) => [k, textOf(v)]));
+    const mem = new Map(Array.from(lazy.entries(), ([k, v]) => [k, textOf(v)]));
     const page = records.find((r) => r.kind === 'ram' && r.op === 'page');
     if (page?.kind !== 'ram' || page.op !== 'page') throw new Error('no page');
     const bytes = readFileSync(f.path).subarray(page.offset + page.length - 4096, page.offset + page.length);
@@ -154,7 +154,7 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
       const dump = new AnalyzeDump('hex', { source, offsetOf: (b) => s.reader.offsetOf(b) });
       for (const r of s.records()) dump.add(r);
       const lazy = (dump.toPy().get('ram (2)') as Map<string, unknown>).get('memory') as PyLazyObject;
-      const mem = new Map([...lazy.entries()].map(([k, v]) => [k, textOf(v)]));
+      const mem = new Map(Array.from(lazy.entries(), ([k, v]) => [k, textOf(v)]));
       dump.close();
       return mem;
     };
@@ -173,6 +173,21 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
       const mem = memoryOf(new PipeLike(bytes));
       expect([...mem.keys()]).toEqual([...expected.keys()]);
       expect([...mem.values()]).toEqual([...expected.values()]);
+    });
+
+    it('the command line writes each page as bytes into its output: the document the text path makes', () => {
+      // pyWrite with no byte writer joins the pages' bytes into its text; `migstream dump`
+      // hands them to its output buffer between the text around them (several flushes here)
+      const s = openMainStream(new BufferSource(bytes, f));
+      const dump = new AnalyzeDump('hex', { source: s.source, offsetOf: (b) => s.reader.offsetOf(b) });
+      for (const r of s.records()) dump.add(r);
+      const text = pyDumps(dump.toPy()) + '\n';
+      dump.close();
+      const cli = runCli(['dump', '--ram', 'hex', f]);
+      expect(cli.stderr).toBe('');
+      expect(cli.code).toBe(0);
+      expect(cli.raw.length).toBeGreaterThan(2 * (1 << 20));
+      expect(cli.stdout).toBe(text);
     });
 
     it('the spill file is rewritten in place for a re-sent page and removed on close', () => {
@@ -197,5 +212,7 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
 
 /** A memory entry's value as the JSON document holds it (page hex is written pre-quoted). */
 function textOf(v: PyValue): unknown {
+  // a page's bytes (PyJsonBytes) are read as the entry comes: the next one reuses them
+  if (v instanceof PyJsonBytes) return JSON.parse(Buffer.from(v.bytes).toString('latin1'));
   return v instanceof PyJsonText ? JSON.parse(v.json) : v;
 }

@@ -71,7 +71,16 @@ function vmDescriptionText(json: string): string {
   return pyDumpsJson(json, checkVmDescription);
 }
 
-export function dumpStream(file: string, o: DumpRequest, write: WriteText): DumpOutcome {
+/**
+ * `writeBytes`: where text that is already bytes (--ram hex pages) goes, in order with `write`'s
+ * strings; without it, it is written as strings.
+ */
+export function dumpStream(
+  file: string,
+  o: DumpRequest,
+  write: WriteText,
+  writeBytes?: (bytes: Uint8Array) => void,
+): DumpOutcome {
   if (o.format !== 'analyze' && (o.extract || o.vfioExtract || o.ram !== 'sizes')) {
     throw new UsageError('--ram, -x and --vfio-extract go with --format analyze');
   }
@@ -197,7 +206,7 @@ export function dumpStream(file: string, o: DumpRequest, write: WriteText): Dump
         }
         vfio?.close();
         try {
-          pyWrite(dump.toPy(), out.write);
+          pyWrite(dump.toPy(), out.write, 4, writeBytes);
           out.write('\n');
         } finally {
           dump.close();

@@ -69,7 +69,12 @@ export function runAnalyze(o: AnalyzeOptions, exit: ExitStatus): void {
     r =
       o.dump === 'desc'
         ? dumpStream(o.file, { ...base, format: 'desc', ram: 'sizes' }, out.write)
-        : dumpStream(o.file, { ...base, format: 'analyze', ram: o.memory ? 'hex' : 'sizes' }, out.write);
+        : dumpStream(
+            o.file,
+            { ...base, format: 'analyze', ram: o.memory ? 'hex' : 'sizes' },
+            out.write,
+            out.writeBytes,
+          );
   } finally {
     out.close();
   }

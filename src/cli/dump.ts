@@ -58,7 +58,9 @@ export function registerDump(program: Command, exit: ExitStatus): void {
     let r;
     try {
       // the output goes to stdout as it is made unless -o names a file
-      r = withReadProgress(o.output === undefined || o.output === '-', () => dumpStream(file, o, out.write));
+      r = withReadProgress(o.output === undefined || o.output === '-', () =>
+        dumpStream(file, o, out.write, out.writeBytes),
+      );
     } finally {
       out.close();
     }

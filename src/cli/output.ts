@@ -26,6 +26,18 @@ export class TextOut {
     }
     this.used += this.buf.write(s, this.used, 'utf8');
   };
+  /** ASCII text already encoded (a page's hex): copied in as it is, after the text before it. */
+  writeBytes = (b: Uint8Array): void => {
+    if (this.used + b.length > this.buf.length) {
+      this.flush();
+      if (b.length > this.buf.length) {
+        writeAllSync(this.fd, b, 0, b.length);
+        return;
+      }
+    }
+    this.buf.set(b, this.used);
+    this.used += b.length;
+  };
   flush(): void {
     if (!this.used) return;
     writeAllSync(this.fd, this.buf, 0, this.used);

@@ -28,6 +28,12 @@ export class HexScratch {
 
   /** `"0a ff 00"`, quotes included, for `b`. */
   quoted(b: Uint8Array): string {
+    const text = this.quotedBytes(b);
+    return this.text.toString('latin1', text.byteOffset, text.byteOffset + text.length);
+  }
+
+  /** quoted's text as its ASCII bytes: a view of the scratch buffer, valid until the next call. */
+  quotedBytes(b: Uint8Array): Uint8Array {
     const n = b.length;
     const end = 4 + 3 * n;
     if (this.bytes.length < end + 4) {
@@ -41,7 +47,7 @@ export class HexScratch {
     out[3] = QUOTE;
     if (n === 0) {
       out[4] = QUOTE;
-      return this.text.toString('latin1', 3, 5);
+      return out.subarray(3, 5);
     }
     let i = 0;
     if (LITTLE_ENDIAN) {
@@ -67,6 +73,6 @@ export class HexScratch {
     }
     // the closing quote takes the place of the space after the last byte
     out[end - 1] = QUOTE;
-    return this.text.toString('latin1', 3, end);
+    return out.subarray(3, end);
   }
 }

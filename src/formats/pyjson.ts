@@ -12,6 +12,7 @@ export type PyValue =
   | Map<string, PyValue>
   | PyLazyObject
   | PyJsonText
+  | PyJsonBytes
   | { [k: string]: PyValue };
 
 /** An object whose entries are made while it is written (a dump's guest pages): never held whole. */
@@ -24,6 +25,16 @@ export class PyJsonText {
   constructor(readonly json: string) {}
 }
 
+/**
+ * A value already written as JSON text, as its ASCII bytes (a page's hex under --ram hex): handed
+ * to pyWrite's `emitBytes` as they are, or else copied into the text. The bytes are a view that
+ * is valid only until the next value is made: a PyLazyObject's entries are to be written (or
+ * read) one by one as they come, not collected first.
+ */
+export class PyJsonBytes {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** Text is handed to `emit` in pieces of about this size (one page of hex is 12 KiB). */
 const EMIT_CHUNK = 1 << 16;
 
@@ -33,8 +44,17 @@ export function pyDumps(v: PyValue, indent = 4): string {
   return out.join('');
 }
 
-/** pyDumps, written through `emit` as it is made: memory bounded by the largest value, not the document. */
-export function pyWrite(v: PyValue, emit: (text: string) => void, indent = 4): void {
+/**
+ * pyDumps, written through `emit` as it is made: memory bounded by the largest value, not the
+ * document. `emitBytes`: where PyJsonBytes go as they are, after the text before them (without
+ * it they join the text).
+ */
+export function pyWrite(
+  v: PyValue,
+  emit: (text: string) => void,
+  indent = 4,
+  emitBytes?: (bytes: Uint8Array) => void,
+): void {
   // one string grown with += (V8 joins the pieces once, when it is handed out) and the line
   // breaks with their indentation made once per level, instead of an array of pieces and a
   // ' '.repeat() per line: with the byte-table hex of analyze.ts, q35-devices-running's dump
@@ -51,7 +71,13 @@ export function pyWrite(v: PyValue, emit: (text: string) => void, indent = 4): v
     else if (typeof x === 'boolean') text += x ? 'true' : 'false';
     else if (typeof x === 'number') text += Number.isInteger(x) ? String(x) : pyFloat(x);
     else if (x instanceof PyJsonText) text += x.json;
-    else if (Array.isArray(x)) {
+    else if (x instanceof PyJsonBytes) {
+      if (emitBytes) {
+        if (text) emit(text);
+        text = '';
+        emitBytes(x.bytes);
+      } else text += Buffer.from(x.bytes.buffer, x.bytes.byteOffset, x.bytes.byteLength).toString('latin1');
+    } else if (Array.isArray(x)) {
       if (x.length === 0) {
         text += '[]';
         return;
