@@ -95,8 +95,8 @@ export class RamPageLog {
   /**
    * Every page in first-sent order with its last content. Pages are read back a window at a time
    * (READ_BACK_WINDOW bytes from the first page that is not in the last one): pages sit one after
-   * another in the input as a rule, and a read a page was most of a 1 GiB `--ram hex` dump's time.
-   * Each page's data is valid until the next page is asked for.
+   * another in the input as a rule, and a read a page cost a tenth of a `--ram hex` dump's time
+   * (256 MiB: 0.75 -> 0.67 s). Each page's data is valid until the next page is asked for.
    */
   *pages(): Generator<PageContent> {
     for (let slot = 0; slot < this.count; slot++) {
