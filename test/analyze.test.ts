@@ -118,6 +118,48 @@ describe('where analyze-migration.py crashes, migstream is right', () => {
     expect(pyDumps(dump.toPy())).toBe(`{\n    "${name} (3)": {\n        "v": "0xdeadbeef"\n    }\n}`);
   });
 
+  it('arrays of integers, written in one piece: the text the script prints for each element', async () => {
+    const { HEADER, full, footer, EOF, vmdesc, stream } = await import('./bytes.js');
+    // VMSDFieldInt (scripts/analyze-migration.py): "0x%0*x" of the bytes read big-endian, and for
+    // a negative signed value " (%d)" after it; uint fields the same without the value
+    const fields = [
+      { name: 'a', type: 'int8', size: 1, array_len: 4 },
+      { name: 'b', type: 'int16', size: 2, array_len: 2 },
+      { name: 'c', type: 'uint64', size: 8, array_len: 2 },
+      { name: 'd', type: 'int64', size: 8, array_len: 2 },
+      { name: 'e', type: 'uint8', size: 1, array_len: 2 },
+      // a later field of the same name joins the array's list
+      { name: 'e', type: 'uint8', size: 1 },
+    ];
+    const json = JSON.stringify({
+      page_size: 4096,
+      devices: [{ name: 'dev', instance_id: 0, vmsd_name: 'dev', version: 1, fields }],
+    });
+    const payload = [
+      ...[0x7f, 0x80, 0xff, 0x00],
+      ...[0x80, 0x00, 0x00, 0x01],
+      ...[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1],
+      ...[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0],
+      ...[0x0a, 0x0b, 0x0c],
+    ];
+    const b = stream(HEADER, full(3, 'dev', 0, 1), payload, footer(3), EOF, vmdesc(json));
+    const s = openMainStream(new BufferSource(b));
+    const dump = new AnalyzeDump();
+    for (const r of s.records()) dump.add(r);
+    const list = (indent: string, items: string[]): string =>
+      `[\n${items.map((x) => `${indent}    "${x}"`).join(',\n')}\n${indent}]`;
+    const ind = '        ';
+    expect(pyDumps(dump.toPy())).toBe(
+      `{\n    "dev (3)": {\n` +
+        `${ind}"a": ${list(ind, ['0x7f', '0x80 (-128)', '0xff (-1)', '0x00'])},\n` +
+        `${ind}"b": ${list(ind, ['0x8000 (-32768)', '0x0001'])},\n` +
+        `${ind}"c": ${list(ind, ['0xffffffffffffffff', '0x0000000000000001'])},\n` +
+        `${ind}"d": ${list(ind, ['0xfffffffffffffffe (-2)', '0x0000000000000000'])},\n` +
+        `${ind}"e": ${list(ind, ['0x0a', '0x0b', '0x0c'])}\n` +
+        `    }\n}`,
+    );
+  });
+
   it("--ram hex (the script's -m fails on any normal page): pages as hex, zero pages as fill", () => {
     const f = mainStreams().find((x) => x.version === 'qemu-11.1' && x.name === 'pc-paused.mig')!;
     const { records } = decodeFile(f.path);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openMainStream } from '../src/codec/open.js';
 import type { VmstateRecord } from '../src/model/records.js';
 import { AnalyzeDump } from '../src/formats/analyze.js';
+import { pyDumps } from '../src/formats/pyjson.js';
 import { BufferSource } from '../src/io/source.js';
 import { be32, EOF, footer, full, HEADER, stream, u8, vmdesc } from './bytes.js';
 
@@ -110,8 +111,10 @@ describe('a packed field (an array of plain elements, kept as one run of bytes)'
     const dump = new AnalyzeDump();
     dump.add(section);
     dump.add(vm);
-    // uint16 is unsigned: 0x8002 is not negative (the script's VMSDFieldUInt)
-    expect(dump.toPy().get('dev (5)')).toEqual(new Map([['regs', ['0x0001', '0x8002', '0xffff']]]));
+    // uint16 is unsigned: 0x8002 is not negative (the script's VMSDFieldUInt); the list is
+    // written in one piece, as the script's json.dumps(indent=4) lays it out
+    const regs = ['0x0001', '0x8002', '0xffff'].map((v) => `            "${v}"`).join(',\n');
+    expect(pyDumps(dump.toPy())).toBe(`{\n    "dev (5)": {\n        "regs": [\n${regs}\n        ]\n    }\n}`);
   });
 
   it('elements given to it afterwards are its elements from then on (a worker gives records bytes of their own so)', () => {

@@ -10,11 +10,11 @@ import { RAW_MISMATCH, RAW_UNDESCRIBED } from '../codec/decode.js';
 import { StreamReader } from '../io/reader.js';
 import { BufferSource } from '../io/source.js';
 import { readVmstate } from '../vmstate/codec.js';
-import { packedElements, type VmstateElement, type VmstateNode } from '../model/vmstate-nodes.js';
+import { packedElements, type PackedElements, type VmstateElement, type VmstateNode } from '../model/vmstate-nodes.js';
 import { DeviceIndex, parseVmDescription } from '../vmstate/vmdesc.js';
 import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
-import { PyJsonBytes, PyLazyObject, type PyValue } from './pyjson.js';
+import { PyJsonBytes, PyLazyObject, PyRendered, pyString, type PyValue } from './pyjson.js';
 import { RamPageLog, type RereadableInput } from './ram-page-log.js';
 import { HexScratch } from './hex-text.js';
 
@@ -178,7 +178,7 @@ export class AnalyzeDump {
         break;
       }
       case 'vmstate':
-        if (this.current) this.current.value = vmstateToPy(rec.node);
+        if (this.current) this.current.value = vmstateToPy(rec.node, true);
         break;
       case 'raw':
         if (
@@ -237,7 +237,7 @@ export class AnalyzeDump {
       );
       try {
         const node = readVmstate(r, desc);
-        if (r.offset === p.offset + p.data.length) p.dump.value = vmstateToPy(node);
+        if (r.offset === p.offset + p.data.length) p.dump.value = vmstateToPy(node, true);
       } catch (e) {
         if (!(e instanceof StreamError)) throw e;
       }
@@ -258,37 +258,116 @@ export class AnalyzeDump {
   }
 }
 
-/** A VMState node as analyze-migration.py renders it: repeated names merge into lists. */
-export function vmstateToPy(node: VmstateNode): Map<string, PyValue> {
+/**
+ * A VMState node as analyze-migration.py renders it: repeated names merge into lists. `rendered`:
+ * a packed run of integers becomes one PackedNumbers (its text made in one piece when written)
+ * instead of a string an element; for the document only (diff reads the values).
+ */
+export function vmstateToPy(node: VmstateNode, rendered = false): Map<string, PyValue> {
   const out = new Map<string, PyValue>();
   const merged = new Set<string>();
   for (const f of node.fields) {
     const packed = packedElements(f);
     if (packed && !out.has(f.name)) {
       // a run of plain elements: their values straight from the bytes, no view or element each
-      const list: PyValue[] = new Array<PyValue>(packed.count);
-      for (let i = 0; i < packed.count; i++) list[i] = bytesToPy(f.type, packed.bytes, i * f.size, (i + 1) * f.size);
-      out.set(f.name, list);
+      const numbers = new PackedNumbers(f.type, f.size, packed);
+      out.set(f.name, rendered && numbers.renders ? numbers : numbers.values());
       merged.add(f.name);
       continue;
     }
     for (const el of f.elements) {
-      const v = elementToPy(f.type, el);
+      const v = elementToPy(f.type, el, rendered);
       const prev = out.get(f.name);
       if (prev === undefined) out.set(f.name, v);
-      else if (merged.has(f.name)) (prev as PyValue[]).push(v);
-      else {
+      else if (merged.has(f.name)) {
+        const list = prev instanceof PackedNumbers ? prev.values() : (prev as PyValue[]);
+        if (list !== prev) out.set(f.name, list);
+        list.push(v);
+      } else {
         out.set(f.name, [prev, v]);
         merged.add(f.name);
       }
     }
   }
-  for (const s of node.subsections) out.set(s.name, vmstateToPy(s.node));
+  for (const s of node.subsections) out.set(s.name, vmstateToPy(s.node, rendered));
   return out;
 }
 
-function elementToPy(type: string, el: VmstateElement): PyValue {
-  if (el.kind === 'struct') return vmstateToPy(el.node);
+const LINE_FEED = 0x0a;
+const COMMA = 0x2c;
+const SPACE = 0x20;
+const QUOTE = 0x22;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** The longest " (-N)" a signed value of up to 8 bytes adds, and then some. */
+const SIGNED_SUFFIX_ROOM = 24;
+
+/**
+ * A packed run of integer elements as the script prints the list: each one "0x" and its bytes in
+ * hex (a negative signed one followed by its value), a line each. The text is written straight
+ * into one buffer, as pyWrite would indent it at the list's level.
+ */
+class PackedNumbers extends PyRendered {
+  constructor(
+    private readonly type: string,
+    private readonly size: number,
+    private readonly packed: PackedElements,
+  ) {
+    super();
+  }
+
+  /** Integers of one byte or more: the types whose text this writes itself. */
+  get renders(): boolean {
+    return this.size > 0 && (SIGNED.has(this.type) || UNSIGNED.has(this.type));
+  }
+
+  /** The elements' values, as the script's list holds them. */
+  values(): PyValue[] {
+    const { bytes, count } = this.packed;
+    const list = new Array<PyValue>(count);
+    for (let i = 0; i < count; i++) list[i] = bytesToPy(this.type, bytes, i * this.size, (i + 1) * this.size);
+    return list;
+  }
+
+  render(level: number, indent: number): string {
+    const { bytes, count } = this.packed;
+    if (count === 0) return '[]';
+    const size = this.size;
+    const signed = SIGNED.has(this.type);
+    const pad = indent * (level + 1);
+    // per element: a comma, a line break, the indentation, the quoted "0x..." and a signed suffix
+    const room = 2 + pad + 4 + 2 * size + (signed ? SIGNED_SUFFIX_ROOM : 0);
+    const out = Buffer.allocUnsafe(count * room + indent * level + 4);
+    let j = 0;
+    out[j++] = 0x5b;
+    for (let i = 0; i < count; i++) {
+      if (i) out[j++] = COMMA;
+      out[j++] = LINE_FEED;
+      for (let k = 0; k < pad; k++) out[j++] = SPACE;
+      const start = i * size;
+      if (signed && (bytes[start] ?? 0) & 0x80) {
+        // a negative value: the script's text with its value, as bytesToPy makes it
+        j += out.write(pyString(bytesToPy(this.type, bytes, start, start + size) as string), j, 'latin1');
+        continue;
+      }
+      out[j++] = QUOTE;
+      out[j++] = 0x30;
+      out[j++] = 0x78;
+      for (let k = start; k < start + size; k++) {
+        const x = bytes[k] ?? 0;
+        out[j++] = HEX_DIGITS[x >> 4] ?? 0;
+        out[j++] = HEX_DIGITS[x & 15] ?? 0;
+      }
+      out[j++] = QUOTE;
+    }
+    out[j++] = LINE_FEED;
+    for (let k = 0; k < indent * level; k++) out[j++] = SPACE;
+    out[j++] = 0x5d;
+    return out.toString('latin1', 0, j);
+  }
+}
+
+function elementToPy(type: string, el: VmstateElement, rendered: boolean): PyValue {
+  if (el.kind === 'struct') return vmstateToPy(el.node, rendered);
   if (el.kind === 'capability') return el.name;
   return bytesToPy(type, el.data);
 }

@@ -13,6 +13,7 @@ export type PyValue =
   | PyLazyObject
   | PyJsonText
   | PyJsonBytes
+  | PyRendered
   | { [k: string]: PyValue };
 
 /** An object whose entries are made while it is written (a dump's guest pages): never held whole. */
@@ -33,6 +34,15 @@ export class PyJsonText {
  */
 export class PyJsonBytes {
   constructor(readonly bytes: Uint8Array) {}
+}
+
+/**
+ * A value that writes its own JSON text, indented for the level it is written at: a long list of
+ * numbers made in one piece, where a string an element cost most of a device-heavy dump's GC.
+ */
+export abstract class PyRendered {
+  /** The JSON text, its lines indented by `indent` spaces a level, at nesting `level`. */
+  abstract render(level: number, indent: number): string;
 }
 
 /** Text is handed to `emit` in pieces of about this size (one page of hex is 12 KiB). */
@@ -71,6 +81,7 @@ export function pyWrite(
     else if (typeof x === 'boolean') text += x ? 'true' : 'false';
     else if (typeof x === 'number') text += Number.isInteger(x) ? String(x) : pyFloat(x);
     else if (x instanceof PyJsonText) text += x.json;
+    else if (x instanceof PyRendered) text += x.render(level, indent);
     else if (x instanceof PyJsonBytes) {
       if (emitBytes) {
         if (text) emit(text);
