@@ -16,7 +16,7 @@ import { sectionHandler } from '../../grammar/handlers.js';
 import { VfioSectionDump } from './vfio-dump.js';
 import { PyJsonBytes, PyLazyObject, PyRendered, pyString, type PyValue } from './pyjson.js';
 import { RamPageLog, type RereadableInput } from './ram-page-log.js';
-import { HexScratch } from './hex-text.js';
+import { HEX_DIGIT_CODES, HexScratch } from './hex-text.js';
 
 export type RamDumpMode = 'sizes' | 'summary' | 'hex';
 
@@ -297,7 +297,6 @@ const LINE_FEED = 0x0a;
 const COMMA = 0x2c;
 const SPACE = 0x20;
 const QUOTE = 0x22;
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 /** The longest " (-N)" a signed value of up to 8 bytes adds, and then some. */
 const SIGNED_SUFFIX_ROOM = 24;
 
@@ -354,8 +353,8 @@ class PackedNumbers extends PyRendered {
       out[j++] = 0x78;
       for (let k = start; k < start + size; k++) {
         const x = bytes[k] ?? 0;
-        out[j++] = HEX_DIGITS[x >> 4] ?? 0;
-        out[j++] = HEX_DIGITS[x & 15] ?? 0;
+        out[j++] = HEX_DIGIT_CODES[x >> 4] ?? 0;
+        out[j++] = HEX_DIGIT_CODES[x & 15] ?? 0;
       }
       out[j++] = QUOTE;
     }
