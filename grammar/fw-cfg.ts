@@ -27,3 +27,21 @@ export const FW_CFG_ACPI_BLOBS: readonly AcpiBlobLimit[] = [
   // the RSDP is 20 or 36 bytes: one page
   { field: 'rsdp_mr_size', ramBlock: '/rom@etc/acpi/rsdp', maxLength: HOST_PAGE_SIZE },
 ];
+
+/**
+ * RAMBlocks of fw_cfg ROM blobs (hw/core/loader.c rom_set_mr) are named "/rom@" and the blob's
+ * fw_cfg file name, and are resizeable: the destination's ram_load resizes them to the length
+ * the source's MEM_SIZE entry gives (qemu_ram_resize), up to their max_length. Every other
+ * RAMBlock must have that length already.
+ */
+export const FW_CFG_ROM_BLOCK_PREFIX = '/rom@';
+
+/**
+ * The max_length of a fw_cfg ROM blob's RAMBlock whose length on the destination is
+ * `ownLength`: the ACPI blobs' fixed maxima, else the blob's own length (rom_add_blob or
+ * rom_add_file with no maximum), both rounded up to a host page as qemu_ram_alloc_resizeable does.
+ */
+export function fwCfgRomMaxLength(ramBlock: string, ownLength: number): number {
+  const max = FW_CFG_ACPI_BLOBS.find((b) => b.ramBlock === ramBlock)?.maxLength ?? ownLength;
+  return Math.ceil(max / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+}

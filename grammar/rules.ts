@@ -182,8 +182,8 @@ export const RULES = [
     id: 'ram/block-length',
     group: 'main',
     severity: 'error',
-    qemu: '"Length mismatch: ...": a RAMBlock\'s used_length differs from the destination\'s and the block cannot be resized (fw_cfg ROM blobs `/rom@etc/...` can, up to a maximum the profile does not know) (`--profile`)',
-    source: 'ram.c ram_load_precopy, physmem.c qemu_ram_resize, Q',
+    qemu: '"Size mismatch: ..." or "Size too large: ...": a RAMBlock\'s used_length, rounded up to a host page, differs from the destination\'s, and the block cannot be resized to it: only fw_cfg ROM blobs (`/rom@...`) can, up to their maximum (ACPI tables 2 MiB, table-loader 64 KiB, any other their own length) (`--profile`)',
+    source: 'ram.c ram_load_precopy, physmem.c qemu_ram_resize, hw/acpi/utils.c acpi_add_rom_blob, Q',
   },
   {
     id: 'ram/compressed-page',

@@ -1019,3 +1019,34 @@ describe('opening a stream (src/codec/open.ts)', () => {
     expect(r.error?.code).toBe('truncated');
   });
 });
+
+describe('64-bit lengths and offsets (StreamReader.be64Number)', () => {
+  // A JS number holds every integer exactly up to Number.MAX_SAFE_INTEGER (2^53 - 1, ECMA-262
+  // Number type); a be64 length or offset above it is refused where it stands, not rounded.
+  const at = (v: bigint): StreamReader => StreamReader.over(new Uint8Array(be64(v)), 'x', 0x40);
+  it('2^53 - 1 is a number, exactly', () => {
+    expect(at((1n << 53n) - 1n).be64Number('VFIO device data size')).toBe(Number.MAX_SAFE_INTEGER);
+  });
+  for (const [name, v, found] of [
+    ['2^53', 1n << 53n, '0x20000000000000'],
+    ['2^53 + 1', (1n << 53n) + 1n, '0x20000000000001'],
+    ['2^64 - 1', (1n << 64n) - 1n, '0xffffffffffffffff'],
+  ] as const) {
+    it(`${name} is a bad-value error at the field's offset`, () => {
+      let e: unknown;
+      try {
+        at(v).be64Number('VFIO device data size');
+      } catch (x) {
+        e = x;
+      }
+      expect(e).toBeInstanceOf(StreamError);
+      expect((e as StreamError).toJSON()).toEqual({
+        code: 'bad-value',
+        offset: 0x40,
+        path: [],
+        expected: 'VFIO device data size below 2^53',
+        found,
+      });
+    });
+  }
+});

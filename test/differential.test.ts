@@ -6,6 +6,7 @@ import {
   compareDeviceStateMutants,
   compareMutants,
   compareSnapshotMutants,
+  destinationOf,
   deviceStateLoads,
   DIFFERENTIAL_CASES,
   qemuLoads,
@@ -14,6 +15,7 @@ import {
 import { validateFile } from '../src/app/validate.js';
 import { StreamReader } from '../src/io/reader.js';
 import { BufferSource } from '../src/io/source.js';
+import { openMainStream } from '../src/codec/open.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import { hasQemu72, multifdDestination, ROOT, tempDir } from './helpers.js';
 
@@ -147,6 +149,66 @@ describe.skipIf(!hasQemu72)('mutants of 7.2 recordings: validate --profile and Q
     }, 300_000);
   }
 });
+
+describe.skipIf(!hasQemu72)(
+  'RAMBlock lengths the stream gives: QEMU 7.2 resizes only fw_cfg ROM blobs, up to their maximum',
+  () => {
+    // ram_load's MEM_SIZE entry resizes a RAMBlock whose length differs (physmem.c
+    // qemu_ram_resize): only resizeable blocks, the fw_cfg ROM blobs, and only up to their
+    // max_length (hw/acpi/utils.c: tables 2 MiB, table-loader 64 KiB; the RSDP its own page).
+    // Each mutant of pc-paused changes one block's used_length and the MEM_SIZE total with it;
+    // the destination is pc-paused's own (its profile: the unmutated recording).
+    const mig = fixture('real/qemu-7.2/pc-paused.mig');
+    const seed = new Uint8Array(readFileSync(mig));
+    const records = [...openMainStream(new BufferSource(seed)).records()];
+    const memSize = records.find((r) => r.kind === 'ram' && r.op === 'mem_size')!;
+    function resized(block: string, length: number): string {
+      const b = seed.slice();
+      const v = new DataView(b.buffer);
+      const rec = records.find((r) => r.kind === 'ram_block' && r.idstr === block);
+      if (rec?.kind !== 'ram_block') throw new Error(`no RAMBlock ${block}`);
+      // the entry: u8 idstr length, idstr, be64 used_length; the MEM_SIZE total is the be64 of its header
+      const at = rec.offset + 1 + block.length;
+      v.setBigUint64(memSize.offset, v.getBigUint64(memSize.offset) + BigInt(length - rec.usedLength));
+      v.setBigUint64(at, BigInt(length));
+      const out = join(tmp, `resized-${block.replace(/\W+/g, '-')}-${length.toString(16)}.mig`);
+      writeFileSync(out, b);
+      return out;
+    }
+    /** QEMU's own error line when it refuses the stream (it exits at once then) */
+    function qemuError(file: string): string | undefined {
+      const q = spawnSync('qemu-system-x86_64', [...destinationOf(mig).args, '-incoming', `exec:cat ${file}`, '-S'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      return /qemu-system-x86_64: (Size [^\n]*)/.exec(q.stderr)?.[1];
+    }
+    const cases: [string, number, boolean][] = [
+      ['/rom@etc/table-loader', 0x2000, true],
+      ['/rom@etc/table-loader', 0x10000, true],
+      ['/rom@etc/table-loader', 0x11000, false],
+      ['/rom@etc/acpi/tables', 0x200000, true],
+      ['/rom@etc/acpi/tables', 0x201000, false],
+      ['/rom@etc/acpi/rsdp', 0x2000, false],
+      ['pc.ram', 0x1000000, false],
+      ['pc.bios', 0x80000, false],
+    ];
+    for (const [block, length, loads] of cases) {
+      it(`${block} at 0x${length.toString(16)}: ${loads ? 'loads' : 'refused'}`, () => {
+        const file = resized(block, length);
+        expect(qemuLoads(file, destinationOf(mig)).loads).toBe(loads);
+        const r = validateFile(file, { multifd: [], profile: mig });
+        expect(r.valid).toBe(loads);
+        if (!loads) {
+          const first = r.diagnostics.find((d) => d.severity === 'error');
+          expect(first?.rule).toBe('ram/block-length');
+          // QEMU's words, on its stderr
+          expect(first?.message).toBe(qemuError(file));
+        }
+      }, 120_000);
+    }
+  },
+);
 
 describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {
   it('QEMU 7.2 waits for the channel that never connects; validate reports multifd/channel-missing', () => {

@@ -4,7 +4,13 @@
  * Only devices whose post_load the differential comparison with QEMU has shown to matter are
  * here; each takes the section's decoded fields (a vmdescription or a profile describes them).
  */
-import { FW_CFG_ACPI_BLOBS, FW_CFG_ACPI_MR_SUBSECTION, HOST_PAGE_SIZE } from '../../grammar/fw-cfg.js';
+import {
+  FW_CFG_ACPI_BLOBS,
+  FW_CFG_ACPI_MR_SUBSECTION,
+  FW_CFG_ROM_BLOCK_PREFIX,
+  fwCfgRomMaxLength,
+  HOST_PAGE_SIZE,
+} from '../../grammar/fw-cfg.js';
 import { StreamWriter } from '../io/sink.js';
 import type { VmstateNode } from '../model/vmstate-nodes.js';
 import { writeVmstateNode } from '../vmstate/codec.js';
@@ -64,4 +70,21 @@ export function fwCfgAcpiSizes(node: VmstateNode): PostLoadFailure[] {
     });
   }
   return out;
+}
+
+/**
+ * ram_load's resize of a RAMBlock to the length a MEM_SIZE entry gives (physmem.c
+ * qemu_ram_resize, QEMU 5.1 and later): the length is rounded up to a host page first; a block
+ * that already has that length is left alone; otherwise only a resizeable block (a fw_cfg ROM
+ * blob) takes it, up to its max_length. QEMU's error text when the resize fails, else undefined.
+ */
+export function ramBlockResizeFailure(idstr: string, length: number, ownLength: number): string | undefined {
+  const size = Math.ceil(length / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+  if (size === ownLength) return undefined;
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  if (!idstr.startsWith(FW_CFG_ROM_BLOCK_PREFIX))
+    return `Size mismatch: ${idstr}: ${hex(size)} != ${hex(ownLength)}: Invalid argument`;
+  const max = fwCfgRomMaxLength(idstr, ownLength);
+  if (size > max) return `Size too large: ${idstr}: ${hex(size)} > ${hex(max)}: Invalid argument`;
+  return undefined;
 }

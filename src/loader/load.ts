@@ -26,7 +26,7 @@ import { versionAtLeast } from '../../grammar/version.js';
 import { machineTypeVersion, uuidText, type DestinationProfile, type ProfileDevice } from './profile.js';
 import { intField, stringField } from '../layout/fields.js';
 import { FW_CFG_IDSTR } from '../../grammar/fw-cfg.js';
-import { fwCfgAcpiSizes } from './device-rules.js';
+import { fwCfgAcpiSizes, ramBlockResizeFailure } from './device-rules.js';
 
 export type { Diagnostic };
 
@@ -480,13 +480,9 @@ export class ReferenceLoader {
       this.report('ram/unknown-block', rec.offset, `Unknown ramblock "${rec.idstr}", cannot accept migration`);
       return;
     }
-    // fw_cfg blobs are resizeable RAMBlocks: QEMU resizes them to what the source sent
-    if (rec.usedLength !== local.usedLength && !rec.idstr.startsWith('/rom@etc/'))
-      this.report(
-        'ram/block-length',
-        rec.offset,
-        `Length mismatch: ${rec.idstr}: ${hex(rec.usedLength)} in != ${hex(local.usedLength)}: Invalid argument`,
-      );
+    // fw_cfg ROM blobs are resizeable RAMBlocks: QEMU resizes them to what the source sent, within limits
+    const failure = ramBlockResizeFailure(rec.idstr, rec.usedLength, local.usedLength);
+    if (failure) this.report('ram/block-length', rec.offset, failure);
   }
 
   /** do_data_decompress: the page's data must inflate (zlib, Z_FINISH) to at most one page */
