@@ -184,6 +184,16 @@ function firstPagesPacket(b: Uint8Array): number {
   if (!r) throw new Error('no packet with pages');
   return r.offset;
 }
+/**
+ * Channel 0 with its first RAM packet's pages_alloc set to `less` below its normal_pages, and
+ * zero_pages to 0 (so that their own bound, pages_alloc less normal_pages, stays met).
+ */
+function pagesAllocBelowNormal(less: number): Uint8Array {
+  const p = firstPagesPacket(mfd(0));
+  const b = mfd(0);
+  const normal = new DataView(b.buffer, b.byteOffset).getUint32(p + 16);
+  return patch(patch(b, p + 12, be32(normal - less)), p + 32, be32(0));
+}
 const SA = { v: '10.0', c: 'pc-switchover-ack-tcp' } as const; // return path: PONG(1), SWITCHOVER_ACK, SHUT(0)
 const SA_LOAD: LoadOptions = { qemuVersion: '10.0', capabilities: ['return-path', 'switchover-ack'] };
 const saInput = (rp: Uint8Array, load: LoadOptions = SA_LOAD): Input => ({
@@ -1085,7 +1095,7 @@ function vfioBuffers(i: Input): { channel: number; offset: number; idx: number; 
 }
 
 /** Multifd device-state edits that no scenario mutation makes: re-encoded channel records. */
-function deviceStateEdit(what: 'empty' | 'short' | 'no-config'): Pair {
+function deviceStateEdit(what: 'empty' | 'short' | 'no-config', shortBytes = 8): Pair {
   const clean = vfioInput('multifd-10.0');
   const chans = clean.multifd!.map(channelRecords);
   let offset = -1;
@@ -1103,7 +1113,7 @@ function deviceStateEdit(what: 'empty' | 'short' | 'no-config'): Pair {
         const body = payload < 0 ? recs.slice(i + 1) : recs.slice(i + 1, i + 1 + payload);
         i += body.length;
         if (what === 'no-config') continue; // the whole config buffer dropped
-        const keep = what === 'empty' ? new Uint8Array(0) : concat(body).subarray(0, 8);
+        const keep = what === 'empty' ? new Uint8Array(0) : concat(body).subarray(0, shortBytes);
         res.push({ ...r, fields: { ...r.fields, nextPacketSize: keep.length } });
         if (keep.length) res.push({ kind: 'multifd_payload', offset: 0, length: keep.length, data: keep });
         continue;
@@ -1563,6 +1573,18 @@ const MORE_EDGES: EdgeCase[] = [
     },
     rules: [],
   },
+  // QEMU compares normal_pages with pages_alloc by `>` (vfio-and-multifd.md §8.4)
+  {
+    name: 'multifd/normal-pages: pages_alloc equal to normal_pages is allowed',
+    input: () => mfdInput(pagesAllocBelowNormal(0)),
+    rules: [],
+  },
+  {
+    name: 'multifd/normal-pages: one normal page more than pages_alloc is not',
+    input: () => mfdInput(pagesAllocBelowNormal(1)),
+    rules: ['multifd/normal-pages'],
+    offset: () => firstPagesPacket(mfd(0)) + 16,
+  },
   {
     name: 'multifd/zero-pages: a pre-9.0 destination does not read zero_pages',
     input: () => {
@@ -1580,6 +1602,13 @@ const MORE_EDGES: EdgeCase[] = [
     },
     rules: ['multifd/offset'],
     offset: () => firstPagesPacket(mfd(0)) + 328,
+  },
+  {
+    // VFIODeviceStatePacket's header is 12 bytes (version, idx, flags; vfio-and-multifd.md §8.7):
+    // a buffer of 11 is refused as too short, as one of 8 is
+    name: 'vfio/buffer-too-short: a buffer one byte short of its 12-byte header',
+    input: () => deviceStateEdit('short', 11).broken,
+    rules: ['vfio/buffer-too-short', 'vfio/buffer-missing'],
   },
   {
     name: 'vfio/config-buffer-flag: a config buffer shorter than a tag',

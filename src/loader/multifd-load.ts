@@ -273,13 +273,15 @@ export class MultifdJoin {
                 where(at),
                 `multifd: received packet with ${normal} non-zero pages, which exceeds maximum expected pages ${alloc}`,
               );
-            if (zero > alloc - Math.min(normal, alloc))
+            // (past a normal_pages above pages_alloc, QEMU has stopped already: the bound is then 0)
+            const zeroRoom = alloc - Math.min(normal, alloc);
+            if (zero > zeroRoom)
               this.report(
                 'multifd/zero-pages',
                 ch.name,
                 at + MultifdOffset.ram('zeroPages'),
                 where(at),
-                `multifd: received packet with ${zero} zero pages, expected maximum ${alloc - normal}`,
+                `multifd: received packet with ${zero} zero pages, expected maximum ${zeroRoom}`,
               );
             if (normal + zero > 0 && m) {
               const name = cString(f.ramblock.subarray(0, 255));
