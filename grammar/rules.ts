@@ -91,14 +91,14 @@ export const RULES = [
     id: 'savevm/machine-type',
     group: 'main',
     severity: 'error',
-    qemu: '"Machine type received is ..." (a length that runs into the next record)',
-    source: 'SM §3, Q',
+    qemu: '"Machine type received is ...": a name no destination has, judged when no profile gives the local one: characters no machine type name has before its first NUL (a length that runs into the next record, as a rule), or a NUL first',
+    source: 'SM §3, savevm.c configuration_post_load, Q',
   },
   {
     id: 'savevm/machine-type-mismatch',
     group: 'main',
     severity: 'error',
-    qemu: "\"Machine type received is '...' and local is '...'\": the stream's machine type is not the destination's (`--profile`, `--machine`)",
+    qemu: "\"Machine type received is '...' and local is '...'\": the stream's machine type is not the destination's, compared as QEMU does, only as far as the received name goes (strncmp over its length; a NUL ends it), so a beginning of the local name passes (`--profile`, `--machine`)",
     source: 'savevm.c configuration_post_load, Q',
   },
   {

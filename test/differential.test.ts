@@ -210,6 +210,51 @@ describe.skipIf(!hasQemu72)(
   },
 );
 
+describe.skipIf(!hasQemu72)("the configuration's machine type: QEMU 7.2 compares it only as far as it goes", () => {
+  // configuration_post_load (savevm.c): strncmp(name, local, len), so the destination's name
+  // need only begin with the received one, and a NUL in it ends the comparison; the
+  // destination is pc-paused's own (-machine pc: pc-i440fx-7.2), its profile the recording
+  const mig = fixture('real/qemu-7.2/pc-paused.mig');
+  const seed = new Uint8Array(readFileSync(mig));
+  // QEMU_VM_CONFIGURATION at 8, its be32 length at 9, the name at 13 (worked-example.md)
+  const oldLength = new DataView(seed.buffer, seed.byteOffset).getUint32(9);
+  function named(name: string): string {
+    const nb = Buffer.from(name, 'latin1');
+    const b = new Uint8Array(seed.length - oldLength + nb.length);
+    b.set(seed.subarray(0, 9));
+    new DataView(b.buffer).setUint32(9, nb.length);
+    b.set(nb, 13);
+    b.set(seed.subarray(13 + oldLength), 13 + nb.length);
+    const out = join(tmp, `machine-${name.replace(/\W/g, '_')}.mig`);
+    writeFileSync(out, b);
+    return out;
+  }
+  const cases: [string, boolean][] = [
+    ['pc-i440fx-7', true],
+    ['pc', true],
+    ['', true],
+    ['pc-i440fx-7.2\0ab', true],
+    ['pc-i440fx-7.3', false],
+    ['pc-i440fx-7.2x', false],
+    ['\0pc', false],
+  ];
+  for (const [name, loads] of cases) {
+    it(`${JSON.stringify(name)}: ${loads ? 'loads' : 'refused'}`, () => {
+      const file = named(name);
+      expect(qemuLoads(file, destinationOf(mig)).loads).toBe(loads);
+      const r = validateFile(file, { multifd: [], profile: mig });
+      expect(r.valid).toBe(loads);
+      if (!loads) expect(r.diagnostics.map((d) => d.rule)).toEqual(['savevm/machine-type-mismatch']);
+      // without a profile the destination is the machine the name says: what QEMU loads passes
+      if (loads) expect(validateFile(file, { multifd: [] }).valid).toBe(true);
+    }, 120_000);
+  }
+  it('a NUL first fails on every destination (no machine is named ""): refused without a profile too', () => {
+    const r = validateFile(named('\0pc'), { multifd: [] });
+    expect(r.diagnostics.map((d) => d.rule)).toEqual(['savevm/machine-type']);
+  });
+});
+
 describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {
   it('QEMU 7.2 waits for the channel that never connects; validate reports multifd/channel-missing', () => {
     const base = fixture('real/qemu-7.2/pc-multifd-tcp');

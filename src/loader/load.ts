@@ -23,7 +23,14 @@ import { hex, PATH_SEPARATOR, StreamError } from '../model/errors.js';
 import { diagnosticFromStreamError, type Diagnostic } from '../model/diagnostic.js';
 import { ruleSpec, type RuleId } from '../../grammar/rules.js';
 import { versionAtLeast } from '../../grammar/version.js';
-import { machineTypeVersion, uuidText, type DestinationProfile, type ProfileDevice } from './profile.js';
+import {
+  machineTypeAccepted,
+  machineTypeVersion,
+  receivedMachineType,
+  uuidText,
+  type DestinationProfile,
+  type ProfileDevice,
+} from './profile.js';
 import { intField, stringField } from '../layout/fields.js';
 import { FW_CFG_IDSTR } from '../../grammar/fw-cfg.js';
 import { fwCfgAcpiSizes, ramBlockResizeFailure } from './device-rules.js';
@@ -261,13 +268,7 @@ export class ReferenceLoader {
     switch (rec.kind) {
       case 'configuration':
         this.sawConfiguration = true;
-        if (!/^[A-Za-z0-9._-]+$/.test(rec.machineType)) {
-          this.report(
-            'savevm/machine-type',
-            rec.offset + 5,
-            `Machine type received is ${JSON.stringify(rec.machineType)}: not a machine type name`,
-          );
-        }
+        this.checkMachineTypeName(rec);
         this.checkCapabilities(rec);
         this.checkConfigurationAgainstProfile(rec);
         // without --qemu-version or a profile, the destination is the release the machine type names
@@ -443,15 +444,33 @@ export class ReferenceLoader {
         : undefined;
   }
 
+  /**
+   * The machine type when no profile gives the destination's: the destination compares the
+   * name up to its length or its first NUL with its own (machineTypeAccepted, which
+   * checkConfigurationAgainstProfile applies when the local name is known). No machine's name
+   * has other characters, none is empty (a NUL first fails on every destination), and an empty
+   * name passes on any.
+   */
+  private checkMachineTypeName(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+    if (this.opts.profile?.machineType !== undefined) return;
+    const shown = receivedMachineType(rec.machineType);
+    if (/^[A-Za-z0-9._-]*$/.test(shown) && (shown !== '' || rec.machineType === '')) return;
+    this.report(
+      'savevm/machine-type',
+      rec.offset + 5,
+      `Machine type received is ${JSON.stringify(shown)}: not a machine type name`,
+    );
+  }
+
   /** configuration_post_load and the subsections' post_load, against what the destination is */
   private checkConfigurationAgainstProfile(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
     const p = this.opts.profile;
     if (!p) return;
-    if (p.machineType !== undefined && rec.machineType !== p.machineType)
+    if (p.machineType !== undefined && !machineTypeAccepted(rec.machineType, p.machineType))
       this.report(
         'savevm/machine-type-mismatch',
         rec.offset + 5,
-        `Machine type received is '${rec.machineType}' and local is '${p.machineType}'`,
+        `Machine type received is '${receivedMachineType(rec.machineType)}' and local is '${p.machineType}'`,
       );
     for (const sub of rec.subsections) {
       const bits = sub.fields.targetPageBits;

@@ -64,7 +64,26 @@ export function isUuidText(s: string): boolean {
 
 /** The release a machine type names (pc-i440fx-7.2, pc-q35-10.0), if it names one. */
 export function machineTypeVersion(machineType: string): string | undefined {
-  return /-(\d+\.\d+)$/.exec(machineType)?.[1];
+  return /-(\d+\.\d+)$/.exec(receivedMachineType(machineType))?.[1];
+}
+
+/**
+ * The machine type as the destination reads the configuration's name: its `len` bytes compared
+ * with strncmp and printed with "%.*s" (savevm.c configuration_post_load), so a NUL ends it.
+ */
+export function receivedMachineType(name: string): string {
+  const nul = name.indexOf('\0');
+  return nul < 0 ? name : name.slice(0, nul);
+}
+
+/**
+ * Whether a destination whose machine type is `local` accepts the configuration's `name`:
+ * strncmp(name, local, len) compares no more than the name's own length, so a name that is the
+ * local one's beginning (down to none at all) passes, and a NUL in it ends the comparison there.
+ */
+export function machineTypeAccepted(name: string, local: string): boolean {
+  const shown = receivedMachineType(name);
+  return shown.length < name.length ? shown === local : local.startsWith(name);
 }
 
 /**
