@@ -84,8 +84,15 @@ export const RULES = [
     id: 'savevm/configuration-capabilities',
     group: 'main',
     severity: 'error',
-    qemu: 'validated capabilities (x-ignore-shared, mapped-ram) differ between stream and `--capability`',
-    source: 'SM §3',
+    qemu: '"Capability NAME is on, but received capability is off" (or the reverse): validated capabilities (x-ignore-shared, mapped-ram) differ between stream and `--capability`',
+    source: 'SM §3, savevm.c configuration_validate_capabilities',
+  },
+  {
+    id: 'savevm/unknown-capability',
+    group: 'main',
+    severity: 'error',
+    qemu: '"Received unknown capability NAME": the configuration names a capability the destination\'s release does not have (mapped-ram before 9.0, a name no release has)',
+    source: 'savevm.c get_capability, qapi/migration.json, Q',
   },
   {
     id: 'savevm/machine-type',

@@ -35,3 +35,20 @@ export const vmdesc = (json: string): number[] => [0x06, ...be32(json.length), .
 export function stream(...parts: number[][]): Uint8Array {
   return new Uint8Array(parts.flat());
 }
+
+/**
+ * A stream whose QEMU_VM_CONFIGURATION (right after the file header: type, be32 length, name)
+ * gets a "configuration/capabilities" subsection naming `names` (savevm-main-channel.md §3:
+ * QEMU_VM_SUBSECTION, counted name, be32 version 1, be32 count, a counted name each).
+ */
+export function withCapabilities(b: Uint8Array, names: readonly string[]): Uint8Array {
+  const at = 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
+  const sub = [
+    0x05,
+    ...counted('configuration/capabilities'),
+    ...be32(1),
+    ...be32(names.length),
+    ...names.flatMap(counted),
+  ];
+  return new Uint8Array([...b.subarray(0, at), ...sub, ...b.subarray(at)]);
+}

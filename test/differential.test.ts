@@ -18,6 +18,7 @@ import { BufferSource } from '../src/io/source.js';
 import { openMainStream } from '../src/codec/open.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import { hasQemu72, multifdDestination, ROOT, tempDir } from './helpers.js';
+import { withCapabilities } from './bytes.js';
 
 /**
  * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
@@ -253,6 +254,41 @@ describe.skipIf(!hasQemu72)("the configuration's machine type: QEMU 7.2 compares
     const r = validateFile(named('\0pc'), { multifd: [] });
     expect(r.diagnostics.map((d) => d.rule)).toEqual(['savevm/machine-type']);
   });
+});
+
+describe.skipIf(!hasQemu72)("the configuration's capabilities: QEMU 7.2 refuses a name it does not know", () => {
+  // get_capability (savevm.c) fails the configuration at a name the release lacks;
+  // configuration_validate_capabilities then compares x-ignore-shared (7.2's one validated
+  // capability) with the destination's. pc-paused with a capabilities subsection added, loaded
+  // into its own destination (no capability set); QEMU's first stderr line is the message.
+  const mig = fixture('real/qemu-7.2/pc-paused.mig');
+  const seed = new Uint8Array(readFileSync(mig));
+  const cases: [string[], boolean][] = [
+    [['events'], true],
+    [['compress'], true],
+    [['bogus'], false],
+    [['events', 'bogus'], false],
+    [['switchover-ack'], false],
+    [['mapped-ram'], false],
+    [['x-ignore-shared'], false],
+  ];
+  for (const [names, loads] of cases) {
+    it(`${names.join(', ')}: ${loads ? 'loads' : 'refused'}`, () => {
+      const file = join(tmp, `caps-${names.join('-')}.mig`);
+      writeFileSync(file, withCapabilities(seed, names));
+      expect(qemuLoads(file, destinationOf(mig)).loads).toBe(loads);
+      for (const profile of [undefined, mig]) {
+        const r = validateFile(file, { multifd: [], profile });
+        expect(r.valid).toBe(loads);
+        if (loads) continue;
+        const q = spawnSync('qemu-system-x86_64', [...destinationOf(mig).args, '-incoming', `exec:cat ${file}`, '-S'], {
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(r.diagnostics[0]?.message).toBe(/^qemu-system-x86_64: (.*)$/m.exec(q.stderr)?.[1]);
+      }
+    }, 120_000);
+  }
 });
 
 describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {

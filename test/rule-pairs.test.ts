@@ -16,6 +16,7 @@ import { BufferSource } from '../src/io/source.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import type { MultifdRecord } from '../src/model/multifd-records.js';
 import { REAL, ROOT } from './helpers.js';
+import { withCapabilities } from './bytes.js';
 import { profileFromStream, type DestinationProfile } from '../src/loader/profile.js';
 
 /**
@@ -365,6 +366,13 @@ const PAIRS: Record<RuleId, () => Pair> = {
     const b = real('11.1', 'pc-x-ignore-shared.mig');
     return { clean: P(b, { capabilities: ['x-ignore-shared'] }), broken: P(b, {}), offset: 8, path: '' };
   },
+  // a capability every release has (events), and one no release has, in the configuration
+  'savevm/unknown-capability': () => ({
+    clean: P(withCapabilities(paused(), ['events']), {}),
+    broken: P(withCapabilities(paused(), ['bogus']), {}),
+    offset: 8,
+    path: '',
+  }),
   // pc-old-format was recorded with send-section-footer=off on both sides: a destination with the
   // default (on) fails at the end of the first section, where the next record starts
   'savevm/section-footer': () => {

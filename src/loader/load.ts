@@ -5,6 +5,7 @@
  * stream does not carry come in LoadOptions (capabilities, QEMU version, device properties).
  */
 import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
+import { capabilityKnownTo } from '../../grammar/capabilities.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE } from '../../grammar/ram.js';
 import { zlib } from '../io/zlib.js';
 import { applyXbzrle, XbzrleError } from '../ram/xbzrle.js';
@@ -268,10 +269,8 @@ export class ReferenceLoader {
     switch (rec.kind) {
       case 'configuration':
         this.sawConfiguration = true;
-        this.checkMachineTypeName(rec);
-        this.checkCapabilities(rec);
-        this.checkConfigurationAgainstProfile(rec);
-        // without --qemu-version or a profile, the destination is the release the machine type names
+        // without --qemu-version or a profile, the destination is the release the machine type
+        // names (before the capabilities: which names it knows depends on it)
         if (this.opts.qemuVersion === undefined && this.opts.profile?.qemuVersion === undefined) {
           const v = machineTypeVersion(rec.machineType);
           if (v) {
@@ -279,6 +278,9 @@ export class ReferenceLoader {
             this.multifdTransfer = this.decideMultifdTransfer();
           }
         }
+        this.checkMachineTypeName(rec);
+        this.checkCapabilities(rec);
+        this.checkConfigurationAgainstProfile(rec);
         for (const sub of rec.subsections)
           if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
         for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.facts.uuid = sub.fields.uuid;
@@ -526,24 +528,32 @@ export class ReferenceLoader {
     return d;
   }
 
+  /**
+   * The configuration's capabilities: each name read by get_capability, which fails the load at
+   * the first one the destination's release does not know; then configuration_validate_capabilities
+   * compares the validated ones with the destination's, in QEMU's words (the destination's state first).
+   */
   private checkCapabilities(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
     const source = new Set<string>();
     for (const s of rec.subsections) {
       const list = s.fields.capabilities;
-      if (Array.isArray(list)) for (const c of list) source.add(stringField(c, 'name'));
+      if (!Array.isArray(list)) continue;
+      for (const c of list) {
+        const name = stringField(c, 'name');
+        if (!capabilityKnownTo(name, this.version)) {
+          this.report('savevm/unknown-capability', rec.offset, `Received unknown capability ${name}`);
+          return;
+        }
+        source.add(name);
+      }
     }
+    const onOff = (on: boolean): string => (on ? 'on' : 'off');
     for (const c of VALIDATED_CAPABILITIES) {
-      if (source.has(c) && !this.caps.has(c))
+      if (source.has(c) !== this.caps.has(c))
         this.report(
           'savevm/configuration-capabilities',
           rec.offset,
-          `Capability ${c} is on in the source but off in the destination (configuration_validate_capabilities)`,
-        );
-      if (!source.has(c) && this.caps.has(c))
-        this.report(
-          'savevm/configuration-capabilities',
-          rec.offset,
-          `Capability ${c} is off in the source but on in the destination (configuration_validate_capabilities)`,
+          `Capability ${c} is ${onOff(this.caps.has(c))}, but received capability is ${onOff(source.has(c))}`,
         );
     }
   }
