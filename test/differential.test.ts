@@ -291,6 +291,37 @@ describe.skipIf(!hasQemu72)("the configuration's capabilities: QEMU 7.2 refuses 
   }
 });
 
+describe.skipIf(!hasQemu72)('commands QEMU 7.2 does not take', () => {
+  // loadvm_process_command (savevm.c): a number outside its table, or a fixed-length command
+  // with another length; each put into pc-paused right after its configuration
+  const mig = fixture('real/qemu-7.2/pc-paused.mig');
+  const seed = new Uint8Array(readFileSync(mig));
+  const at = 13 + new DataView(seed.buffer, seed.byteOffset).getUint32(9);
+  const cases: [string, number[], string][] = [
+    ['command 99', [0x08, 0, 99, 0, 0], 'savevm/unknown-command'],
+    ['SWITCHOVER_START (10.0)', [0x08, 0, 0x0b, 0, 0], 'savevm/unknown-command'],
+    ['OPEN_RETURN_PATH with 4 bytes', [0x08, 0, 1, 0, 4, 0, 0, 0, 0], 'stream/command-length'],
+  ];
+  for (const [name, command, rule] of cases) {
+    it(`${name}: refused`, () => {
+      const file = join(tmp, `command-${name.replace(/\W+/g, '-')}.mig`);
+      writeFileSync(file, new Uint8Array([...seed.subarray(0, at), ...command, ...seed.subarray(at)]));
+      expect(qemuLoads(file, destinationOf(mig)).loads).toBe(false);
+      const r = validateFile(file, { multifd: [], qemuVersion: '7.2' });
+      expect(r.diagnostics[0]?.rule).toBe(rule);
+      if (rule !== 'savevm/unknown-command') return;
+      // QEMU's words, on its stderr (migstream may add why, in brackets)
+      const q = spawnSync('qemu-system-x86_64', [...destinationOf(mig).args, '-incoming', `exec:cat ${file}`, '-S'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      const line = /^qemu-system-x86_64: (.*)$/m.exec(q.stderr)?.[1];
+      expect(line).toMatch(/^MIG_CMD 0x[0-9a-f]+ unknown/);
+      expect(r.diagnostics[0]?.message.startsWith(line ?? '?')).toBe(true);
+    }, 120_000);
+  }
+});
+
 describe.skipIf(!hasQemu72)('a multifd set with a channel missing', () => {
   it('QEMU 7.2 waits for the channel that never connects; validate reports multifd/channel-missing', () => {
     const base = fixture('real/qemu-7.2/pc-multifd-tcp');

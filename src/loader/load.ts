@@ -572,7 +572,11 @@ export class ReferenceLoader {
 
   private command(rec: Extract<MainRecord, { kind: 'command' }>): void {
     if (rec.data) {
-      this.report('savevm/unknown-command', rec.offset, `${rec.name}: Invalid command number ${rec.cmd}`);
+      this.report(
+        'savevm/unknown-command',
+        rec.offset,
+        `MIG_CMD 0x${rec.cmd.toString(16)} unknown (len 0x${rec.len.toString(16)})`,
+      );
       return;
     }
     switch (rec.cmd) {
@@ -606,7 +610,7 @@ export class ReferenceLoader {
           this.report(
             'savevm/unknown-command',
             rec.offset,
-            `MIG_CMD_SWITCHOVER_START is unknown to QEMU ${this.version}`,
+            `MIG_CMD 0x${rec.cmd.toString(16)} unknown (len 0x${rec.len.toString(16)}) (MIG_CMD_SWITCHOVER_START is newer than QEMU ${this.version})`,
           );
         break;
       default:
