@@ -38,3 +38,12 @@ export const ConfigurationSubsections: readonly ConfigurationSubsection[] = [
 
 /** Capabilities QEMU validates through the configuration (the only ones that can appear). */
 export const VALIDATED_CAPABILITIES = ['x-ignore-shared', 'mapped-ram'] as const;
+
+/**
+ * TARGET_PAGE_BITS of the x86 machine types (pc, q35, isapc, microvm, xenfv, xenpv and their
+ * versioned names): 12 bits, fixed for the target. Their sources send no target-page-bits
+ * subsection (only targets whose page size varies do: vmstate_target_page_bits_needed), so a
+ * destination of such a machine has 12 whatever its stream says.
+ */
+export const X86_MACHINE_TYPE = /^(pc|q35|isapc|microvm|xenfv|xenpv)(-|$)/;
+export const X86_TARGET_PAGE_BITS = 12;

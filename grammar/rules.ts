@@ -119,7 +119,7 @@ export const RULES = [
     id: 'savevm/target-page-bits',
     group: 'main',
     severity: 'error',
-    qemu: '"Received TARGET_PAGE_BITS is ... but local is ...": the stream\'s target-page-bits subsection differs from the destination\'s (`--profile`)',
+    qemu: "\"Received TARGET_PAGE_BITS is ... but local is ...\": the stream's target-page-bits subsection differs from the destination's (`--profile`; an x86 machine type's is 12, profile or not)",
     source: 'savevm.c vmstate_target_page_bits, SM §3',
   },
   {

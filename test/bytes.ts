@@ -38,17 +38,18 @@ export function stream(...parts: number[][]): Uint8Array {
 
 /**
  * A stream whose QEMU_VM_CONFIGURATION (right after the file header: type, be32 length, name)
- * gets a "configuration/capabilities" subsection naming `names` (savevm-main-channel.md §3:
- * QEMU_VM_SUBSECTION, counted name, be32 version 1, be32 count, a counted name each).
+ * gets the subsection `name` with `fields` first (savevm-main-channel.md §3: QEMU_VM_SUBSECTION,
+ * counted name, be32 version 1, its fields).
  */
-export function withCapabilities(b: Uint8Array, names: readonly string[]): Uint8Array {
+export function withConfigurationSubsection(b: Uint8Array, name: string, fields: number[]): Uint8Array {
   const at = 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
-  const sub = [
-    0x05,
-    ...counted('configuration/capabilities'),
-    ...be32(1),
+  return new Uint8Array([...b.subarray(0, at), 0x05, ...counted(name), ...be32(1), ...fields, ...b.subarray(at)]);
+}
+
+/** The configuration's "configuration/capabilities" subsection naming `names` (be32 count, a counted name each). */
+export function withCapabilities(b: Uint8Array, names: readonly string[]): Uint8Array {
+  return withConfigurationSubsection(b, 'configuration/capabilities', [
     ...be32(names.length),
     ...names.flatMap(counted),
-  ];
-  return new Uint8Array([...b.subarray(0, at), ...sub, ...b.subarray(at)]);
+  ]);
 }

@@ -18,7 +18,7 @@ import { BufferSource } from '../src/io/source.js';
 import { openMainStream } from '../src/codec/open.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import { hasQemu72, multifdDestination, ROOT, tempDir } from './helpers.js';
-import { withCapabilities } from './bytes.js';
+import { be32, withCapabilities, withConfigurationSubsection } from './bytes.js';
 
 /**
  * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
@@ -286,6 +286,37 @@ describe.skipIf(!hasQemu72)("the configuration's capabilities: QEMU 7.2 refuses 
           timeout: 60_000,
         });
         expect(r.diagnostics[0]?.message).toBe(/^qemu-system-x86_64: (.*)$/m.exec(q.stderr)?.[1]);
+      }
+    }, 120_000);
+  }
+});
+
+describe.skipIf(!hasQemu72)('TARGET_PAGE_BITS in the configuration: QEMU 7.2 (x86) has 12', () => {
+  // configuration_post_load compares the target-page-bits subsection with the destination's
+  // own; an x86 source never sends it (its page size is fixed), so the x86 destination's profile
+  // does not carry it either: 12 is the x86 machine types' own
+  const mig = fixture('real/qemu-7.2/pc-paused.mig');
+  const seed = new Uint8Array(readFileSync(mig));
+  for (const [bits, loads] of [
+    [12, true],
+    [13, false],
+    [11, false],
+  ] as const) {
+    it(`${bits}: ${loads ? 'loads' : 'refused'}`, () => {
+      const file = join(tmp, `target-page-bits-${bits}.mig`);
+      writeFileSync(file, withConfigurationSubsection(seed, 'configuration/target-page-bits', be32(bits)));
+      expect(qemuLoads(file, destinationOf(mig)).loads).toBe(loads);
+      for (const profile of [undefined, mig]) {
+        const r = validateFile(file, { multifd: [], profile });
+        expect(r.valid).toBe(loads);
+        if (!loads) expect(r.diagnostics[0]?.message).toBe(`Received TARGET_PAGE_BITS is ${bits} but local is 12`);
+      }
+      if (!loads) {
+        const q = spawnSync('qemu-system-x86_64', [...destinationOf(mig).args, '-incoming', `exec:cat ${file}`, '-S'], {
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(q.stderr).toContain(`Received TARGET_PAGE_BITS is ${bits} but local is 12`);
       }
     }, 120_000);
   }

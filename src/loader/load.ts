@@ -4,7 +4,7 @@
  * Diagnostic with its offset, section path and the rule's name. Destination settings the
  * stream does not carry come in LoadOptions (capabilities, QEMU version, device properties).
  */
-import { VALIDATED_CAPABILITIES } from '../../grammar/configuration.js';
+import { VALIDATED_CAPABILITIES, X86_MACHINE_TYPE, X86_TARGET_PAGE_BITS } from '../../grammar/configuration.js';
 import { capabilityKnownTo } from '../../grammar/capabilities.js';
 import { DEFAULT_TARGET_PAGE_SIZE, ENCODING_FLAG_XBZRLE } from '../../grammar/ram.js';
 import { zlib } from '../io/zlib.js';
@@ -278,9 +278,7 @@ export class ReferenceLoader {
             this.multifdTransfer = this.decideMultifdTransfer();
           }
         }
-        this.checkMachineTypeName(rec);
-        this.checkCapabilities(rec);
-        this.checkConfigurationAgainstProfile(rec);
+        this.checkConfiguration(rec);
         for (const sub of rec.subsections)
           if (typeof sub.fields.targetPageBits === 'number') this.pageSize = 2 ** sub.fields.targetPageBits;
         for (const sub of rec.subsections) if (sub.fields.uuid instanceof Uint8Array) this.facts.uuid = sub.fields.uuid;
@@ -453,43 +451,64 @@ export class ReferenceLoader {
    * has other characters, none is empty (a NUL first fails on every destination), and an empty
    * name passes on any.
    */
-  private checkMachineTypeName(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
-    if (this.opts.profile?.machineType !== undefined) return;
+  private checkMachineTypeName(rec: Extract<MainRecord, { kind: 'configuration' }>): boolean {
+    if (this.opts.profile?.machineType !== undefined) return false;
     const shown = receivedMachineType(rec.machineType);
-    if (/^[A-Za-z0-9._-]*$/.test(shown) && (shown !== '' || rec.machineType === '')) return;
+    if (/^[A-Za-z0-9._-]*$/.test(shown) && (shown !== '' || rec.machineType === '')) return false;
     this.report(
       'savevm/machine-type',
       rec.offset + 5,
       `Machine type received is ${JSON.stringify(shown)}: not a machine type name`,
     );
+    return true;
   }
 
-  /** configuration_post_load and the subsections' post_load, against what the destination is */
-  private checkConfigurationAgainstProfile(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+  /**
+   * The configuration as the destination loads it, stopping where QEMU stops: the
+   * capabilities subsection's names (get_capability), the uuid subsection's post_load, then
+   * configuration_post_load: the machine type, TARGET_PAGE_BITS, the validated capabilities.
+   */
+  private checkConfiguration(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+    const source = this.sourceCapabilities(rec);
+    if (!source) return;
     const p = this.opts.profile;
-    if (!p) return;
-    if (p.machineType !== undefined && !machineTypeAccepted(rec.machineType, p.machineType))
-      this.report(
-        'savevm/machine-type-mismatch',
-        rec.offset + 5,
-        `Machine type received is '${receivedMachineType(rec.machineType)}' and local is '${p.machineType}'`,
-      );
     for (const sub of rec.subsections) {
-      const bits = sub.fields.targetPageBits;
-      if (typeof bits === 'number' && p.targetPageBits !== undefined && bits !== p.targetPageBits)
-        this.report(
-          'savevm/target-page-bits',
-          rec.offset,
-          `Received TARGET_PAGE_BITS is ${bits} but local is ${p.targetPageBits}`,
-        );
       const uuid = sub.fields.uuid;
-      if (uuid instanceof Uint8Array && p.uuid !== undefined && uuidText(uuid) !== p.uuid.toLowerCase())
+      if (uuid instanceof Uint8Array && p?.uuid !== undefined && uuidText(uuid) !== p.uuid.toLowerCase()) {
         this.report(
           'savevm/uuid',
           rec.offset,
           `UUID received is ${uuidText(uuid)} and local is ${p.uuid.toLowerCase()}`,
         );
+        return;
+      }
     }
+    if (p?.machineType !== undefined && !machineTypeAccepted(rec.machineType, p.machineType)) {
+      this.report(
+        'savevm/machine-type-mismatch',
+        rec.offset + 5,
+        `Machine type received is '${receivedMachineType(rec.machineType)}' and local is '${p.machineType}'`,
+      );
+      return;
+    }
+    if (this.checkMachineTypeName(rec)) return;
+    const local =
+      p?.targetPageBits ??
+      (X86_MACHINE_TYPE.test(p?.machineType ?? receivedMachineType(rec.machineType))
+        ? X86_TARGET_PAGE_BITS
+        : undefined);
+    for (const sub of rec.subsections) {
+      const bits = sub.fields.targetPageBits;
+      if (typeof bits === 'number' && local !== undefined && bits !== local) {
+        this.report(
+          'savevm/target-page-bits',
+          rec.offset,
+          `Received TARGET_PAGE_BITS is ${bits} but local is ${local}`,
+        );
+        return;
+      }
+    }
+    this.checkCapabilities(rec, source);
   }
 
   /** ram_load's MEM_SIZE entries: each RAMBlock must exist on the destination with that length */
@@ -529,11 +548,10 @@ export class ReferenceLoader {
   }
 
   /**
-   * The configuration's capabilities: each name read by get_capability, which fails the load at
-   * the first one the destination's release does not know; then configuration_validate_capabilities
-   * compares the validated ones with the destination's, in QEMU's words (the destination's state first).
+   * The capabilities subsection's names, each read by get_capability, which fails the load at
+   * the first one the destination's release does not know (undefined then).
    */
-  private checkCapabilities(rec: Extract<MainRecord, { kind: 'configuration' }>): void {
+  private sourceCapabilities(rec: Extract<MainRecord, { kind: 'configuration' }>): Set<string> | undefined {
     const source = new Set<string>();
     for (const s of rec.subsections) {
       const list = s.fields.capabilities;
@@ -542,11 +560,16 @@ export class ReferenceLoader {
         const name = stringField(c, 'name');
         if (!capabilityKnownTo(name, this.version)) {
           this.report('savevm/unknown-capability', rec.offset, `Received unknown capability ${name}`);
-          return;
+          return undefined;
         }
         source.add(name);
       }
     }
+    return source;
+  }
+
+  /** configuration_validate_capabilities: every validated capability that differs, in QEMU's words (the destination's state first) */
+  private checkCapabilities(rec: Extract<MainRecord, { kind: 'configuration' }>, source: Set<string>): void {
     const onOff = (on: boolean): string => (on ? 'on' : 'off');
     for (const c of VALIDATED_CAPABILITIES) {
       if (source.has(c) !== this.caps.has(c))
