@@ -165,6 +165,13 @@ export const RULES = [
     source: 'SMC #4',
   },
   {
+    id: 'savevm/postcopy-state',
+    group: 'main',
+    severity: 'error',
+    qemu: '"CMD_POSTCOPY_ADVISE in wrong postcopy state (N)" (and _RAM_DISCARD, _LISTEN, _RUN): a postcopy command out of order: ADVISE once and first, DISCARD and LISTEN after it, RUN after LISTEN',
+    source: 'savevm.c loadvm_postcopy_handle_advise/_ram_handle_discard/_listen/_run, Q',
+  },
+  {
     id: 'savevm/postcopy-advise',
     group: 'main',
     severity: 'error',

@@ -124,7 +124,9 @@ export const MIG_CMD_MAX = 12;
 export const MIG_CMD_OPEN_RETURN_PATH = 1;
 export const MIG_CMD_PING = 2;
 export const MIG_CMD_POSTCOPY_ADVISE = 3;
+export const MIG_CMD_POSTCOPY_LISTEN = 4;
 export const MIG_CMD_POSTCOPY_RUN = 5;
+export const MIG_CMD_POSTCOPY_RAM_DISCARD = 6;
 export const MIG_CMD_PACKAGED = 7;
 export const MIG_CMD_SWITCHOVER_START = 11;
 
@@ -183,3 +185,57 @@ export const ReturnPathHeader = [
   { name: 'len', type: 'be16' },
 ] as const satisfies Layout;
 export const rpMessageByValue: ReadonlyMap<number, ReturnPathMessage> = new Map(MIG_RP_MSG.map((m) => [m.value, m]));
+
+/** The destination's PostcopyState (migration/postcopy-ram.h), as its errors print it. */
+export const PostcopyIncomingState = {
+  POSTCOPY_INCOMING_NONE: 0,
+  POSTCOPY_INCOMING_ADVISE: 1,
+  POSTCOPY_INCOMING_DISCARD: 2,
+  POSTCOPY_INCOMING_LISTENING: 3,
+  POSTCOPY_INCOMING_RUNNING: 4,
+  POSTCOPY_INCOMING_END: 5,
+} as const;
+
+export interface PostcopyCommandState {
+  /** the name its error gives it */
+  name: string;
+  /** the states it is taken in; in any other: "NAME in wrong postcopy state (N)" and the load fails */
+  from: readonly number[];
+  /** the state it leaves (a refused command ends the load: what state it leaves then does not matter) */
+  to?: number;
+}
+
+/** The postcopy commands' state checks (savevm.c loadvm_postcopy_handle_advise, _ram_handle_discard, _listen, _run). */
+export const POSTCOPY_COMMAND_STATES: ReadonlyMap<number, PostcopyCommandState> = new Map([
+  [
+    MIG_CMD_POSTCOPY_ADVISE,
+    {
+      name: 'CMD_POSTCOPY_ADVISE',
+      from: [PostcopyIncomingState.POSTCOPY_INCOMING_NONE],
+      to: PostcopyIncomingState.POSTCOPY_INCOMING_ADVISE,
+    },
+  ],
+  [
+    MIG_CMD_POSTCOPY_RAM_DISCARD,
+    {
+      name: 'CMD_POSTCOPY_RAM_DISCARD',
+      from: [PostcopyIncomingState.POSTCOPY_INCOMING_ADVISE, PostcopyIncomingState.POSTCOPY_INCOMING_DISCARD],
+    },
+  ],
+  [
+    MIG_CMD_POSTCOPY_LISTEN,
+    {
+      name: 'CMD_POSTCOPY_LISTEN',
+      from: [PostcopyIncomingState.POSTCOPY_INCOMING_ADVISE, PostcopyIncomingState.POSTCOPY_INCOMING_DISCARD],
+      to: PostcopyIncomingState.POSTCOPY_INCOMING_LISTENING,
+    },
+  ],
+  [
+    MIG_CMD_POSTCOPY_RUN,
+    {
+      name: 'CMD_POSTCOPY_RUN',
+      from: [PostcopyIncomingState.POSTCOPY_INCOMING_LISTENING],
+      to: PostcopyIncomingState.POSTCOPY_INCOMING_RUNNING,
+    },
+  ],
+]);

@@ -366,6 +366,19 @@ const PAIRS: Record<RuleId, () => Pair> = {
     const b = real('11.1', 'pc-x-ignore-shared.mig');
     return { clean: P(b, { capabilities: ['x-ignore-shared'] }), broken: P(b, {}), offset: 8, path: '' };
   },
+  // POSTCOPY_ADVISE (length 0: postcopy-ram off, as the destination has it) once, and twice;
+  // each put right after pc-paused's configuration
+  'savevm/postcopy-state': () => {
+    const b = paused();
+    const at = 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
+    const advise = [0x08, 0, 3, 0, 0];
+    return {
+      clean: P(splice(b, at, 0, advise), {}),
+      broken: P(splice(b, at, 0, [...advise, ...advise]), {}),
+      offset: at + advise.length,
+      path: '',
+    };
+  },
   // a capability every release has (events), and one no release has, in the configuration
   'savevm/unknown-capability': () => ({
     clean: P(withCapabilities(paused(), ['events']), {}),

@@ -14,6 +14,8 @@ import {
   MIG_CMD_PING,
   MIG_CMD_POSTCOPY_ADVISE,
   MIG_CMD_SWITCHOVER_START,
+  POSTCOPY_COMMAND_STATES,
+  PostcopyIncomingState,
 } from '../../grammar/savevm.js';
 import { VFIO_TAG_QEMU_NAME, VFIO_TAG_SINCE, isVfioIdstr } from '../../grammar/vfio.js';
 import type { MainRecord, RamRecord } from '../model/records.js';
@@ -154,6 +156,8 @@ export class ReferenceLoader {
   /** scratch page the XBZRLE deltas are checked against (its contents do not matter) */
   private xbzrlePage: Uint8Array | undefined;
   private sections = new Map<number, { idstr: string; instanceId: number }>();
+  /** PostcopyIncomingState, moved by the postcopy commands */
+  private postcopyState: number = PostcopyIncomingState.POSTCOPY_INCOMING_NONE;
   private current: { sectionId: number; name: string; kind: string } | undefined;
   private returnPathAt: number | undefined;
   private sawConfiguration = false;
@@ -593,6 +597,20 @@ export class ReferenceLoader {
     }
   }
 
+  /**
+   * The destination's postcopy state through the postcopy commands (POSTCOPY_COMMAND_STATES):
+   * false when the command comes in a state that refuses it (QEMU stops there).
+   */
+  private postcopyStep(rec: Extract<MainRecord, { kind: 'command' }>): boolean {
+    const step = POSTCOPY_COMMAND_STATES.get(rec.cmd);
+    if (!step) return true;
+    const was = this.postcopyState;
+    if (step.to !== undefined) this.postcopyState = step.to;
+    if (step.from.includes(was)) return true;
+    this.report('savevm/postcopy-state', rec.offset, `${step.name} in wrong postcopy state (${was})`);
+    return false;
+  }
+
   private command(rec: Extract<MainRecord, { kind: 'command' }>): void {
     if (rec.data) {
       this.report(
@@ -602,6 +620,7 @@ export class ReferenceLoader {
       );
       return;
     }
+    if (!this.postcopyStep(rec)) return;
     switch (rec.cmd) {
       case MIG_CMD_OPEN_RETURN_PATH:
         this.returnPathAt ??= rec.offset;
