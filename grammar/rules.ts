@@ -175,8 +175,8 @@ export const RULES = [
     id: 'savevm/postcopy-advise',
     group: 'main',
     severity: 'error',
-    qemu: 'ADVISE with page sizes without postcopy-ram, or without them with it',
-    source: 'SMC #5',
+    qemu: '"RAM postcopy is disabled but have 16 byte advise" (ADVISE with page sizes, postcopy-ram off in the destination) or "... enabled but have 0 byte advise" (the reverse)',
+    source: 'SMC #5, savevm.c loadvm_postcopy_handle_advise, Q',
   },
   {
     id: 'ram/offset',

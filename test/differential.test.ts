@@ -345,6 +345,17 @@ describe.skipIf(!hasQemu72)('commands QEMU 7.2 does not take', () => {
     expect(qemuLoads(file, destinationOf(mig)).loads).toBe(true);
     expect(validateFile(file, { multifd: [], qemuVersion: '7.2' }).valid).toBe(true);
   }, 120_000);
+  it("POSTCOPY_ADVISE with page sizes into a destination without postcopy-ram: refused, in QEMU's words", () => {
+    const file = fixture('real/qemu-7.2/pc-postcopy-ram-return-path-exec.mig');
+    expect(qemuLoads(file, destinationOf(mig)).loads).toBe(false);
+    const r = validateFile(file, { multifd: [], qemuVersion: '7.2' });
+    const q = spawnSync('qemu-system-x86_64', [...destinationOf(mig).args, '-incoming', `exec:cat ${file}`, '-S'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.diagnostics[0]?.rule).toBe('savevm/postcopy-advise');
+    expect(r.diagnostics[0]?.message).toBe(/^qemu-system-x86_64: (.*)$/m.exec(q.stderr)?.[1]);
+  }, 120_000);
   for (const [name, command, rule] of cases) {
     it(`${name}: refused`, () => {
       const file = join(tmp, `command-${name.replace(/\W+/g, '-')}.mig`);

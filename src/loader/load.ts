@@ -633,17 +633,9 @@ export class ReferenceLoader {
       case MIG_CMD_POSTCOPY_ADVISE: {
         const postcopy = this.caps.has('postcopy-ram');
         if (rec.len === 16 && !postcopy)
-          this.report(
-            'savevm/postcopy-advise',
-            rec.offset,
-            'POSTCOPY_ADVISE with RAM page sizes, but postcopy-ram is off in the destination',
-          );
+          this.report('savevm/postcopy-advise', rec.offset, 'RAM postcopy is disabled but have 16 byte advise');
         if (rec.len === 0 && postcopy)
-          this.report(
-            'savevm/postcopy-advise',
-            rec.offset,
-            'POSTCOPY_ADVISE without RAM page sizes, but postcopy-ram is on in the destination',
-          );
+          this.report('savevm/postcopy-advise', rec.offset, 'RAM postcopy is enabled but have 0 byte advise');
         break;
       }
       case MIG_CMD_SWITCHOVER_START:
