@@ -625,11 +625,17 @@ export class ReferenceLoader {
       case MIG_CMD_OPEN_RETURN_PATH:
         this.returnPathAt ??= rec.offset;
         break;
-      case MIG_CMD_PING:
+      case MIG_CMD_PING: {
+        const value = intField(rec.fields ?? {}, 'value');
         if (this.returnPathAt === undefined)
-          this.report('savevm/ping-without-return-path', rec.offset, 'CMD_PING received with no return path');
-        this.facts.pings.push({ value: intField(rec.fields ?? {}, 'value'), offset: rec.offset });
+          this.report(
+            'savevm/ping-without-return-path',
+            rec.offset,
+            `CMD_PING (0x${value.toString(16)}) received with no return path`,
+          );
+        this.facts.pings.push({ value, offset: rec.offset });
         break;
+      }
       case MIG_CMD_POSTCOPY_ADVISE: {
         const postcopy = this.caps.has('postcopy-ram');
         if (rec.len === 16 && !postcopy)
