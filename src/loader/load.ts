@@ -451,9 +451,9 @@ export class ReferenceLoader {
   /**
    * The machine type when no profile gives the destination's: the destination compares the
    * name up to its length or its first NUL with its own (machineTypeAccepted, which
-   * checkConfigurationAgainstProfile applies when the local name is known). No machine's name
-   * has other characters, none is empty (a NUL first fails on every destination), and an empty
-   * name passes on any.
+   * checkConfiguration applies when the local name is known). No machine's name has other
+   * characters, none is empty (a NUL first fails on every destination), and an empty name
+   * passes on any. True when it reported the name.
    */
   private checkMachineTypeName(rec: Extract<MainRecord, { kind: 'configuration' }>): boolean {
     if (this.opts.profile?.machineType !== undefined) return false;
