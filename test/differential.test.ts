@@ -250,7 +250,10 @@ describe.skipIf(!hasQemu72)("the configuration's machine type: QEMU 7.2 compares
       expect(qemuLoads(file, destinationOf(mig)).loads).toBe(loads);
       const r = validateFile(file, { multifd: [], profile: mig });
       expect(r.valid).toBe(loads);
-      if (!loads) expect(r.diagnostics.map((d) => d.rule)).toEqual(['savevm/machine-type-mismatch']);
+      if (!loads) {
+        expect(r.diagnostics.map((d) => d.rule)).toEqual(['savevm/machine-type-mismatch']);
+        expect(r.diagnostics[0]?.message).toBe(qemuFirstError(file, destinationOf(mig)));
+      }
       // without a profile the destination is the machine the name says: what QEMU loads passes
       if (loads) expect(validateFile(file, { multifd: [] }).valid).toBe(true);
     }, 120_000);
