@@ -42,6 +42,10 @@ export const FW_CFG_ROM_BLOCK_PREFIX = '/rom@';
  * rom_add_file with no maximum), both rounded up to a host page as qemu_ram_alloc_resizeable does.
  */
 export function fwCfgRomMaxLength(ramBlock: string, ownLength: number): number {
-  const max = FW_CFG_ACPI_BLOBS.find((b) => b.ramBlock === ramBlock)?.maxLength ?? ownLength;
-  return Math.ceil(max / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+  return hostPageAlign(FW_CFG_ACPI_BLOBS.find((b) => b.ramBlock === ramBlock)?.maxLength ?? ownLength);
+}
+
+/** `n` rounded up to a host page (HOST_PAGE_ALIGN), as qemu_ram_resize rounds a new length. */
+export function hostPageAlign(n: number): number {
+  return Math.ceil(n / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
 }

@@ -37,12 +37,19 @@ export function stream(...parts: number[][]): Uint8Array {
 }
 
 /**
- * A stream whose QEMU_VM_CONFIGURATION (right after the file header: type, be32 length, name)
- * gets the subsection `name` with `fields` first (savevm-main-channel.md §3: QEMU_VM_SUBSECTION,
+ * Where the machine type name of a stream's QEMU_VM_CONFIGURATION ends (the configuration right
+ * after the file header: type at 8, be32 length at 9, the name at 13; worked-example.md).
+ */
+export function configurationNameEnd(b: Uint8Array): number {
+  return 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
+}
+
+/**
+ * A stream whose QEMU_VM_CONFIGURATION gets the subsection `name` with `fields` first (savevm-main-channel.md §3: QEMU_VM_SUBSECTION,
  * counted name, be32 version 1, its fields).
  */
 export function withConfigurationSubsection(b: Uint8Array, name: string, fields: number[]): Uint8Array {
-  const at = 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
+  const at = configurationNameEnd(b);
   return new Uint8Array([...b.subarray(0, at), 0x05, ...counted(name), ...be32(1), ...fields, ...b.subarray(at)]);
 }
 

@@ -18,7 +18,7 @@ import { BufferSource } from '../src/io/source.js';
 import { openMainStream } from '../src/codec/open.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import { hasQemu72, multifdDestination, ROOT, tempDir } from './helpers.js';
-import { be32, withCapabilities, withConfigurationSubsection } from './bytes.js';
+import { ascii, be32, configurationNameEnd, withCapabilities, withConfigurationSubsection } from './bytes.js';
 
 /**
  * `validate --profile` against a real QEMU 7.2 destination (Debian's, installed by .ci/run).
@@ -222,15 +222,14 @@ describe.skipIf(!hasQemu72)("the configuration's machine type: QEMU 7.2 compares
   // destination is pc-paused's own (-machine pc: pc-i440fx-7.2), its profile the recording
   const mig = fixture('real/qemu-7.2/pc-paused.mig');
   const seed = new Uint8Array(readFileSync(mig));
-  // QEMU_VM_CONFIGURATION at 8, its be32 length at 9, the name at 13 (worked-example.md)
-  const oldLength = new DataView(seed.buffer, seed.byteOffset).getUint32(9);
+  // the configuration's be32 length at 9, the name at 13 (configurationNameEnd)
   function named(name: string): string {
-    const nb = Buffer.from(name, 'latin1');
-    const b = new Uint8Array(seed.length - oldLength + nb.length);
-    b.set(seed.subarray(0, 9));
-    new DataView(b.buffer).setUint32(9, nb.length);
-    b.set(nb, 13);
-    b.set(seed.subarray(13 + oldLength), 13 + nb.length);
+    const b = new Uint8Array([
+      ...seed.subarray(0, 9),
+      ...be32(name.length),
+      ...ascii(name),
+      ...seed.subarray(configurationNameEnd(seed)),
+    ]);
     const out = join(tmp, `machine-${name.replace(/\W/g, '_')}.mig`);
     writeFileSync(out, b);
     return out;
@@ -327,7 +326,7 @@ describe.skipIf(!hasQemu72)('commands QEMU 7.2 does not take', () => {
   // configuration (a single POSTCOPY_ADVISE there loads: the rule pair's clean side)
   const mig = fixture('real/qemu-7.2/pc-paused.mig');
   const seed = new Uint8Array(readFileSync(mig));
-  const at = 13 + new DataView(seed.buffer, seed.byteOffset).getUint32(9);
+  const at = configurationNameEnd(seed);
   const cases: [string, number[], string][] = [
     ['command 99', [0x08, 0, 99, 0, 0], 'savevm/unknown-command'],
     ['SWITCHOVER_START (10.0)', [0x08, 0, 0x0b, 0, 0], 'savevm/unknown-command'],

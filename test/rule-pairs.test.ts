@@ -16,7 +16,7 @@ import { BufferSource } from '../src/io/source.js';
 import { decodeMultifdChannel } from '../src/multifd/codec.js';
 import type { MultifdRecord } from '../src/model/multifd-records.js';
 import { REAL, ROOT } from './helpers.js';
-import { withCapabilities } from './bytes.js';
+import { configurationNameEnd, withCapabilities } from './bytes.js';
 import { profileFromStream, type DestinationProfile } from '../src/loader/profile.js';
 
 /**
@@ -370,7 +370,7 @@ const PAIRS: Record<RuleId, () => Pair> = {
   // each put right after pc-paused's configuration
   'savevm/postcopy-state': () => {
     const b = paused();
-    const at = 13 + new DataView(b.buffer, b.byteOffset).getUint32(9);
+    const at = configurationNameEnd(b);
     const advise = [0x08, 0, 3, 0, 0];
     return {
       clean: P(splice(b, at, 0, advise), {}),

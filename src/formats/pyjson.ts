@@ -3,6 +3,8 @@
  * (ensure_ascii on): what analyze-migration.py prints, so diffs against it are empty.
  * Objects are Maps (key order is the point) or plain objects from JSON.parse.
  */
+import { latin1 } from '../io/reader.js';
+
 export type PyValue =
   | string
   | number
@@ -87,7 +89,7 @@ export function pyWrite(
         if (text) emit(text);
         text = '';
         emitBytes(x.bytes);
-      } else text += Buffer.from(x.bytes.buffer, x.bytes.byteOffset, x.bytes.byteLength).toString('latin1');
+      } else text += latin1(x.bytes);
     } else if (Array.isArray(x)) {
       if (x.length === 0) {
         text += '[]';

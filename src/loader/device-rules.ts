@@ -10,7 +10,9 @@ import {
   FW_CFG_ROM_BLOCK_PREFIX,
   fwCfgRomMaxLength,
   HOST_PAGE_SIZE,
+  hostPageAlign,
 } from '../../grammar/fw-cfg.js';
+import { hex } from '../model/errors.js';
 import { StreamWriter } from '../io/sink.js';
 import type { VmstateNode } from '../model/vmstate-nodes.js';
 import { writeVmstateNode } from '../vmstate/codec.js';
@@ -79,9 +81,8 @@ export function fwCfgAcpiSizes(node: VmstateNode): PostLoadFailure[] {
  * blob) takes it, up to its max_length. QEMU's error text when the resize fails, else undefined.
  */
 export function ramBlockResizeFailure(idstr: string, length: number, ownLength: number): string | undefined {
-  const size = Math.ceil(length / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+  const size = hostPageAlign(length);
   if (size === ownLength) return undefined;
-  const hex = (n: number): string => `0x${n.toString(16)}`;
   if (!idstr.startsWith(FW_CFG_ROM_BLOCK_PREFIX))
     return `Size mismatch: ${idstr}: ${hex(size)} != ${hex(ownLength)}: Invalid argument`;
   const max = fwCfgRomMaxLength(idstr, ownLength);
